@@ -1,0 +1,1015 @@
+//! The matching / conflict / plan engine of SPEC §3.
+//!
+//! [`plan`] takes a batch of records from one source configuration and the stored users of the
+//! organisation that the batch's keys can reach, and decides for every record what happens:
+//! created, claimed, updated, deactivated, reactivated, unchanged, skipped or failed. It is
+//! deterministic: the same batch and context give the same plan. Storage then applies the
+//! writes of the plan in one transaction.
+//!
+//! Uniqueness is decided conservatively: a key held by a stored user blocks another record
+//! even when that stored user gives the key up later in the same batch. Applying the writes
+//! in any order then never breaks a unique index, and the swap simply succeeds on the next run.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::field::FieldKey;
+use crate::ids::{ConfigId, UserId};
+use crate::record::{BatchItem, Incoming, Link, ManagerRef};
+use crate::run::{Action, Counts, ErrorType, Issue, LogRow};
+use crate::user::{Profile, StoredUser};
+
+/// The stored users a batch can touch, as storage loaded them.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// Users of the organisation reachable by the batch's keys (external id, username,
+    /// employee id, email, mobile, addressed ids), plus their managers' chains.
+    pub users: Vec<StoredUser>,
+    /// Normalised emails of the batch held by users of *other* organisations.
+    pub foreign_emails: HashSet<String>,
+    /// E.164 mobile numbers of the batch held by users of other organisations.
+    pub foreign_phones: HashSet<String>,
+}
+
+/// The keys of a batch that storage looks up to build the [`Context`]: never the whole
+/// organisation, only what these keys can reach.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchKeys {
+    pub external_ids: Vec<String>,
+    /// Normalised (lower-case) usernames.
+    pub usernames: Vec<String>,
+    pub employee_ids: Vec<String>,
+    /// Normalised emails.
+    pub emails: Vec<String>,
+    /// E.164 mobile numbers.
+    pub phones: Vec<String>,
+    /// Addressed user ids and manager user ids.
+    pub user_ids: Vec<String>,
+}
+
+impl BatchKeys {
+    pub fn of(batch: &[BatchItem]) -> BatchKeys {
+        let mut keys = BatchKeys::default();
+        for record in batch.iter().filter_map(|item| item.as_ref().ok()) {
+            let p = &record.profile;
+            let push = |list: &mut Vec<String>, v: Option<String>| {
+                if let Some(v) = v {
+                    list.push(v);
+                }
+            };
+            push(&mut keys.external_ids, Key::ExternalId.normalized(p));
+            push(&mut keys.usernames, Key::Username.normalized(p));
+            push(&mut keys.employee_ids, Key::EmployeeId.normalized(p));
+            push(&mut keys.emails, Key::Email.normalized(p));
+            push(&mut keys.phones, Key::PhoneMobile.normalized(p));
+            if let Link::ExternalId(ext) = &record.link {
+                keys.external_ids.push(ext.as_str().to_owned());
+            }
+            if let Link::User(id) = &record.link {
+                keys.user_ids.push(id.as_str().to_owned());
+            }
+            match &record.manager {
+                Some(ManagerRef::ExternalId(ext)) => {
+                    keys.external_ids.push(ext.as_str().to_owned())
+                }
+                Some(ManagerRef::User(id)) => keys.user_ids.push(id.as_str().to_owned()),
+                None => {}
+            }
+        }
+        for list in [
+            &mut keys.external_ids,
+            &mut keys.usernames,
+            &mut keys.employee_ids,
+            &mut keys.emails,
+            &mut keys.phones,
+            &mut keys.user_ids,
+        ] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        keys
+    }
+}
+
+/// How the batch is to be planned.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The configuration the batch comes from; created and claimed users become managed by it.
+    pub config: ConfigId,
+    /// Whether an inactive record that matches no user creates a deactivated user (SCIM), or
+    /// is skipped (files: a leaver the application never knew needs no account).
+    pub create_inactive: bool,
+}
+
+/// A write the plan asks storage to make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    /// The user as it must be after the write (its `version` already incremented).
+    pub user: StoredUser,
+    /// `None` for a new user; otherwise the version the plan was based on, which storage
+    /// checks so that a concurrent change is never overwritten.
+    pub expected_version: Option<i64>,
+}
+
+/// The plan for one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedRecord {
+    pub row: u64,
+    pub external_id: String,
+    pub username: String,
+    pub action: Action,
+    /// The user the record ended at, when it matched or created one.
+    pub user_id: Option<UserId>,
+    /// Why the record failed or was skipped.
+    pub error: Option<Issue>,
+    /// Warnings; the rest of the record applies.
+    pub warnings: Vec<Issue>,
+    /// Informational message (e.g. how a user was claimed).
+    pub note: Option<String>,
+    /// Fields whose value changes (field keys, and custom field names).
+    pub changed_fields: Vec<String>,
+    pub write: Option<Write>,
+}
+
+impl PlannedRecord {
+    /// The log row of SPEC §6 for this record.
+    pub fn log_row(&self) -> LogRow {
+        let (error_type, message, additional_data) = match (&self.error, self.warnings.as_slice()) {
+            (Some(e), _) => (
+                e.error_type.code().to_owned(),
+                e.message.clone(),
+                e.additional_data.clone(),
+            ),
+            (None, []) => (
+                String::new(),
+                self.note.clone().unwrap_or_default(),
+                String::new(),
+            ),
+            (None, warnings) => (
+                warnings
+                    .iter()
+                    .map(|w| w.error_type.code())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                warnings
+                    .iter()
+                    .map(|w| w.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                warnings
+                    .iter()
+                    .map(|w| w.additional_data.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        };
+        LogRow {
+            row: Some(self.row),
+            external_id: self.external_id.clone(),
+            username: self.username.clone(),
+            action: self.action.label().to_owned(),
+            error_type,
+            message,
+            additional_data,
+            changed_fields: self.changed_fields.join(", "),
+        }
+    }
+}
+
+/// The plan for a whole batch, in batch order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub records: Vec<PlannedRecord>,
+    pub counts: Counts,
+}
+
+impl Plan {
+    pub fn writes(&self) -> impl Iterator<Item = &Write> {
+        self.records.iter().filter_map(|r| r.write.as_ref())
+    }
+}
+
+/// The keys that identify a user and are unique per organisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Key {
+    ExternalId,
+    Username,
+    EmployeeId,
+    Email,
+    PhoneMobile,
+}
+
+impl Key {
+    const ALL: [Key; 5] = [
+        Key::ExternalId,
+        Key::Username,
+        Key::EmployeeId,
+        Key::Email,
+        Key::PhoneMobile,
+    ];
+
+    fn field(self) -> FieldKey {
+        match self {
+            Key::ExternalId => FieldKey::ExternalId,
+            Key::Username => FieldKey::Username,
+            Key::EmployeeId => FieldKey::EmployeeId,
+            Key::Email => FieldKey::Email,
+            Key::PhoneMobile => FieldKey::PhoneMobile,
+        }
+    }
+
+    /// The compared form of this key on a profile.
+    fn normalized(self, p: &Profile) -> Option<String> {
+        match self {
+            Key::ExternalId => p.external_id.as_ref().map(|v| v.as_str().to_owned()),
+            Key::Username => p.username.as_ref().map(|v| v.normalized()),
+            Key::EmployeeId => p.employee_id.as_ref().map(|v| v.as_str().to_owned()),
+            Key::Email => p.email.as_ref().map(|v| v.normalized().to_owned()),
+            Key::PhoneMobile => p.phone_mobile.as_ref().map(|v| v.e164().to_owned()),
+        }
+    }
+
+    /// The value as sent, for messages.
+    fn shown(self, p: &Profile) -> String {
+        match self {
+            Key::ExternalId => p.external_id.as_ref().map(|v| v.as_str().to_owned()),
+            Key::Username => p.username.as_ref().map(|v| v.as_str().to_owned()),
+            Key::EmployeeId => p.employee_id.as_ref().map(|v| v.as_str().to_owned()),
+            Key::Email => p.email.as_ref().map(|v| v.as_str().to_owned()),
+            Key::PhoneMobile => p.phone_mobile.as_ref().map(|v| v.as_str().to_owned()),
+        }
+        .unwrap_or_default()
+    }
+}
+
+/// Stored users indexed by every key.
+struct Index<'a> {
+    users: &'a [StoredUser],
+    by_id: HashMap<&'a str, usize>,
+    by_key: HashMap<(Key, String), usize>,
+}
+
+impl<'a> Index<'a> {
+    fn new(users: &'a [StoredUser]) -> Index<'a> {
+        let mut by_id = HashMap::with_capacity(users.len());
+        let mut by_key = HashMap::with_capacity(users.len() * 3);
+        for (i, u) in users.iter().enumerate() {
+            by_id.insert(u.id.as_str(), i);
+            for key in Key::ALL {
+                if let Some(v) = key.normalized(&u.profile) {
+                    by_key.insert((key, v), i);
+                }
+            }
+        }
+        Index {
+            users,
+            by_id,
+            by_key,
+        }
+    }
+
+    fn holder(&self, key: Key, value: &str) -> Option<usize> {
+        // Allocation-free lookups would need a borrowed key type; planning cost is dominated
+        // by the batch, so a short-lived String is fine here.
+        self.by_key.get(&(key, value.to_owned())).copied()
+    }
+}
+
+/// A record that passed matching and uniqueness, waiting for manager resolution.
+struct Accepted {
+    slot: usize,
+    target: Option<usize>,
+    user: StoredUser,
+    note: Option<String>,
+    manager: Option<Option<ManagerRef>>,
+}
+
+fn describe(record: &Incoming) -> (String, String) {
+    (
+        record
+            .profile
+            .external_id
+            .as_ref()
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default(),
+        record
+            .profile
+            .username
+            .as_ref()
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+fn failed(record: &Incoming, action: Action, issue: Issue) -> PlannedRecord {
+    let (external_id, username) = describe(record);
+    PlannedRecord {
+        row: record.row,
+        external_id,
+        username,
+        action,
+        user_id: None,
+        error: Some(issue),
+        warnings: Vec::new(),
+        note: None,
+        changed_fields: Vec::new(),
+        write: None,
+    }
+}
+
+fn join_rows(rows: &[u64]) -> String {
+    rows.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Plan a batch. `new_id` supplies ids for created users.
+pub fn plan(
+    batch: &[BatchItem],
+    ctx: &Context,
+    options: &Options,
+    new_id: &mut dyn FnMut() -> UserId,
+) -> Plan {
+    let index = Index::new(&ctx.users);
+    let mut slots: Vec<Option<PlannedRecord>> = vec![None; batch.len()];
+
+    // Rejected rows and in-batch duplicates fail before any matching.
+    let duplicates = find_duplicates(batch);
+    let mut records: Vec<(usize, &Incoming)> = Vec::with_capacity(batch.len());
+    for (slot, item) in batch.iter().enumerate() {
+        match item {
+            Err(rejected) => {
+                let mut issues = rejected.issues.iter().cloned();
+                let first = issues.next().unwrap_or_else(|| {
+                    Issue::new(ErrorType::InvalidValue, "The row could not be read", "")
+                });
+                let rest: Vec<Issue> = issues.collect();
+                let mut error = first;
+                for more in &rest {
+                    error.message.push(' ');
+                    error.message.push_str(&more.message);
+                    error.additional_data.push_str("; ");
+                    error.additional_data.push_str(&more.additional_data);
+                }
+                slots[slot] = Some(PlannedRecord {
+                    row: rejected.row,
+                    external_id: rejected.external_id.clone(),
+                    username: rejected.username.clone(),
+                    action: Action::Failed,
+                    user_id: None,
+                    error: Some(error),
+                    warnings: Vec::new(),
+                    note: None,
+                    changed_fields: Vec::new(),
+                    write: None,
+                });
+            }
+            Ok(record) => match duplicates.get(&slot) {
+                Some(issue) => slots[slot] = Some(failed(record, Action::Failed, issue.clone())),
+                None => records.push((slot, record)),
+            },
+        }
+    }
+
+    let mut taken: HashMap<usize, u64> = HashMap::new();
+    let mut accepted: Vec<Accepted> = Vec::new();
+    let mut incoming_by_slot: HashMap<usize, &Incoming> = HashMap::new();
+    for (slot, record) in records {
+        match match_record(record, &index, ctx, options, &mut taken, new_id) {
+            Ok(Matched::Write(a)) => {
+                accepted.push(Accepted { slot, ..*a });
+                incoming_by_slot.insert(slot, record);
+            }
+            Ok(Matched::Skip(message)) => {
+                let (external_id, username) = describe(record);
+                slots[slot] = Some(PlannedRecord {
+                    row: record.row,
+                    external_id,
+                    username,
+                    action: Action::Skipped,
+                    user_id: None,
+                    error: None,
+                    warnings: Vec::new(),
+                    note: Some(message),
+                    changed_fields: Vec::new(),
+                    write: None,
+                });
+            }
+            Err(issue) => slots[slot] = Some(failed(record, Action::Failed, issue)),
+        }
+    }
+
+    let warnings = resolve_managers(&mut accepted, &index);
+
+    for (a, warns) in accepted.into_iter().zip(warnings) {
+        let record = incoming_by_slot[&a.slot];
+        let (external_id, username) = describe(record);
+        let base = a.target.map(|i| &index.users[i]);
+        let changed = changed_fields(base, &a.user);
+        let action = match base {
+            None => Action::Created,
+            Some(b) if b.active && !a.user.active => Action::Deactivated,
+            Some(b) if !b.active && a.user.active => Action::Reactivated,
+            Some(b)
+                if changed.is_empty()
+                    && b.managed_by == a.user.managed_by
+                    && b.email_from_source == a.user.email_from_source
+                    && b.phone_mobile_from_source == a.user.phone_mobile_from_source =>
+            {
+                Action::Unchanged
+            }
+            Some(_) => Action::Updated,
+        };
+        let write = (action != Action::Unchanged).then(|| {
+            let mut user = a.user.clone();
+            user.version = base.map_or(1, |b| b.version + 1);
+            Write {
+                user,
+                expected_version: base.map(|b| b.version),
+            }
+        });
+        slots[a.slot] = Some(PlannedRecord {
+            row: record.row,
+            external_id,
+            username,
+            action,
+            user_id: Some(a.user.id.clone()),
+            error: None,
+            warnings: warns,
+            note: a.note,
+            changed_fields: changed,
+            write,
+        });
+    }
+
+    let records: Vec<PlannedRecord> = slots.into_iter().flatten().collect();
+    let mut counts = Counts::default();
+    for r in &records {
+        counts.add(r.action, !r.warnings.is_empty());
+    }
+    Plan { records, counts }
+}
+
+/// Rows of the batch that share a key with another row: every one of them fails.
+fn find_duplicates(batch: &[BatchItem]) -> HashMap<usize, Issue> {
+    let mut groups: HashMap<(Key, String), Vec<usize>> = HashMap::new();
+    for (slot, item) in batch.iter().enumerate() {
+        let Ok(record) = item else { continue };
+        for key in Key::ALL {
+            if let Some(v) = key.normalized(&record.profile) {
+                groups.entry((key, v)).or_default().push(slot);
+            }
+        }
+    }
+    let mut found: HashMap<usize, Vec<(Key, String, Vec<u64>)>> = HashMap::new();
+    for ((key, _), slots) in groups {
+        if slots.len() < 2 {
+            continue;
+        }
+        let rows: Vec<u64> = slots
+            .iter()
+            .map(|s| batch[*s].as_ref().map(|r| r.row).unwrap_or_default())
+            .collect();
+        for slot in &slots {
+            let shown = batch[*slot]
+                .as_ref()
+                .map(|r| key.shown(&r.profile))
+                .unwrap_or_default();
+            found
+                .entry(*slot)
+                .or_default()
+                .push((key, shown, rows.clone()));
+        }
+    }
+    found
+        .into_iter()
+        .map(|(slot, mut dups)| {
+            dups.sort();
+            let message = dups
+                .iter()
+                .map(|(key, _, rows)| {
+                    format!(
+                        "Duplicate {} in rows {}: conflicting users don't sync; keep one row per person.",
+                        key.field().label(),
+                        join_rows(rows)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            let data = dups
+                .iter()
+                .map(|(key, shown, _)| format!("{}={shown}", key.field().key()))
+                .collect::<Vec<_>>()
+                .join("; ");
+            (slot, Issue::new(ErrorType::OrganisationConflict, message, data))
+        })
+        .collect()
+}
+
+enum Matched {
+    Write(Box<Accepted>),
+    Skip(String),
+}
+
+/// Steps 1–5 of SPEC §3 for one record.
+fn match_record(
+    record: &Incoming,
+    index: &Index<'_>,
+    ctx: &Context,
+    options: &Options,
+    taken: &mut HashMap<usize, u64>,
+    new_id: &mut dyn FnMut() -> UserId,
+) -> Result<Matched, Issue> {
+    let managed_elsewhere =
+        |u: &StoredUser| u.managed_by.as_ref().is_some_and(|c| *c != options.config);
+    let mut note = None;
+
+    // Step 1: linked.
+    let mut target = match &record.link {
+        Link::ExternalId(ext) => index.holder(Key::ExternalId, ext.as_str()),
+        Link::User(id) => match index.by_id.get(id.as_str()) {
+            Some(i) => Some(*i),
+            None => {
+                return Err(Issue::new(
+                    ErrorType::NotFound,
+                    format!("No user has the id {id}"),
+                    format!("id={id}"),
+                ));
+            }
+        },
+        Link::New => None,
+    };
+    if let Some(i) = target {
+        if managed_elsewhere(&index.users[i]) {
+            return Err(Issue::new(
+                ErrorType::OrganisationConflict,
+                "This user is managed by another source configuration of the organisation; \
+                 remove the row here or stop managing the user there",
+                match &record.link {
+                    Link::ExternalId(ext) => format!("external_id={ext}"),
+                    _ => format!("id={}", index.users[i].id),
+                },
+            ));
+        }
+        if index.users[i].managed_by.is_none() {
+            note = Some("Linked to an existing user by External ID".to_owned());
+        }
+    }
+
+    // Step 2: claim an unmanaged user by email or employee id.
+    if target.is_none() && !matches!(record.link, Link::User(_)) {
+        let mut candidates: Vec<(usize, Key)> = Vec::new();
+        for key in [Key::Email, Key::EmployeeId] {
+            if let Some(v) = key.normalized(&record.profile)
+                && let Some(i) = index.holder(key, &v)
+                && index.users[i].managed_by.is_none()
+            {
+                match candidates.iter_mut().find(|(c, _)| *c == i) {
+                    Some(_) => {}
+                    None => candidates.push((i, key)),
+                }
+            }
+        }
+        match candidates.as_slice() {
+            [] => {}
+            [(i, by)] => {
+                let candidate = &index.users[*i];
+                let contradictions: Vec<Key> =
+                    [Key::Email, Key::EmployeeId, Key::PhoneMobile, Key::Username]
+                        .into_iter()
+                        .filter(|k| {
+                            matches!(
+                                (k.normalized(&record.profile), k.normalized(&candidate.profile)),
+                                (Some(a), Some(b)) if a != b
+                            )
+                        })
+                        .collect();
+                if !contradictions.is_empty() {
+                    let names: Vec<&str> =
+                        contradictions.iter().map(|k| k.field().label()).collect();
+                    return Err(Issue::new(
+                        ErrorType::MatchCandidateConflict,
+                        format!(
+                            "An existing user matches by {} but has a different {}: check which person this is \
+                             and correct the source or the existing user",
+                            by.field().label(),
+                            names.join(", ")
+                        ),
+                        contradictions
+                            .iter()
+                            .map(|k| format!("{}={}", k.field().key(), k.shown(&record.profile)))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ));
+                }
+                target = Some(*i);
+                note = Some(format!(
+                    "Claimed an existing user matched by {}",
+                    by.field().label()
+                ));
+            }
+            several => {
+                let mut keys: Vec<Key> = several.iter().map(|(_, k)| *k).collect();
+                keys.sort();
+                keys.dedup();
+                return Err(Issue::new(
+                    ErrorType::MatchCandidateConflict,
+                    format!(
+                        "{} existing users match this record (by {}): merge or correct them so that one user matches",
+                        several.len(),
+                        keys.iter()
+                            .map(|k| k.field().label())
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                    keys.iter()
+                        .map(|k| format!("{}={}", k.field().key(), k.shown(&record.profile)))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ));
+            }
+        }
+    }
+
+    if let Some(i) = target
+        && let Some(row) = taken.get(&i)
+    {
+        return Err(Issue::new(
+            ErrorType::OrganisationConflict,
+            format!("Row {row} already matched the same user: keep one row per person"),
+            format!("external_id={}", describe(record).0),
+        ));
+    }
+
+    // Step 3: create (or skip an unknown leaver).
+    let base = match target {
+        Some(i) => index.users[i].clone(),
+        None => {
+            if record.provided.contains(FieldKey::Active)
+                && !record.active
+                && !options.create_inactive
+            {
+                return Ok(Matched::Skip(
+                    "No user matches this inactive row: nothing to create or deactivate".to_owned(),
+                ));
+            }
+            if record.profile.username.is_none() {
+                return Err(Issue::new(
+                    ErrorType::MissingRequiredField,
+                    "Username is required to create a user",
+                    "username=",
+                ));
+            }
+            StoredUser::new(new_id())
+        }
+    };
+    let user = apply_record(&base, record, options);
+
+    // Step 4: uniqueness in the organisation.
+    let conflicts: Vec<String> = Key::ALL
+        .into_iter()
+        .filter(|key| {
+            key.normalized(&user.profile)
+                .and_then(|v| index.holder(*key, &v))
+                .is_some_and(|holder| Some(holder) != target)
+        })
+        .map(|key| format!("{}={}", key.field().key(), key.shown(&user.profile)))
+        .collect();
+    if !conflicts.is_empty() {
+        return Err(Issue::new(
+            ErrorType::OrganisationConflict,
+            "Another user of the organisation already has this value: correct the source, \
+             or change or remove the other user",
+            conflicts.join("; "),
+        ));
+    }
+
+    // Step 5: global uniqueness. The message never names the other organisation.
+    let mut global = Vec::new();
+    if let Some(email) = &user.profile.email
+        && ctx.foreign_emails.contains(email.normalized())
+    {
+        global.push(format!("email={email}"));
+    }
+    if let Some(phone) = &user.profile.phone_mobile
+        && ctx.foreign_phones.contains(phone.e164())
+    {
+        global.push(format!("phone_mobile={}", phone.as_str()));
+    }
+    if !global.is_empty() {
+        return Err(Issue::new(
+            ErrorType::GlobalConflict,
+            "This value already belongs to a user outside this organisation; emails and mobile numbers \
+             must be unique across all organisations: correct the source",
+            global.join("; "),
+        ));
+    }
+
+    if let Some(i) = target {
+        taken.insert(i, record.row);
+    }
+    let manager = record
+        .provided
+        .contains(FieldKey::Manager)
+        .then(|| record.manager.clone());
+    Ok(Matched::Write(Box::new(Accepted {
+        slot: 0,
+        target,
+        user,
+        note,
+        manager,
+    })))
+}
+
+/// The user after applying a record's provided fields to `base`. The manager is resolved later.
+fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> StoredUser {
+    let mut user = base.clone();
+    let p = &mut user.profile;
+    let r = &record.profile;
+    for field in record.provided.iter() {
+        match field {
+            FieldKey::ExternalId => p.external_id = r.external_id.clone(),
+            FieldKey::Username => p.username = r.username.clone(),
+            FieldKey::EmployeeId => p.employee_id = r.employee_id.clone(),
+            FieldKey::FirstName => p.first_name = r.first_name.clone(),
+            FieldKey::SecondName => p.second_name = r.second_name.clone(),
+            // The contact exception of SPEC §2: an empty email or mobile from the source never
+            // clears the stored value, which then stays editable by admins.
+            FieldKey::Email => match &r.email {
+                Some(email) => {
+                    p.email = Some(email.clone());
+                    user.email_from_source = true;
+                }
+                None => user.email_from_source = false,
+            },
+            FieldKey::PhoneMobile => match &r.phone_mobile {
+                Some(phone) => {
+                    p.phone_mobile = Some(phone.clone());
+                    user.phone_mobile_from_source = true;
+                }
+                None => user.phone_mobile_from_source = false,
+            },
+            FieldKey::PhoneWork => p.phone_work = r.phone_work.clone(),
+            FieldKey::Manager => {}
+            FieldKey::JobTitle => p.job_title = r.job_title.clone(),
+            FieldKey::Location => p.location = r.location.clone(),
+            FieldKey::Department => p.department = r.department.clone(),
+            FieldKey::Company => p.company = r.company.clone(),
+            FieldKey::Description => p.description = r.description.clone(),
+            FieldKey::Active => user.active = record.active,
+            FieldKey::StartEmploymentDate => p.start_employment_date = r.start_employment_date,
+            FieldKey::EndEmploymentDate => p.end_employment_date = r.end_employment_date,
+        }
+    }
+    for name in &record.custom_provided {
+        match r.custom_fields.get(name) {
+            Some(v) => user.profile.custom_fields.insert(name.clone(), v.clone()),
+            None => user.profile.custom_fields.remove(name),
+        };
+    }
+    user.managed_by = Some(options.config.clone());
+    user
+}
+
+/// Resolve manager references once the whole batch is known (a manager may come after their
+/// reports), then undo any assignment that would make a reporting loop. Returns the warnings of
+/// each accepted record, in order.
+fn resolve_managers(accepted: &mut [Accepted], index: &Index<'_>) -> Vec<Vec<Issue>> {
+    let mut warnings: Vec<Vec<Issue>> = vec![Vec::new(); accepted.len()];
+
+    // External ID → user, as it will be after the batch.
+    let mut by_external: HashMap<String, UserId> = HashMap::new();
+    for u in index.users {
+        if let Some(ext) = &u.profile.external_id {
+            by_external.insert(ext.as_str().to_owned(), u.id.clone());
+        }
+    }
+    for a in accepted.iter() {
+        if let Some(i) = a.target
+            && let Some(old) = &index.users[i].profile.external_id
+        {
+            by_external.remove(old.as_str());
+        }
+    }
+    let mut known: HashSet<UserId> = index.users.iter().map(|u| u.id.clone()).collect();
+    for a in accepted.iter() {
+        if let Some(ext) = &a.user.profile.external_id {
+            by_external.insert(ext.as_str().to_owned(), a.user.id.clone());
+        }
+        known.insert(a.user.id.clone());
+    }
+
+    for (a, warns) in accepted.iter_mut().zip(warnings.iter_mut()) {
+        let Some(reference) = &a.manager else {
+            continue;
+        };
+        match reference {
+            None => a.user.manager_id = None,
+            Some(ManagerRef::ExternalId(ext)) => match by_external.get(ext.as_str()) {
+                Some(id) => a.user.manager_id = Some(id.clone()),
+                None => warns.push(Issue::new(
+                    ErrorType::ManagerNotFound,
+                    format!(
+                        "Manager '{ext}' matches no user, so the manager was not changed: check the \
+                         manager's External ID or add the manager to the source"
+                    ),
+                    format!("manager={ext}"),
+                )),
+            },
+            Some(ManagerRef::User(id)) => {
+                if known.contains(id) {
+                    a.user.manager_id = Some(id.clone());
+                } else {
+                    warns.push(Issue::new(
+                        ErrorType::ManagerNotFound,
+                        format!("Manager '{id}' matches no user, so the manager was not changed"),
+                        format!("manager={id}"),
+                    ));
+                }
+            }
+        }
+    }
+
+    // The reporting graph after the batch: stored edges, overridden by the batch's.
+    let mut parent: HashMap<UserId, UserId> = HashMap::new();
+    for u in index.users {
+        if let Some(m) = &u.manager_id {
+            parent.insert(u.id.clone(), m.clone());
+        }
+    }
+    let mut slot_of: HashMap<UserId, usize> = HashMap::new();
+    for (n, a) in accepted.iter().enumerate() {
+        slot_of.insert(a.user.id.clone(), n);
+        match &a.user.manager_id {
+            Some(m) => parent.insert(a.user.id.clone(), m.clone()),
+            None => parent.remove(&a.user.id),
+        };
+    }
+    let mut external_ids: HashMap<UserId, String> = HashMap::new();
+    for u in index.users.iter().chain(accepted.iter().map(|a| &a.user)) {
+        if let Some(ext) = &u.profile.external_id {
+            external_ids.insert(u.id.clone(), ext.as_str().to_owned());
+        }
+    }
+    let external_of = |id: &UserId| -> String {
+        external_ids
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    };
+
+    // Undoing an edge restores the stored one, which could close another loop: repeat until
+    // no loop is left (each round undoes at least one batch edge, so this ends).
+    loop {
+        let cycles = find_cycles(&parent, accepted.iter().map(|a| &a.user.id));
+        let mut undone = false;
+        for cycle in cycles {
+            let path: Vec<String> = cycle
+                .iter()
+                .chain(cycle.first())
+                .map(&external_of)
+                .collect();
+            // Decide every undo of this loop first (names come from the planned users),
+            // then make them.
+            let undo: Vec<(usize, Option<UserId>, String)> = cycle
+                .iter()
+                .filter_map(|id| slot_of.get(id).copied())
+                .filter_map(|n| {
+                    let a = &accepted[n];
+                    let base_manager = a.target.and_then(|i| index.users[i].manager_id.clone());
+                    (a.user.manager_id != base_manager).then(|| {
+                        let manager = a
+                            .user
+                            .manager_id
+                            .as_ref()
+                            .map(&external_of)
+                            .unwrap_or_default();
+                        (n, base_manager, manager)
+                    })
+                })
+                .collect();
+            for (n, base_manager, manager) in undo {
+                let id = accepted[n].user.id.clone();
+                match &base_manager {
+                    Some(m) => parent.insert(id, m.clone()),
+                    None => parent.remove(&id),
+                };
+                accepted[n].user.manager_id = base_manager;
+                warnings[n].push(Issue::new(
+                    ErrorType::ManagerCycle,
+                    format!(
+                        "Manager '{manager}' would make a reporting loop ({}), so the manager was not changed: \
+                         correct the managers in the source",
+                        path.join(" → ")
+                    ),
+                    format!("manager={manager}"),
+                ));
+                undone = true;
+            }
+        }
+        if !undone {
+            break;
+        }
+    }
+    warnings
+}
+
+/// The loops of a graph in which every node has at most one parent, reachable from `starts`.
+fn find_cycles<'a>(
+    parent: &HashMap<UserId, UserId>,
+    starts: impl Iterator<Item = &'a UserId>,
+) -> Vec<Vec<UserId>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        OnPath,
+        Done,
+    }
+    let mut state: HashMap<&UserId, State> = HashMap::new();
+    let mut cycles = Vec::new();
+    for start in starts {
+        let mut path: Vec<&UserId> = Vec::new();
+        let mut node = Some(start);
+        while let Some(n) = node {
+            match state.get(n) {
+                Some(State::Done) => break,
+                Some(State::OnPath) => {
+                    let from = path.iter().position(|p| *p == n).unwrap_or(0);
+                    cycles.push(path[from..].iter().map(|id| (*id).clone()).collect());
+                    break;
+                }
+                None => {
+                    state.insert(n, State::OnPath);
+                    path.push(n);
+                    node = parent.get(n);
+                }
+            }
+        }
+        for n in path {
+            state.insert(n, State::Done);
+        }
+    }
+    cycles
+}
+
+/// The fields whose value differs between the stored user and the planned one.
+fn changed_fields(base: Option<&StoredUser>, user: &StoredUser) -> Vec<String> {
+    let empty = StoredUser::new(user.id.clone());
+    let created = base.is_none();
+    let b = base.unwrap_or(&empty);
+    let (p, q) = (&b.profile, &user.profile);
+    let mut changed = Vec::new();
+    let mut check = |field: FieldKey, differs: bool| {
+        if differs {
+            changed.push(field.key().to_owned());
+        }
+    };
+    check(FieldKey::ExternalId, p.external_id != q.external_id);
+    check(
+        FieldKey::Username,
+        p.username.as_ref().map(|u| u.as_str()) != q.username.as_ref().map(|u| u.as_str()),
+    );
+    check(FieldKey::EmployeeId, p.employee_id != q.employee_id);
+    check(FieldKey::FirstName, p.first_name != q.first_name);
+    check(FieldKey::SecondName, p.second_name != q.second_name);
+    check(
+        FieldKey::Email,
+        p.email.as_ref().map(|e| e.as_str()) != q.email.as_ref().map(|e| e.as_str()),
+    );
+    check(
+        FieldKey::PhoneMobile,
+        p.phone_mobile.as_ref().map(|e| e.as_str()) != q.phone_mobile.as_ref().map(|e| e.as_str()),
+    );
+    check(
+        FieldKey::PhoneWork,
+        p.phone_work.as_ref().map(|e| e.as_str()) != q.phone_work.as_ref().map(|e| e.as_str()),
+    );
+    check(FieldKey::Manager, b.manager_id != user.manager_id);
+    check(FieldKey::JobTitle, p.job_title != q.job_title);
+    check(FieldKey::Location, p.location != q.location);
+    check(FieldKey::Department, p.department != q.department);
+    check(FieldKey::Company, p.company != q.company);
+    check(FieldKey::Description, p.description != q.description);
+    check(FieldKey::Active, !created && b.active != user.active);
+    check(
+        FieldKey::StartEmploymentDate,
+        p.start_employment_date != q.start_employment_date,
+    );
+    check(
+        FieldKey::EndEmploymentDate,
+        p.end_employment_date != q.end_employment_date,
+    );
+    let names: std::collections::BTreeSet<&String> = p
+        .custom_fields
+        .keys()
+        .chain(q.custom_fields.keys())
+        .collect();
+    for name in names {
+        if p.custom_fields.get(name) != q.custom_fields.get(name) {
+            changed.push(name.clone());
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,546 @@
+//! One test per rule of SPEC §3 and the managed/contact rules of SPEC §2.
+
+use super::*;
+use crate::field::FieldKey;
+use crate::record::{RawRecord, ReadOptions, Rejected};
+use crate::values::{Email, EmployeeId, ExternalId, Phone, UserName};
+
+const CONFIG: &str = "cfg-a";
+
+fn options() -> Options {
+    Options {
+        config: ConfigId::new(CONFIG),
+        create_inactive: false,
+    }
+}
+
+/// A stored user of the organisation.
+fn stored(id: &str) -> StoredUser {
+    let mut u = StoredUser::new(UserId::new(id));
+    u.version = 3;
+    u.profile.username = Some(UserName::parse(id).unwrap());
+    u
+}
+
+fn with_ext(mut u: StoredUser, ext: &str) -> StoredUser {
+    u.profile.external_id = Some(ExternalId::parse(ext).unwrap());
+    u
+}
+
+fn with_email(mut u: StoredUser, email: &str) -> StoredUser {
+    u.profile.email = Some(Email::parse(email).unwrap());
+    u
+}
+
+fn managed(mut u: StoredUser, config: &str) -> StoredUser {
+    u.managed_by = Some(ConfigId::new(config));
+    u.email_from_source = u.profile.email.is_some();
+    u.phone_mobile_from_source = u.profile.phone_mobile.is_some();
+    u
+}
+
+/// A file row: external id, username, active, plus extra cells.
+fn row(n: u64, ext: &str, extra: &[(FieldKey, &str)]) -> BatchItem {
+    let mut cells = vec![
+        (FieldKey::ExternalId, ext.to_owned()),
+        (FieldKey::Username, format!("user-{ext}")),
+        (FieldKey::Active, "true".to_owned()),
+    ];
+    for (k, v) in extra {
+        cells.retain(|(key, _)| key != k);
+        cells.push((*k, v.to_string()));
+    }
+    RawRecord {
+        row: n,
+        cells,
+        custom: vec![],
+    }
+    .validate(&ReadOptions::default())
+}
+
+fn ctx(users: Vec<StoredUser>) -> Context {
+    Context {
+        users,
+        ..Context::default()
+    }
+}
+
+fn run(batch: Vec<BatchItem>, ctx: &Context) -> Plan {
+    let mut n = 0;
+    plan(&batch, ctx, &options(), &mut || {
+        n += 1;
+        UserId::new(format!("new-{n}"))
+    })
+}
+
+fn only(plan: &Plan) -> &PlannedRecord {
+    assert_eq!(plan.records.len(), 1, "{plan:#?}");
+    &plan.records[0]
+}
+
+fn error(r: &PlannedRecord) -> &Issue {
+    r.error
+        .as_ref()
+        .unwrap_or_else(|| panic!("expected an error: {r:#?}"))
+}
+
+#[test]
+fn creates_a_new_user_managed_by_the_configuration() {
+    let p = run(
+        vec![row(2, "E1", &[(FieldKey::Email, "jane@acme.com")])],
+        &ctx(vec![]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Created);
+    let w = r.write.as_ref().unwrap();
+    assert_eq!(w.expected_version, None);
+    assert_eq!(w.user.version, 1);
+    assert_eq!(w.user.managed_by, Some(ConfigId::new(CONFIG)));
+    assert!(w.user.email_from_source);
+    assert_eq!(p.counts.created, 1);
+}
+
+#[test]
+fn linked_by_external_id() {
+    let u = managed(with_ext(stored("u1"), "E1"), CONFIG);
+    let p = run(
+        vec![row(
+            2,
+            "E1",
+            &[(FieldKey::Username, "u1"), (FieldKey::JobTitle, "CTO")],
+        )],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Updated);
+    assert_eq!(r.user_id, Some(UserId::new("u1")));
+    assert_eq!(r.changed_fields, vec!["job_title"]);
+    let w = r.write.as_ref().unwrap();
+    assert_eq!(w.expected_version, Some(3));
+    assert_eq!(w.user.version, 4);
+}
+
+#[test]
+fn claims_an_unmanaged_user_by_email() {
+    let u = with_email(stored("u1"), "Jane@Acme.com");
+    let p = run(
+        vec![row(
+            2,
+            "E1",
+            &[
+                (FieldKey::Username, "U1"),
+                (FieldKey::Email, "jane@acme.com"),
+            ],
+        )],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Updated);
+    assert_eq!(r.user_id, Some(UserId::new("u1")));
+    assert_eq!(
+        r.note.as_deref(),
+        Some("Claimed an existing user matched by Email")
+    );
+    assert_eq!(
+        r.write.as_ref().unwrap().user.managed_by,
+        Some(ConfigId::new(CONFIG))
+    );
+    assert_eq!(p.counts.updated, 1);
+}
+
+#[test]
+fn claims_an_unmanaged_user_by_employee_id() {
+    let mut u = stored("u1");
+    u.profile.employee_id = Some(EmployeeId::parse("00042").unwrap());
+    let p = run(
+        vec![row(
+            2,
+            "E1",
+            &[(FieldKey::Username, "u1"), (FieldKey::EmployeeId, "00042")],
+        )],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.user_id, Some(UserId::new("u1")));
+    assert_eq!(
+        r.note.as_deref(),
+        Some("Claimed an existing user matched by Employee ID")
+    );
+}
+
+#[test]
+fn match_candidate_conflict_when_an_identifying_field_differs() {
+    // Mobile and employee number match, the work email differs.
+    let mut u = with_email(stored("u1"), "jane@acme.com");
+    u.profile.employee_id = Some(EmployeeId::parse("42").unwrap());
+    u.profile.phone_mobile = Some(Phone::parse("+447495944376", None).unwrap());
+    let p = run(
+        vec![row(
+            5,
+            "E1",
+            &[
+                (FieldKey::EmployeeId, "42"),
+                (FieldKey::PhoneMobile, "+44 7495 944376"),
+                (FieldKey::Email, "jane.doe@acme.com"),
+                (FieldKey::Username, "u1"),
+            ],
+        )],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Failed);
+    let e = error(r);
+    assert_eq!(e.error_type, ErrorType::MatchCandidateConflict);
+    assert_eq!(e.additional_data, "email=jane.doe@acme.com");
+    assert!(e.message.contains("different Email"), "{}", e.message);
+    assert!(r.write.is_none());
+}
+
+#[test]
+fn match_candidate_conflict_when_several_users_match() {
+    let a = with_email(stored("a"), "jane@acme.com");
+    let mut b = stored("b");
+    b.profile.employee_id = Some(EmployeeId::parse("42").unwrap());
+    let p = run(
+        vec![row(
+            2,
+            "E1",
+            &[
+                (FieldKey::Email, "jane@acme.com"),
+                (FieldKey::EmployeeId, "42"),
+            ],
+        )],
+        &ctx(vec![a, b]),
+    );
+    let e = error(only(&p));
+    assert_eq!(e.error_type, ErrorType::MatchCandidateConflict);
+    assert_eq!(e.additional_data, "employee_id=42; email=jane@acme.com");
+}
+
+#[test]
+fn organisation_conflict_for_each_unique_field() {
+    let mut holder = managed(
+        with_email(with_ext(stored("holder"), "H1"), "taken@acme.com"),
+        CONFIG,
+    );
+    holder.profile.employee_id = Some(EmployeeId::parse("E-9").unwrap());
+    holder.profile.phone_mobile = Some(Phone::parse("+447495944376", None).unwrap());
+    holder.profile.username = Some(UserName::parse("Taken").unwrap());
+    let cases: [(FieldKey, &str, &str); 4] = [
+        (FieldKey::Username, "TAKEN", "username=TAKEN"),
+        (FieldKey::EmployeeId, "E-9", "employee_id=E-9"),
+        (FieldKey::Email, "TAKEN@acme.com", "email=TAKEN@acme.com"),
+        (
+            FieldKey::PhoneMobile,
+            "+44 7495 944376",
+            "phone_mobile=+44 7495 944376",
+        ),
+    ];
+    for (field, value, data) in cases {
+        let p = run(
+            vec![row(2, "E1", &[(field, value)])],
+            &ctx(vec![holder.clone()]),
+        );
+        let e = error(only(&p));
+        assert_eq!(e.error_type, ErrorType::OrganisationConflict, "{field}");
+        assert_eq!(e.additional_data, data);
+    }
+    // External ID: a record that links to user A by external id but asks for B's username.
+    let a = managed(with_ext(stored("a"), "E1"), CONFIG);
+    let p = run(
+        vec![row(2, "E1", &[(FieldKey::Username, "taken")])],
+        &ctx(vec![a, holder.clone()]),
+    );
+    assert_eq!(error(only(&p)).additional_data, "username=taken");
+    // And the external id itself held by a user reached otherwise (a SCIM PUT changing it).
+    let mut rec = Incoming::new(1, Link::User(UserId::new("a")));
+    rec.provided.insert(FieldKey::ExternalId);
+    rec.profile.external_id = Some(ExternalId::parse("H1").unwrap());
+    let a = managed(stored("a"), CONFIG);
+    let p = run(vec![Ok(rec)], &ctx(vec![a, holder]));
+    let e = error(only(&p));
+    assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+    assert_eq!(e.additional_data, "external_id=H1");
+}
+
+#[test]
+fn global_conflict_for_email_and_mobile_never_names_the_other_organisation() {
+    let mut c = ctx(vec![]);
+    c.foreign_emails.insert("jane@acme.com".into());
+    c.foreign_phones.insert("+447495944376".into());
+    let p = run(
+        vec![row(2, "E1", &[(FieldKey::Email, "Jane@acme.com")])],
+        &c,
+    );
+    let e = error(only(&p));
+    assert_eq!(e.error_type, ErrorType::GlobalConflict);
+    assert_eq!(e.additional_data, "email=Jane@acme.com");
+    let p = run(
+        vec![row(2, "E1", &[(FieldKey::PhoneMobile, "+44 7495 944376")])],
+        &c,
+    );
+    let e = error(only(&p));
+    assert_eq!(e.error_type, ErrorType::GlobalConflict);
+    assert_eq!(e.additional_data, "phone_mobile=+44 7495 944376");
+    assert!(
+        !e.message.to_lowercase().contains("organisation "),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn in_batch_duplicates_fail_every_row_involved() {
+    let p = run(
+        vec![
+            row(2, "E1", &[(FieldKey::Email, "dup@acme.com")]),
+            row(3, "E2", &[]),
+            row(4, "E3", &[(FieldKey::Email, "DUP@acme.com")]),
+            row(9, "E4", &[(FieldKey::Email, "dup@acme.com")]),
+        ],
+        &ctx(vec![]),
+    );
+    let actions: Vec<Action> = p.records.iter().map(|r| r.action).collect();
+    assert_eq!(
+        actions,
+        vec![
+            Action::Failed,
+            Action::Created,
+            Action::Failed,
+            Action::Failed
+        ]
+    );
+    let e = error(&p.records[0]);
+    assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+    assert!(e.message.contains("rows 2, 4, 9"), "{}", e.message);
+    assert_eq!(error(&p.records[2]).additional_data, "email=DUP@acme.com");
+    assert_eq!(p.counts.skipped, 3);
+}
+
+#[test]
+fn a_user_managed_by_another_configuration_is_not_taken_over() {
+    let u = managed(with_ext(stored("u1"), "E1"), "cfg-b");
+    let p = run(vec![row(2, "E1", &[])], &ctx(vec![u]));
+    let e = error(only(&p));
+    assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+    assert_eq!(e.additional_data, "external_id=E1");
+    // Nor claimed by email.
+    let u = managed(with_email(stored("u2"), "jane@acme.com"), "cfg-b");
+    let p = run(
+        vec![row(2, "E9", &[(FieldKey::Email, "jane@acme.com")])],
+        &ctx(vec![u]),
+    );
+    let e = error(only(&p));
+    assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+    assert_eq!(e.additional_data, "email=jane@acme.com");
+}
+
+#[test]
+fn empty_email_never_clears_an_admin_entered_email() {
+    let mut u = managed(with_ext(stored("u1"), "E1"), CONFIG);
+    u.profile.email = Some(Email::parse("admin-typed@acme.com").unwrap());
+    u.email_from_source = false;
+    u.profile.job_title = Some("Old".into());
+    let p = run(
+        vec![row(
+            2,
+            "E1",
+            &[
+                (FieldKey::Username, "u1"),
+                (FieldKey::Email, ""),
+                (FieldKey::JobTitle, ""),
+            ],
+        )],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Updated);
+    let w = r.write.as_ref().unwrap();
+    assert_eq!(
+        w.user.profile.email.as_ref().unwrap().as_str(),
+        "admin-typed@acme.com"
+    );
+    assert!(!w.user.email_from_source);
+    // Every other mapped field that arrives empty is cleared.
+    assert_eq!(w.user.profile.job_title, None);
+    assert_eq!(r.changed_fields, vec!["job_title"]);
+}
+
+#[test]
+fn manager_resolved_after_the_batch_even_when_listed_later() {
+    let p = run(
+        vec![
+            row(2, "E2", &[(FieldKey::Manager, "E1")]),
+            row(3, "E1", &[]),
+        ],
+        &ctx(vec![]),
+    );
+    let report = p.records[0].write.as_ref().unwrap();
+    let boss = p.records[1].write.as_ref().unwrap();
+    assert_eq!(report.user.manager_id.as_ref(), Some(&boss.user.id));
+    assert!(p.records[0].warnings.is_empty());
+}
+
+#[test]
+fn manager_not_found_is_a_warning_and_the_rest_applies() {
+    let p = run(
+        vec![row(
+            2,
+            "E2",
+            &[(FieldKey::Manager, "NOPE"), (FieldKey::JobTitle, "Dev")],
+        )],
+        &ctx(vec![]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Created);
+    assert_eq!(r.warnings[0].error_type, ErrorType::ManagerNotFound);
+    assert_eq!(r.warnings[0].additional_data, "manager=NOPE");
+    assert_eq!(r.write.as_ref().unwrap().user.manager_id, None);
+    assert_eq!(p.counts.warnings, 1);
+    assert_eq!(
+        p.counts.completed_status(),
+        crate::run::RunStatus::NeedsAttention
+    );
+    let log = r.log_row();
+    assert_eq!(log.error_type, "MANAGER_NOT_FOUND");
+    assert_eq!(log.action, "Created");
+}
+
+#[test]
+fn manager_cycle_is_a_warning() {
+    // Self-manager.
+    let p = run(
+        vec![row(2, "E1", &[(FieldKey::Manager, "E1")])],
+        &ctx(vec![]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Created);
+    assert_eq!(r.warnings[0].error_type, ErrorType::ManagerCycle);
+    assert_eq!(r.write.as_ref().unwrap().user.manager_id, None);
+
+    // A loop through a stored user: stored E1 reports to E2; the batch makes E2 report to E1.
+    let e2 = managed(with_ext(stored("u2"), "E2"), CONFIG);
+    let mut e1 = managed(with_ext(stored("u1"), "E1"), CONFIG);
+    e1.manager_id = Some(UserId::new("u2"));
+    let p = run(
+        vec![row(
+            7,
+            "E2",
+            &[(FieldKey::Username, "u2"), (FieldKey::Manager, "E1")],
+        )],
+        &ctx(vec![e1, e2]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Unchanged, "{r:#?}");
+    assert_eq!(r.warnings[0].error_type, ErrorType::ManagerCycle);
+    assert!(
+        r.warnings[0].message.contains("E2 → E1 → E2"),
+        "{}",
+        r.warnings[0].message
+    );
+}
+
+#[test]
+fn deactivation_and_reactivation() {
+    let u = managed(with_ext(stored("u1"), "E1"), CONFIG);
+    let p = run(
+        vec![row(
+            2,
+            "E1",
+            &[(FieldKey::Username, "u1"), (FieldKey::Active, "FALSE")],
+        )],
+        &ctx(vec![u.clone()]),
+    );
+    assert_eq!(only(&p).action, Action::Deactivated);
+    assert_eq!(p.counts.deactivated, 1);
+
+    let mut off = u;
+    off.active = false;
+    let p = run(
+        vec![row(2, "E1", &[(FieldKey::Username, "u1")])],
+        &ctx(vec![off]),
+    );
+    assert_eq!(only(&p).action, Action::Reactivated);
+    assert!(only(&p).write.as_ref().unwrap().user.active);
+    assert_eq!(p.counts.reactivated, 1);
+}
+
+#[test]
+fn an_unknown_leaver_is_skipped_not_created() {
+    let p = run(
+        vec![row(2, "E1", &[(FieldKey::Active, "false")])],
+        &ctx(vec![]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Skipped);
+    assert!(r.write.is_none());
+}
+
+#[test]
+fn an_unchanged_row_writes_nothing() {
+    let first = run(
+        vec![row(
+            2,
+            "E1",
+            &[
+                (FieldKey::Email, "jane@acme.com"),
+                (FieldKey::JobTitle, "CTO"),
+            ],
+        )],
+        &ctx(vec![]),
+    );
+    let created = first.records[0].write.clone().unwrap().user;
+    let again = run(
+        vec![row(
+            2,
+            "E1",
+            &[
+                (FieldKey::Email, "jane@acme.com"),
+                (FieldKey::JobTitle, "CTO"),
+            ],
+        )],
+        &ctx(vec![created]),
+    );
+    let r = only(&again);
+    assert_eq!(r.action, Action::Unchanged);
+    assert!(r.write.is_none());
+    assert!(r.changed_fields.is_empty());
+    assert_eq!(again.counts.unchanged, 1);
+    assert_eq!(
+        again.counts.completed_status(),
+        crate::run::RunStatus::Success
+    );
+}
+
+#[test]
+fn rejected_rows_keep_their_place_in_the_log() {
+    let bad = Err(Rejected {
+        row: 3,
+        external_id: "E2".into(),
+        username: "x".into(),
+        issues: vec![Issue::new(ErrorType::InvalidEmail, "bad", "email=x")],
+    });
+    let p = run(
+        vec![row(2, "E1", &[]), bad, row(4, "E3", &[])],
+        &ctx(vec![]),
+    );
+    let rows: Vec<u64> = p.records.iter().map(|r| r.row).collect();
+    assert_eq!(rows, vec![2, 3, 4]);
+    assert_eq!(p.records[1].log_row().error_type, "INVALID_EMAIL");
+}
+
+#[test]
+fn planning_is_deterministic() {
+    let batch = || {
+        vec![
+            row(
+                2,
+                "E2",
+                &[(FieldKey::Manager, "E1"), (FieldKey::Email, "a@acme.com")],
+            ),
+            row(3, "E1", &[(FieldKey::Manager, "E2")]),
+            row(4, "E3", &[(FieldKey::Email, "a@acme.com")]),
+        ]
+    };
+    assert_eq!(run(batch(), &ctx(vec![])), run(batch(), &ctx(vec![])));
+}

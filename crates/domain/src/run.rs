@@ -1,0 +1,290 @@
+//! Sync runs: statuses, per-record actions, error types and the log rows admins download
+//! (SPEC §3 and §6).
+
+use std::fmt;
+
+/// The status of a sync run (SPEC §6). `label` is what admins see; `code` is what the API and
+/// the database use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    Queued,
+    InProgress,
+    Success,
+    NeedsAttention,
+    DataLoadFailed,
+    AboveDeactivationThreshold,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Queued,
+        RunStatus::InProgress,
+        RunStatus::Success,
+        RunStatus::NeedsAttention,
+        RunStatus::DataLoadFailed,
+        RunStatus::AboveDeactivationThreshold,
+        RunStatus::Cancelled,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::InProgress => "in_progress",
+            RunStatus::Success => "success",
+            RunStatus::NeedsAttention => "needs_attention",
+            RunStatus::DataLoadFailed => "data_load_failed",
+            RunStatus::AboveDeactivationThreshold => "above_deactivation_threshold",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "Queued",
+            RunStatus::InProgress => "In Progress",
+            RunStatus::Success => "Success",
+            RunStatus::NeedsAttention => "Needs Attention",
+            RunStatus::DataLoadFailed => "Data Load Failed",
+            RunStatus::AboveDeactivationThreshold => "Above Deactivation Threshold",
+            RunStatus::Cancelled => "Cancelled",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// Whether the run has logs to browse and download.
+    pub fn has_logs(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Success | RunStatus::NeedsAttention | RunStatus::DataLoadFailed
+        )
+    }
+
+    /// A run that ended and will not change again (approval of a blocked run aside).
+    pub fn is_final(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::InProgress)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// What happened to one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Created,
+    Updated,
+    Deactivated,
+    Reactivated,
+    Unchanged,
+    Skipped,
+    Failed,
+}
+
+impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::Created,
+        Action::Updated,
+        Action::Deactivated,
+        Action::Reactivated,
+        Action::Unchanged,
+        Action::Skipped,
+        Action::Failed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Created => "Created",
+            Action::Updated => "Updated",
+            Action::Deactivated => "Deactivated",
+            Action::Reactivated => "Reactivated",
+            Action::Unchanged => "Unchanged",
+            Action::Skipped => "Skipped",
+            Action::Failed => "Failed",
+        }
+    }
+
+    pub fn from_label(label: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.label() == label)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// The stable error (and warning) codes a customer sees in run logs (SPEC §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorType {
+    MissingRequiredField,
+    InvalidEmail,
+    InvalidPhone,
+    InvalidBoolean,
+    InvalidDate,
+    InvalidValue,
+    OrganisationConflict,
+    GlobalConflict,
+    ShardConflict,
+    MatchCandidateConflict,
+    /// The record addresses a user id that does not exist (SCIM).
+    NotFound,
+    /// Warning: the manager's external ID resolves to no user.
+    ManagerNotFound,
+    /// Warning: the manager chain would loop.
+    ManagerCycle,
+    /// A file-level problem: the run failed as Data Load Failed.
+    DataLoadFailed,
+}
+
+impl ErrorType {
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorType::MissingRequiredField => "MISSING_REQUIRED_FIELD",
+            ErrorType::InvalidEmail => "INVALID_EMAIL",
+            ErrorType::InvalidPhone => "INVALID_PHONE",
+            ErrorType::InvalidBoolean => "INVALID_BOOLEAN",
+            ErrorType::InvalidDate => "INVALID_DATE",
+            ErrorType::InvalidValue => "INVALID_VALUE",
+            ErrorType::OrganisationConflict => "ORGANISATION_CONFLICT",
+            ErrorType::GlobalConflict => "GLOBAL_CONFLICT",
+            ErrorType::ShardConflict => "SHARD_CONFLICT",
+            ErrorType::MatchCandidateConflict => "MATCH_CANDIDATE_CONFLICT",
+            ErrorType::NotFound => "NOT_FOUND",
+            ErrorType::ManagerNotFound => "MANAGER_NOT_FOUND",
+            ErrorType::ManagerCycle => "MANAGER_CYCLE",
+            ErrorType::DataLoadFailed => "DATA_LOAD_FAILED",
+        }
+    }
+
+    /// Warnings let the rest of the record apply; errors stop the record.
+    pub fn is_warning(self) -> bool {
+        matches!(self, ErrorType::ManagerNotFound | ErrorType::ManagerCycle)
+    }
+}
+
+impl fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// One problem with one record: its code, a message that says how to fix it, and the
+/// field/value it concerns (`email=jane@acme.com`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    pub error_type: ErrorType,
+    pub message: String,
+    pub additional_data: String,
+}
+
+impl Issue {
+    pub fn new(
+        error_type: ErrorType,
+        message: impl Into<String>,
+        additional_data: impl Into<String>,
+    ) -> Issue {
+        Issue {
+            error_type,
+            message: message.into(),
+            additional_data: additional_data.into(),
+        }
+    }
+}
+
+/// The counts of a run (SPEC §6). Failed records count as skipped: they were not synced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub deactivated: u64,
+    pub reactivated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub warnings: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, action: Action, has_warning: bool) {
+        match action {
+            Action::Created => self.created += 1,
+            Action::Updated => self.updated += 1,
+            Action::Deactivated => self.deactivated += 1,
+            Action::Reactivated => self.reactivated += 1,
+            Action::Unchanged => self.unchanged += 1,
+            Action::Skipped | Action::Failed => self.skipped += 1,
+        }
+        if has_warning {
+            self.warnings += 1;
+        }
+    }
+
+    /// The final status of a run that completed: Success, or Needs Attention when a record
+    /// was skipped or carries a warning.
+    pub fn completed_status(&self) -> RunStatus {
+        if self.skipped > 0 || self.warnings > 0 {
+            RunStatus::NeedsAttention
+        } else {
+            RunStatus::Success
+        }
+    }
+}
+
+/// One row of a run's log (SPEC §6).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogRow {
+    /// The file's own line/row number, or the request's sequence number.
+    pub row: Option<u64>,
+    pub external_id: String,
+    pub username: String,
+    pub action: String,
+    pub error_type: String,
+    pub message: String,
+    pub additional_data: String,
+    pub changed_fields: String,
+}
+
+impl LogRow {
+    pub const HEADERS: [&'static str; 8] = [
+        "Row",
+        "ExternalId",
+        "Username",
+        "Action",
+        "ErrorType",
+        "Message",
+        "AdditionalData",
+        "ChangedFields",
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_round_trip() {
+        for s in RunStatus::ALL {
+            assert_eq!(RunStatus::from_code(s.code()), Some(s));
+        }
+    }
+
+    #[test]
+    fn needs_attention_on_skips_or_warnings() {
+        let mut c = Counts::default();
+        c.add(Action::Created, false);
+        assert_eq!(c.completed_status(), RunStatus::Success);
+        c.add(Action::Updated, true);
+        assert_eq!(c.completed_status(), RunStatus::NeedsAttention);
+        let mut c = Counts::default();
+        c.add(Action::Failed, false);
+        assert_eq!(c.skipped, 1);
+        assert_eq!(c.completed_status(), RunStatus::NeedsAttention);
+    }
+}

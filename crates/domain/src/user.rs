@@ -1,0 +1,67 @@
+//! The user record as stored (SPEC §2).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use crate::ids::{ConfigId, UserId};
+use crate::values::{Email, EmployeeId, ExternalId, Phone, UserName};
+
+/// The profile fields of a user. Every field is optional here because a source may leave any
+/// of them empty; a stored user always has a username.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub external_id: Option<ExternalId>,
+    pub username: Option<UserName>,
+    pub employee_id: Option<EmployeeId>,
+    pub first_name: Option<String>,
+    pub second_name: Option<String>,
+    pub email: Option<Email>,
+    pub phone_mobile: Option<Phone>,
+    pub phone_work: Option<Phone>,
+    pub job_title: Option<String>,
+    pub location: Option<String>,
+    pub department: Option<String>,
+    pub company: Option<String>,
+    pub description: Option<String>,
+    pub start_employment_date: Option<NaiveDate>,
+    pub end_employment_date: Option<NaiveDate>,
+    pub custom_fields: BTreeMap<String, String>,
+}
+
+/// A user as storage holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredUser {
+    pub id: UserId,
+    pub profile: Profile,
+    pub active: bool,
+    pub manager_id: Option<UserId>,
+    /// The source configuration that manages this user; `None` for users admins manage.
+    pub managed_by: Option<ConfigId>,
+    /// Whether the stored email came from the source. When the source provides none, the
+    /// admin panel may edit it (SPEC §2's contact exception).
+    pub email_from_source: bool,
+    /// As `email_from_source`, for the mobile number.
+    pub phone_mobile_from_source: bool,
+    /// Deleted through SCIM: deactivated and hidden from SCIM, kept for history.
+    pub scim_deleted: bool,
+    /// Incremented on every write; storage refuses a write based on a stale version.
+    pub version: i64,
+}
+
+impl StoredUser {
+    /// A user not yet stored.
+    pub fn new(id: UserId) -> StoredUser {
+        StoredUser {
+            id,
+            profile: Profile::default(),
+            active: true,
+            manager_id: None,
+            managed_by: None,
+            email_from_source: false,
+            phone_mobile_from_source: false,
+            scim_deleted: false,
+            version: 0,
+        }
+    }
+}

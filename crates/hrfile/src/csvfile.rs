@@ -1,0 +1,340 @@
+//! CSV files: RFC 4180, UTF-8 (a leading BOM accepted), first row headers. Rows are read one
+//! at a time; only the mapped cells of each row are kept.
+
+use std::io::Read;
+
+use rollcall_domain::mapping::Mapping;
+use rollcall_domain::record::{BatchItem, RawRecord, ReadOptions, Rejected};
+use rollcall_domain::run::Issue;
+use rollcall_domain::{ErrorType, FieldKey};
+
+use crate::header::{self, Columns};
+use crate::{FileProblem, Limits, no_data_rows, no_headers, too_big, too_many_rows};
+
+/// Read a whole CSV file into records, or the list of file-level problems that fail the run.
+/// `on_row` is called with the number of rows read so far (for progress).
+pub fn read_csv(
+    input: impl Read,
+    mapping: &Mapping,
+    options: &ReadOptions,
+    limits: Limits,
+    mut on_row: impl FnMut(u64),
+) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(LimitedReader {
+            inner: input,
+            left: limits.max_bytes,
+            exceeded: false,
+        });
+
+    let mut record = csv::ByteRecord::new();
+    let columns = match reader.read_byte_record(&mut record) {
+        Ok(true) => check_headers(&record, mapping)?,
+        Ok(false) => return Err(vec![no_headers()]),
+        Err(e) => return Err(vec![csv_problem(&e)]),
+    };
+
+    let mut items = Vec::new();
+    let mut rows = 0u64;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                if reader.get_ref().exceeded {
+                    return Err(vec![too_big(limits)]);
+                }
+                return Err(vec![csv_problem(&e)]);
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let cells: Vec<&str> = match record
+            .iter()
+            .enumerate()
+            .map(|(i, c)| utf8_cell(c, line, i))
+            .collect()
+        {
+            Ok(cells) => cells,
+            Err(problem) => return Err(vec![problem]),
+        };
+        if cells
+            .iter()
+            .all(|c| rollcall_domain::values::clean(c).is_empty())
+        {
+            continue;
+        }
+        rows += 1;
+        if rows > limits.max_rows {
+            return Err(vec![too_many_rows(limits)]);
+        }
+        on_row(rows);
+        items.push(to_item(line, &cells, &columns, options));
+    }
+    if reader.get_ref().exceeded {
+        return Err(vec![too_big(limits)]);
+    }
+    if rows == 0 {
+        return Err(vec![no_data_rows()]);
+    }
+    Ok(items)
+}
+
+fn csv_problem(e: &csv::Error) -> FileProblem {
+    let line = e.position().map(|p| p.line());
+    FileProblem::new(
+        line,
+        format!("The file cannot be read as CSV: {e}. Save it as CSV (comma-separated, UTF-8)"),
+        "",
+    )
+}
+
+fn utf8_cell(cell: &[u8], line: u64, column: usize) -> Result<&str, FileProblem> {
+    std::str::from_utf8(cell).map_err(|e| {
+        FileProblem::new(
+            Some(line),
+            format!(
+                "Line {line} is not valid UTF-8 (column {}, byte {} of the cell): save the file as \"CSV UTF-8\"",
+                column + 1,
+                e.valid_up_to() + 1
+            ),
+            format!("line={line}"),
+        )
+    })
+}
+
+fn check_headers(record: &csv::ByteRecord, mapping: &Mapping) -> Result<Columns, Vec<FileProblem>> {
+    let mut headers = Vec::with_capacity(record.len());
+    for (i, raw) in record.iter().enumerate() {
+        let raw = if i == 0 {
+            raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
+        } else {
+            raw
+        };
+        match utf8_cell(raw, 1, i) {
+            Ok(h) => headers.push(h.trim().to_owned()),
+            Err(p) => return Err(vec![p]),
+        }
+    }
+    if headers.len() == 1 && (headers[0].contains(';') || headers[0].contains('\t')) {
+        return Err(vec![FileProblem::new(
+            Some(1),
+            "The header row is one column containing ';' or tabs: the separator must be a comma",
+            format!("header={}", headers[0]),
+        )]);
+    }
+    let line = record.position().map_or(1, |p| p.line());
+    header::check_headers(&headers, line, mapping)
+}
+
+fn to_item(line: u64, cells: &[&str], columns: &Columns, options: &ReadOptions) -> BatchItem {
+    let cell = |i: usize| cells.get(i).copied().unwrap_or_default().to_owned();
+    let raw = RawRecord {
+        row: line,
+        cells: columns.fields.iter().map(|(f, i)| (*f, cell(*i))).collect(),
+        custom: columns
+            .custom
+            .iter()
+            .map(|(n, i)| (n.clone(), cell(*i)))
+            .collect(),
+    };
+    if cells.len() != columns.width {
+        let shown = |key: FieldKey| {
+            columns
+                .fields
+                .iter()
+                .find(|(f, _)| *f == key)
+                .map(|(_, i)| cell(*i))
+                .unwrap_or_default()
+        };
+        return Err(Rejected {
+            row: line,
+            external_id: shown(FieldKey::ExternalId),
+            username: shown(FieldKey::Username),
+            issues: vec![Issue::new(
+                ErrorType::InvalidValue,
+                format!(
+                    "Row has {} cells but the header has {}: check for an unquoted comma or a missing cell",
+                    cells.len(),
+                    columns.width
+                ),
+                format!("cells={}", cells.len()),
+            )],
+        });
+    }
+    raw.validate(options)
+}
+
+/// Counts bytes so that a file over the limit is refused without reading it all.
+struct LimitedReader<R> {
+    inner: R,
+    left: u64,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for LimitedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // One more byte tells "exactly at the limit" from "over it".
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? > 0 {
+                self.exceeded = true;
+            }
+            return Ok(0);
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollcall_domain::record::Link;
+
+    fn mapping() -> Mapping {
+        let f = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        Mapping::new(
+            [
+                f("external_id", "EmployeeNumber"),
+                f("username", "EmployeeNumber"),
+                f("email", "WorkEmail"),
+                f("active", "Active"),
+            ],
+            [f("CostCentre", "CostCentre")],
+            Vec::<String>::new(),
+        )
+        .unwrap()
+    }
+
+    fn read(text: &[u8]) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
+        read_csv(
+            text,
+            &mapping(),
+            &ReadOptions::default(),
+            Limits::default(),
+            |_| {},
+        )
+    }
+
+    #[test]
+    fn reads_rows_with_bom_quotes_and_line_numbers() {
+        let items = read(
+            b"\xEF\xBB\xBFEmployeeNumber,WorkEmail,Active,CostCentre,Ignored\n\
+              1,a@acme.com,TRUE,\"Sales, EMEA\",x\n\
+              ,,,,\n\
+              2,b@acme.com,false,\"multi\nline\",y\n\
+              3,bad,true,,z\n",
+        )
+        .unwrap();
+        assert_eq!(items.len(), 3);
+        let first = items[0].as_ref().unwrap();
+        assert_eq!(first.row, 2);
+        assert!(matches!(&first.link, Link::ExternalId(e) if e.as_str() == "1"));
+        assert_eq!(first.profile.custom_fields["CostCentre"], "Sales, EMEA");
+        let second = items[1].as_ref().unwrap();
+        assert_eq!(second.row, 4);
+        assert!(!second.active);
+        let third = items[2].as_ref().unwrap_err();
+        assert_eq!(
+            third.row, 6,
+            "the file's own line, after a quoted line break"
+        );
+        assert_eq!(third.issues[0].error_type, ErrorType::InvalidEmail);
+    }
+
+    #[test]
+    fn semicolons_are_refused_with_the_separator_message() {
+        let problems = read(b"EmployeeNumber;WorkEmail;Active\n1;a@acme.com;true\n").unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].message,
+            "The header row is one column containing ';' or tabs: the separator must be a comma"
+        );
+    }
+
+    #[test]
+    fn bad_and_duplicate_headers_and_missing_columns_are_all_named() {
+        let problems =
+            read(b"EmployeeNumber,Work Email,Active,Active\n1,a@acme.com,true,true\n").unwrap_err();
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            messages[0].contains("'Work Email'") && messages[0].contains("'WorkEmail'"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].contains("appears twice (columns 3 and 4)"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[2].starts_with("Mapped columns are missing: CostCentre, WorkEmail"),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn windows_1252_is_refused_with_its_line() {
+        let problems = read(b"EmployeeNumber,WorkEmail,Active,CostCentre\n1,a@acme.com,true,x\n2,b@acme.com,true,Caf\xe9\n").unwrap_err();
+        assert_eq!(problems[0].line, Some(3));
+        assert!(
+            problems[0].message.starts_with("Line 3 is not valid UTF-8"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn no_data_rows() {
+        let problems = read(b"EmployeeNumber,WorkEmail,Active,CostCentre\n,,,\n").unwrap_err();
+        assert!(problems[0].message.contains("no data rows"));
+    }
+
+    #[test]
+    fn limits() {
+        let text = b"EmployeeNumber,WorkEmail,Active,CostCentre\n1,a@acme.com,true,x\n2,b@acme.com,true,y\n";
+        let small = Limits {
+            max_bytes: 50,
+            max_rows: 10,
+            ..Limits::default()
+        };
+        let problems = read_csv(
+            &text[..],
+            &mapping(),
+            &ReadOptions::default(),
+            small,
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            problems[0].message.contains("larger than 50 bytes"),
+            "{problems:?}"
+        );
+        let few = Limits {
+            max_bytes: 1 << 20,
+            max_rows: 1,
+            ..Limits::default()
+        };
+        let problems =
+            read_csv(&text[..], &mapping(), &ReadOptions::default(), few, |_| {}).unwrap_err();
+        assert!(
+            problems[0].message.contains("more than 1 data rows"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn short_rows_are_row_errors() {
+        let items = read(b"EmployeeNumber,WorkEmail,Active,CostCentre\n1,a@acme.com\n").unwrap();
+        let e = items[0].as_ref().unwrap_err();
+        assert!(
+            e.issues[0]
+                .message
+                .starts_with("Row has 2 cells but the header has 4")
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! The mapping file of SPEC §11:
+//!
+//! ```toml
+//! [fields]          # rollcall field = source column
+//! external_id = "EmployeeNumber"
+//! [custom_fields]   # custom field name = source column
+//! CostCentre = "CostCentre"
+//! [computed]        # rollcall field = expression
+//! ```
+
+use std::collections::BTreeMap;
+
+use rollcall_domain::mapping::{Mapping, MappingError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MappingFileError {
+    #[error("the mapping file is not valid TOML: {0}")]
+    Syntax(String),
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingFile {
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+    #[serde(default)]
+    custom_fields: BTreeMap<String, String>,
+    #[serde(default)]
+    computed: BTreeMap<String, String>,
+}
+
+/// Parse and check a mapping file.
+pub fn parse_mapping(text: &str) -> Result<Mapping, MappingFileError> {
+    let file: MappingFile = toml::from_str(text).map_err(|e| {
+        // toml's message spans several lines with a caret diagram; keep its first line and
+        // say where.
+        let first = e
+            .message()
+            .lines()
+            .next()
+            .unwrap_or("syntax error")
+            .to_owned();
+        let at = e
+            .span()
+            .map(|span| {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        MappingFileError::Syntax(format!("{first}{at}"))
+    })?;
+    Ok(Mapping::new(
+        file.fields,
+        file.custom_fields,
+        file.computed.into_keys(),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_example_without_computed_fields() {
+        let m = parse_mapping(
+            r#"
+[fields]
+external_id = "EmployeeNumber"
+username    = "EmployeeNumber"
+email       = "WorkEmail"
+active      = "Active"
+manager     = "ManagerEmployeeNumber"
+[custom_fields]
+CostCentre  = "CostCentre"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m.columns(),
+            vec![
+                "Active",
+                "CostCentre",
+                "EmployeeNumber",
+                "ManagerEmployeeNumber",
+                "WorkEmail"
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        for (text, expected) in [
+            ("[fields\n", "not valid TOML"),
+            ("[fields]\nexternal_id = 3\n", "not valid TOML"),
+            ("[colums]\n", "not valid TOML"),
+            ("[fields]\nmail = \"Mail\"\n", "unknown field 'mail'"),
+            (
+                "[fields]\nexternal_id = \"Id\"\n",
+                "required fields username, active not mapped",
+            ),
+        ] {
+            let err = parse_mapping(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+}

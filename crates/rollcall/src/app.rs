@@ -1,0 +1,86 @@
+//! Startup shared by `main` and the tests: [`Application::build`] opens the database and
+//! binds the listeners (port 0 in tests) and reports their addresses; [`Application::run`]
+//! serves until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use rollcall_store::Store;
+use rollcall_web::AppState;
+use tokio::net::TcpListener;
+
+use crate::settings::Settings;
+
+pub struct Application {
+    store: Store,
+    http: TcpListener,
+    http_addr: SocketAddr,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let store = crate::open_store(settings).await?;
+        let http = TcpListener::bind(settings.http)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
+        let http_addr = http.local_addr()?;
+        // One recorder per process; a second build (tests) reuses a fresh local handle.
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let metrics = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        Ok(Application {
+            store,
+            http,
+            http_addr,
+            metrics,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Serve until `shutdown` completes, then finish in-flight requests and close the database.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = AppState {
+            store: self.store.clone(),
+            metrics: self.metrics,
+        };
+        let app = rollcall_web::router(state);
+        axum::serve(self.http, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server failed")?;
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,228 @@
+//! The command line of SPEC §11. Names here are relied on by scripts: they may grow, not change.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rollcall",
+    version,
+    about = "User provisioning from SCIM, HR files and pull connectors"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the data lives; every subcommand takes these.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DbArgs {
+    /// Data directory (embedded SQLite database, stored files). Default ./rollcall-data.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB instead of the embedded database.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run HTTP (SCIM, admin API, web UI) with the embedded database.
+    Serve(ServeArgs),
+    /// Organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// SCIM bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Source configurations.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Organisation admins.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Run a file through the engine in-process.
+    Sync(SyncArgs),
+    /// Sync runs and their logs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// HTTP listen address. Default 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// SFTP listen address. Default 127.0.0.1:2222.
+    #[arg(long, value_name = "ADDR")]
+    pub sftp: Option<String>,
+    /// Settings file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Create an organisation; prints its id.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        name: String,
+        /// Enable user provisioning for the organisation.
+        #[arg(long)]
+        provisioning: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Issue a SCIM bearer token; prints it (shown once).
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Organisation id or name.
+        #[arg(long)]
+        org: String,
+        /// The SCIM configuration; default: the organisation's default SCIM configuration.
+        #[arg(long, value_name = "NAME")]
+        config: Option<String>,
+    },
+    /// Revoke a SCIM bearer token (read from standard input when not given).
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        token: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KindArg {
+    Sftp,
+    Scim,
+    Workday,
+    #[value(name = "google-workspace")]
+    GoogleWorkspace,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModeArg {
+    Active,
+    #[value(name = "dry-run")]
+    DryRun,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Create a source configuration.
+    Create(ConfigCreateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigCreateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long)]
+    pub org: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, value_enum)]
+    pub kind: KindArg,
+    /// Mapping file (TOML); required for file and pull configurations.
+    #[arg(long, value_name = "FILE.toml")]
+    pub mapping: Option<PathBuf>,
+    /// Default: dry-run for file and pull configurations, active for SCIM.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    #[arg(long, value_name = "USER")]
+    pub sftp_user: Option<String>,
+    /// Read the SFTP password from standard input.
+    #[arg(long)]
+    pub sftp_password_stdin: bool,
+    /// An authorised public key (OpenSSH format).
+    #[arg(long, value_name = "FILE.pub")]
+    pub sftp_key: Option<PathBuf>,
+    /// The most deactivations one run may make: a count (50) or a percentage (10%).
+    #[arg(long, value_name = "N|P%")]
+    pub deactivation_threshold: Option<String>,
+    /// Where run summaries are emailed.
+    #[arg(long, value_name = "EMAIL")]
+    pub notify: Option<String>,
+    /// Default region for national phone numbers (GB, US, …).
+    #[arg(long, value_name = "CC")]
+    pub phone_region: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create an organisation admin; the password is read from standard input.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+        /// The admin is set up on the sync service (may see User Provisioning).
+        #[arg(long)]
+        sync_access: bool,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long)]
+    pub org: String,
+    /// The source configuration's name.
+    #[arg(long, value_name = "NAME")]
+    pub config: String,
+    /// The CSV file to sync.
+    pub file: PathBuf,
+    /// Report everything, apply nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object (run id, status, counts) instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Csv,
+    Xlsx,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// The organisation's runs, newest first.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a run's log.
+    Logs {
+        #[command(flatten)]
+        db: DbArgs,
+        run: String,
+        #[arg(long, value_enum)]
+        format: LogFormat,
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+        /// Organisation id or name (optional: the run id alone is enough for the operator).
+        #[arg(long)]
+        org: Option<String>,
+    },
+}

@@ -1,0 +1,730 @@
+//! The operator commands of SPEC §11. Each checks its input completely before writing
+//! anything, so a refused command changes nothing.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Offset;
+use indicatif::{ProgressBar, ProgressStyle};
+use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
+use rollcall_domain::record::ReadOptions;
+use rollcall_domain::values::{Email, PhoneRegion};
+use rollcall_domain::{RunId, RunStatus};
+use rollcall_store::{
+    NewAdmin, NewConfig, OrgStore, RunRecord, SourceConfig, Store, StoreError, credentials,
+};
+use rollcall_sync::{RunMeta, exports};
+use sha2::{Digest, Sha256};
+
+use crate::cli::{
+    AdminCommand, Command, ConfigCommand, ConfigCreateArgs, DbArgs, KindArg, LogFormat, ModeArg,
+    OrgCommand, RunsCommand, SyncArgs, TokenCommand,
+};
+use crate::{CmdResult, Failure, settings_for, usage};
+
+/// The name of the SCIM configuration `token create` makes when none is named.
+const DEFAULT_SCIM_CONFIG: &str = "SCIM";
+
+pub async fn run(command: Command) -> CmdResult {
+    match command {
+        Command::Serve(_) => Err(usage("serve is not an operator command")),
+        Command::Org(OrgCommand::Create {
+            db,
+            name,
+            provisioning,
+        }) => org_create(&db, &name, provisioning).await,
+        Command::Token(TokenCommand::Create { db, org, config }) => {
+            token_create(&db, &org, config.as_deref()).await
+        }
+        Command::Token(TokenCommand::Revoke { db, token }) => token_revoke(&db, token).await,
+        Command::Config(ConfigCommand::Create(args)) => config_create(args).await,
+        Command::Admin(AdminCommand::Create {
+            db,
+            org,
+            email,
+            role,
+            sync_access,
+            password_stdin: _,
+        }) => admin_create(&db, &org, &email, &role, sync_access).await,
+        Command::Sync(args) => sync(args).await,
+        Command::Runs(RunsCommand::List { db, org, json }) => runs_list(&db, &org, json).await,
+        Command::Runs(RunsCommand::Logs {
+            db,
+            run,
+            format,
+            output,
+            org,
+        }) => runs_logs(&db, &run, format, &output, org.as_deref()).await,
+    }
+}
+
+async fn store(db: &DbArgs) -> Result<Store, Failure> {
+    let settings = settings_for(db)?;
+    crate::open_store(&settings)
+        .await
+        .map_err(|e| usage(format!("{e:#}")))
+}
+
+fn store_failure(e: StoreError) -> Failure {
+    match e {
+        StoreError::Conflict(what) | StoreError::NotFound(what) => usage(what),
+        other => Failure::Internal(other.into()),
+    }
+}
+
+async fn find_org(store: &Store, org: &str) -> Result<OrgStore, Failure> {
+    match store.find_org(org).await {
+        Ok(found) => Ok(store.org(found.id)),
+        Err(StoreError::NotFound(_)) => Err(usage(format!(
+            "unknown organisation '{org}': give its id or name"
+        ))),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+async fn find_config(org: &OrgStore, name: &str) -> Result<SourceConfig, Failure> {
+    match org.config(name).await {
+        Ok(config) => Ok(config),
+        Err(StoreError::NotFound(_)) => {
+            let known: Vec<String> = org
+                .configs()
+                .await
+                .map_err(store_failure)?
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            Err(usage(format!(
+                "unknown configuration '{name}' in this organisation (configurations: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )))
+        }
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+/// A secret from standard input: its first line, without the line ending.
+fn read_secret(what: &str) -> Result<String, Failure> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| usage(format!("cannot read the {what} from standard input: {e}")))?;
+    let secret = text.lines().next().unwrap_or_default().to_owned();
+    if secret.is_empty() {
+        return Err(usage(format!("the {what} on standard input is empty")));
+    }
+    Ok(secret)
+}
+
+async fn org_create(db: &DbArgs, name: &str, provisioning: bool) -> CmdResult {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(usage(
+            "the organisation name must have 1 to 200 printable characters",
+        ));
+    }
+    let store = store(db).await?;
+    let org = store
+        .create_org(name, provisioning)
+        .await
+        .map_err(store_failure)?;
+    println!("{}", org.id);
+    Ok(())
+}
+
+async fn token_create(db: &DbArgs, org: &str, config: Option<&str>) -> CmdResult {
+    let store = store(db).await?;
+    let org = find_org(&store, org).await?;
+    let config = match config {
+        Some(name) => {
+            let config = find_config(&org, name).await?;
+            if config.kind != ConfigKind::Scim {
+                return Err(usage(format!(
+                    "configuration '{name}' is a {} configuration: SCIM tokens belong to a scim configuration",
+                    config.kind
+                )));
+            }
+            config
+        }
+        None => match org
+            .configs()
+            .await
+            .map_err(store_failure)?
+            .into_iter()
+            .find(|c| c.kind == ConfigKind::Scim)
+        {
+            Some(config) => config,
+            None => org
+                .create_config(NewConfig {
+                    name: DEFAULT_SCIM_CONFIG.into(),
+                    kind: ConfigKind::Scim,
+                    mode: Mode::Active,
+                    mapping: None,
+                    deactivation_threshold: None,
+                    notify_email: None,
+                    phone_region: None,
+                    sftp_user: None,
+                    sftp_password_hash: None,
+                    sftp_keys: vec![],
+                })
+                .await
+                .map_err(store_failure)?,
+        },
+    };
+    let token = org.create_token(&config.id).await.map_err(store_failure)?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn token_revoke(db: &DbArgs, token: Option<String>) -> CmdResult {
+    let token = match token {
+        Some(t) => t,
+        None => read_secret("token")?,
+    };
+    let store = store(db).await?;
+    if store
+        .revoke_token(token.trim())
+        .await
+        .map_err(store_failure)?
+    {
+        println!("revoked");
+        Ok(())
+    } else {
+        Err(usage(
+            "no active token matches: it may be mistyped or already revoked",
+        ))
+    }
+}
+
+/// An OpenSSH public key line: `TYPE BASE64 [comment]`.
+fn check_public_key(path: &Path) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the public key {}: {e}",
+            path.display()
+        ))
+    })?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or_default();
+    let mut parts = line.split_whitespace();
+    let (kind, body) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let known =
+        kind.starts_with("ssh-") || kind.starts_with("ecdsa-sha2-") || kind.starts_with("sk-");
+    let base64 = !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
+    if !known || !base64 {
+        return Err(usage(format!(
+            "{} is not an OpenSSH public key: expected a line like 'ssh-ed25519 AAAA… comment'",
+            path.display()
+        )));
+    }
+    Ok(line.to_owned())
+}
+
+async fn config_create(args: ConfigCreateArgs) -> CmdResult {
+    let kind = match args.kind {
+        KindArg::Sftp => ConfigKind::Sftp,
+        KindArg::Scim => ConfigKind::Scim,
+        KindArg::Workday => ConfigKind::Workday,
+        KindArg::GoogleWorkspace => ConfigKind::GoogleWorkspace,
+    };
+    let name = args.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(usage(
+            "the configuration name must have 1 to 100 printable characters",
+        ));
+    }
+    // Check everything before touching the database.
+    let mapping = match (&args.mapping, kind.needs_mapping()) {
+        (Some(path), true) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                usage(format!(
+                    "cannot read the mapping file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Some(
+                rollcall_hrfile::mapping_file::parse_mapping(&text)
+                    .map_err(|e| usage(format!("mapping {}: {e}", path.display())))?,
+            )
+        }
+        (None, true) => {
+            return Err(usage(format!(
+                "a {kind} configuration needs --mapping FILE.toml mapping at least external_id, username and active"
+            )));
+        }
+        (Some(_), false) => {
+            return Err(usage(
+                "a scim configuration uses the SCIM attribute mapping: remove --mapping",
+            ));
+        }
+        (None, false) => None,
+    };
+    let sftp_given =
+        args.sftp_user.is_some() || args.sftp_password_stdin || args.sftp_key.is_some();
+    if sftp_given && kind != ConfigKind::Sftp {
+        return Err(usage(
+            "--sftp-user, --sftp-password-stdin and --sftp-key are for sftp configurations",
+        ));
+    }
+    if (args.sftp_password_stdin || args.sftp_key.is_some()) && args.sftp_user.is_none() {
+        return Err(usage(
+            "--sftp-password-stdin and --sftp-key need --sftp-user",
+        ));
+    }
+    if let Some(user) = &args.sftp_user {
+        let ok = !user.is_empty()
+            && user.len() <= 64
+            && user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !ok {
+            return Err(usage(
+                "the SFTP user must have 1 to 64 letters, digits, '.', '_' or '-'",
+            ));
+        }
+    }
+    let sftp_keys = match &args.sftp_key {
+        Some(path) => vec![check_public_key(path)?],
+        None => vec![],
+    };
+    let deactivation_threshold = args
+        .deactivation_threshold
+        .as_deref()
+        .map(DeactivationThreshold::parse)
+        .transpose()
+        .map_err(usage)?;
+    let notify_email = args
+        .notify
+        .as_deref()
+        .map(|e| Email::parse(e).map(|e| e.as_str().to_owned()))
+        .transpose()
+        .map_err(|e| usage(format!("--notify: {e}")))?;
+    let phone_region = args
+        .phone_region
+        .as_deref()
+        .map(PhoneRegion::parse)
+        .transpose()
+        .map_err(|e| usage(format!("--phone-region: {e}")))?;
+    let mode = match args.mode {
+        Some(ModeArg::Active) => Mode::Active,
+        Some(ModeArg::DryRun) => Mode::DryRun,
+        // A new file or pull configuration starts in dry run (SPEC §4); SCIM pushes apply.
+        None if kind == ConfigKind::Scim => Mode::Active,
+        None => Mode::DryRun,
+    };
+    let sftp_password_hash = if args.sftp_password_stdin {
+        let password = read_secret("SFTP password")?;
+        if password.chars().count() < 12 {
+            return Err(usage("the SFTP password must have at least 12 characters"));
+        }
+        Some(
+            credentials::hash_password(&password)
+                .map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?,
+        )
+    } else {
+        None
+    };
+
+    let store = store(&args.db).await?;
+    let org = find_org(&store, &args.org).await?;
+    let config = org
+        .create_config(NewConfig {
+            name,
+            kind,
+            mode,
+            mapping,
+            deactivation_threshold,
+            notify_email,
+            phone_region,
+            sftp_user: args.sftp_user,
+            sftp_password_hash,
+            sftp_keys,
+        })
+        .await
+        .map_err(store_failure)?;
+    println!("{}", config.id);
+    Ok(())
+}
+
+async fn admin_create(
+    db: &DbArgs,
+    org: &str,
+    email: &str,
+    role: &str,
+    sync_access: bool,
+) -> CmdResult {
+    let email = Email::parse(email).map_err(|e| usage(format!("--email: {e}")))?;
+    let role = Role::parse(role).ok_or_else(|| {
+        usage(format!(
+            "unknown role '{role}': valid roles are {}",
+            Role::valid_codes()
+        ))
+    })?;
+    let password = read_secret("password")?;
+    if password.chars().count() < 12 {
+        return Err(usage("the password must have at least 12 characters"));
+    }
+    let store = store(db).await?;
+    let org = find_org(&store, org).await?;
+    let password_hash =
+        credentials::hash_password(&password).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?;
+    let admin = org
+        .create_admin(NewAdmin {
+            email: email.as_str().to_owned(),
+            role,
+            sync_access,
+            password_hash,
+        })
+        .await
+        .map_err(store_failure)?;
+    println!("{}", admin.id);
+    Ok(())
+}
+
+/// Counts bytes and hashes the file as the CSV reader consumes it.
+struct Tap<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Progress on a terminal: a bar by bytes read, with rows, rate and ETA. Elsewhere: a plain
+/// line every few seconds.
+struct Progress {
+    bar: Option<ProgressBar>,
+    bytes: Arc<AtomicU64>,
+    last_line: Instant,
+    quiet: bool,
+}
+
+impl Progress {
+    fn new(total: u64, bytes: Arc<AtomicU64>, quiet: bool) -> Progress {
+        let bar = (std::io::stderr().is_terminal() && !quiet).then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{bar:30}] {bytes}/{total_bytes} · {msg} · ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            bytes,
+            last_line: Instant::now(),
+            quiet,
+        }
+    }
+
+    fn row(&mut self, rows: u64, started: Instant) {
+        if !rows.is_multiple_of(1000) {
+            return;
+        }
+        let rate = rows as f64 / started.elapsed().as_secs_f64().max(0.001);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(self.bytes.load(Ordering::Relaxed));
+                bar.set_message(format!("{rows} rows, {rate:.0} rows/s"));
+            }
+            None if !self.quiet && self.last_line.elapsed() > Duration::from_secs(2) => {
+                eprintln!("read {rows} rows ({rate:.0} rows/s)");
+                self.last_line = Instant::now();
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+async fn sync(args: SyncArgs) -> CmdResult {
+    let settings = settings_for(&args.db)?;
+    let store = crate::open_store(&settings)
+        .await
+        .map_err(|e| usage(format!("{e:#}")))?;
+    let org = find_org(&store, &args.org).await?;
+    let config = find_config(&org, &args.config).await?;
+    let Some(mapping) = config.mapping.clone() else {
+        return Err(usage(format!(
+            "configuration '{}' is a {} configuration: only file and pull configurations sync files",
+            config.name, config.kind
+        )));
+    };
+    let file = std::fs::File::open(&args.file)
+        .map_err(|e| usage(format!("cannot open {}: {e}", args.file.display())))?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let file_name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut meta = RunMeta {
+        trigger: "cli".into(),
+        file_name: Some(file_name.clone()),
+        file_sha256: None,
+        dry_run: args.dry_run,
+    };
+
+    let extension = args
+        .file
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if extension != "csv" && extension != "xlsx" {
+        let problem = rollcall_hrfile::FileProblem::new(
+            None,
+            format!(
+                "'{file_name}' is neither a .csv nor a .xlsx file: save the HR export as CSV (UTF-8, comma-separated) or as an Excel workbook (.xlsx)"
+            ),
+            format!("file={file_name}"),
+        );
+        let run = rollcall_sync::record_load_failure(&org, &config, &meta, &[problem.log_row()])
+            .await
+            .map_err(|e| Failure::Internal(e.into()))?;
+        return report(&org, &run, args.json).await;
+    }
+
+    let bytes = Arc::new(AtomicU64::new(0));
+    let options = ReadOptions {
+        phone_region: config.phone_region,
+    };
+    let limits = settings.limits;
+    let quiet = args.json;
+    let (items, sha) = {
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut tap = Tap {
+                inner: std::io::BufReader::with_capacity(1 << 20, file),
+                hasher: Sha256::new(),
+                bytes: bytes.clone(),
+            };
+            let started = Instant::now();
+            let mut progress = Progress::new(total, bytes, quiet);
+            let items = if extension == "xlsx" {
+                // A workbook is a zip archive, read whole (the reader checks the byte limit
+                // again) and then streamed row by row.
+                let mut data = Vec::new();
+                match (&mut tap)
+                    .take(limits.max_bytes.saturating_add(1))
+                    .read_to_end(&mut data)
+                {
+                    Ok(_) => rollcall_hrfile::xlsxfile::read_xlsx(
+                        &data,
+                        &mapping,
+                        &options,
+                        limits,
+                        |rows| progress.row(rows, started),
+                    ),
+                    Err(e) => Err(vec![rollcall_hrfile::FileProblem::new(
+                        None,
+                        format!("The file could not be read: {e}"),
+                        "",
+                    )]),
+                }
+            } else {
+                rollcall_hrfile::csvfile::read_csv(&mut tap, &mapping, &options, limits, |rows| {
+                    progress.row(rows, started)
+                })
+            };
+            progress.finish();
+            (items, hex::encode(tap.hasher.finalize()))
+        })
+        .await
+        .map_err(|e| Failure::Internal(e.into()))?
+    };
+    meta.file_sha256 = Some(sha);
+    let run = match items {
+        Ok(items) => rollcall_sync::run_batch(&org, &config, &meta, &items).await,
+        Err(problems) => {
+            let rows: Vec<_> = problems.iter().map(|p| p.log_row()).collect();
+            rollcall_sync::record_load_failure(&org, &config, &meta, &rows).await
+        }
+    }
+    .map_err(|e| Failure::Internal(e.into()))?;
+    report(&org, &run, args.json).await
+}
+
+fn run_json(run: &RunRecord) -> serde_json::Value {
+    let c = &run.counts;
+    serde_json::json!({
+        "run_id": run.id.as_str(),
+        "status": run.status.code(),
+        "status_label": run.status.label(),
+        "configuration": run.config_name,
+        "connector": run.connector,
+        "dry_run": run.dry_run,
+        "file_name": run.file_name,
+        "file_sha256": run.file_sha256,
+        "started_at": run.started_at.map(|t| t.to_rfc3339()),
+        "ended_at": run.ended_at.map(|t| t.to_rfc3339()),
+        "duration_ms": run.duration().map(|d| d.num_milliseconds()),
+        "created": c.created,
+        "updated": c.updated,
+        "deactivated": c.deactivated,
+        "reactivated": c.reactivated,
+        "unchanged": c.unchanged,
+        "skipped": c.skipped,
+        "warnings": c.warnings,
+    })
+}
+
+/// Print a run's outcome and choose the exit code.
+async fn report(org: &OrgStore, run: &RunRecord, json: bool) -> CmdResult {
+    if json {
+        println!("{}", run_json(run));
+    } else {
+        let c = &run.counts;
+        println!("Run         {}", run.id);
+        println!(
+            "Status      {}{}",
+            run.status.label(),
+            if run.dry_run {
+                " (dry run: nothing applied)"
+            } else {
+                ""
+            }
+        );
+        if let Some(d) = run.duration() {
+            println!("Duration    {:.1} s", d.num_milliseconds() as f64 / 1000.0);
+        }
+        println!("Created     {}", c.created);
+        println!("Updated     {}", c.updated);
+        println!("Deactivated {}", c.deactivated);
+        println!("Reactivated {}", c.reactivated);
+        println!("Unchanged   {}", c.unchanged);
+        println!("Skipped     {}", c.skipped);
+        println!("Warnings    {}", c.warnings);
+    }
+    match run.status {
+        RunStatus::DataLoadFailed => {
+            let logs = org.run_logs(&run.id).await.map_err(store_failure)?;
+            for log in logs.iter().take(20) {
+                match log.row {
+                    Some(line) => eprintln!("line {line}: {}", log.message),
+                    None => eprintln!("{}", log.message),
+                }
+            }
+            Err(Failure::RunFailed)
+        }
+        RunStatus::AboveDeactivationThreshold => {
+            eprintln!(
+                "the run would deactivate {} users, above the configuration's threshold: nothing was applied",
+                run.counts.deactivated
+            );
+            Err(Failure::RunFailed)
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn runs_list(db: &DbArgs, org: &str, json: bool) -> CmdResult {
+    let store = store(db).await?;
+    let org = find_org(&store, org).await?;
+    let runs = org.runs(1000).await.map_err(store_failure)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::Value::Array(runs.iter().map(run_json).collect())
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<16}  {:<16}  {:<20}  {:<28}  {:>9}",
+        "RUN", "STARTED (UTC)", "CONNECTOR", "CONFIGURATION", "STATUS", "DURATION"
+    );
+    for run in &runs {
+        println!(
+            "{:<36}  {:<16}  {:<16}  {:<20}  {:<28}  {:>9}",
+            run.id,
+            run.started_at
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default(),
+            run.connector,
+            run.config_name,
+            run.status.label(),
+            run.duration()
+                .map(|d| format!("{:.1} s", d.num_milliseconds() as f64 / 1000.0))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn runs_logs(
+    db: &DbArgs,
+    run: &str,
+    format: LogFormat,
+    output: &Path,
+    org: Option<&str>,
+) -> CmdResult {
+    let store = store(db).await?;
+    let run_id = RunId::new(run.trim());
+    let org = match org {
+        Some(org) => find_org(&store, org).await?,
+        None => match store.run_org(&run_id).await {
+            Ok(org) => store.org(org),
+            Err(StoreError::NotFound(_)) => return Err(usage(format!("unknown run '{run}'"))),
+            Err(e) => return Err(store_failure(e)),
+        },
+    };
+    let record = match org.run(&run_id).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound(_)) => return Err(usage(format!("unknown run '{run}'"))),
+        Err(e) => return Err(store_failure(e)),
+    };
+    let rows = org.run_logs(&run_id).await.map_err(store_failure)?;
+    let bytes = match format {
+        LogFormat::Csv => {
+            let mut out = Vec::new();
+            exports::write_csv(&rows, &mut out).map_err(|e| Failure::Internal(e.into()))?;
+            out
+        }
+        LogFormat::Xlsx => exports::write_xlsx(&rows).map_err(|e| Failure::Internal(e.into()))?,
+    };
+    std::fs::write(output, bytes)
+        .map_err(|e| usage(format!("cannot write {}: {e}", output.display())))?;
+    let extension = match format {
+        LogFormat::Csv => "csv",
+        LogFormat::Xlsx => "xlsx",
+    };
+    let utc = chrono::Utc.fix();
+    let started = record.started_at.unwrap_or(record.queued_at);
+    eprintln!(
+        "wrote {} log rows to {} (download name: {})",
+        rows.len(),
+        output.display(),
+        exports::log_file_name(started, utc, extension)
+    );
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! The `rollcall` binary: `serve`, and the operator commands of SPEC §11.
+//!
+//! Exit codes: 0 done (a run that ended Needs Attention included), 1 the run failed (Data Load
+//! Failed, Above Deactivation Threshold), 2 bad usage or bad configuration, with a one-line
+//! reason on standard error.
+
+mod app;
+mod cli;
+mod commands;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use rollcall_store::Store;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, DbArgs};
+use crate::settings::{Layers, LogStyle, Settings};
+
+/// How a command ends when it does not succeed.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage or configuration: exit 2.
+    Usage(String),
+    /// The run failed: exit 1 (the summary has been printed).
+    RunFailed,
+    /// Anything else: exit 1.
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        Failure::Internal(e)
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+pub fn usage(message: impl Into<String>) -> Failure {
+    Failure::Usage(message.into())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Settings for commands other than `serve`: flags and environment only.
+pub fn settings_for(db: &DbArgs) -> Result<Settings, Failure> {
+    Settings::resolve(Layers {
+        file: None,
+        env: &env,
+        db,
+        http: None,
+        sftp: None,
+    })
+    .map_err(|e| usage(format!("{e:#}")))
+}
+
+/// Open (and migrate) the database the settings name.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    if settings.database_url.backend() == rollcall_store::Backend::Sqlite {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the data directory {}: {e}",
+                settings.data_dir.display()
+            )
+        })?;
+    }
+    Store::open(&settings.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", settings.database_url))
+}
+
+fn init_logging(style: LogStyle) {
+    let filter = EnvFilter::try_from_env("ROLLCALL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match style {
+        LogStyle::Json => builder.json().try_init(),
+        LogStyle::Text => builder.try_init(),
+    };
+}
+
+fn init_cli_logging() {
+    // Operator commands print their own results; only warnings and errors are logged.
+    let filter = EnvFilter::try_from_env("ROLLCALL_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(args: cli::ServeArgs) -> CmdResult {
+    let settings = Settings::resolve(Layers {
+        file: args.config.as_deref(),
+        env: &env,
+        db: &args.db,
+        http: args.http.as_deref(),
+        sftp: args.sftp.as_deref(),
+    })
+    .map_err(|e| usage(format!("{e:#}")))?;
+    init_logging(settings.log_style);
+    let app = app::Application::build(&settings)
+        .await
+        .map_err(|e| usage(format!("{e:#}")))?;
+    tracing::info!(database = %settings.database_url, "database ready");
+    // Scripts wait for this line.
+    println!("http listening on {}", app.http_addr());
+    app.run(app::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Clap explains usage errors over several lines; scripts get one line (SPEC §11).
+fn parse_cli() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let line = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("For more information")
+                        && !l.starts_with("Usage:")
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("rollcall: {}", line.trim_start_matches("error: "));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rollcall: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            other => {
+                init_cli_logging();
+                commands::run(other).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("rollcall: {}", message.replace('\n', " "));
+            ExitCode::from(2)
+        }
+        Err(Failure::RunFailed) => ExitCode::from(1),
+        Err(Failure::Internal(e)) => {
+            eprintln!("rollcall: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,612 @@
+//! Black-box tests of the `rollcall` binary: the SPEC §11 command line, exit codes, and
+//! `serve`'s operations endpoints.
+
+mod common;
+
+use std::process::Output;
+
+use common::{Env, http, postgres_database};
+
+const MAPPING: &str = r#"
+[fields]
+external_id  = "EmployeeNumber"
+username     = "EmployeeNumber"
+email        = "WorkEmail"
+active       = "Active"
+manager      = "ManagerEmployeeNumber"
+phone_mobile = "Mobile"
+[custom_fields]
+CostCentre = "CostCentre"
+"#;
+
+const PEOPLE: &str = "EmployeeNumber,WorkEmail,Active,ManagerEmployeeNumber,Mobile,CostCentre\n\
+1,jane@acme.com,true,2,+44 7495 944376,=cmd|' /C calc'!A0\n\
+2,boss@acme.com,TRUE,,,CC2\n\
+3,bad-email,true,1,,\n";
+
+/// An organisation with an active sftp configuration "Payroll".
+fn with_config(env: &Env, extra: &[&str]) -> String {
+    let org = env
+        .ok(&["org", "create", "--name", "Acme", "--provisioning"])
+        .trim()
+        .to_owned();
+    let mapping = env.write("mapping.toml", MAPPING);
+    let mut args = vec![
+        "config",
+        "create",
+        "--org",
+        "Acme",
+        "--name",
+        "Payroll",
+        "--kind",
+        "sftp",
+        "--mode",
+        "active",
+        "--mapping",
+    ];
+    args.push(mapping.to_str().unwrap());
+    args.extend_from_slice(extra);
+    env.ok(&args);
+    org
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit 2 with exactly one line on stderr that contains `expected`.
+fn assert_usage_error(out: &Output, expected: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    assert!(err.contains(expected), "expected {expected:?} in {err:?}");
+}
+
+#[test]
+fn org_create_prints_an_id_and_refuses_duplicates() {
+    let env = Env::new();
+    let id = env.ok(&["org", "create", "--name", "Acme"]);
+    assert_eq!(id.trim().len(), 36, "a UUID: {id}");
+    assert_usage_error(
+        &env.run(&["org", "create", "--name", "Acme"]),
+        "already exists",
+    );
+    assert_usage_error(
+        &env.run(&["org", "create", "--name", "  "]),
+        "organisation name",
+    );
+}
+
+#[test]
+fn bad_configurations_exit_2_with_one_line_and_change_nothing() {
+    let env = Env::new();
+    env.ok(&["org", "create", "--name", "Acme"]);
+    let cases: [(&str, &str); 4] = [
+        ("[fields\n", "not valid TOML"),
+        (
+            "[fields]\nmail = \"Mail\"\n",
+            "valid keys are: external_id, username, employee_id",
+        ),
+        (
+            "[fields]\nexternal_id = \"Id\"\nusername = \"Id\"\n",
+            "required field active not mapped",
+        ),
+        (
+            "[fields]\nexternal_id = \"Id\"\nusername = \"User Name\"\nactive = \"A\"\n",
+            "'UserName'",
+        ),
+    ];
+    for (text, expected) in cases {
+        let path = env.write("bad.toml", text);
+        let out = env.run(&[
+            "config",
+            "create",
+            "--org",
+            "Acme",
+            "--name",
+            "Payroll",
+            "--kind",
+            "sftp",
+            "--mapping",
+            path.to_str().unwrap(),
+        ]);
+        assert_usage_error(&out, expected);
+    }
+    let good = env.write("good.toml", MAPPING);
+    let good = good.to_str().unwrap();
+    assert_usage_error(
+        &env.run(&[
+            "config",
+            "create",
+            "--org",
+            "Nope",
+            "--name",
+            "Payroll",
+            "--kind",
+            "sftp",
+            "--mapping",
+            good,
+        ]),
+        "unknown organisation 'Nope'",
+    );
+    assert_usage_error(
+        &env.run(&[
+            "config",
+            "create",
+            "--org",
+            "Acme",
+            "--name",
+            "S",
+            "--kind",
+            "scim",
+            "--mapping",
+            good,
+        ]),
+        "remove --mapping",
+    );
+    assert_usage_error(
+        &env.run(&[
+            "config", "create", "--org", "Acme", "--name", "P", "--kind", "sftp",
+        ]),
+        "needs --mapping",
+    );
+    assert_usage_error(
+        &env.run(&[
+            "config",
+            "create",
+            "--org",
+            "Acme",
+            "--name",
+            "P",
+            "--kind",
+            "sftp",
+            "--mapping",
+            good,
+            "--deactivation-threshold",
+            "lots",
+        ]),
+        "not a deactivation threshold",
+    );
+    assert_usage_error(
+        &env.run(&[
+            "config",
+            "create",
+            "--org",
+            "Acme",
+            "--name",
+            "P",
+            "--kind",
+            "sftp",
+            "--mapping",
+            good,
+            "--phone-region",
+            "XX",
+        ]),
+        "not a phone region",
+    );
+    assert_usage_error(
+        &env.run(&[
+            "config", "create", "--org", "Acme", "--name", "P", "--kind", "ftp",
+        ]),
+        "invalid value 'ftp'",
+    );
+    // Nothing was created: the name is still free, and a file sync finds no configuration.
+    env.ok(&[
+        "config",
+        "create",
+        "--org",
+        "Acme",
+        "--name",
+        "Payroll",
+        "--kind",
+        "sftp",
+        "--mapping",
+        good,
+    ]);
+    assert_usage_error(
+        &env.run(&[
+            "config",
+            "create",
+            "--org",
+            "Acme",
+            "--name",
+            "Payroll",
+            "--kind",
+            "sftp",
+            "--mapping",
+            good,
+        ]),
+        "already exists",
+    );
+    let people = env.write("people.csv", PEOPLE);
+    assert_usage_error(
+        &env.run(&[
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            "P",
+            people.to_str().unwrap(),
+        ]),
+        "configurations: Payroll",
+    );
+}
+
+#[test]
+fn admin_create_checks_role_email_and_password() {
+    let env = Env::new();
+    env.ok(&["org", "create", "--name", "Acme"]);
+    let out = env.run_with_stdin(
+        &[
+            "admin",
+            "create",
+            "--org",
+            "Acme",
+            "--email",
+            "a@acme.com",
+            "--role",
+            "boss",
+            "--password-stdin",
+        ],
+        "long enough password\n",
+    );
+    assert_usage_error(
+        &out,
+        "valid roles are organisation_admin, people_admin, support_admin",
+    );
+    let out = env.run_with_stdin(
+        &[
+            "admin",
+            "create",
+            "--org",
+            "Acme",
+            "--email",
+            "a@acme",
+            "--role",
+            "people_admin",
+            "--password-stdin",
+        ],
+        "long enough password\n",
+    );
+    assert_usage_error(&out, "not a valid email");
+    let out = env.run_with_stdin(
+        &[
+            "admin",
+            "create",
+            "--org",
+            "Acme",
+            "--email",
+            "a@acme.com",
+            "--role",
+            "people_admin",
+            "--password-stdin",
+        ],
+        "",
+    );
+    assert_usage_error(&out, "empty");
+    let out = env.run_with_stdin(
+        &[
+            "admin",
+            "create",
+            "--org",
+            "Nope",
+            "--email",
+            "a@acme.com",
+            "--role",
+            "people_admin",
+            "--password-stdin",
+        ],
+        "long enough password\n",
+    );
+    assert_usage_error(&out, "unknown organisation");
+    let out = env.run_with_stdin(
+        &[
+            "admin",
+            "create",
+            "--org",
+            "Acme",
+            "--email",
+            "a@acme.com",
+            "--role",
+            "people_admin",
+            "--sync-access",
+            "--password-stdin",
+        ],
+        "long enough password\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env.run_with_stdin(
+        &[
+            "admin",
+            "create",
+            "--org",
+            "Acme",
+            "--email",
+            "A@acme.com",
+            "--role",
+            "basic_user",
+            "--password-stdin",
+        ],
+        "long enough password\n",
+    );
+    assert_usage_error(&out, "already exists");
+}
+
+#[test]
+fn tokens_are_issued_for_scim_configurations_only() {
+    let env = Env::new();
+    with_config(&env, &[]);
+    let token = env.ok(&["token", "create", "--org", "Acme"]);
+    assert!(
+        token.trim().starts_with("rc_") && token.trim().len() == 67,
+        "{token}"
+    );
+    assert_usage_error(
+        &env.run(&["token", "create", "--org", "Acme", "--config", "Payroll"]),
+        "scim configuration",
+    );
+    // The default SCIM configuration now exists and gets the next token too.
+    let second = env.ok(&["token", "create", "--org", "Acme", "--config", "SCIM"]);
+    assert_ne!(token, second);
+    assert_eq!(env.ok(&["token", "revoke", token.trim()]).trim(), "revoked");
+    assert_usage_error(
+        &env.run(&["token", "revoke", token.trim()]),
+        "already revoked",
+    );
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn sync_json_reports_counts_and_logs_download_neutralised() {
+    let env = Env::new();
+    with_config(&env, &[]);
+    let people = env.write("people.csv", PEOPLE);
+    let out = env.ok(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        people.to_str().unwrap(),
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["status"], "needs_attention");
+    assert_eq!(v["created"], 2);
+    assert_eq!(v["skipped"], 1);
+    for key in [
+        "run_id",
+        "updated",
+        "deactivated",
+        "reactivated",
+        "unchanged",
+        "warnings",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing in {v}");
+    }
+    let run = v["run_id"].as_str().unwrap().to_owned();
+
+    // Again: all unchanged, the bad row still skipped.
+    let again = json(&env.ok(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        people.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(again["unchanged"], 2);
+    assert_eq!(again["created"], 0);
+
+    let list = json(&env.ok(&["runs", "list", "--org", "Acme", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[1]["run_id"], run.as_str(), "newest first");
+
+    let csv_path = env.path("logs.csv");
+    env.ok(&[
+        "runs",
+        "logs",
+        &run,
+        "--format",
+        "csv",
+        "--output",
+        csv_path.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Row,ExternalId,Username,Action,ErrorType,Message,AdditionalData,ChangedFields"
+    );
+    assert!(lines[1].starts_with("2,1,1,Created,,"), "{}", lines[1]);
+    assert!(
+        lines[3].starts_with("4,3,3,Failed,INVALID_EMAIL,"),
+        "{}",
+        lines[3]
+    );
+    assert!(lines[3].contains("email=bad-email"), "{}", lines[3]);
+    let xlsx_path = env.path("logs.xlsx");
+    let out = env.run(&[
+        "runs",
+        "logs",
+        &run,
+        "--format",
+        "xlsx",
+        "--output",
+        xlsx_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("Sync Logs - "), "{}", stderr(&out));
+    assert_eq!(&std::fs::read(&xlsx_path).unwrap()[..2], b"PK");
+    assert_usage_error(
+        &env.run(&[
+            "runs",
+            "logs",
+            "nope",
+            "--format",
+            "csv",
+            "--output",
+            csv_path.to_str().unwrap(),
+        ]),
+        "unknown run",
+    );
+}
+
+#[test]
+fn sync_exit_codes() {
+    let env = Env::new();
+    with_config(&env, &["--deactivation-threshold", "1"]);
+    let people = env.write("people.csv", PEOPLE);
+    let people = people.to_str().unwrap();
+    // Needs Attention is still done: 0.
+    assert!(
+        env.run(&["sync", "--org", "Acme", "--config", "Payroll", people])
+            .status
+            .success()
+    );
+    // Data Load Failed: 1, with the problem on stderr.
+    let semicolons = env.write(
+        "semi.csv",
+        "EmployeeNumber;WorkEmail;Active\n1;a@acme.com;true\n",
+    );
+    let out = env.run(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        semicolons.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the separator must be a comma"),
+        "{}",
+        stderr(&out)
+    );
+    let xlsx = env.write("people.xlsx", "not really");
+    assert_eq!(
+        env.run(&[
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            "Payroll",
+            xlsx.to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(1)
+    );
+    // Above the deactivation threshold: 1, and nothing applied.
+    let leavers = env.write(
+        "leavers.csv",
+        "EmployeeNumber,WorkEmail,Active,ManagerEmployeeNumber,Mobile,CostCentre\n1,jane@acme.com,false,,,\n2,boss@acme.com,false,,,\n",
+    );
+    let out = env.run(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        leavers.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        json(&String::from_utf8_lossy(&out.stdout))["status"],
+        "above_deactivation_threshold"
+    );
+    let dry = json(&env.ok(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        people,
+        "--json",
+        "--dry-run",
+    ]));
+    assert_eq!(dry["unchanged"], 2, "the leavers were not applied");
+    assert_eq!(dry["dry_run"], true);
+    // Bad usage: 2.
+    assert_usage_error(
+        &env.run(&[
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            "Payroll",
+            "/no/such/file.csv",
+        ]),
+        "cannot open",
+    );
+}
+
+#[test]
+fn serve_answers_health_ready_and_metrics_then_stops_on_sigterm() {
+    let env = Env::new();
+    let mut server = env.serve();
+    let addr = server.addr.clone();
+    let (status, body) = get(&addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(&addr, "/readyz");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"database\":\"ok\""), "{body}");
+    let (status, body) = get(&addr, "/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("rollcall_http_requests_total"), "{body}");
+    assert_eq!(get(&addr, "/nope").0, 404);
+    assert!(server.terminate().success(), "graceful shutdown exits 0");
+    assert!(
+        env.path("data").join("rollcall.db").exists(),
+        "the embedded database is in the data directory"
+    );
+}
+
+#[test]
+fn serve_refuses_a_busy_port_with_exit_2() {
+    let env = Env::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let out = env.run(&["serve", "--http", &port]);
+    assert_usage_error(&out, "cannot listen for HTTP");
+}
+
+/// The same CLI flow on PostgreSQL, when a server is configured.
+#[test]
+fn the_cli_works_on_postgres() {
+    let Some(url) = postgres_database("cli") else {
+        return;
+    };
+    let mut env = Env::new();
+    env.database_url = Some(url);
+    with_config(&env, &[]);
+    let people = env.write("people.csv", PEOPLE);
+    let v = json(&env.ok(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        people.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(v["created"], 2);
+    let mut server = env.serve();
+    let addr = server.addr.clone();
+    assert_eq!(get(&addr, "/readyz").0, 200);
+    assert!(server.terminate().success());
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let r = http(addr, "GET", path, &[], None);
+    (r.status, r.body)
+}

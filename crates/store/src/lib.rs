@@ -1,0 +1,227 @@
+//! Storage for rollcall: one SQL implementation that runs on embedded SQLite and on
+//! PostgreSQL, numbered migrations run at start, and an organisation-scoped handle
+//! ([`OrgStore`]) through which every per-tenant query goes, so that no code path can forget
+//! the organisation.
+//!
+//! Both backends are reached through sqlx's `Any` driver with `$n` placeholders (which SQLite
+//! also reads) and only TEXT / BIGINT columns, so each query is written once.
+
+pub mod credentials;
+mod db;
+mod operator;
+mod runs;
+mod scim;
+mod users;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rollcall_domain::OrgId;
+
+pub use operator::{Admin, NewAdmin, NewConfig, Organisation, SourceConfig};
+pub use runs::{Finish, NewRun, RunRecord};
+pub use scim::{Activity, IndexedColumn, UserRow};
+
+use db::Db;
+
+/// Errors of the storage layer. Database text never leaves this crate: driver errors are
+/// logged where they happen and returned as the opaque [`StoreError::Database`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken (the name of the violated index says which).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A write based on a stale version: someone else changed the row meanwhile.
+    #[error("the record changed while it was being written; try again")]
+    StaleWrite,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("database error")]
+    Database,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            // PostgreSQL names the index; SQLite names the columns in its message.
+            let what = db
+                .constraint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| db.message().to_owned());
+            return StoreError::Conflict(what);
+        }
+        if let sqlx::Error::RowNotFound = e {
+            return StoreError::NotFound("row".into());
+        }
+        tracing::error!(error = %e, "database error");
+        StoreError::Database
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database the URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database URL. `Debug` and `Display` hide the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    url: String,
+    backend: Backend,
+}
+
+impl DatabaseUrl {
+    /// The embedded database inside a data directory.
+    pub fn sqlite_in(data_dir: &std::path::Path) -> DatabaseUrl {
+        DatabaseUrl {
+            url: format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("rollcall.db").display()
+            ),
+            backend: Backend::Sqlite,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+
+    fn redacted(&self) -> String {
+        // scheme://user:password@host → scheme://user:***@host
+        if let Some((scheme, rest)) = self.url.split_once("://")
+            && let Some((auth, host)) = rest.split_once('@')
+            && let Some((user, _)) = auth.split_once(':')
+        {
+            return format!("{scheme}://{user}:***@{host}");
+        }
+        self.url.clone()
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = StoreError;
+
+    fn from_str(url: &str) -> Result<DatabaseUrl> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::InvalidUrl(
+                "use sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
+            ));
+        };
+        Ok(DatabaseUrl {
+            url: url.to_owned(),
+            backend,
+        })
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Time as a parameter, so that tests of dates, durations and file names are exact.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The database of a rollcall deployment.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl Store {
+    /// Connect and bring the schema up to date. A database migrated by a newer rollcall is
+    /// refused rather than used.
+    pub async fn open(url: &DatabaseUrl) -> Result<Store> {
+        Store::open_with_clock(url, Arc::new(SystemClock)).await
+    }
+
+    pub async fn open_with_clock(url: &DatabaseUrl, clock: Arc<dyn Clock>) -> Result<Store> {
+        let db = Db::connect(url).await?;
+        db.migrate().await?;
+        Ok(Store { db, clock })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        self.db.ping().await
+    }
+
+    /// The handle through which all of one organisation's data is reached.
+    pub fn org(&self, org: OrgId) -> OrgStore {
+        OrgStore {
+            store: self.clone(),
+            org,
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+/// One organisation's view of the store. Every query made through it is limited to that
+/// organisation.
+#[derive(Clone)]
+pub struct OrgStore {
+    store: Store,
+    org: OrgId,
+}
+
+impl OrgStore {
+    pub fn org_id(&self) -> &OrgId {
+        &self.org
+    }
+}
+
+/// A fresh id (UUID v7: time-ordered, so inserts stay local in the primary-key index).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,381 @@
+//! What the operator manages: organisations, source configurations, SCIM tokens and admins.
+
+use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
+use rollcall_domain::mapping::Mapping;
+use rollcall_domain::values::PhoneRegion;
+use rollcall_domain::{ConfigId, OrgId};
+use sqlx::any::AnyRow;
+
+use crate::credentials;
+use crate::db::{flag, get, query};
+use crate::{OrgStore, Result, Store, StoreError, new_id};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: OrgId,
+    pub name: String,
+    pub provisioning: bool,
+}
+
+/// A source configuration as stored.
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    pub id: ConfigId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub kind: ConfigKind,
+    pub mode: Mode,
+    pub mapping: Option<Mapping>,
+    pub deactivation_threshold: Option<DeactivationThreshold>,
+    pub notify_email: Option<String>,
+    pub phone_region: Option<PhoneRegion>,
+    pub sftp_user: Option<String>,
+}
+
+/// A configuration to create.
+#[derive(Clone, Debug)]
+pub struct NewConfig {
+    pub name: String,
+    pub kind: ConfigKind,
+    pub mode: Mode,
+    pub mapping: Option<Mapping>,
+    pub deactivation_threshold: Option<DeactivationThreshold>,
+    pub notify_email: Option<String>,
+    pub phone_region: Option<PhoneRegion>,
+    pub sftp_user: Option<String>,
+    pub sftp_password_hash: Option<String>,
+    pub sftp_keys: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewAdmin {
+    pub email: String,
+    pub role: Role,
+    pub sync_access: bool,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admin {
+    pub id: String,
+    pub org_id: OrgId,
+    pub email: String,
+    pub role: Role,
+    pub sync_access: bool,
+}
+
+/// The mapping as stored: JSON of field key → column and custom name → column.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredMapping {
+    fields: Vec<(String, String)>,
+    custom_fields: Vec<(String, String)>,
+}
+
+fn mapping_to_json(mapping: &Mapping) -> String {
+    let stored = StoredMapping {
+        fields: mapping
+            .fields()
+            .map(|(k, c)| (k.key().to_owned(), c.to_owned()))
+            .collect(),
+        custom_fields: mapping
+            .custom_fields()
+            .map(|(k, c)| (k.to_owned(), c.to_owned()))
+            .collect(),
+    };
+    serde_json::to_string(&stored).unwrap_or_default()
+}
+
+fn mapping_from_json(json: &str) -> Result<Mapping> {
+    let stored: StoredMapping = serde_json::from_str(json).map_err(|e| {
+        tracing::error!(error = %e, "stored mapping is not valid JSON");
+        StoreError::Database
+    })?;
+    Mapping::new(stored.fields, stored.custom_fields, Vec::<String>::new()).map_err(|e| {
+        tracing::error!(error = %e, "stored mapping is no longer valid");
+        StoreError::Database
+    })
+}
+
+const CONFIG_COLUMNS: &str = "id, org_id, name, kind, mode, mapping, deactivation_threshold, notify_email, phone_region, sftp_user";
+
+fn config_from_row(row: &AnyRow) -> Result<SourceConfig> {
+    let corrupt = |what: &str| {
+        tracing::error!(what, "unreadable configuration row");
+        StoreError::Database
+    };
+    let kind: String = get(row, "kind")?;
+    let mode: String = get(row, "mode")?;
+    let mapping: Option<String> = get(row, "mapping")?;
+    let threshold: Option<String> = get(row, "deactivation_threshold")?;
+    let region: Option<String> = get(row, "phone_region")?;
+    Ok(SourceConfig {
+        id: ConfigId::new(get::<String>(row, "id")?),
+        org_id: OrgId::new(get::<String>(row, "org_id")?),
+        name: get(row, "name")?,
+        kind: ConfigKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        mode: Mode::parse(&mode).ok_or_else(|| corrupt("mode"))?,
+        mapping: mapping.as_deref().map(mapping_from_json).transpose()?,
+        deactivation_threshold: threshold
+            .map(|t| DeactivationThreshold::parse(&t).map_err(|_| corrupt("threshold")))
+            .transpose()?,
+        notify_email: get(row, "notify_email")?,
+        phone_region: region
+            .map(|r| PhoneRegion::parse(&r).map_err(|_| corrupt("phone_region")))
+            .transpose()?,
+        sftp_user: get(row, "sftp_user")?,
+    })
+}
+
+fn org_from_row(row: &AnyRow) -> Result<Organisation> {
+    Ok(Organisation {
+        id: OrgId::new(get::<String>(row, "id")?),
+        name: get(row, "name")?,
+        provisioning: flag(row, "provisioning")?,
+    })
+}
+
+impl Store {
+    /// Create an organisation; names are unique.
+    pub async fn create_org(&self, name: &str, provisioning: bool) -> Result<Organisation> {
+        let id = new_id();
+        query(self.db.backend,
+            "INSERT INTO organisations (id, name, provisioning, created_at) VALUES ($1, $2, $3, $4)",
+            vec![id.clone().into(), name.into(), provisioning.into(), self.now_ms().into()],
+        )
+        .execute(&self.db.write)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("an organisation named '{name}' already exists")),
+            other => other,
+        })?;
+        Ok(Organisation {
+            id: OrgId::new(id),
+            name: name.to_owned(),
+            provisioning,
+        })
+    }
+
+    /// Find an organisation by id or by name.
+    pub async fn find_org(&self, id_or_name: &str) -> Result<Organisation> {
+        let row = query(
+            self.db.backend,
+            "SELECT id, name, provisioning FROM organisations WHERE id = $1 OR name = $1",
+            vec![id_or_name.into()],
+        )
+        .fetch_optional(&self.db.read)
+        .await?;
+        match row {
+            Some(row) => org_from_row(&row),
+            None => Err(StoreError::NotFound(format!("organisation '{id_or_name}'"))),
+        }
+    }
+
+    /// The organisation and configuration a SCIM bearer token belongs to, recording its use.
+    /// Tokens are looked up by digest: the index lookup is on a hash of a 256-bit secret, so
+    /// it leaks nothing useful through timing.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Option<(OrgId, ConfigId)>> {
+        let digest = credentials::token_digest(token);
+        let row = query(self.db.backend,
+            "SELECT id, org_id, config_id FROM scim_tokens WHERE digest = $1 AND revoked_at IS NULL",
+            vec![digest.into()],
+        )
+        .fetch_optional(&self.db.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = get(&row, "id")?;
+        query(
+            self.db.backend,
+            "UPDATE scim_tokens SET last_used_at = $1 WHERE id = $2",
+            vec![self.now_ms().into(), id.into()],
+        )
+        .execute(&self.db.write)
+        .await?;
+        Ok(Some((
+            OrgId::new(get::<String>(&row, "org_id")?),
+            ConfigId::new(get::<String>(&row, "config_id")?),
+        )))
+    }
+
+    /// Revoke a token given the token itself.
+    pub async fn revoke_token(&self, token: &str) -> Result<bool> {
+        let done = query(
+            self.db.backend,
+            "UPDATE scim_tokens SET revoked_at = $1 WHERE digest = $2 AND revoked_at IS NULL",
+            vec![
+                self.now_ms().into(),
+                credentials::token_digest(token).into(),
+            ],
+        )
+        .execute(&self.db.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// An admin by email, with the password hash, for sign-in.
+    pub async fn admin_for_sign_in(&self, email: &str) -> Result<Option<(Admin, String)>> {
+        let row = query(self.db.backend,
+            "SELECT id, org_id, email, role, sync_access, password_hash FROM admins WHERE email_norm = $1",
+            vec![email.trim().to_lowercase().into()],
+        )
+        .fetch_optional(&self.db.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let role: String = get(&row, "role")?;
+        let admin = Admin {
+            id: get(&row, "id")?,
+            org_id: OrgId::new(get::<String>(&row, "org_id")?),
+            email: get(&row, "email")?,
+            role: Role::parse(&role).ok_or(StoreError::Database)?,
+            sync_access: flag(&row, "sync_access")?,
+        };
+        Ok(Some((admin, get(&row, "password_hash")?)))
+    }
+}
+
+impl OrgStore {
+    pub async fn organisation(&self) -> Result<Organisation> {
+        self.store.find_org(self.org.as_str()).await
+    }
+
+    pub async fn create_config(&self, config: NewConfig) -> Result<SourceConfig> {
+        let id = new_id();
+        let keys = (!config.sftp_keys.is_empty()).then(|| config.sftp_keys.join("\n"));
+        query(self.store.db.backend,
+            "INSERT INTO source_configs (id, org_id, name, kind, mode, mapping, deactivation_threshold, notify_email, \
+             phone_region, sftp_user, sftp_password_hash, sftp_keys, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            vec![
+                id.clone().into(),
+                self.org.as_str().into(),
+                config.name.as_str().into(),
+                config.kind.code().into(),
+                config.mode.code().into(),
+                config.mapping.as_ref().map(mapping_to_json).into(),
+                config.deactivation_threshold.map(|t| t.to_string()).into(),
+                config.notify_email.clone().into(),
+                config.phone_region.map(|r| r.code().to_owned()).into(),
+                config.sftp_user.clone().into(),
+                config.sftp_password_hash.clone().into(),
+                keys.into(),
+                self.store.now_ms().into(),
+            ],
+        )
+        .execute(&self.store.db.write)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(what) if what.contains("sftp_user") => {
+                StoreError::Conflict(format!("the SFTP user '{}' is already taken", config.sftp_user.clone().unwrap_or_default()))
+            }
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("a configuration named '{}' already exists in this organisation", config.name))
+            }
+            other => other,
+        })?;
+        Ok(SourceConfig {
+            id: ConfigId::new(id),
+            org_id: self.org.clone(),
+            name: config.name,
+            kind: config.kind,
+            mode: config.mode,
+            mapping: config.mapping,
+            deactivation_threshold: config.deactivation_threshold,
+            notify_email: config.notify_email,
+            phone_region: config.phone_region,
+            sftp_user: config.sftp_user,
+        })
+    }
+
+    /// A configuration by name (or id).
+    pub async fn config(&self, name_or_id: &str) -> Result<SourceConfig> {
+        let row = query(self.store.db.backend,
+            format!("SELECT {CONFIG_COLUMNS} FROM source_configs WHERE org_id = $1 AND (name = $2 OR id = $2)"),
+            vec![self.org.as_str().into(), name_or_id.into()],
+        )
+        .fetch_optional(&self.store.db.read)
+        .await?;
+        match row {
+            Some(row) => config_from_row(&row),
+            None => Err(StoreError::NotFound(format!(
+                "configuration '{name_or_id}'"
+            ))),
+        }
+    }
+
+    pub async fn configs(&self) -> Result<Vec<SourceConfig>> {
+        let rows = query(
+            self.store.db.backend,
+            format!("SELECT {CONFIG_COLUMNS} FROM source_configs WHERE org_id = $1 ORDER BY name"),
+            vec![self.org.as_str().into()],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        rows.iter().map(config_from_row).collect()
+    }
+
+    /// Issue a SCIM bearer token for a configuration. The token is returned once; only its
+    /// digest is kept.
+    pub async fn create_token(&self, config: &ConfigId) -> Result<String> {
+        let token = credentials::new_token().map_err(|e| {
+            tracing::error!(error = %e, "no randomness for a token");
+            StoreError::Database
+        })?;
+        query(self.store.db.backend,
+            "INSERT INTO scim_tokens (id, org_id, config_id, digest, created_at) VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                new_id().into(),
+                self.org.as_str().into(),
+                config.as_str().into(),
+                credentials::token_digest(&token).into(),
+                self.store.now_ms().into(),
+            ],
+        )
+        .execute(&self.store.db.write)
+        .await?;
+        Ok(token)
+    }
+
+    pub async fn create_admin(&self, admin: NewAdmin) -> Result<Admin> {
+        let id = new_id();
+        let email = admin.email.trim().to_owned();
+        query(self.store.db.backend,
+            "INSERT INTO admins (id, org_id, email, email_norm, role, sync_access, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            vec![
+                id.clone().into(),
+                self.org.as_str().into(),
+                email.as_str().into(),
+                email.to_lowercase().into(),
+                admin.role.code().into(),
+                admin.sync_access.into(),
+                admin.password_hash.into(),
+                self.store.now_ms().into(),
+            ],
+        )
+        .execute(&self.store.db.write)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("an admin with the email '{email}' already exists")),
+            other => other,
+        })?;
+        Ok(Admin {
+            id,
+            org_id: self.org.clone(),
+            email,
+            role: admin.role,
+            sync_access: admin.sync_access,
+        })
+    }
+
+    /// The number of active users a configuration manages (the base of a percentage
+    /// deactivation threshold).
+    pub async fn active_managed_count(&self, config: &ConfigId) -> Result<u64> {
+        let row = query(
+            self.store.db.backend,
+            "SELECT COUNT(*) AS n FROM users WHERE org_id = $1 AND managed_by = $2 AND active = 1",
+            vec![self.org.as_str().into(), config.as_str().into()],
+        )
+        .fetch_one(&self.store.db.read)
+        .await?;
+        Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
+    }
+}

@@ -1,0 +1,308 @@
+//! Sync runs and their logs, and the atomic apply of a plan.
+
+use chrono::{DateTime, TimeZone, Utc};
+use rollcall_domain::plan::Plan;
+use rollcall_domain::{ConfigId, Counts, LogRow, OrgId, RunId, RunStatus};
+use sqlx::any::AnyRow;
+
+use crate::db::{Arg, flag, get, placeholders, query};
+use crate::users::{insert_users, update_user};
+use crate::{OrgStore, Result, StoreError, new_id};
+
+/// Log rows per multi-row INSERT (10 columns each).
+const LOG_CHUNK: usize = 500;
+
+/// A run to start.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub config_id: ConfigId,
+    /// `SFTP Sync`, `Workday`, `Google Workspace`, `SCIM`.
+    pub connector: String,
+    /// What started it: `cli`, `sftp`, `schedule`, `scim`, `admin`.
+    pub trigger: String,
+    pub file_name: Option<String>,
+    pub file_sha256: Option<String>,
+    pub dry_run: bool,
+}
+
+/// A run as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub org_id: OrgId,
+    pub config_id: ConfigId,
+    pub config_name: String,
+    pub connector: String,
+    pub trigger: String,
+    pub file_name: Option<String>,
+    pub file_sha256: Option<String>,
+    pub status: RunStatus,
+    pub dry_run: bool,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub counts: Counts,
+}
+
+impl RunRecord {
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        Some(self.ended_at? - self.started_at?)
+    }
+}
+
+/// How a run ends.
+pub enum Finish<'a> {
+    /// Apply the plan's writes and record its log, all in one transaction.
+    Apply(&'a Plan),
+    /// Record the plan's log and the given status without applying anything (dry runs, runs
+    /// above the deactivation threshold).
+    Report(&'a Plan, RunStatus),
+    /// The data could not be loaded: record the error log.
+    DataLoadFailed(&'a [LogRow]),
+}
+
+const RUN_COLUMNS: &str = "r.id, r.org_id, r.config_id, c.name AS config_name, r.connector, r.trigger_kind, r.file_name, \
+    r.file_sha256, r.status, r.dry_run, r.queued_at, r.started_at, r.ended_at, r.created, r.updated, r.deactivated, \
+    r.reactivated, r.unchanged, r.skipped, r.warnings";
+
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn count(row: &AnyRow, column: &str) -> Result<u64> {
+    Ok(u64::try_from(get::<i64>(row, column)?).unwrap_or(0))
+}
+
+fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
+    let status: String = get(row, "status")?;
+    Ok(RunRecord {
+        id: RunId::new(get::<String>(row, "id")?),
+        org_id: OrgId::new(get::<String>(row, "org_id")?),
+        config_id: ConfigId::new(get::<String>(row, "config_id")?),
+        config_name: get(row, "config_name")?,
+        connector: get(row, "connector")?,
+        trigger: get(row, "trigger_kind")?,
+        file_name: get(row, "file_name")?,
+        file_sha256: get(row, "file_sha256")?,
+        status: RunStatus::from_code(&status).ok_or(StoreError::Database)?,
+        dry_run: flag(row, "dry_run")?,
+        queued_at: time(get(row, "queued_at")?),
+        started_at: get::<Option<i64>>(row, "started_at")?.map(time),
+        ended_at: get::<Option<i64>>(row, "ended_at")?.map(time),
+        counts: Counts {
+            created: count(row, "created")?,
+            updated: count(row, "updated")?,
+            deactivated: count(row, "deactivated")?,
+            reactivated: count(row, "reactivated")?,
+            unchanged: count(row, "unchanged")?,
+            skipped: count(row, "skipped")?,
+            warnings: count(row, "warnings")?,
+        },
+    })
+}
+
+fn to_i64(n: u64) -> Arg {
+    Arg::from(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+impl crate::Store {
+    /// The organisation a run belongs to (for the operator, who may name a run by id alone).
+    pub async fn run_org(&self, run: &RunId) -> Result<OrgId> {
+        let row = query(
+            self.db.backend,
+            "SELECT org_id FROM sync_runs WHERE id = $1",
+            vec![run.as_str().into()],
+        )
+        .fetch_optional(&self.db.read)
+        .await?;
+        match row {
+            Some(row) => Ok(OrgId::new(get::<String>(&row, "org_id")?)),
+            None => Err(StoreError::NotFound(format!("run {run}"))),
+        }
+    }
+}
+
+impl OrgStore {
+    /// Record a run that starts now (In Progress).
+    pub async fn start_run(&self, run: &NewRun) -> Result<RunId> {
+        let id = new_id();
+        let now = self.store.now_ms();
+        query(self.store.db.backend,
+            "INSERT INTO sync_runs (id, org_id, config_id, connector, trigger_kind, file_name, file_sha256, status, \
+             dry_run, queued_at, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            vec![
+                id.clone().into(),
+                self.org.as_str().into(),
+                run.config_id.as_str().into(),
+                run.connector.as_str().into(),
+                run.trigger.as_str().into(),
+                run.file_name.clone().into(),
+                run.file_sha256.clone().into(),
+                RunStatus::InProgress.code().into(),
+                run.dry_run.into(),
+                now.into(),
+                now.into(),
+            ],
+        )
+        .execute(&self.store.db.write)
+        .await?;
+        Ok(RunId::new(id))
+    }
+
+    /// End a run: apply what it planned (or not), store its log and its final status, all in
+    /// one transaction. A unique-index violation or a stale version aborts everything and is
+    /// returned, so that the caller can plan again against what is now stored.
+    pub async fn finish_run(&self, run: &RunId, finish: Finish<'_>) -> Result<RunRecord> {
+        let now = self.store.now_ms();
+        let mut tx = self.store.db.write.begin().await?;
+        let (status, counts, logs): (RunStatus, Counts, Vec<LogRow>) = match finish {
+            Finish::Apply(plan) => {
+                let mut new_users = Vec::new();
+                for write in plan.writes() {
+                    match write.expected_version {
+                        None => new_users.push(&write.user),
+                        Some(version) => {
+                            update_user(
+                                self.store.db.backend,
+                                &mut tx,
+                                &self.org,
+                                &write.user,
+                                version,
+                                now,
+                            )
+                            .await?
+                        }
+                    }
+                }
+                insert_users(self.store.db.backend, &mut tx, &self.org, &new_users, now).await?;
+                (
+                    plan.counts.completed_status(),
+                    plan.counts,
+                    plan.records.iter().map(|r| r.log_row()).collect(),
+                )
+            }
+            Finish::Report(plan, status) => (
+                status,
+                plan.counts,
+                plan.records.iter().map(|r| r.log_row()).collect(),
+            ),
+            Finish::DataLoadFailed(rows) => {
+                (RunStatus::DataLoadFailed, Counts::default(), rows.to_vec())
+            }
+        };
+
+        for (n, chunk) in logs.chunks(LOG_CHUNK).enumerate() {
+            let mut sql = String::from(
+                "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, error_type, message, \
+                 additional_data, changed_fields) VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * 10);
+            for (i, log) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                sql.push_str(&placeholders(i * 10 + 1, 10));
+                sql.push(')');
+                args.push(run.as_str().into());
+                args.push(to_i64((n * LOG_CHUNK + i) as u64));
+                args.push(log.row.map(|r| i64::try_from(r).unwrap_or(i64::MAX)).into());
+                args.push(log.external_id.as_str().into());
+                args.push(log.username.as_str().into());
+                args.push(log.action.as_str().into());
+                args.push(log.error_type.as_str().into());
+                args.push(log.message.as_str().into());
+                args.push(log.additional_data.as_str().into());
+                args.push(log.changed_fields.as_str().into());
+            }
+            query(self.store.db.backend, sql, args)
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        let done = query(self.store.db.backend,
+            "UPDATE sync_runs SET status = $1, ended_at = $2, created = $3, updated = $4, deactivated = $5, \
+             reactivated = $6, unchanged = $7, skipped = $8, warnings = $9 WHERE id = $10 AND org_id = $11",
+            vec![
+                status.code().into(),
+                now.into(),
+                to_i64(counts.created),
+                to_i64(counts.updated),
+                to_i64(counts.deactivated),
+                to_i64(counts.reactivated),
+                to_i64(counts.unchanged),
+                to_i64(counts.skipped),
+                to_i64(counts.warnings),
+                run.as_str().into(),
+                self.org.as_str().into(),
+            ],
+        )
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::NotFound(format!("run {run}")));
+        }
+        tx.commit().await?;
+        self.run(run).await
+    }
+
+    /// One run of this organisation.
+    pub async fn run(&self, id: &RunId) -> Result<RunRecord> {
+        let row = query(
+            self.store.db.backend,
+            format!(
+                "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN source_configs c ON c.id = r.config_id \
+                 WHERE r.org_id = $1 AND r.id = $2"
+            ),
+            vec![self.org.as_str().into(), id.as_str().into()],
+        )
+        .fetch_optional(&self.store.db.read)
+        .await?;
+        match row {
+            Some(row) => run_from_row(&row),
+            None => Err(StoreError::NotFound(format!("run {id}"))),
+        }
+    }
+
+    /// The organisation's runs, newest first.
+    pub async fn runs(&self, limit: u64) -> Result<Vec<RunRecord>> {
+        let rows = query(
+            self.store.db.backend,
+            format!(
+                "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN source_configs c ON c.id = r.config_id \
+                 WHERE r.org_id = $1 ORDER BY r.queued_at DESC, r.id DESC LIMIT $2"
+            ),
+            vec![self.org.as_str().into(), to_i64(limit)],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// The log rows of one of this organisation's runs, in order.
+    pub async fn run_logs(&self, id: &RunId) -> Result<Vec<LogRow>> {
+        // Through the run, so another organisation's run id finds nothing.
+        let run = self.run(id).await?;
+        let rows = query(self.store.db.backend,
+            "SELECT row_num, external_id, username, action, error_type, message, additional_data, changed_fields \
+             FROM sync_log_rows WHERE run_id = $1 ORDER BY seq",
+            vec![run.id.as_str().into()],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LogRow {
+                    row: get::<Option<i64>>(row, "row_num")?.and_then(|r| u64::try_from(r).ok()),
+                    external_id: get(row, "external_id")?,
+                    username: get(row, "username")?,
+                    action: get(row, "action")?,
+                    error_type: get(row, "error_type")?,
+                    message: get(row, "message")?,
+                    additional_data: get(row, "additional_data")?,
+                    changed_fields: get(row, "changed_fields")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,352 @@
+//! Users: reading the context a batch can reach, and writing planned users.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::NaiveDate;
+use rollcall_domain::plan::{BatchKeys, Context};
+use rollcall_domain::user::Profile;
+use rollcall_domain::values::{Email, EmployeeId, ExternalId, Phone, UserName};
+use rollcall_domain::{ConfigId, OrgId, StoredUser, UserId};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use crate::db::{Arg, flag, get, placeholders, query};
+use crate::{Backend, OrgStore, Result, StoreError};
+
+/// Values per `IN (…)` list: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+const LOOKUP_CHUNK: usize = 500;
+/// Rows per multi-row INSERT (31 columns each).
+const INSERT_CHUNK: usize = 200;
+
+pub(crate) const USER_COLUMNS: &str = "id, org_id, external_id, username, username_norm, employee_id, first_name, \
+    second_name, email, email_norm, email_from_source, phone_mobile, phone_mobile_e164, phone_mobile_from_source, \
+    phone_work, phone_work_e164, manager_id, job_title, location, department, company, description, active, \
+    start_employment_date, end_employment_date, custom_fields, managed_by, scim_deleted, version, created_at, updated_at";
+const USER_COLUMN_COUNT: usize = 31;
+
+fn corrupt(what: &str) -> StoreError {
+    tracing::error!(what, "unreadable user row");
+    StoreError::Database
+}
+
+fn date(row: &AnyRow, column: &str) -> Result<Option<NaiveDate>> {
+    get::<Option<String>>(row, column)?
+        .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| corrupt(column)))
+        .transpose()
+}
+
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<StoredUser> {
+    let phone = |value: &str, e164: &str| -> Result<Option<Phone>> {
+        let v: Option<String> = get(row, value)?;
+        let e: Option<String> = get(row, e164)?;
+        Ok(match (v, e) {
+            (Some(v), Some(e)) => Some(Phone::from_stored(v, e)),
+            _ => None,
+        })
+    };
+    let custom: String = get(row, "custom_fields")?;
+    let custom_fields: BTreeMap<String, String> =
+        serde_json::from_str(&custom).map_err(|_| corrupt("custom_fields"))?;
+    let profile = Profile {
+        external_id: get::<Option<String>>(row, "external_id")?.map(ExternalId::from_stored),
+        username: Some(UserName::from_stored(get(row, "username")?)),
+        employee_id: get::<Option<String>>(row, "employee_id")?.map(EmployeeId::from_stored),
+        first_name: get(row, "first_name")?,
+        second_name: get(row, "second_name")?,
+        email: get::<Option<String>>(row, "email")?.map(Email::from_stored),
+        phone_mobile: phone("phone_mobile", "phone_mobile_e164")?,
+        phone_work: phone("phone_work", "phone_work_e164")?,
+        job_title: get(row, "job_title")?,
+        location: get(row, "location")?,
+        department: get(row, "department")?,
+        company: get(row, "company")?,
+        description: get(row, "description")?,
+        start_employment_date: date(row, "start_employment_date")?,
+        end_employment_date: date(row, "end_employment_date")?,
+        custom_fields,
+    };
+    Ok(StoredUser {
+        id: UserId::new(get::<String>(row, "id")?),
+        profile,
+        active: flag(row, "active")?,
+        manager_id: get::<Option<String>>(row, "manager_id")?.map(UserId::new),
+        managed_by: get::<Option<String>>(row, "managed_by")?.map(ConfigId::new),
+        email_from_source: flag(row, "email_from_source")?,
+        phone_mobile_from_source: flag(row, "phone_mobile_from_source")?,
+        scim_deleted: flag(row, "scim_deleted")?,
+        version: get(row, "version")?,
+    })
+}
+
+/// The stored columns of a user, in [`USER_COLUMNS`] order except the trailing timestamps.
+fn user_args(org: &OrgId, u: &StoredUser) -> Vec<Arg> {
+    let p = &u.profile;
+    let username = p.username.as_ref();
+    vec![
+        u.id.as_str().into(),
+        org.as_str().into(),
+        p.external_id.as_ref().map(|v| v.as_str()).into(),
+        username.map(|v| v.as_str()).unwrap_or_default().into(),
+        username.map(|v| v.normalized()).unwrap_or_default().into(),
+        p.employee_id.as_ref().map(|v| v.as_str()).into(),
+        p.first_name.clone().into(),
+        p.second_name.clone().into(),
+        p.email.as_ref().map(|v| v.as_str()).into(),
+        p.email.as_ref().map(|v| v.normalized()).into(),
+        u.email_from_source.into(),
+        p.phone_mobile.as_ref().map(|v| v.as_str()).into(),
+        p.phone_mobile.as_ref().map(|v| v.e164()).into(),
+        u.phone_mobile_from_source.into(),
+        p.phone_work.as_ref().map(|v| v.as_str()).into(),
+        p.phone_work.as_ref().map(|v| v.e164()).into(),
+        u.manager_id.as_ref().map(|v| v.as_str()).into(),
+        p.job_title.clone().into(),
+        p.location.clone().into(),
+        p.department.clone().into(),
+        p.company.clone().into(),
+        p.description.clone().into(),
+        u.active.into(),
+        p.start_employment_date
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .into(),
+        p.end_employment_date
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .into(),
+        serde_json::to_string(&p.custom_fields)
+            .unwrap_or_else(|_| "{}".into())
+            .into(),
+        u.managed_by.as_ref().map(|v| v.as_str()).into(),
+        u.scim_deleted.into(),
+        u.version.into(),
+    ]
+}
+
+/// Insert new users in multi-row statements.
+pub(crate) async fn insert_users(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    org: &OrgId,
+    users: &[&StoredUser],
+    now: i64,
+) -> Result<()> {
+    for chunk in users.chunks(INSERT_CHUNK) {
+        let mut sql = format!("INSERT INTO users ({USER_COLUMNS}) VALUES ");
+        let mut args = Vec::with_capacity(chunk.len() * USER_COLUMN_COUNT);
+        for (i, u) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&placeholders(i * USER_COLUMN_COUNT + 1, USER_COLUMN_COUNT));
+            sql.push(')');
+            args.extend(user_args(org, u));
+            args.push(now.into());
+            args.push(now.into());
+        }
+        query(backend, sql, args).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Update a user, refusing a write based on a stale version.
+pub(crate) async fn update_user(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    org: &OrgId,
+    user: &StoredUser,
+    expected_version: i64,
+    now: i64,
+) -> Result<()> {
+    const SET: &str = "external_id = $3, username = $4, username_norm = $5, employee_id = $6, first_name = $7, \
+        second_name = $8, email = $9, email_norm = $10, email_from_source = $11, phone_mobile = $12, \
+        phone_mobile_e164 = $13, phone_mobile_from_source = $14, phone_work = $15, phone_work_e164 = $16, \
+        manager_id = $17, job_title = $18, location = $19, department = $20, company = $21, description = $22, \
+        active = $23, start_employment_date = $24, end_employment_date = $25, custom_fields = $26, managed_by = $27, \
+        scim_deleted = $28, version = $29, updated_at = $30";
+    let mut args = user_args(org, user);
+    args.push(now.into());
+    args.push(expected_version.into());
+    let done = query(
+        backend,
+        format!("UPDATE users SET {SET} WHERE id = $1 AND org_id = $2 AND version = $31"),
+        args,
+    )
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::StaleWrite);
+    }
+    Ok(())
+}
+
+impl OrgStore {
+    /// Load the users a batch can reach: by each of its keys, then up the manager chains of
+    /// what was found. Every lookup is an indexed `IN (…)` on chunks of keys.
+    pub async fn load_context(&self, keys: &BatchKeys) -> Result<Context> {
+        let mut found: HashMap<String, StoredUser> = HashMap::new();
+        // Most records reach the same user by every key, so each lookup only asks for the
+        // values that the users found so far do not already hold.
+        type Holds = fn(&StoredUser) -> Option<String>;
+        let lookups: [(&str, &[String], Holds); 6] = [
+            ("external_id", &keys.external_ids, |u| {
+                u.profile
+                    .external_id
+                    .as_ref()
+                    .map(|v| v.as_str().to_owned())
+            }),
+            ("username_norm", &keys.usernames, |u| {
+                u.profile.username.as_ref().map(|v| v.normalized())
+            }),
+            ("employee_id", &keys.employee_ids, |u| {
+                u.profile
+                    .employee_id
+                    .as_ref()
+                    .map(|v| v.as_str().to_owned())
+            }),
+            ("email_norm", &keys.emails, |u| {
+                u.profile.email.as_ref().map(|v| v.normalized().to_owned())
+            }),
+            ("phone_mobile_e164", &keys.phones, |u| {
+                u.profile.phone_mobile.as_ref().map(|v| v.e164().to_owned())
+            }),
+            ("id", &keys.user_ids, |u| Some(u.id.as_str().to_owned())),
+        ];
+        for (column, values, holds) in lookups {
+            let held: HashSet<String> = found.values().filter_map(holds).collect();
+            let missing: Vec<String> = values
+                .iter()
+                .filter(|v| !held.contains(*v))
+                .cloned()
+                .collect();
+            self.load_users_by(column, &missing, &mut found).await?;
+        }
+
+        // Manager chains, level by level. The stored graph has no loops (the planner refuses
+        // them), so this ends; the cap guards against a corrupted database.
+        for _ in 0..10_000 {
+            let missing: Vec<String> = found
+                .values()
+                .filter_map(|u| u.manager_id.as_ref())
+                .filter(|m| !found.contains_key(m.as_str()))
+                .map(|m| m.as_str().to_owned())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            let before = found.len();
+            self.load_users_by("id", &missing, &mut found).await?;
+            if found.len() == before {
+                break;
+            }
+        }
+
+        let mut users: Vec<StoredUser> = found.into_values().collect();
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Context {
+            users,
+            foreign_emails: self.foreign_keys("email_norm", &keys.emails).await?,
+            foreign_phones: self.foreign_keys("phone_mobile_e164", &keys.phones).await?,
+        })
+    }
+
+    async fn load_users_by(
+        &self,
+        column: &str,
+        values: &[String],
+        into: &mut HashMap<String, StoredUser>,
+    ) -> Result<()> {
+        for chunk in values.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND {column} IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut args: Vec<Arg> = vec![self.org.as_str().into()];
+            args.extend(chunk.iter().map(|v| Arg::from(v.as_str())));
+            for row in query(self.store.db.backend, sql, args)
+                .fetch_all(&self.store.db.read)
+                .await?
+            {
+                let user = user_from_row(&row)?;
+                into.entry(user.id.as_str().to_owned()).or_insert(user);
+            }
+        }
+        Ok(())
+    }
+
+    /// Which of `values` are held by users of other organisations. Only the values come back:
+    /// nothing about the other organisation.
+    async fn foreign_keys(&self, column: &str, values: &[String]) -> Result<HashSet<String>> {
+        let mut held = HashSet::new();
+        for chunk in values.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT {column} AS v FROM users WHERE org_id <> $1 AND {column} IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut args: Vec<Arg> = vec![self.org.as_str().into()];
+            args.extend(chunk.iter().map(|v| Arg::from(v.as_str())));
+            for row in query(self.store.db.backend, sql, args)
+                .fetch_all(&self.store.db.read)
+                .await?
+            {
+                held.insert(get::<String>(&row, "v")?);
+            }
+        }
+        Ok(held)
+    }
+
+    /// One user of this organisation.
+    pub async fn user(&self, id: &UserId) -> Result<Option<StoredUser>> {
+        let row = query(
+            self.store.db.backend,
+            format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND id = $2"),
+            vec![self.org.as_str().into(), id.as_str().into()],
+        )
+        .fetch_optional(&self.store.db.read)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Users of this organisation in creation order, a page at a time.
+    pub async fn users(&self, offset: u64, limit: u64) -> Result<Vec<StoredUser>> {
+        let rows = query(self.store.db.backend,
+            format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3"),
+            vec![
+                self.org.as_str().into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+                i64::try_from(offset).unwrap_or(i64::MAX).into(),
+            ],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    pub async fn user_count(&self) -> Result<u64> {
+        let row = query(
+            self.store.db.backend,
+            "SELECT COUNT(*) AS n FROM users WHERE org_id = $1",
+            vec![self.org.as_str().into()],
+        )
+        .fetch_one(&self.store.db.read)
+        .await?;
+        Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
+    }
+
+    /// Create a user that no source manages (as an admin would). Used by tests and, later, the
+    /// admin panel.
+    pub async fn insert_unmanaged_user(&self, user: &StoredUser) -> Result<()> {
+        let mut tx = self.store.db.write.begin().await?;
+        insert_users(
+            self.store.db.backend,
+            &mut tx,
+            &self.org,
+            &[user],
+            self.store.now_ms(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+//! Sync runs: every source (files, pulls, SCIM, bulk update) hands a batch of records to
+//! [`run_batch`], which plans it against what the store holds, checks the deactivation
+//! threshold, applies it in one transaction and records the run with its log.
+
+pub mod exports;
+pub mod scim;
+
+use rollcall_domain::config::Mode;
+use rollcall_domain::plan::{self, BatchKeys, Options, Plan};
+use rollcall_domain::record::BatchItem;
+use rollcall_domain::{ErrorType, LogRow, RunStatus, UserId};
+use rollcall_store::{Finish, NewRun, OrgStore, RunRecord, SourceConfig, StoreError};
+
+/// How often a run plans again after a concurrent writer took a key or changed a user it
+/// planned against. Each retry sees the other writer's committed state, so conflicts become
+/// log rows rather than failures; the limit only guards against a pathological storm.
+pub(crate) const MAX_ATTEMPTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    /// Concurrent writers kept changing what the record depends on.
+    #[error("the users changed too often while this write was applied; try again")]
+    Busy,
+}
+
+/// What starts a run, besides its records.
+#[derive(Clone, Debug)]
+pub struct RunMeta {
+    pub trigger: String,
+    pub file_name: Option<String>,
+    pub file_sha256: Option<String>,
+    /// Force a dry run whatever the configuration's mode.
+    pub dry_run: bool,
+}
+
+fn new_run(config: &SourceConfig, meta: &RunMeta) -> NewRun {
+    NewRun {
+        config_id: config.id.clone(),
+        connector: config.kind.connector().to_owned(),
+        trigger: meta.trigger.clone(),
+        file_name: meta.file_name.clone(),
+        file_sha256: meta.file_sha256.clone(),
+        dry_run: meta.dry_run || config.mode == Mode::DryRun,
+    }
+}
+
+/// Run a batch through the engine and record it as a run.
+pub async fn run_batch(
+    org: &OrgStore,
+    config: &SourceConfig,
+    meta: &RunMeta,
+    batch: &[BatchItem],
+) -> Result<RunRecord, SyncError> {
+    let run = new_run(config, meta);
+    let run_id = org.start_run(&run).await?;
+    let options = Options {
+        config: config.id.clone(),
+        create_inactive: false,
+    };
+    let keys = BatchKeys::of(batch);
+
+    for attempt in 1..=MAX_ATTEMPTS {
+        let ctx = org.load_context(&keys).await?;
+        let plan = plan::plan(batch, &ctx, &options, &mut || {
+            UserId::new(rollcall_store::new_id())
+        });
+        let finish = if run.dry_run {
+            Finish::Report(&plan, plan.counts.completed_status())
+        } else if above_threshold(org, config, &plan).await? {
+            Finish::Report(&plan, RunStatus::AboveDeactivationThreshold)
+        } else {
+            Finish::Apply(&plan)
+        };
+        match org.finish_run(&run_id, finish).await {
+            Ok(record) => return Ok(record),
+            Err(StoreError::Conflict(what)) => {
+                tracing::info!(run = %run_id, attempt, conflict = %what, "concurrent write; planning again");
+            }
+            Err(StoreError::StaleWrite) => {
+                tracing::info!(run = %run_id, attempt, "a planned user changed meanwhile; planning again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let log = [LogRow {
+        action: "Failed".into(),
+        error_type: ErrorType::DataLoadFailed.code().into(),
+        message: "The users changed too often while this run was applied; run it again".into(),
+        ..LogRow::default()
+    }];
+    Ok(org
+        .finish_run(&run_id, Finish::DataLoadFailed(&log))
+        .await?)
+}
+
+/// Record a run whose data could not be loaded (a bad file), with its error log.
+pub async fn record_load_failure(
+    org: &OrgStore,
+    config: &SourceConfig,
+    meta: &RunMeta,
+    problems: &[LogRow],
+) -> Result<RunRecord, SyncError> {
+    let run_id = org.start_run(&new_run(config, meta)).await?;
+    Ok(org
+        .finish_run(&run_id, Finish::DataLoadFailed(problems))
+        .await?)
+}
+
+async fn above_threshold(
+    org: &OrgStore,
+    config: &SourceConfig,
+    plan: &Plan,
+) -> Result<bool, StoreError> {
+    let Some(threshold) = config.deactivation_threshold else {
+        return Ok(false);
+    };
+    if plan.counts.deactivated == 0 {
+        return Ok(false);
+    }
+    let active = org.active_managed_count(&config.id).await?;
+    Ok(threshold.exceeded(plan.counts.deactivated, active))
+}

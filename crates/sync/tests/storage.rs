@@ -1,0 +1,594 @@
+//! The storage suite: every test runs on SQLite, and on PostgreSQL when
+//! `ROLLCALL_TEST_DATABASE_URL` names a server (each test gets a fresh database there).
+//! With `ROLLCALL_REQUIRE_ALL=1` (CI), a missing PostgreSQL fails the suite instead of skipping.
+
+use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode};
+use rollcall_domain::mapping::Mapping;
+use rollcall_domain::plan::{self, BatchKeys, Options};
+use rollcall_domain::record::{BatchItem, RawRecord, ReadOptions};
+use rollcall_domain::values::{Email, UserName};
+use rollcall_domain::{Action, FieldKey, RunStatus, StoredUser, UserId};
+use rollcall_store::{
+    DatabaseUrl, Finish, NewConfig, NewRun, OrgStore, SourceConfig, Store, StoreError,
+};
+use rollcall_sync::{RunMeta, run_batch};
+use sqlx::Connection;
+
+/// A database for one test, dropped (PostgreSQL) or deleted (SQLite) afterwards.
+struct TestDb {
+    url: DatabaseUrl,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    TestDb {
+        url: DatabaseUrl::sqlite_in(dir.path()),
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres() -> Option<TestDb> {
+    let Ok(admin_url) = std::env::var("ROLLCALL_TEST_DATABASE_URL") else {
+        if std::env::var("ROLLCALL_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!(
+                "ROLLCALL_REQUIRE_ALL=1 but ROLLCALL_TEST_DATABASE_URL is not set: the PostgreSQL suite cannot run"
+            );
+        }
+        eprintln!(
+            "SKIPPED: PostgreSQL storage tests (set ROLLCALL_TEST_DATABASE_URL=postgres://USER@HOST/DB to run them)"
+        );
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {admin_url}: {e}"));
+    let name = format!(
+        "rollcall_test_{}",
+        rollcall_store::new_id().replace('-', "")
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&admin_url);
+    Some(TestDb {
+        url: format!("{base}/{name}").parse().unwrap(),
+        _dir: None,
+    })
+}
+
+/// Run a test body on every available backend.
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let db = super::sqlite().await;
+                ($body)(db).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(db) = super::postgres().await {
+                    ($body)(db).await;
+                }
+            }
+        }
+    };
+}
+
+fn mapping() -> Mapping {
+    let f = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    Mapping::new(
+        [
+            f("external_id", "Id"),
+            f("username", "Login"),
+            f("email", "Email"),
+            f("active", "Active"),
+        ],
+        Vec::<(String, String)>::new(),
+        Vec::<String>::new(),
+    )
+    .unwrap()
+}
+
+async fn setup(store: &Store, org_name: &str) -> (OrgStore, SourceConfig) {
+    let org = store.create_org(org_name, true).await.unwrap();
+    let org = store.org(org.id);
+    let config = org
+        .create_config(NewConfig {
+            name: "Payroll".into(),
+            kind: ConfigKind::Sftp,
+            mode: Mode::Active,
+            mapping: Some(mapping()),
+            deactivation_threshold: None,
+            notify_email: None,
+            phone_region: None,
+            sftp_user: None,
+            sftp_password_hash: None,
+            sftp_keys: vec![],
+        })
+        .await
+        .unwrap();
+    (org, config)
+}
+
+/// A file row with the given cells on top of id, login and active.
+fn row(n: u64, id: &str, extra: &[(FieldKey, &str)]) -> BatchItem {
+    let mut cells = vec![
+        (FieldKey::ExternalId, id.to_owned()),
+        (FieldKey::Username, format!("user{id}")),
+        (FieldKey::Active, "true".to_owned()),
+    ];
+    for (k, v) in extra {
+        cells.retain(|(key, _)| key != k);
+        cells.push((*k, v.to_string()));
+    }
+    RawRecord {
+        row: n,
+        cells,
+        custom: vec![("CostCentre".into(), format!("CC-{id}"))],
+    }
+    .validate(&ReadOptions::default())
+}
+
+fn meta() -> RunMeta {
+    RunMeta {
+        trigger: "test".into(),
+        file_name: Some("people.csv".into()),
+        file_sha256: None,
+        dry_run: false,
+    }
+}
+
+async fn all_users(org: &OrgStore) -> Vec<StoredUser> {
+    org.users(0, 10_000).await.unwrap()
+}
+
+on_both!(
+    a_run_creates_users_and_round_trips_every_field,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let (org, config) = setup(&store, "Acme").await;
+        let batch = vec![
+            row(
+                2,
+                "1",
+                &[
+                    (FieldKey::Email, "Jane@Acme.com"),
+                    (FieldKey::PhoneMobile, "+44 7495 944376"),
+                    (FieldKey::StartEmploymentDate, "2024-02-29"),
+                    (FieldKey::Manager, "2"),
+                    (FieldKey::JobTitle, "Engineer"),
+                ],
+            ),
+            row(3, "2", &[(FieldKey::Email, "boss@acme.com")]),
+        ];
+        let run = run_batch(&org, &config, &meta(), &batch).await.unwrap();
+        assert_eq!(run.status, RunStatus::Success);
+        assert_eq!(run.counts.created, 2);
+        assert_eq!(run.connector, "SFTP Sync");
+        assert_eq!(run.config_name, "Payroll");
+
+        let users = all_users(&org).await;
+        assert_eq!(users.len(), 2);
+        let jane = users
+            .iter()
+            .find(|u| u.profile.external_id.as_ref().unwrap().as_str() == "1")
+            .unwrap();
+        let boss = users
+            .iter()
+            .find(|u| u.profile.external_id.as_ref().unwrap().as_str() == "2")
+            .unwrap();
+        assert_eq!(
+            jane.profile.email.as_ref().unwrap().as_str(),
+            "Jane@Acme.com"
+        );
+        assert_eq!(
+            jane.profile.phone_mobile.as_ref().unwrap().as_str(),
+            "+44 7495 944376"
+        );
+        assert_eq!(
+            jane.profile.phone_mobile.as_ref().unwrap().e164(),
+            "+447495944376"
+        );
+        assert_eq!(
+            jane.profile.start_employment_date.unwrap().to_string(),
+            "2024-02-29"
+        );
+        assert_eq!(jane.profile.custom_fields["CostCentre"], "CC-1");
+        assert_eq!(jane.profile.job_title.as_deref(), Some("Engineer"));
+        assert_eq!(jane.manager_id.as_ref(), Some(&boss.id));
+        assert_eq!(jane.managed_by.as_ref(), Some(&config.id));
+        assert_eq!(jane.version, 1);
+
+        let logs = org.run_logs(&run.id).await.unwrap();
+        assert_eq!(logs.len(), 2);
+        assert_eq!(logs[0].row, Some(2));
+        assert_eq!(logs[0].action, "Created");
+
+        // The same batch again: all unchanged, nothing written.
+        let again = run_batch(&org, &config, &meta(), &batch).await.unwrap();
+        assert_eq!(again.counts.unchanged, 2);
+        assert_eq!(again.status, RunStatus::Success);
+        assert!(all_users(&org).await.iter().all(|u| u.version == 1));
+        assert_eq!(org.runs(10).await.unwrap().len(), 2);
+    }
+);
+
+on_both!(
+    a_partial_file_touches_nobody_else_and_deactivates_leavers,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let (org, config) = setup(&store, "Acme").await;
+        let batch: Vec<BatchItem> = (1..=20).map(|i| row(i + 1, &i.to_string(), &[])).collect();
+        run_batch(&org, &config, &meta(), &batch).await.unwrap();
+        let leaver = vec![row(2, "5", &[(FieldKey::Active, "FALSE")])];
+        let run = run_batch(&org, &config, &meta(), &leaver).await.unwrap();
+        assert_eq!(run.counts.deactivated, 1);
+        let users = all_users(&org).await;
+        assert_eq!(users.iter().filter(|u| !u.active).count(), 1);
+        assert_eq!(users.iter().filter(|u| u.version == 1).count(), 19);
+    }
+);
+
+on_both!(
+    the_deactivation_threshold_blocks_a_mass_deactivation,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let (org, mut config) = setup(&store, "Acme").await;
+        let batch: Vec<BatchItem> = (1..=10).map(|i| row(i + 1, &i.to_string(), &[])).collect();
+        run_batch(&org, &config, &meta(), &batch).await.unwrap();
+        config.deactivation_threshold = Some(DeactivationThreshold::Percent(20));
+        let leavers: Vec<BatchItem> = (1..=3)
+            .map(|i| row(i + 1, &i.to_string(), &[(FieldKey::Active, "false")]))
+            .collect();
+        let run = run_batch(&org, &config, &meta(), &leavers).await.unwrap();
+        assert_eq!(run.status, RunStatus::AboveDeactivationThreshold);
+        assert!(
+            all_users(&org).await.iter().all(|u| u.active),
+            "nothing applied"
+        );
+        let two: Vec<BatchItem> = leavers[..2].to_vec();
+        let run = run_batch(&org, &config, &meta(), &two).await.unwrap();
+        assert_eq!(run.status, RunStatus::Success);
+        assert_eq!(
+            all_users(&org).await.iter().filter(|u| !u.active).count(),
+            2
+        );
+    }
+);
+
+on_both!(a_dry_run_writes_no_user, |db: TestDb| async move {
+    let store = Store::open(&db.url).await.unwrap();
+    let (org, config) = setup(&store, "Acme").await;
+    let mut m = meta();
+    m.dry_run = true;
+    let run = run_batch(&org, &config, &m, &[row(2, "1", &[])])
+        .await
+        .unwrap();
+    assert!(run.dry_run);
+    assert_eq!(run.counts.created, 1);
+    assert_eq!(org.run_logs(&run.id).await.unwrap()[0].action, "Created");
+    assert!(all_users(&org).await.is_empty());
+});
+
+on_both!(
+    a_failed_apply_leaves_nothing_half_done,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let (org, config) = setup(&store, "Acme").await;
+        let batch = vec![
+            row(2, "1", &[]),
+            row(3, "2", &[(FieldKey::Email, "late@acme.com")]),
+            row(4, "3", &[]),
+        ];
+        let ctx = org.load_context(&BatchKeys::of(&batch)).await.unwrap();
+        let options = Options {
+            config: config.id.clone(),
+            create_inactive: false,
+        };
+        let plan = plan::plan(&batch, &ctx, &options, &mut || {
+            UserId::new(rollcall_store::new_id())
+        });
+        assert_eq!(plan.counts.created, 3);
+        // Someone takes the email after planning: the database refuses, and the whole run with it.
+        let mut other = StoredUser::new(UserId::new(rollcall_store::new_id()));
+        other.profile.username = Some(UserName::parse("other").unwrap());
+        other.profile.email = Some(Email::parse("LATE@acme.com").unwrap());
+        org.insert_unmanaged_user(&other).await.unwrap();
+        let run = org
+            .start_run(&NewRun {
+                config_id: config.id.clone(),
+                connector: "SFTP Sync".into(),
+                trigger: "test".into(),
+                file_name: None,
+                file_sha256: None,
+                dry_run: false,
+            })
+            .await
+            .unwrap();
+        let err = org
+            .finish_run(&run, Finish::Apply(&plan))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(all_users(&org).await.len(), 1, "only the other user exists");
+        assert_eq!(org.run(&run).await.unwrap().status, RunStatus::InProgress);
+        assert!(org.run_logs(&run).await.unwrap().is_empty());
+
+        // Through the engine, the run plans again and reports the conflict instead.
+        let run = run_batch(&org, &config, &meta(), &batch).await.unwrap();
+        assert_eq!(run.status, RunStatus::NeedsAttention);
+        assert_eq!(run.counts.created, 2);
+        let logs = org.run_logs(&run.id).await.unwrap();
+        assert_eq!(logs[1].error_type, "MATCH_CANDIDATE_CONFLICT");
+    }
+);
+
+on_both!(a_stale_plan_is_refused, |db: TestDb| async move {
+    let store = Store::open(&db.url).await.unwrap();
+    let (org, config) = setup(&store, "Acme").await;
+    run_batch(&org, &config, &meta(), &[row(2, "1", &[])])
+        .await
+        .unwrap();
+    let update = vec![row(2, "1", &[(FieldKey::JobTitle, "CTO")])];
+    let ctx = org.load_context(&BatchKeys::of(&update)).await.unwrap();
+    let options = Options {
+        config: config.id.clone(),
+        create_inactive: false,
+    };
+    let stale = plan::plan(&update, &ctx, &options, &mut || {
+        UserId::new(rollcall_store::new_id())
+    });
+    assert_eq!(stale.records[0].action, Action::Updated);
+    run_batch(
+        &org,
+        &config,
+        &meta(),
+        &[row(2, "1", &[(FieldKey::JobTitle, "CEO")])],
+    )
+    .await
+    .unwrap();
+    let run = org
+        .start_run(&NewRun {
+            config_id: config.id.clone(),
+            connector: "SFTP Sync".into(),
+            trigger: "test".into(),
+            file_name: None,
+            file_sha256: None,
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    let err = org
+        .finish_run(&run, Finish::Apply(&stale))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::StaleWrite), "{err:?}");
+    assert_eq!(
+        all_users(&org).await[0].profile.job_title.as_deref(),
+        Some("CEO")
+    );
+});
+
+on_both!(racing_writers_never_both_win, |db: TestDb| async move {
+    // Two separate stores (as two nodes or two processes would have), two organisations, and
+    // runs that create users with the same emails at the same moment.
+    let a_store = Store::open(&db.url).await.unwrap();
+    let b_store = Store::open(&db.url).await.unwrap();
+    let (a, a_config) = setup(&a_store, "A").await;
+    let (b, b_config) = {
+        let org = b_store.create_org("B", true).await.unwrap();
+        let org = b_store.org(org.id);
+        let mut new = NewConfig {
+            name: "Payroll".into(),
+            kind: ConfigKind::Sftp,
+            mode: Mode::Active,
+            mapping: Some(mapping()),
+            deactivation_threshold: None,
+            notify_email: None,
+            phone_region: None,
+            sftp_user: None,
+            sftp_password_hash: None,
+            sftp_keys: vec![],
+        };
+        new.name = "HR".into();
+        let config = org.create_config(new).await.unwrap();
+        (org, config)
+    };
+    for round in 0..10 {
+        let email = format!("race{round}@acme.com");
+        let batch_a = vec![row(
+            2,
+            &format!("a{round}"),
+            &[(FieldKey::Email, email.as_str())],
+        )];
+        let batch_b = vec![row(
+            2,
+            &format!("b{round}"),
+            &[(FieldKey::Email, email.as_str())],
+        )];
+        let (ra, rb) = {
+            let (a, b, ac, bc) = (a.clone(), b.clone(), a_config.clone(), b_config.clone());
+            let ta = tokio::spawn(async move { run_batch(&a, &ac, &meta(), &batch_a).await });
+            let tb = tokio::spawn(async move { run_batch(&b, &bc, &meta(), &batch_b).await });
+            (ta.await.unwrap().unwrap(), tb.await.unwrap().unwrap())
+        };
+        assert_eq!(
+            ra.counts.created + rb.counts.created,
+            1,
+            "round {round}: exactly one wins"
+        );
+        let loser = if ra.counts.created == 1 {
+            (&b, &rb)
+        } else {
+            (&a, &ra)
+        };
+        let logs = loser.0.run_logs(&loser.1.id).await.unwrap();
+        assert_eq!(logs[0].error_type, "GLOBAL_CONFLICT", "round {round}");
+        assert_eq!(logs[0].additional_data, format!("email={email}"));
+    }
+    let total = all_users(&a).await.len() + all_users(&b).await.len();
+    assert_eq!(total, 10);
+
+    // Within one organisation, two configurations racing for the same username.
+    let other_config = a
+        .create_config(NewConfig {
+            name: "Second".into(),
+            kind: ConfigKind::Sftp,
+            mode: Mode::Active,
+            mapping: Some(mapping()),
+            deactivation_threshold: None,
+            notify_email: None,
+            phone_region: None,
+            sftp_user: None,
+            sftp_password_hash: None,
+            sftp_keys: vec![],
+        })
+        .await
+        .unwrap();
+    let a2 = a_store.org(a.org_id().clone());
+    let one = vec![row(2, "x1", &[(FieldKey::Username, "Same")])];
+    let two = vec![row(2, "x2", &[(FieldKey::Username, "same")])];
+    let (ac, oc, a1) = (a_config.clone(), other_config.clone(), a.clone());
+    let t1 = tokio::spawn(async move { run_batch(&a1, &ac, &meta(), &one).await });
+    let t2 = tokio::spawn(async move { run_batch(&a2, &oc, &meta(), &two).await });
+    let (r1, r2) = (t1.await.unwrap().unwrap(), t2.await.unwrap().unwrap());
+    assert_eq!(r1.counts.created + r2.counts.created, 1);
+    assert_eq!(r1.counts.skipped + r2.counts.skipped, 1);
+});
+
+on_both!(
+    the_database_enforces_uniqueness_on_its_own,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let (a, _) = setup(&store, "A").await;
+        let b = store.org(store.create_org("B", false).await.unwrap().id);
+        let user = |name: &str, email: &str| {
+            let mut u = StoredUser::new(UserId::new(rollcall_store::new_id()));
+            u.profile.username = Some(UserName::parse(name).unwrap());
+            u.profile.email = Some(Email::parse(email).unwrap());
+            u
+        };
+        a.insert_unmanaged_user(&user("jane", "jane@acme.com"))
+            .await
+            .unwrap();
+        // Same email in another organisation, in another letter case.
+        assert!(matches!(
+            b.insert_unmanaged_user(&user("jane", "JANE@acme.com"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        // Same username in another letter case, same organisation.
+        assert!(matches!(
+            a.insert_unmanaged_user(&user("JANE", "j2@acme.com")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        // The same username in another organisation is fine.
+        b.insert_unmanaged_user(&user("jane", "j3@acme.com"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.create_org("A", false).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+);
+
+on_both!(organisations_are_isolated, |db: TestDb| async move {
+    let store = Store::open(&db.url).await.unwrap();
+    let (a, a_config) = setup(&store, "A").await;
+    let (b, _) = setup(&store, "B").await;
+    let run = run_batch(&a, &a_config, &meta(), &[row(2, "1", &[])])
+        .await
+        .unwrap();
+    assert!(matches!(b.run(&run.id).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        b.run_logs(&run.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(b.runs(10).await.unwrap().is_empty());
+    assert!(all_users(&b).await.is_empty());
+    let jane = &all_users(&a).await[0];
+    assert!(b.user(&jane.id).await.unwrap().is_none());
+    assert!(b.config(a_config.id.as_str()).await.is_err());
+    // B's batch cannot reach A's user by external id: it creates its own.
+    let b_config = b.config("Payroll").await.unwrap();
+    let run = run_batch(&b, &b_config, &meta(), &[row(2, "1", &[])])
+        .await
+        .unwrap();
+    assert_eq!(run.counts.created, 1);
+});
+
+on_both!(tokens_authenticate_and_revoke, |db: TestDb| async move {
+    let store = Store::open(&db.url).await.unwrap();
+    let (a, config) = setup(&store, "A").await;
+    let token = a.create_token(&config.id).await.unwrap();
+    let (org, cfg) = store.authenticate_token(&token).await.unwrap().unwrap();
+    assert_eq!((&org, &cfg), (a.org_id(), &config.id));
+    assert!(
+        store
+            .authenticate_token("rc_wrong")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.revoke_token(&token).await.unwrap());
+    assert!(store.authenticate_token(&token).await.unwrap().is_none());
+});
+
+on_both!(a_newer_schema_is_refused, |db: TestDb| async move {
+    let store = Store::open(&db.url).await.unwrap();
+    store.close().await;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(db.url.expose()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (999, 'from the future', TRUE, X'00', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .or_else(|_| Ok::<_, sqlx::Error>(Default::default()))
+    .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 999")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or(0);
+    if n == 0 {
+        // PostgreSQL wants a bytea literal.
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (999, 'from the future', TRUE, '\\x00'::bytea, 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
+    let err = Store::open(&db.url)
+        .await
+        .err()
+        .expect("a newer schema must be refused");
+    assert!(matches!(err, StoreError::Migration(_)), "{err:?}");
+});
+
+#[test]
+fn database_urls_hide_passwords() {
+    let url: DatabaseUrl = "postgres://rollcall:s3cret@db.internal/rollcall"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        format!("{url}"),
+        "postgres://rollcall:***@db.internal/rollcall"
+    );
+    assert!(!format!("{url:?}").contains("s3cret"));
+    assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+}
