@@ -18,6 +18,7 @@ pub struct Application {
     http: TcpListener,
     http_addr: SocketAddr,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    scim: rollcall_web::scim::ScimSettings,
 }
 
 impl Application {
@@ -36,6 +37,9 @@ impl Application {
             http,
             http_addr,
             metrics,
+            scim: rollcall_web::scim::ScimSettings {
+                schema: rollcall_scim::schema::UserSchema::new(&settings.scim_extension_urn),
+            },
         })
     }
 
@@ -51,6 +55,8 @@ impl Application {
         let state = AppState {
             store: self.store.clone(),
             metrics: self.metrics,
+            scim: self.scim,
+            tokens: rollcall_web::scim::TokenCache::default(),
         };
         let app = rollcall_web::router(state);
         axum::serve(self.http, app)

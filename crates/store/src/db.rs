@@ -12,8 +12,14 @@ use crate::{Backend, DatabaseUrl, Result, StoreError};
 
 /// The migrations, oldest first. Each runs in its own transaction; sqlx records them in its
 /// version table and refuses a database that has migrations this binary does not know.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "scim_activity",
+        include_str!("../migrations/0002_scim_activity.sql"),
+    ),
+];
 
 /// A bound value. Only TEXT and BIGINT are used, so both backends agree on every type.
 #[derive(Clone, Debug, PartialEq)]

@@ -2,6 +2,7 @@
 //! pages as they land) has its own module and its own error type.
 
 mod ops;
+pub mod scim;
 
 use std::time::Instant;
 
@@ -19,12 +20,15 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub store: Store,
     pub metrics: PrometheusHandle,
+    pub scim: scim::ScimSettings,
+    pub tokens: scim::TokenCache,
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::routes())
+        .merge(scim::routes().layer(axum::extract::DefaultBodyLimit::max(1 << 20)))
         .with_state(state)
         .layer(middleware::from_fn(record_metrics))
         .layer(PropagateRequestIdLayer::x_request_id())

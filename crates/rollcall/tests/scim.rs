@@ -1,0 +1,534 @@
+//! SCIM 2.0 black-box tests against `rollcall serve`, replaying what Microsoft Entra ID and Okta
+//! send (their documented request shapes), plus tenant isolation and bad input.
+
+mod common;
+
+use common::{Env, Response, Server, http};
+use serde_json::{Value, json};
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+struct Scim {
+    server: Server,
+    token: String,
+    env: Env,
+}
+
+impl Scim {
+    /// A server with organisation `Acme` and a SCIM token for it.
+    fn start() -> Scim {
+        let env = Env::new();
+        env.ok(&["org", "create", "--name", "Acme", "--provisioning"]);
+        let token = env
+            .ok(&["token", "create", "--org", "Acme"])
+            .trim()
+            .to_owned();
+        let server = env.serve();
+        Scim { server, token, env }
+    }
+
+    fn token_for(&self, org: &str) -> String {
+        self.env.ok(&["org", "create", "--name", org]);
+        self.env
+            .ok(&["token", "create", "--org", org])
+            .trim()
+            .to_owned()
+    }
+
+    fn call_as(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> Response {
+        let auth = format!("Bearer {token}");
+        let text = body.map(|b| b.to_string());
+        http(
+            &self.server.addr,
+            method,
+            path,
+            &[
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "application/scim+json"),
+            ],
+            text.as_deref().map(str::as_bytes),
+        )
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Response {
+        self.call_as(&self.token.clone(), method, path, body)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let r = self.call("GET", path, None);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        r.json()
+    }
+
+    fn filter(&self, filter: &str) -> Value {
+        let encoded: String = filter
+            .bytes()
+            .map(|b| match b {
+                b' ' => "+".to_owned(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        self.get(&format!("/scim/v2/Users?filter={encoded}"))
+    }
+
+    fn create(&self, body: &Value) -> Value {
+        let r = self.call("POST", "/scim/v2/Users", Some(body));
+        assert_eq!(r.status, 201, "POST: {}", r.body);
+        assert!(
+            r.header("content-type")
+                .unwrap_or_default()
+                .starts_with("application/scim+json")
+        );
+        assert!(
+            r.header("location").is_some() && r.header("etag").is_some(),
+            "{:?}",
+            r.headers
+        );
+        r.json()
+    }
+
+    fn patch(&self, id: &str, ops: Value) -> Response {
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        self.call("PATCH", &format!("/scim/v2/Users/{id}"), Some(&body))
+    }
+}
+
+fn entra_user(n: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+        "externalId": format!("ext-{n}"),
+        "userName": format!("Test_User_{n}@contoso.com"),
+        "active": true,
+        "emails": [{"primary": true, "type": "work", "value": format!("test_user_{n}@contoso.com")}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "Given Family", "familyName": "Family", "givenName": "Given"},
+        "roles": [],
+        "title": null,
+        ENTERPRISE: {"employeeNumber": format!("E{n}"), "department": "Engineering"}
+    })
+}
+
+fn total(list: &Value) -> u64 {
+    list["totalResults"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("totalResults: {list}"))
+}
+
+#[test]
+fn entra_id_lifecycle() {
+    let scim = Scim::start();
+    // Test Connection: a filter on a random attribute value that matches nothing.
+    let list = scim.filter("userName eq \"non-existent-user-1bd4b0b2\"");
+    assert_eq!(total(&list), 0);
+    assert_eq!(
+        list["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+    );
+
+    let boss = scim.create(&entra_user("boss"));
+    let jane = scim.create(&entra_user("jane"));
+    let id = jane["id"].as_str().unwrap().to_owned();
+    let boss_id = boss["id"].as_str().unwrap().to_owned();
+    assert_eq!(jane["userName"], "Test_User_jane@contoso.com");
+    assert_eq!(jane[ENTERPRISE]["employeeNumber"], "Ejane");
+    assert_eq!(jane["meta"]["resourceType"], "User");
+
+    // Lookups: userName in another letter case, externalId, work email.
+    assert_eq!(
+        scim.filter("userName eq \"TEST_USER_JANE@CONTOSO.COM\"")["Resources"][0]["id"],
+        id.as_str()
+    );
+    assert_eq!(
+        scim.filter("externalId eq \"ext-jane\"")["Resources"][0]["id"],
+        id.as_str()
+    );
+    assert_eq!(
+        scim.filter("emails[type eq \"work\"].value eq \"test_user_jane@contoso.com\"")["Resources"]
+            [0]["id"],
+        id.as_str()
+    );
+    assert_eq!(
+        total(&scim.filter("externalId eq \"EXT-JANE\"")),
+        0,
+        "externalId is case-exact"
+    );
+
+    // Update many attributes the way Entra does.
+    let r = scim.patch(
+        &id,
+        json!([
+            {"op": "Replace", "path": "name.givenName", "value": "Janet"},
+            {"op": "Add", "path": "title", "value": "Engineer"},
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "janet@contoso.com"},
+            {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+44 7495 944376"},
+            {"op": "Replace", "path": format!("{ENTERPRISE}:department"), "value": "Research"},
+            {"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": boss_id}
+        ]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let user = r.json();
+    assert_eq!(user["name"]["givenName"], "Janet");
+    assert_eq!(user["title"], "Engineer");
+    assert_eq!(user["emails"][0]["value"], "janet@contoso.com");
+    assert_eq!(
+        user["phoneNumbers"][0]["value"], "+44 7495 944376",
+        "returned exactly as sent"
+    );
+    assert_eq!(user[ENTERPRISE]["department"], "Research");
+    assert_eq!(user[ENTERPRISE]["manager"]["value"], boss_id.as_str());
+
+    // Manager: change by {"value": id}, then remove in both forms.
+    let other = scim.create(&entra_user("other"));
+    let other_id = other["id"].as_str().unwrap();
+    let r = scim.patch(&id, json!([{"op": "Replace", "path": format!("{ENTERPRISE}:manager"), "value": {"value": other_id}}]));
+    assert_eq!(r.json()[ENTERPRISE]["manager"]["value"], other_id);
+    let r = scim.patch(
+        &id,
+        json!([{"op": "Remove", "path": format!("{ENTERPRISE}:manager")}]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.json()[ENTERPRISE]
+            .get("manager")
+            .is_none_or(Value::is_null),
+        "{}",
+        r.body
+    );
+    scim.patch(
+        &id,
+        json!([{"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": boss_id}]),
+    );
+    let r = scim.patch(
+        &id,
+        json!([{"op": "Replace", "path": format!("{ENTERPRISE}:manager"), "value": ""}]),
+    );
+    assert!(
+        r.json()[ENTERPRISE]
+            .get("manager")
+            .is_none_or(Value::is_null),
+        "{}",
+        r.body
+    );
+
+    // Disable with Entra's string boolean, then re-enable.
+    let r = scim.patch(
+        &id,
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+    );
+    assert_eq!(r.json()["active"], false);
+    assert_eq!(
+        total(&scim.filter("userName eq \"Test_User_jane@contoso.com\"")),
+        1,
+        "disabled users stay visible"
+    );
+    let r = scim.patch(
+        &id,
+        json!([{"op": "Replace", "path": "active", "value": "True"}]),
+    );
+    assert_eq!(r.json()["active"], true);
+
+    // Delete: 204, then 404; the account is kept (deactivated) for history.
+    assert_eq!(
+        scim.call("DELETE", &format!("/scim/v2/Users/{id}"), None)
+            .status,
+        204
+    );
+    assert_eq!(
+        scim.call("GET", &format!("/scim/v2/Users/{id}"), None)
+            .status,
+        404
+    );
+    assert_eq!(
+        scim.call("DELETE", &format!("/scim/v2/Users/{id}"), None)
+            .status,
+        404
+    );
+    assert_eq!(total(&scim.filter("externalId eq \"ext-jane\"")), 0);
+
+    // The writes show up as an hourly SCIM run with counts.
+    let runs: Value =
+        serde_json::from_str(&scim.env.ok(&["runs", "list", "--org", "Acme", "--json"])).unwrap();
+    let run = &runs[0];
+    assert_eq!(run["connector"], "SCIM");
+    assert_eq!(run["created"], 3);
+    assert!(run["updated"].as_u64().unwrap() >= 5, "{run}");
+    assert!(run["deactivated"].as_u64().unwrap() >= 2, "{run}");
+}
+
+#[test]
+fn okta_lifecycle() {
+    let scim = Scim::start();
+    let list =
+        scim.get("/scim/v2/Users?filter=userName+eq+%22jdoe%40acme.com%22&startIndex=1&count=100");
+    assert_eq!(total(&list), 0);
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "jdoe@acme.com",
+        "name": {"givenName": "John", "familyName": "Doe"},
+        "emails": [{"primary": true, "value": "jdoe@acme.com", "type": "work"}],
+        "displayName": "John Doe",
+        "locale": "en-US",
+        "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [],
+        "password": "1mz050nq",
+        "active": true
+    });
+    let user = scim.create(&body);
+    let id = user["id"].as_str().unwrap().to_owned();
+    assert!(
+        user.get("password").is_none(),
+        "the password is ignored, never stored or returned"
+    );
+    let got = scim.get(&format!("/scim/v2/Users/{id}"));
+    assert_eq!(got["name"]["familyName"], "Doe");
+
+    // PUT replaces: omitted attributes are cleared.
+    let mut put = body.clone();
+    put["name"] = json!({"givenName": "Johnny"});
+    put["id"] = json!(id);
+    let r = scim.call("PUT", &format!("/scim/v2/Users/{id}"), Some(&put));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let replaced = r.json();
+    assert_eq!(replaced["name"]["givenName"], "Johnny");
+    assert!(
+        replaced["name"]
+            .get("familyName")
+            .is_none_or(Value::is_null),
+        "{replaced}"
+    );
+
+    // Path-less PATCH deactivation, Okta style.
+    let r = scim.patch(&id, json!([{"op": "replace", "value": {"active": false}}]));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["active"], false);
+
+    // Pagination across three pages, stable order.
+    for n in 0..4 {
+        let mut u = body.clone();
+        u["userName"] = json!(format!("user{n}@acme.com"));
+        u["externalId"] = json!(format!("okta-{n}"));
+        u["emails"] =
+            json!([{"primary": true, "value": format!("user{n}@acme.com"), "type": "work"}]);
+        scim.create(&u);
+    }
+    let mut seen = Vec::new();
+    for start in [1, 3, 5] {
+        let page = scim.get(&format!("/scim/v2/Users?startIndex={start}&count=2"));
+        assert_eq!(total(&page), 5);
+        assert_eq!(page["startIndex"], start);
+        for r in page["Resources"].as_array().unwrap() {
+            seen.push(r["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 5, "no user twice across pages");
+}
+
+#[test]
+fn discovery_endpoints_and_groups() {
+    let scim = Scim::start();
+    for prefix in ["/scim/v2", "/scim"] {
+        let spc = scim.get(&format!("{prefix}/ServiceProviderConfig"));
+        assert_eq!(spc["patch"]["supported"], true, "{spc}");
+        let types = scim.get(&format!("{prefix}/ResourceTypes"));
+        assert!(types.to_string().contains("\"User\""));
+        let schemas = scim.get(&format!("{prefix}/Schemas"));
+        assert!(schemas.to_string().contains(ENTERPRISE));
+        assert!(
+            schemas
+                .to_string()
+                .contains("urn:ietf:params:scim:schemas:extension:rollcall:2.0:User")
+        );
+        let groups = scim.get(&format!("{prefix}/Groups"));
+        assert_eq!(total(&groups), 0);
+    }
+    let r = scim.call("GET", "/scim/v2/Nope", None);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["status"], "404", "status is a string");
+    let r = scim.call("DELETE", "/scim/v2/Users", None);
+    assert_eq!(r.status, 405);
+}
+
+#[test]
+fn tokens_are_checked() {
+    let scim = Scim::start();
+    let r = http(&scim.server.addr, "GET", "/scim/v2/Users", &[], None);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["status"], "401");
+    let r = scim.call_as("rc_wrong", "GET", "/scim/v2/Users", None);
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn organisations_are_isolated() {
+    let scim = Scim::start();
+    let other = scim.token_for("Other");
+    let user = scim.create(&entra_user("a"));
+    let id = user["id"].as_str().unwrap();
+    for method in ["GET", "DELETE"] {
+        assert_eq!(
+            scim.call_as(&other, method, &format!("/scim/v2/Users/{id}"), None)
+                .status,
+            404
+        );
+    }
+    let r = scim.call_as(
+        &other,
+        "PATCH",
+        &format!("/scim/v2/Users/{id}"),
+        Some(&json!({"Operations": [{"op": "replace", "path": "active", "value": false}]})),
+    );
+    assert_eq!(r.status, 404);
+    let list = scim.call_as(&other, "GET", "/scim/v2/Users", None).json();
+    assert_eq!(total(&list), 0);
+    let list = scim
+        .call_as(
+            &other,
+            "GET",
+            "/scim/v2/Users?filter=userName+eq+%22Test_User_a%40contoso.com%22",
+            None,
+        )
+        .json();
+    assert_eq!(total(&list), 0);
+    // The other organisation cannot take the same email: a global conflict that names no one.
+    let r = scim.call_as(&other, "POST", "/scim/v2/Users", Some(&entra_user("a")));
+    assert_eq!(r.status, 409, "{}", r.body);
+    let e = r.json();
+    assert_eq!(e["scimType"], "uniqueness");
+    assert!(
+        e["detail"].as_str().unwrap().starts_with("GLOBAL_CONFLICT"),
+        "{e}"
+    );
+    assert!(!e["detail"].as_str().unwrap().contains("Acme"));
+}
+
+#[test]
+fn conflicts_and_bad_input() {
+    let scim = Scim::start();
+    scim.create(&entra_user("dup"));
+    let mut again = entra_user("dup");
+    again["externalId"] = json!("ext-other");
+    again[ENTERPRISE]["employeeNumber"] = json!("E-other");
+    again["emails"] = json!([{"type": "work", "value": "other@contoso.com"}]);
+    let r = scim.call("POST", "/scim/v2/Users", Some(&again));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("ORGANISATION_CONFLICT"),
+        "{}",
+        r.body
+    );
+
+    let r = http(
+        &scim.server.addr,
+        "POST",
+        "/scim/v2/Users",
+        &[
+            ("Authorization", &format!("Bearer {}", scim.token)),
+            ("Content-Type", "application/json"),
+        ],
+        Some(b"{not json"),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["scimType"], "invalidSyntax");
+
+    let big = vec![b'x'; 2 << 20];
+    let r = http(
+        &scim.server.addr,
+        "POST",
+        "/scim/v2/Users",
+        &[("Authorization", &format!("Bearer {}", scim.token))],
+        Some(&big),
+    );
+    assert_eq!(r.status, 413);
+
+    let deep = format!("{}userName eq \"x\"{}", "(".repeat(200), ")".repeat(200));
+    let r = scim.call(
+        "GET",
+        &format!(
+            "/scim/v2/Users?filter={}",
+            deep.replace(' ', "+").replace('"', "%22")
+        ),
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["scimType"], "invalidFilter");
+    let r = scim.call("GET", "/scim/v2/Users?filter=userName+zz+%22x%22", None);
+    assert_eq!(r.json()["scimType"], "invalidFilter");
+
+    let mut bad_phone = entra_user("phone");
+    bad_phone["phoneNumbers"] = json!([{"type": "mobile", "value": "07495 944376"}]);
+    let r = scim.call("POST", "/scim/v2/Users", Some(&bad_phone));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["scimType"], "invalidValue");
+
+    let r = scim.patch(
+        "nope",
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    );
+    assert_eq!(r.status, 404);
+    let user = scim.create(&entra_user("paths"));
+    let r = scim.patch(
+        user["id"].as_str().unwrap(),
+        json!([{"op": "replace", "path": "favouriteColour", "value": "blue"}]),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["scimType"], "invalidPath");
+}
+
+#[test]
+fn etags_and_if_match() {
+    let scim = Scim::start();
+    let user = scim.create(&entra_user("etag"));
+    let id = user["id"].as_str().unwrap();
+    let version = user["meta"]["version"].as_str().unwrap().to_owned();
+    let auth = format!("Bearer {}", scim.token);
+    let body =
+        json!({"Operations": [{"op": "replace", "path": "title", "value": "A"}]}).to_string();
+    let r = http(
+        &scim.server.addr,
+        "PATCH",
+        &format!("/scim/v2/Users/{id}"),
+        &[("Authorization", &auth), ("If-Match", &version)],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = http(
+        &scim.server.addr,
+        "PATCH",
+        &format!("/scim/v2/Users/{id}"),
+        &[("Authorization", &auth), ("If-Match", &version)],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(r.status, 412, "the old version is stale now: {}", r.body);
+}
+
+#[test]
+fn attributes_and_excluded_attributes() {
+    let scim = Scim::start();
+    let user = scim.create(&entra_user("proj"));
+    let id = user["id"].as_str().unwrap();
+    let only = scim.get(&format!("/scim/v2/Users/{id}?attributes=userName"));
+    assert_eq!(only["userName"], "Test_User_proj@contoso.com");
+    assert!(
+        only.get("emails").is_none() && only.get("name").is_none(),
+        "{only}"
+    );
+    assert_eq!(only["id"], id);
+    let without = scim.get(&format!(
+        "/scim/v2/Users/{id}?excludedAttributes=emails,name.givenName"
+    ));
+    assert!(without.get("emails").is_none(), "{without}");
+    assert_eq!(without["name"]["familyName"], "Family");
+    assert!(without["name"].get("givenName").is_none(), "{without}");
+    let list = scim.get("/scim/v2/Users?attributes=externalId");
+    assert_eq!(list["Resources"][0]["externalId"], "ext-proj");
+    assert!(list["Resources"][0].get("userName").is_none());
+}

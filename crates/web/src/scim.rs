@@ -1,0 +1,881 @@
+//! The SCIM 2.0 service provider (RFC 7643/7644, SPEC §7) under `/scim/v2` and `/scim`.
+//!
+//! Every write goes through the engine (`rollcall_sync::scim::scim_apply`) as a batch of one,
+//! and is recorded in the configuration's hourly activity run in the same transaction.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rollcall_domain::record::{Link, ReadOptions};
+use rollcall_domain::{Action, ErrorType, LogRow, UserId};
+use rollcall_scim::error::{ScimError, ScimType};
+use rollcall_scim::filter::{self, IndexedAttr};
+use rollcall_scim::schema::UserSchema;
+use rollcall_scim::{patch, resource};
+use rollcall_store::{Activity, IndexedColumn, OrgStore, SourceConfig, StoreError, UserRow};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+
+const SCIM_JSON: &str = "application/scim+json";
+const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// Default and largest page (advertised as `filter.maxResults`).
+const DEFAULT_COUNT: u64 = 100;
+const MAX_COUNT: u64 = 200;
+/// How long a verified token is trusted without asking the database again: revocation takes
+/// effect within this time, and a busy identity provider does not cost a write per request.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// SCIM settings of the deployment.
+#[derive(Clone, Debug)]
+pub struct ScimSettings {
+    pub schema: UserSchema,
+}
+
+/// When a token was verified, and what it grants.
+type CachedToken = (Instant, OrgStore, SourceConfig);
+
+/// Verified tokens, by digest.
+#[derive(Clone, Default)]
+pub struct TokenCache {
+    entries: Arc<Mutex<HashMap<String, CachedToken>>>,
+}
+
+pub fn routes() -> Router<AppState> {
+    let v2 = Router::new()
+        .route("/Users", get(list_users).post(create_user))
+        .route(
+            "/Users/{id}",
+            get(get_user)
+                .put(replace_user)
+                .patch(patch_user)
+                .delete(delete_user),
+        )
+        .route("/ServiceProviderConfig", get(service_provider_config))
+        .route("/ResourceTypes", get(resource_types))
+        .route("/ResourceTypes/{id}", get(resource_type))
+        .route("/Schemas", get(schemas))
+        .route("/Schemas/{id}", get(schema_by_id))
+        .route("/Groups", get(groups))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new().nest("/scim/v2", v2.clone()).nest("/scim", v2)
+}
+
+/// The one error type of the SCIM surface: an RFC 7644 error body.
+pub struct ScimApiError(ScimError);
+
+impl From<ScimError> for ScimApiError {
+    fn from(e: ScimError) -> Self {
+        ScimApiError(e)
+    }
+}
+
+impl ScimApiError {
+    fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
+        ScimApiError(ScimError {
+            status,
+            scim_type,
+            detail: detail.into(),
+        })
+    }
+
+    fn internal() -> Self {
+        Self::new(500, None, "internal error; the request can be retried")
+    }
+
+    fn not_found(id: &str) -> Self {
+        Self::new(404, None, format!("Resource {id} not found"))
+    }
+}
+
+impl From<StoreError> for ScimApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "SCIM request failed in storage");
+        ScimApiError::internal()
+    }
+}
+
+impl IntoResponse for ScimApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = scim_json(status, self.0.body());
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+type ScimResult = Result<Response, ScimApiError>;
+
+fn scim_json(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    response
+}
+
+async fn not_found() -> ScimApiError {
+    ScimApiError::new(404, None, "No such SCIM endpoint")
+}
+
+async fn method_not_allowed() -> ScimApiError {
+    ScimApiError::new(405, None, "Method not allowed on this SCIM endpoint")
+}
+
+/// The caller: the organisation and SCIM configuration its bearer token belongs to.
+pub struct ScimCaller {
+    org: OrgStore,
+    config: SourceConfig,
+}
+
+impl FromRequestParts<AppState> for ScimCaller {
+    type Rejection = ScimApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized = || ScimApiError::new(401, None, "A valid bearer token is required");
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(unauthorized)?;
+        let digest = rollcall_store::credentials::token_digest(token);
+        if let Some((org, config)) = state.tokens.get(&digest) {
+            return Ok(ScimCaller { org, config });
+        }
+        let Some((org_id, config_id)) = state.store.authenticate_token(token).await? else {
+            return Err(unauthorized());
+        };
+        let org = state.store.org(org_id);
+        let config = org.config(config_id.as_str()).await?;
+        state.tokens.put(digest, org.clone(), config.clone());
+        Ok(ScimCaller { org, config })
+    }
+}
+
+impl TokenCache {
+    fn get(&self, digest: &str) -> Option<(OrgStore, SourceConfig)> {
+        let entries = self.entries.lock().ok()?;
+        let (at, org, config) = entries.get(digest)?;
+        (at.elapsed() < TOKEN_CACHE_TTL).then(|| (org.clone(), config.clone()))
+    }
+
+    fn put(&self, digest: String, org: OrgStore, config: SourceConfig) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 10_000 {
+                entries.retain(|_, (at, _, _)| at.elapsed() < TOKEN_CACHE_TTL);
+            }
+            entries.insert(digest, (Instant::now(), org, config));
+        }
+    }
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{scheme}://{host}/scim/v2")
+}
+
+fn to_resource(row: &UserRow, base: &str, schema: &UserSchema) -> Value {
+    let meta = resource::ResourceMeta {
+        created: row.created_at,
+        last_modified: row.updated_at,
+        version: row.user.version,
+        location: format!("{base}/Users/{}", row.user.id),
+    };
+    resource::user_resource(&row.user, &meta, schema)
+}
+
+/// A resource response with its ETag and, for creations, its Location.
+fn resource_response(status: StatusCode, resource: Value, version: i64) -> Response {
+    let location = resource
+        .pointer("/meta/location")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let mut response = scim_json(status, resource);
+    if let Ok(v) = HeaderValue::from_str(&resource::etag(version)) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    if status == StatusCode::CREATED
+        && let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok())
+    {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    filter: Option<String>,
+    start_index: Option<String>,
+    count: Option<String>,
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectionParams {
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+fn number(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimApiError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+            ScimApiError::new(
+                400,
+                Some(ScimType::InvalidValue),
+                format!("{name} must be an integer"),
+            )
+        }),
+    }
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    caller: ScimCaller,
+    headers: HeaderMap,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> ScimResult {
+    let Query(params) =
+        params.map_err(|e| ScimApiError::new(400, Some(ScimType::InvalidValue), e.body_text()))?;
+    // RFC 7644 §3.4.2.4: startIndex below 1 is 1; a negative count is 0.
+    let start = number(params.start_index.as_deref(), "startIndex")?
+        .unwrap_or(1)
+        .max(1) as u64;
+    let count = number(params.count.as_deref(), "count")?
+        .map_or(DEFAULT_COUNT, |c| c.max(0) as u64)
+        .min(MAX_COUNT);
+    let base = base_url(&headers);
+    let schema = &state.scim.schema;
+
+    let (rows, total) = match params
+        .filter
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
+        None => state_page(&caller.org, start, count).await?,
+        Some(text) => {
+            let parsed = filter::parse_filter(text)?;
+            filter::check(&parsed, schema)?;
+            let candidates = match filter::simple_eq(&parsed)
+                .or_else(|| filter::indexable_conjunct(&parsed))
+            {
+                Some((attr, value)) => caller.org.scim_lookup(indexed_column(attr), &value).await?,
+                None => caller.org.scim_all().await?,
+            };
+            let matching: Vec<UserRow> = candidates
+                .into_iter()
+                .filter(|row| filter::matches(&parsed, &to_resource(row, &base, schema), schema))
+                .collect();
+            let total = matching.len() as u64;
+            let page = matching
+                .into_iter()
+                .skip((start - 1) as usize)
+                .take(count as usize)
+                .collect();
+            (page, total)
+        }
+    };
+    let projection = Projection::new(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    );
+    let resources: Vec<Value> = rows
+        .iter()
+        .map(|row| projection.apply(to_resource(row, &base, schema)))
+        .collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        json!({
+            "schemas": [LIST_RESPONSE],
+            "totalResults": total,
+            "itemsPerPage": resources.len(),
+            "startIndex": start,
+            "Resources": resources,
+        }),
+    ))
+}
+
+async fn state_page(
+    org: &OrgStore,
+    start: u64,
+    count: u64,
+) -> Result<(Vec<UserRow>, u64), ScimApiError> {
+    if count == 0 {
+        let (_, total) = org.scim_page(0, 0).await?;
+        return Ok((Vec::new(), total));
+    }
+    Ok(org.scim_page(start - 1, count).await?)
+}
+
+fn indexed_column(attr: IndexedAttr) -> IndexedColumn {
+    match attr {
+        IndexedAttr::Id => IndexedColumn::Id,
+        IndexedAttr::UserName => IndexedColumn::UserName,
+        IndexedAttr::ExternalId => IndexedColumn::ExternalId,
+        IndexedAttr::Email => IndexedColumn::Email,
+        IndexedAttr::EmployeeNumber => IndexedColumn::EmployeeId,
+    }
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    caller: ScimCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    params: Result<Query<ProjectionParams>, axum::extract::rejection::QueryRejection>,
+) -> ScimResult {
+    let Query(params) =
+        params.map_err(|e| ScimApiError::new(400, Some(ScimType::InvalidValue), e.body_text()))?;
+    let row = caller
+        .org
+        .scim_user(&UserId::new(&id))
+        .await?
+        .ok_or_else(|| ScimApiError::not_found(&id))?;
+    let projection = Projection::new(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    );
+    let resource = projection.apply(to_resource(&row, &base_url(&headers), &state.scim.schema));
+    Ok(resource_response(
+        StatusCode::OK,
+        resource,
+        row.user.version,
+    ))
+}
+
+/// Parse a request body as JSON: any JSON media type is accepted (identity providers send
+/// `application/scim+json` or `application/json`).
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ScimApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ScimApiError::new(
+                413,
+                None,
+                "The request body is larger than the limit (1 MiB)",
+            )
+        } else {
+            ScimApiError::new(400, Some(ScimType::InvalidSyntax), e.body_text())
+        }
+    })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ScimApiError::new(
+            400,
+            Some(ScimType::InvalidSyntax),
+            format!("The request body is not valid JSON: {e}"),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(ScimApiError::new(
+            400,
+            Some(ScimType::InvalidSyntax),
+            "The request body must be a JSON object",
+        ));
+    }
+    Ok(value)
+}
+
+fn read_options(config: &SourceConfig) -> ReadOptions {
+    ReadOptions {
+        phone_region: config.phone_region,
+    }
+}
+
+/// Log a request refused before it reached the engine (invalid JSON content, bad values), so
+/// admins see it on the runs page with the same error codes as file rows.
+async fn log_refusal(caller: &ScimCaller, body: &Value, error: &ScimError) {
+    let text = |key: &str| {
+        body.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let error_type = if error.detail.contains("phone") {
+        ErrorType::InvalidPhone
+    } else if error.detail.contains("email") {
+        ErrorType::InvalidEmail
+    } else if error.detail.contains("required") {
+        ErrorType::MissingRequiredField
+    } else {
+        ErrorType::InvalidValue
+    };
+    let log = LogRow {
+        external_id: text("externalId"),
+        username: text("userName"),
+        action: Action::Failed.label().into(),
+        error_type: error_type.code().into(),
+        message: error.detail.clone(),
+        ..LogRow::default()
+    };
+    let activity = Activity {
+        config: &caller.config.id,
+        log,
+        action: Action::Failed,
+        warning: false,
+    };
+    if let Err(e) = caller.org.record_scim_failure(activity).await {
+        tracing::error!(error = %e, "could not record a refused SCIM request");
+    }
+}
+
+/// Run one record through the engine and answer with the resource or the SCIM error.
+async fn write_user(
+    state: &AppState,
+    caller: &ScimCaller,
+    headers: &HeaderMap,
+    body: &Value,
+    link: Link,
+    created: bool,
+) -> ScimResult {
+    let schema = &state.scim.schema;
+    let record = match resource::incoming_from_resource(
+        body,
+        1,
+        link,
+        &read_options(&caller.config),
+        schema,
+    ) {
+        Ok(record) => record,
+        Err(e) => {
+            log_refusal(caller, body, &e).await;
+            return Err(e.into());
+        }
+    };
+    let planned = rollcall_sync::scim::scim_apply(&caller.org, &caller.config, record)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "SCIM write failed");
+            ScimApiError::internal()
+        })?;
+    if let Some(error) = &planned.error {
+        return Err(engine_error(error));
+    }
+    let id = planned.user_id.clone().ok_or_else(ScimApiError::internal)?;
+    let base = base_url(headers);
+    // In dry-run mode nothing was written: answer with the planned user.
+    let row = match caller.org.scim_user(&id).await? {
+        Some(row) if caller.config.mode == rollcall_domain::config::Mode::Active => row,
+        _ => match planned.write {
+            Some(write) => {
+                let now = chrono::Utc::now();
+                UserRow {
+                    user: write.user,
+                    created_at: now,
+                    updated_at: now,
+                }
+            }
+            None => return Err(ScimApiError::not_found(id.as_str())),
+        },
+    };
+    let status = if created && planned.action == Action::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(resource_response(
+        status,
+        to_resource(&row, &base, schema),
+        row.user.version,
+    ))
+}
+
+/// The engine's verdict on a record, as a SCIM error. Conflicts are 409 `uniqueness` with the
+/// SPEC §3 error type first in the detail.
+fn engine_error(issue: &rollcall_domain::run::Issue) -> ScimApiError {
+    let detail = if issue.additional_data.is_empty() {
+        format!("{}: {}", issue.error_type.code(), issue.message)
+    } else {
+        format!(
+            "{}: {} ({})",
+            issue.error_type.code(),
+            issue.message,
+            issue.additional_data
+        )
+    };
+    match issue.error_type {
+        ErrorType::OrganisationConflict
+        | ErrorType::GlobalConflict
+        | ErrorType::ShardConflict
+        | ErrorType::MatchCandidateConflict => {
+            ScimApiError::new(409, Some(ScimType::Uniqueness), detail)
+        }
+        ErrorType::NotFound => ScimApiError::new(404, None, detail),
+        _ => ScimApiError::new(400, Some(ScimType::InvalidValue), detail),
+    }
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    caller: ScimCaller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ScimResult {
+    let body = json_body(body)?;
+    write_user(&state, &caller, &headers, &body, Link::New, true).await
+}
+
+/// `If-Match` (RFC 7644 §3.14): a stale version is refused with 412.
+fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ScimApiError> {
+    let Some(wanted) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let current = resource::etag(version);
+    let strong = current.trim_start_matches("W/");
+    let ok = wanted
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag == current || tag.trim_start_matches("W/") == strong);
+    if ok {
+        Ok(())
+    } else {
+        Err(ScimApiError::new(
+            412,
+            None,
+            format!("The resource changed: its version is {current}"),
+        ))
+    }
+}
+
+async fn replace_user(
+    State(state): State<AppState>,
+    caller: ScimCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ScimResult {
+    let body = json_body(body)?;
+    let current = caller
+        .org
+        .scim_user(&UserId::new(&id))
+        .await?
+        .ok_or_else(|| ScimApiError::not_found(&id))?;
+    check_if_match(&headers, current.user.version)?;
+    write_user(
+        &state,
+        &caller,
+        &headers,
+        &body,
+        Link::User(UserId::new(&id)),
+        false,
+    )
+    .await
+}
+
+async fn patch_user(
+    State(state): State<AppState>,
+    caller: ScimCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ScimResult {
+    let body = json_body(body)?;
+    let current = caller
+        .org
+        .scim_user(&UserId::new(&id))
+        .await?
+        .ok_or_else(|| ScimApiError::not_found(&id))?;
+    check_if_match(&headers, current.user.version)?;
+    let schema = &state.scim.schema;
+    let ops = patch::parse_patch(&body)?;
+    let mut resource = to_resource(&current, &base_url(&headers), schema);
+    patch::apply_patch(&mut resource, &ops, schema)?;
+    write_user(
+        &state,
+        &caller,
+        &headers,
+        &resource,
+        Link::User(UserId::new(&id)),
+        false,
+    )
+    .await
+}
+
+async fn delete_user(caller: ScimCaller, Path(id): Path<String>) -> ScimResult {
+    let user_id = UserId::new(&id);
+    let current = caller
+        .org
+        .scim_user(&user_id)
+        .await?
+        .ok_or_else(|| ScimApiError::not_found(&id))?;
+    let p = &current.user.profile;
+    let log = LogRow {
+        external_id: p
+            .external_id
+            .as_ref()
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default(),
+        username: p
+            .username
+            .as_ref()
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default(),
+        action: Action::Deactivated.label().into(),
+        message: "Deleted through SCIM: deactivated and hidden from SCIM".into(),
+        changed_fields: if current.user.active {
+            "active".into()
+        } else {
+            String::new()
+        },
+        ..LogRow::default()
+    };
+    let activity = Activity {
+        config: &caller.config.id,
+        log,
+        action: Action::Deactivated,
+        warning: false,
+    };
+    match caller.org.scim_delete(&user_id, activity).await {
+        Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(false) => Err(ScimApiError::not_found(&id)),
+        Err(StoreError::Conflict(_)) => Err(ScimApiError::new(
+            409,
+            Some(ScimType::Uniqueness),
+            "ORGANISATION_CONFLICT: this user is managed by another source configuration",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn service_provider_config(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let _ = &state;
+    scim_json(
+        StatusCode::OK,
+        rollcall_scim::schema::service_provider_config(&base_url(&headers)),
+    )
+}
+
+async fn resource_types(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let list = rollcall_scim::schema::resource_types(&base_url(&headers), &state.scim.schema);
+    scim_json(StatusCode::OK, list_of(list))
+}
+
+async fn resource_type(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ScimResult {
+    let list = rollcall_scim::schema::resource_types(&base_url(&headers), &state.scim.schema);
+    find_by_id(list, &id)
+}
+
+async fn schemas(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let list = rollcall_scim::schema::schemas(&base_url(&headers), &state.scim.schema);
+    scim_json(StatusCode::OK, list_of(list))
+}
+
+async fn schema_by_id(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ScimResult {
+    let list = rollcall_scim::schema::schemas(&base_url(&headers), &state.scim.schema);
+    find_by_id(list, &id)
+}
+
+/// Groups are not synced; an empty list lets the identity providers' connection tests pass.
+async fn groups(_caller: ScimCaller) -> Response {
+    scim_json(
+        StatusCode::OK,
+        json!({"schemas": [LIST_RESPONSE], "totalResults": 0, "itemsPerPage": 0, "startIndex": 1, "Resources": []}),
+    )
+}
+
+/// Discovery documents come as a JSON array (or a ListResponse); answer in ListResponse form.
+fn list_of(documents: Value) -> Value {
+    let items = match documents {
+        Value::Array(items) => items,
+        Value::Object(ref o) if o.contains_key("Resources") => return documents,
+        other => vec![other],
+    };
+    json!({"schemas": [LIST_RESPONSE], "totalResults": items.len(), "itemsPerPage": items.len(), "startIndex": 1, "Resources": items})
+}
+
+fn find_by_id(documents: Value, id: &str) -> ScimResult {
+    let items = match list_of(documents).get("Resources") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    items
+        .into_iter()
+        .find(|d| {
+            d.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case(id))
+        })
+        .map(|d| scim_json(StatusCode::OK, d))
+        .ok_or_else(|| ScimApiError::not_found(id))
+}
+
+/// One name of an `attributes` list: optional schema URN, attribute, optional sub-attribute
+/// (all lower case).
+type AttrSpec = (Option<String>, String, Option<String>);
+
+/// `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5): `id` and `schemas` are always
+/// returned; names compare case-insensitively and may carry a schema URN prefix.
+struct Projection {
+    include: Option<Vec<AttrSpec>>,
+    exclude: Vec<AttrSpec>,
+}
+
+fn parse_attribute_list(raw: Option<&str>) -> Vec<AttrSpec> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            // urn:…:User:employeeNumber → (urn, employeeNumber); name.givenName → (name, givenName)
+            let (urn, path) = match item.rfind(':') {
+                Some(i) if item.to_ascii_lowercase().starts_with("urn:") => {
+                    (Some(item[..i].to_ascii_lowercase()), &item[i + 1..])
+                }
+                _ => (None, item),
+            };
+            let (attr, sub) = match path.split_once('.') {
+                Some((a, s)) => (a.to_ascii_lowercase(), Some(s.to_ascii_lowercase())),
+                None => (path.to_ascii_lowercase(), None),
+            };
+            (urn, attr, sub)
+        })
+        .collect()
+}
+
+impl Projection {
+    fn new(attributes: Option<&str>, excluded: Option<&str>) -> Projection {
+        let include = parse_attribute_list(attributes);
+        Projection {
+            include: (!include.is_empty()).then_some(include),
+            exclude: parse_attribute_list(excluded),
+        }
+    }
+
+    fn apply(&self, resource: Value) -> Value {
+        let Value::Object(object) = resource else {
+            return resource;
+        };
+        let mut out = Map::new();
+        for (key, value) in object {
+            let lower = key.to_ascii_lowercase();
+            if lower == "id" || lower == "schemas" {
+                out.insert(key, value);
+                continue;
+            }
+            let is_extension = lower.starts_with("urn:");
+            if let Some(value) = self.project(&lower, is_extension, value) {
+                out.insert(key, value);
+            }
+        }
+        Value::Object(out)
+    }
+
+    /// The part of one top-level attribute (or extension object) to return.
+    fn project(&self, key: &str, is_extension: bool, value: Value) -> Option<Value> {
+        let matches = |spec: &AttrSpec| -> bool {
+            if is_extension {
+                spec.0.as_deref() == Some(key) || spec.1 == key
+            } else {
+                spec.1 == key && spec.0.as_deref().is_none_or(|u| u.ends_with(":user"))
+            }
+        };
+        let sub_filter = |value: Value, keep: &dyn Fn(&str) -> bool| -> Value {
+            let strip = |v: Value| match v {
+                Value::Object(o) => Value::Object(
+                    o.into_iter()
+                        .filter(|(k, _)| keep(&k.to_ascii_lowercase()))
+                        .collect(),
+                ),
+                other => other,
+            };
+            match value {
+                Value::Array(items) => Value::Array(items.into_iter().map(strip).collect()),
+                other => strip(other),
+            }
+        };
+        let value = match &self.include {
+            None => value,
+            Some(include) => {
+                if is_extension {
+                    // Keep the extension's attributes that are asked for (by URN or by name).
+                    let wanted: Vec<&str> = include
+                        .iter()
+                        .filter(|s| s.0.as_deref() == Some(key))
+                        .map(|s| s.1.as_str())
+                        .collect();
+                    if include.iter().any(|s| s.1 == key) {
+                        value
+                    } else if wanted.is_empty() {
+                        return None;
+                    } else {
+                        sub_filter(value, &|k| wanted.contains(&k))
+                    }
+                } else {
+                    let specs: Vec<_> = include.iter().filter(|s| matches(s)).collect();
+                    if specs.is_empty() {
+                        return None;
+                    }
+                    if specs.iter().any(|s| s.2.is_none()) {
+                        value
+                    } else {
+                        let subs: Vec<String> = specs.iter().filter_map(|s| s.2.clone()).collect();
+                        sub_filter(value, &|k| subs.iter().any(|s| s == k))
+                    }
+                }
+            }
+        };
+        let excluded: Vec<_> = self.exclude.iter().filter(|s| matches(s)).collect();
+        if excluded.iter().any(|s| s.2.is_none()) {
+            return None;
+        }
+        if is_extension {
+            let drop: Vec<&str> = self
+                .exclude
+                .iter()
+                .filter(|s| s.0.as_deref() == Some(key))
+                .map(|s| s.1.as_str())
+                .collect();
+            if !drop.is_empty() {
+                return Some(sub_filter(value, &|k| !drop.contains(&k)));
+            }
+        }
+        let subs: Vec<String> = excluded.iter().filter_map(|s| s.2.clone()).collect();
+        if subs.is_empty() {
+            Some(value)
+        } else {
+            Some(sub_filter(value, &|k| !subs.iter().any(|s| s == k)))
+        }
+    }
+}
