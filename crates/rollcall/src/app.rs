@@ -58,11 +58,14 @@ impl Application {
             scim: self.scim,
             tokens: rollcall_web::scim::TokenCache::default(),
         };
-        let app = rollcall_web::router(state);
-        axum::serve(self.http, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server failed")?;
+        let app = rollcall_web::app(state);
+        axum::serve(
+            self.http,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")?;
         self.store.close().await;
         Ok(())
     }

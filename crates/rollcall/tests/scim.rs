@@ -462,6 +462,11 @@ fn conflicts_and_bad_input() {
     assert_eq!(r.json()["scimType"], "invalidFilter");
     let r = scim.call("GET", "/scim/v2/Users?filter=userName+zz+%22x%22", None);
     assert_eq!(r.json()["scimType"], "invalidFilter");
+    // Longer than the limit (4,096 characters), though shallow.
+    let long = format!("userName+eq+%22{}%22", "x".repeat(5000));
+    let r = scim.call("GET", &format!("/scim/v2/Users?filter={long}"), None);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["scimType"], "invalidFilter");
 
     let mut bad_phone = entra_user("phone");
     bad_phone["phoneNumbers"] = json!([{"type": "mobile", "value": "07495 944376"}]);
@@ -531,4 +536,31 @@ fn attributes_and_excluded_attributes() {
     let list = scim.get("/scim/v2/Users?attributes=externalId");
     assert_eq!(list["Resources"][0]["externalId"], "ext-proj");
     assert!(list["Resources"][0].get("userName").is_none());
+}
+
+#[test]
+fn endpoint_names_ignore_case_and_trailing_slashes() {
+    let scim = Scim::start();
+    let user = scim.create(&entra_user("case"));
+    let id = user["id"].as_str().unwrap();
+    for path in [
+        "/scim/v2/users".to_owned(),
+        "/scim/v2/Users/".to_owned(),
+        "/scim/USERS?filter=userName+eq+%22test_user_case@contoso.com%22".to_owned(),
+        format!("/scim/v2/users/{id}"),
+        format!("/scim/v2/Users/{id}/"),
+        "/scim/v2/serviceproviderconfig".to_owned(),
+        "/scim/v2/serviceConfiguration".to_owned(),
+    ] {
+        let r = scim.call("GET", &path, None);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+    }
+    // Ids keep their case: another id is another resource.
+    let r = scim.call(
+        "GET",
+        &format!("/scim/v2/Users/{}", id.to_uppercase()),
+        None,
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(scim.call("GET", "/scim/v2/Userz", None).status, 404);
 }

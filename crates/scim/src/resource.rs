@@ -68,7 +68,7 @@ pub fn user_resource(user: &StoredUser, meta: &ResourceMeta, schema: &UserSchema
     if let Some(email) = &p.email {
         r.insert(
             "emails".into(),
-            json!([{"value": email.as_str(), "type": "work", "primary": true}]),
+            json!([{"value": email.as_str(), "type": "work"}]),
         );
     }
     let phones: Vec<Value> = [("mobile", &p.phone_mobile), ("work", &p.phone_work)]
@@ -91,7 +91,12 @@ pub fn user_resource(user: &StoredUser, meta: &ResourceMeta, schema: &UserSchema
     );
     put(&mut enterprise, "department", p.department.as_deref());
     if let Some(manager) = &user.manager_id {
-        enterprise.insert("manager".into(), json!({"value": manager.as_str()}));
+        // `$ref` is the manager's location, beside this user's.
+        let base = meta.location.rsplit_once('/').map_or("", |(base, _)| base);
+        enterprise.insert(
+            "manager".into(),
+            json!({"value": manager.as_str(), "$ref": format!("{base}/{manager}")}),
+        );
     }
     if !enterprise.is_empty() {
         r.insert(ENTERPRISE_USER.into(), Value::Object(enterprise));
@@ -112,12 +117,9 @@ pub fn user_resource(user: &StoredUser, meta: &ResourceMeta, schema: &UserSchema
         "endEmploymentDate",
         date(&p.end_employment_date).as_deref(),
     );
-    if !p.custom_fields.is_empty() {
-        custom.insert("customFields".into(), json!(p.custom_fields));
-    }
-    if !custom.is_empty() {
-        r.insert(schema.custom_urn.clone(), Value::Object(custom));
-    }
+    // Always present, even empty: a generic client that set `{}` reads back what it wrote.
+    custom.insert("customFields".into(), json!(p.custom_fields));
+    r.insert(schema.custom_urn.clone(), Value::Object(custom));
 
     r.insert(
         "meta".into(),
@@ -254,6 +256,16 @@ fn extension<'a>(
     object(get_ci(body, urn), urn)
 }
 
+/// An ISO date, or an RFC 3339 date-time whose date is taken as written (Entra sends
+/// `employeeHireDate` as `2024-01-31T08:00:00Z`).
+fn scim_date(text: &str) -> Result<chrono::NaiveDate, ValueError> {
+    values::parse_date(text).or_else(|e| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.date_naive())
+            .map_err(|_| e)
+    })
+}
+
 /// Read a SCIM User body as an incoming record that provides every attribute rollcall maps.
 pub fn incoming_from_resource(
     body: &Value,
@@ -349,7 +361,7 @@ pub fn incoming_from_resource(
         p.location = text(get_ci(ext, "location"), "location", false)?;
         let date = |key: &str| -> Result<Option<chrono::NaiveDate>, ScimError> {
             string_value(get_ci(ext, key), key)?
-                .map(|v| values::parse_date(&v).map_err(|e| refused(key, e)))
+                .map(|v| scim_date(&v).map_err(|e| refused(key, e)))
                 .transpose()
         };
         p.start_employment_date = date("startEmploymentDate")?;
@@ -513,12 +525,22 @@ mod tests {
         assert_eq!(resource["meta"]["version"], "W/\"3\"");
         assert_eq!(
             resource[ENTERPRISE_USER]["manager"],
-            json!({"value": "m-1"})
+            json!({"value": "m-1", "$ref": "http://h/scim/v2/Users/m-1"})
         );
         let again = read(resource).unwrap();
         assert_eq!(again.profile, incoming.profile);
         assert_eq!(again.manager, incoming.manager);
         assert_eq!(again.active, incoming.active);
+    }
+
+    #[test]
+    fn dates_may_come_as_date_times() {
+        let body = json!({"userName": "a", crate::schema::DEFAULT_CUSTOM_URN: {"startEmploymentDate": "2024-01-31T23:30:00-05:00"}});
+        let r = read(body).unwrap();
+        assert_eq!(
+            r.profile.start_employment_date,
+            chrono::NaiveDate::from_ymd_opt(2024, 1, 31)
+        );
     }
 
     #[test]

@@ -124,20 +124,25 @@ impl AttrDef {
     }
 }
 
-/// The sub-attributes of `emails` and `phoneNumbers` (only the typed value is stored).
-const TYPED_VALUE: &[AttrDef] = &[
-    AttrDef::string("value", "The value."),
-    AttrDef::string("type", "work or mobile (phone numbers), work (emails)."),
-    AttrDef::new(
-        "primary",
-        Kind::Boolean,
-        "Whether this is the primary value.",
-    ),
-    AttrDef::ignored("display", Kind::String),
-];
+/// The sub-attributes of `emails` and `phoneNumbers` (one value per type is stored).
+const fn typed_value(types: &'static [&'static str], description: &'static str) -> [AttrDef; 4] {
+    [
+        AttrDef::string("value", "The value."),
+        AttrDef {
+            canonical: types,
+            ..AttrDef::string("type", description)
+        },
+        // Accepted and ignored: rollcall keeps one value per type.
+        AttrDef::ignored("primary", Kind::Boolean),
+        AttrDef::ignored("display", Kind::String),
+    ]
+}
 
-const EMAIL_TYPES: &[&str] = &["work"];
-const PHONE_TYPES: &[&str] = &["work", "mobile"];
+const EMAIL_SUB: &[AttrDef] = &typed_value(&["work"], "work: the address rollcall stores.");
+const PHONE_SUB: &[AttrDef] = &typed_value(
+    &["mobile", "work"],
+    "mobile or work: the numbers rollcall stores.",
+);
 
 /// Attributes common to all resources (RFC 7643 §3.1).
 const COMMON: &[AttrDef] = &[
@@ -191,8 +196,7 @@ const CORE: &[AttrDef] = &[
     AttrDef::new("active", Kind::Boolean, "Whether the account is active."),
     AttrDef {
         multi_valued: true,
-        sub: TYPED_VALUE,
-        canonical: EMAIL_TYPES,
+        sub: EMAIL_SUB,
         ..AttrDef::new(
             "emails",
             Kind::Complex,
@@ -201,8 +205,7 @@ const CORE: &[AttrDef] = &[
     },
     AttrDef {
         multi_valued: true,
-        sub: TYPED_VALUE,
-        canonical: PHONE_TYPES,
+        sub: PHONE_SUB,
         ..AttrDef::new(
             "phoneNumbers",
             Kind::Complex,
@@ -235,7 +238,11 @@ const ENTERPRISE: &[AttrDef] = &[
                 case_exact: true,
                 ..AttrDef::string("value", "The manager's id.")
             },
-            AttrDef::ignored("$ref", Kind::Reference),
+            AttrDef::new(
+                "$ref",
+                Kind::Reference,
+                "The manager's resource URI; the value decides.",
+            ),
             AttrDef::ignored("displayName", Kind::String),
         ],
         ..AttrDef::new("manager", Kind::Complex, "The user's manager.")
@@ -447,8 +454,8 @@ pub fn schemas(base: &str, schema: &UserSchema) -> Value {
         })
     };
     json!([
-        document(Container::Core, "User", "User account"),
-        document(Container::Enterprise, "EnterpriseUser", "Enterprise user"),
+        document(Container::Core, "User", "User Account"),
+        document(Container::Enterprise, "EnterpriseUser", "Enterprise User"),
         document(
             Container::Custom,
             "RollcallUser",

@@ -24,7 +24,19 @@ pub struct AppState {
     pub tokens: scim::TokenCache,
 }
 
-/// The whole HTTP application.
+/// The service `serve` runs: the router, behind the SCIM path normalisation that must happen
+/// before routing.
+pub type App = tower::util::MapRequest<Router, fn(Request) -> Request>;
+
+/// The whole HTTP application, ready to serve.
+pub fn app(state: AppState) -> App {
+    tower::ServiceExt::map_request(
+        router(state),
+        scim::normalise_path as fn(Request) -> Request,
+    )
+}
+
+/// The routes (tests and [`app`]).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::routes())

@@ -62,6 +62,8 @@ pub fn routes() -> Router<AppState> {
                 .delete(delete_user),
         )
         .route("/ServiceProviderConfig", get(service_provider_config))
+        // Microsoft's SCIM reference collection asks for this non-standard name.
+        .route("/serviceConfiguration", get(service_provider_config))
         .route("/ResourceTypes", get(resource_types))
         .route("/ResourceTypes/{id}", get(resource_type))
         .route("/Schemas", get(schemas))
@@ -70,6 +72,56 @@ pub fn routes() -> Router<AppState> {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new().nest("/scim/v2", v2.clone()).nest("/scim", v2)
+}
+
+/// Endpoint names compare case-insensitively and a trailing slash is ignored (RFC 7644 §3.2
+/// leaves the case open; identity providers and their test suites send `/scim/v2/users` and
+/// `/Users/`). The path is rewritten to the canonical form before routing.
+pub fn normalise_path(mut request: axum::extract::Request) -> axum::extract::Request {
+    const ENDPOINTS: [&str; 6] = [
+        "Users",
+        "Groups",
+        "ServiceProviderConfig",
+        "serviceConfiguration",
+        "ResourceTypes",
+        "Schemas",
+    ];
+    let uri = request.uri();
+    let path = uri.path();
+    let Some(rest) = path.strip_prefix("/scim/") else {
+        return request;
+    };
+    let (prefix, rest) = match rest.strip_prefix("v2/") {
+        Some(rest) => ("/scim/v2/", rest),
+        None => ("/scim/", rest),
+    };
+    let trimmed = rest.strip_suffix('/').unwrap_or(rest);
+    let (first, tail) = trimmed
+        .split_once('/')
+        .map_or((trimmed, ""), |(a, b)| (a, b));
+    let Some(endpoint) = ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(first)) else {
+        return request;
+    };
+    if *endpoint == first && trimmed.len() == rest.len() {
+        return request;
+    }
+    let mut normalised = format!("{prefix}{endpoint}");
+    if !tail.is_empty() {
+        normalised.push('/');
+        normalised.push_str(tail);
+    }
+    if let Some(query) = uri.query() {
+        normalised.push('?');
+        normalised.push_str(query);
+    }
+    if let Ok(p) = normalised.parse::<axum::http::uri::PathAndQuery>() {
+        let mut parts = uri.clone().into_parts();
+        parts.path_and_query = Some(p);
+        if let Ok(new_uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = new_uri;
+        }
+    }
+    request
 }
 
 /// The one error type of the SCIM surface: an RFC 7644 error body.
