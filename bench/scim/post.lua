@@ -1,7 +1,8 @@
 -- POST /scim/v2/Users with a new Entra-style user each time.
 local token = os.getenv("TOKEN")
 local counter = 0
-local prefix
+-- `prefix` is set per thread by setup() (a global of the thread's Lua state).
+
 setup = function(thread)
   counter = counter + 1
   thread:set("prefix", string.format("t%d-%d", counter, os.time()))

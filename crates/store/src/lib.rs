@@ -11,6 +11,7 @@ mod db;
 mod operator;
 mod runs;
 mod scim;
+mod scim_writes;
 mod users;
 
 use std::fmt;
@@ -166,6 +167,7 @@ impl Clock for SystemClock {
 pub struct Store {
     db: Db,
     clock: Arc<dyn Clock>,
+    scim_writes: scim_writes::ScimWrites,
 }
 
 impl Store {
@@ -178,7 +180,12 @@ impl Store {
     pub async fn open_with_clock(url: &DatabaseUrl, clock: Arc<dyn Clock>) -> Result<Store> {
         let db = Db::connect(url).await?;
         db.migrate().await?;
-        Ok(Store { db, clock })
+        let scim_writes = scim_writes::ScimWrites::start(db.clone(), clock.clone());
+        Ok(Store {
+            db,
+            clock,
+            scim_writes,
+        })
     }
 
     pub fn backend(&self) -> Backend {

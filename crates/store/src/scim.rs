@@ -4,13 +4,13 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use rollcall_domain::plan::Plan;
-use rollcall_domain::{Action, ConfigId, Counts, LogRow, RunId, RunStatus, StoredUser, UserId};
+use rollcall_domain::{Action, ConfigId, LogRow, StoredUser, UserId};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
 
-use crate::db::{Arg, get, query};
-use crate::users::{USER_COLUMNS, insert_users, update_user, user_from_row};
-use crate::{OrgStore, Result, StoreError, new_id};
+use crate::db::{get, query};
+use crate::scim_writes::{Change, Job};
+use crate::users::{USER_COLUMNS, user_from_row};
+use crate::{OrgStore, Result};
 
 /// A user with the timestamps SCIM reports in `meta`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,11 +104,15 @@ impl OrgStore {
         .fetch_one(&self.store.db.read)
         .await?;
         let total = u64::try_from(get::<i64>(&count, "n")?).unwrap_or(0);
+        // The offset is walked in the page index alone (it holds `id`); only the page's own
+        // rows are read from the table, by primary key (the subquery scopes the organisation).
         let rows = query(
             self.store.db.backend,
             format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND scim_deleted = 0 \
-                 ORDER BY created_at, id LIMIT $2 OFFSET $3"
+                "SELECT {USER_COLUMNS} FROM users WHERE id IN \
+                 (SELECT id FROM users WHERE org_id = $1 AND scim_deleted = 0 \
+                  ORDER BY created_at, id LIMIT $2 OFFSET $3) \
+                 ORDER BY created_at, id"
             ),
             vec![
                 self.org.as_str().into(),
@@ -134,170 +138,42 @@ impl OrgStore {
     }
 
     /// Apply a SCIM request's plan (a batch of one) and record it in the hour's activity run,
-    /// in one transaction: when this returns, the change and its log survive a crash.
+    /// in one transaction (shared with the requests that arrive at the same time): when this
+    /// returns, the change and its log survive a crash.
     pub async fn finish_scim(&self, plan: Option<&Plan>, activity: Activity<'_>) -> Result<()> {
-        let backend = self.store.db.backend;
-        let now = self.store.now_ms();
-        let mut tx = self.store.db.write.begin().await?;
-        if let Some(plan) = plan {
-            let mut new_users = Vec::new();
-            for write in plan.writes() {
-                match write.expected_version {
-                    None => new_users.push(&write.user),
-                    Some(version) => {
-                        update_user(backend, &mut tx, &self.org, &write.user, version, now).await?
-                    }
-                }
-            }
-            insert_users(backend, &mut tx, &self.org, &new_users, now).await?;
-        }
-        self.record_activity(&mut tx, activity, now).await?;
-        tx.commit().await?;
-        Ok(())
+        let writes = plan
+            .map(|plan| {
+                plan.writes()
+                    .map(|w| (w.user.clone(), w.expected_version))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.submit(Change::Users(writes), activity)
+            .await
+            .map(|_| ())
     }
 
     /// SCIM DELETE: deactivate the user and hide it from SCIM, keeping it and its history.
-    /// Refused (`Conflict`) for a user another configuration manages.
+    /// `false` when SCIM cannot see the user; refused (`Conflict`) for a user another
+    /// configuration manages.
     pub async fn scim_delete(&self, id: &UserId, activity: Activity<'_>) -> Result<bool> {
-        let backend = self.store.db.backend;
-        let now = self.store.now_ms();
-        let mut tx = self.store.db.write.begin().await?;
-        let row = query(
-            backend,
-            "SELECT managed_by FROM users WHERE org_id = $1 AND id = $2 AND scim_deleted = 0",
-            vec![self.org.as_str().into(), id.as_str().into()],
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(false) };
-        let managed_by: Option<String> = get(&row, "managed_by")?;
-        if managed_by
-            .as_deref()
-            .is_some_and(|m| m != activity.config.as_str())
-        {
-            return Err(StoreError::Conflict(
-                "managed by another configuration".into(),
-            ));
-        }
-        query(
-            backend,
-            "UPDATE users SET scim_deleted = 1, active = 0, managed_by = $1, version = version + 1, updated_at = $2 \
-             WHERE org_id = $3 AND id = $4",
-            vec![activity.config.as_str().into(), now.into(), self.org.as_str().into(), id.as_str().into()],
-        )
-        .execute(&mut *tx)
-        .await?;
-        self.record_activity(&mut tx, activity, now).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.submit(Change::Delete(id.clone()), activity).await
     }
 
     /// Record a request that changed nothing (a refused write) in the hour's activity run.
     pub async fn record_scim_failure(&self, activity: Activity<'_>) -> Result<()> {
-        let now = self.store.now_ms();
-        let mut tx = self.store.db.write.begin().await?;
-        self.record_activity(&mut tx, activity, now).await?;
-        tx.commit().await?;
-        Ok(())
+        self.submit(Change::Nothing, activity).await.map(|_| ())
     }
 
-    async fn record_activity(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        activity: Activity<'_>,
-        now: i64,
-    ) -> Result<()> {
-        let backend = self.store.db.backend;
-        let hour = now - now.rem_euclid(3_600_000);
-        // One run per configuration and hour; concurrent writers meet on the unique index.
-        query(
-            backend,
-            "INSERT INTO sync_runs (id, org_id, config_id, connector, trigger_kind, status, dry_run, queued_at, \
-             started_at, ended_at, activity_hour) VALUES ($1, $2, $3, 'SCIM', 'scim', $4, 0, $5, $5, $5, $6) \
-             ON CONFLICT (config_id, activity_hour) DO NOTHING",
-            vec![
-                new_id().into(),
-                self.org.as_str().into(),
-                activity.config.as_str().into(),
-                RunStatus::Success.code().into(),
-                now.into(),
-                hour.into(),
-            ],
-        )
-        .execute(&mut **tx)
-        .await?;
-        let run = query(
-            backend,
-            "SELECT id FROM sync_runs WHERE config_id = $1 AND activity_hour = $2 AND org_id = $3",
-            vec![
-                activity.config.as_str().into(),
-                hour.into(),
-                self.org.as_str().into(),
-            ],
-        )
-        .fetch_one(&mut **tx)
-        .await?;
-        let run_id = RunId::new(get::<String>(&run, "id")?);
-        let seq = query(
-            backend,
-            "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM sync_log_rows WHERE run_id = $1",
-            vec![run_id.as_str().into()],
-        )
-        .fetch_one(&mut **tx)
-        .await?;
-        let seq: i64 = get(&seq, "n")?;
-        let log = &activity.log;
-        query(
-            backend,
-            "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, error_type, message, \
-             additional_data, changed_fields) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9)",
-            vec![
-                run_id.as_str().into(),
-                seq.into(),
-                log.external_id.as_str().into(),
-                log.username.as_str().into(),
-                log.action.as_str().into(),
-                log.error_type.as_str().into(),
-                log.message.as_str().into(),
-                log.additional_data.as_str().into(),
-                log.changed_fields.as_str().into(),
-            ],
-        )
-        .execute(&mut **tx)
-        .await?;
-        let mut delta = Counts::default();
-        delta.add(activity.action, activity.warning);
-        let n = |v: u64| Arg::from(i64::try_from(v).unwrap_or(0));
-        query(
-            backend,
-            "UPDATE sync_runs SET ended_at = $1, created = created + $2, updated = updated + $3, \
-             deactivated = deactivated + $4, reactivated = reactivated + $5, unchanged = unchanged + $6, \
-             skipped = skipped + $7, warnings = warnings + $8 WHERE id = $9",
-            vec![
-                now.into(),
-                n(delta.created),
-                n(delta.updated),
-                n(delta.deactivated),
-                n(delta.reactivated),
-                n(delta.unchanged),
-                n(delta.skipped),
-                n(delta.warnings),
-                run_id.as_str().into(),
-            ],
-        )
-        .execute(&mut **tx)
-        .await?;
-        query(
-            backend,
-            "UPDATE sync_runs SET status = CASE WHEN skipped + warnings > 0 THEN $1 ELSE $2 END WHERE id = $3",
-            vec![
-                RunStatus::NeedsAttention.code().into(),
-                RunStatus::Success.code().into(),
-                run_id.as_str().into(),
-            ],
-        )
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+    async fn submit(&self, change: Change, activity: Activity<'_>) -> Result<bool> {
+        let job = Job {
+            org: self.org.clone(),
+            config: activity.config.clone(),
+            change,
+            log: activity.log,
+            action: activity.action,
+            warning: activity.warning,
+        };
+        self.store.scim_writes.submit(job).await
     }
 }

@@ -3,11 +3,12 @@
 //! With `ROLLCALL_REQUIRE_ALL=1` (CI), a missing PostgreSQL fails the suite instead of skipping.
 
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode};
+use rollcall_domain::field::FieldSet;
 use rollcall_domain::mapping::Mapping;
 use rollcall_domain::plan::{self, BatchKeys, Options};
-use rollcall_domain::record::{BatchItem, RawRecord, ReadOptions};
+use rollcall_domain::record::{BatchItem, Incoming, Link, RawRecord, ReadOptions};
 use rollcall_domain::values::{Email, UserName};
-use rollcall_domain::{Action, FieldKey, RunStatus, StoredUser, UserId};
+use rollcall_domain::{Action, ErrorType, FieldKey, RunStatus, StoredUser, UserId};
 use rollcall_store::{
     DatabaseUrl, Finish, NewConfig, NewRun, OrgStore, SourceConfig, Store, StoreError,
 };
@@ -592,3 +593,66 @@ fn database_urls_hide_passwords() {
     assert!(!format!("{url:?}").contains("s3cret"));
     assert!("mysql://x".parse::<DatabaseUrl>().is_err());
 }
+
+on_both!(
+    grouped_scim_writes_isolate_conflicts,
+    |db: TestDb| async move {
+        // Many SCIM requests at once share commits; pairs that claim the same email race inside
+        // one group. Exactly one of each pair is created, the other is refused, and every request
+        // is logged once in the hour's SCIM run.
+        let store = Store::open(&db.url).await.unwrap();
+        let org = store.create_org("Acme", true).await.unwrap();
+        let org = store.org(org.id);
+        let config = org
+            .create_config(NewConfig {
+                name: "SCIM".into(),
+                kind: ConfigKind::Scim,
+                mode: Mode::Active,
+                mapping: None,
+                deactivation_threshold: None,
+                notify_email: None,
+                phone_region: None,
+                sftp_user: None,
+                sftp_password_hash: None,
+                sftp_keys: vec![],
+            })
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for n in 0..40u64 {
+            let (org, config) = (org.clone(), config.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut record = Incoming::new(1, Link::New);
+                record.provided = FieldSet::all();
+                record.profile.username = Some(UserName::parse(&format!("user{n}")).unwrap());
+                record.profile.email =
+                    Some(Email::parse(&format!("pair{}@acme.com", n / 2)).unwrap());
+                rollcall_sync::scim::scim_apply(&org, &config, record)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut created = 0;
+        let mut refused = 0;
+        for task in tasks {
+            let planned = task.await.unwrap();
+            match planned.action {
+                Action::Created => created += 1,
+                Action::Failed => {
+                    assert_eq!(
+                        planned.error.as_ref().unwrap().error_type,
+                        ErrorType::OrganisationConflict
+                    );
+                    refused += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((created, refused), (20, 20));
+        assert_eq!(all_users(&org).await.len(), 20);
+        let runs = org.runs(10).await.unwrap();
+        assert_eq!(runs.len(), 1, "one SCIM run for the hour");
+        assert_eq!((runs[0].counts.created, runs[0].counts.skipped), (20, 20));
+        assert_eq!(org.run_logs(&runs[0].id).await.unwrap().len(), 40);
+    }
+);
