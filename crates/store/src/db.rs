@@ -274,7 +274,9 @@ fn sqlite_pragmas(
         conn.execute("PRAGMA synchronous = NORMAL").await?;
         conn.execute("PRAGMA foreign_keys = ON").await?;
         conn.execute("PRAGMA busy_timeout = 10000").await?;
-        conn.execute("PRAGMA cache_size = -65536").await?;
+        // 16 MiB of page cache per connection (nine connections): enough for the indexes a
+        // lookup walks, bounded so the process stays small.
+        conn.execute("PRAGMA cache_size = -16384").await?;
         Ok(())
     })
 }
