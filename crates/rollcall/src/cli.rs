@@ -225,4 +225,13 @@ pub enum RunsCommand {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Apply a run that the deactivation threshold blocked (its file as it was synced).
+    Approve {
+        #[command(flatten)]
+        db: DbArgs,
+        run: String,
+        /// Print one JSON object (run id, status, counts) instead of the summary table.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -58,6 +58,9 @@ pub async fn run(command: Command) -> CmdResult {
             output,
             org,
         }) => runs_logs(&db, &run, format, &output, org.as_deref()).await,
+        Command::Runs(RunsCommand::Approve { db, run, json }) => {
+            runs_approve(&db, &run, json).await
+        }
     }
 }
 
@@ -515,54 +518,17 @@ async fn sync(args: SyncArgs) -> CmdResult {
         return report(&org, &run, args.json).await;
     }
 
-    let bytes = Arc::new(AtomicU64::new(0));
     let options = ReadOptions {
         phone_region: config.phone_region,
     };
     let limits = settings.limits;
     let quiet = args.json;
-    let (items, sha) = {
-        let bytes = bytes.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut tap = Tap {
-                inner: std::io::BufReader::with_capacity(1 << 20, file),
-                hasher: Sha256::new(),
-                bytes: bytes.clone(),
-            };
-            let started = Instant::now();
-            let mut progress = Progress::new(total, bytes, quiet);
-            let items = if extension == "xlsx" {
-                // A workbook is a zip archive, read whole (the reader checks the byte limit
-                // again) and then streamed row by row.
-                let mut data = Vec::new();
-                match (&mut tap)
-                    .take(limits.max_bytes.saturating_add(1))
-                    .read_to_end(&mut data)
-                {
-                    Ok(_) => rollcall_hrfile::xlsxfile::read_xlsx(
-                        &data,
-                        &mapping,
-                        &options,
-                        limits,
-                        |rows| progress.row(rows, started),
-                    ),
-                    Err(e) => Err(vec![rollcall_hrfile::FileProblem::new(
-                        None,
-                        format!("The file could not be read: {e}"),
-                        "",
-                    )]),
-                }
-            } else {
-                rollcall_hrfile::csvfile::read_csv(&mut tap, &mapping, &options, limits, |rows| {
-                    progress.row(rows, started)
-                })
-            };
-            progress.finish();
-            (items, hex::encode(tap.hasher.finalize()))
-        })
-        .await
-        .map_err(|e| Failure::Internal(e.into()))?
-    };
+    let source = std::io::BufReader::with_capacity(1 << 20, file);
+    let (items, sha) = tokio::task::spawn_blocking(move || {
+        read_records(source, &extension, &mapping, &options, limits, total, quiet)
+    })
+    .await
+    .map_err(|e| Failure::Internal(e.into()))?;
     meta.file_sha256 = Some(sha);
     let run = match items {
         Ok(items) => rollcall_sync::run_batch(&org, &config, &meta, &items).await,
@@ -572,7 +538,156 @@ async fn sync(args: SyncArgs) -> CmdResult {
         }
     }
     .map_err(|e| Failure::Internal(e.into()))?;
+    if run.status == RunStatus::AboveDeactivationThreshold {
+        keep_blocked_file(&org, &run, &args.file, &file_name).await?;
+    }
     report(&org, &run, args.json).await
+}
+
+/// Keep the file of a run the threshold blocked, so `runs approve` applies exactly it. The
+/// file is read again and must be the one the run hashed.
+async fn keep_blocked_file(
+    org: &OrgStore,
+    run: &RunRecord,
+    path: &Path,
+    file_name: &str,
+) -> Result<(), Failure> {
+    let content = std::fs::read(path).map_err(|e| {
+        Failure::Internal(anyhow::anyhow!("cannot read {} again: {e}", path.display()))
+    })?;
+    if run.file_sha256.as_deref() != Some(hex::encode(Sha256::digest(&content)).as_str()) {
+        return Err(Failure::Internal(anyhow::anyhow!(
+            "{} changed while it was synced: run the sync again",
+            path.display()
+        )));
+    }
+    org.save_run_file(&run.id, file_name, content)
+        .await
+        .map_err(store_failure)
+}
+
+/// Read an HR file (CSV or XLSX, by `extension`) into records, hashing it on the way, with
+/// progress on standard error. Blocking: call it off the async runtime.
+fn read_records(
+    source: impl Read,
+    extension: &str,
+    mapping: &rollcall_domain::mapping::Mapping,
+    options: &ReadOptions,
+    limits: rollcall_hrfile::Limits,
+    total: u64,
+    quiet: bool,
+) -> (
+    Result<Vec<rollcall_domain::record::BatchItem>, Vec<rollcall_hrfile::FileProblem>>,
+    String,
+) {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let mut tap = Tap {
+        inner: source,
+        hasher: Sha256::new(),
+        bytes: bytes.clone(),
+    };
+    let started = Instant::now();
+    let mut progress = Progress::new(total, bytes, quiet);
+    let items = if extension == "xlsx" {
+        // A workbook is a zip archive, read whole (the reader checks the byte limit again)
+        // and then streamed row by row.
+        let mut data = Vec::new();
+        match (&mut tap)
+            .take(limits.max_bytes.saturating_add(1))
+            .read_to_end(&mut data)
+        {
+            Ok(_) => {
+                rollcall_hrfile::xlsxfile::read_xlsx(&data, mapping, options, limits, |rows| {
+                    progress.row(rows, started)
+                })
+            }
+            Err(e) => Err(vec![rollcall_hrfile::FileProblem::new(
+                None,
+                format!("The file could not be read: {e}"),
+                "",
+            )]),
+        }
+    } else {
+        rollcall_hrfile::csvfile::read_csv(&mut tap, mapping, options, limits, |rows| {
+            progress.row(rows, started)
+        })
+    };
+    progress.finish();
+    (items, hex::encode(tap.hasher.finalize()))
+}
+
+/// `runs approve RUN`: apply a run the deactivation threshold blocked, from its kept file.
+async fn runs_approve(db: &DbArgs, run: &str, json: bool) -> CmdResult {
+    let settings = settings_for(db)?;
+    let store = crate::open_store(&settings)
+        .await
+        .map_err(|e| usage(format!("{e:#}")))?;
+    let run_id = RunId::new(run.trim());
+    let org = match store.run_org(&run_id).await {
+        Ok(org) => store.org(org),
+        Err(StoreError::NotFound(_)) => return Err(usage(format!("unknown run '{run}'"))),
+        Err(e) => return Err(store_failure(e)),
+    };
+    let record = org.run(&run_id).await.map_err(store_failure)?;
+    if record.status != RunStatus::AboveDeactivationThreshold {
+        return Err(usage(format!(
+            "run {run} is {}: only a run blocked by the deactivation threshold can be approved",
+            record.status.label()
+        )));
+    }
+    let config = org
+        .configs()
+        .await
+        .map_err(store_failure)?
+        .into_iter()
+        .find(|c| c.id == record.config_id)
+        .ok_or_else(|| usage(format!("the configuration of run {run} no longer exists")))?;
+    let Some(mapping) = config.mapping.clone() else {
+        return Err(usage(format!("run {run} is not a file run")));
+    };
+    let Some((file_name, content)) = org.run_file(&run_id).await.map_err(store_failure)? else {
+        return Err(usage(format!(
+            "run {run} has no kept file to apply: sync the file again"
+        )));
+    };
+    let extension = Path::new(&file_name)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let options = ReadOptions {
+        phone_region: config.phone_region,
+    };
+    let limits = settings.limits;
+    let total = content.len() as u64;
+    let (items, _) = tokio::task::spawn_blocking(move || {
+        read_records(
+            content.as_slice(),
+            &extension,
+            &mapping,
+            &options,
+            limits,
+            total,
+            json,
+        )
+    })
+    .await
+    .map_err(|e| Failure::Internal(e.into()))?;
+    let items = items.map_err(|problems| {
+        usage(format!(
+            "the kept file no longer reads with the configuration's mapping: {}",
+            problems
+                .first()
+                .map(|p| p.log_row().message)
+                .unwrap_or_default()
+        ))
+    })?;
+    let applied = rollcall_sync::approve_run(&org, &config, &run_id, &items)
+        .await
+        .map_err(|e| match e {
+            rollcall_sync::SyncError::Store(e) => store_failure(e),
+            other => Failure::Internal(other.into()),
+        })?;
+    report(&org, &applied, json).await
 }
 
 fn run_json(run: &RunRecord) -> serde_json::Value {
@@ -639,8 +754,9 @@ async fn report(org: &OrgStore, run: &RunRecord, json: bool) -> CmdResult {
         }
         RunStatus::AboveDeactivationThreshold => {
             eprintln!(
-                "the run would deactivate {} users, above the configuration's threshold: nothing was applied",
-                run.counts.deactivated
+                "the run would deactivate {} users, above the configuration's threshold: nothing was applied; \
+                 to apply it, run `rollcall runs approve {}`",
+                run.counts.deactivated, run.id
             );
             Err(Failure::RunFailed)
         }

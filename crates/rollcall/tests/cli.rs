@@ -536,6 +536,36 @@ fn sync_exit_codes() {
     ]));
     assert_eq!(dry["unchanged"], 2, "the leavers were not applied");
     assert_eq!(dry["dry_run"], true);
+
+    // The operator approves the blocked run: its own file is applied, even if the file on
+    // disk has changed since; a second approval is refused.
+    let blocked = json(&String::from_utf8_lossy(&out.stdout));
+    let run_id = blocked["run_id"].as_str().unwrap().to_owned();
+    std::fs::write(
+        &leavers,
+        "EmployeeNumber,WorkEmail,Active\n9,x@acme.com,true\n",
+    )
+    .unwrap();
+    let approved = json(&env.ok(&["runs", "approve", &run_id, "--json"]));
+    assert_eq!(approved["run_id"], run_id.as_str());
+    assert_eq!(approved["status"], "success");
+    assert_eq!(approved["deactivated"], 2);
+    let again = json(&env.ok(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        people,
+        "--json",
+        "--dry-run",
+    ]));
+    assert_eq!(again["reactivated"], 2, "the leavers are now inactive");
+    assert_usage_error(
+        &env.run(&["runs", "approve", &run_id]),
+        "only a run blocked by the deactivation threshold can be approved",
+    );
+    assert_usage_error(&env.run(&["runs", "approve", "no-such-run"]), "unknown run");
     // Bad usage: 2.
     assert_usage_error(
         &env.run(&[

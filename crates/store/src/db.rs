@@ -19,13 +19,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scim_activity",
         include_str!("../migrations/0002_scim_activity.sql"),
     ),
+    (
+        3,
+        "run_files",
+        include_str!("../migrations/0003_run_files.sql"),
+    ),
 ];
 
-/// A bound value. Only TEXT and BIGINT are used, so both backends agree on every type.
+/// A bound value. TEXT and BIGINT (and BLOB for stored files), so both backends agree on
+/// every type.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
+    Blob(Vec<u8>),
 }
 
 impl From<String> for Arg {
@@ -91,6 +98,7 @@ pub(crate) fn query(
         q = match arg {
             Arg::Text(v) => q.bind(v),
             Arg::Int(v) => q.bind(v),
+            Arg::Blob(v) => q.bind(v),
         };
     }
     q
@@ -203,11 +211,18 @@ impl Db {
         let migrations = MIGRATIONS
             .iter()
             .map(|(version, description, sql)| {
+                // One schema text for both backends; PostgreSQL calls binary columns BYTEA.
+                let sql = match self.backend {
+                    Backend::Postgres if sql.contains(" BLOB") => {
+                        AssertSqlSafe(sql.replace(" BLOB", " BYTEA")).into_sql_str()
+                    }
+                    _ => sql.into_sql_str(),
+                };
                 Migration::new(
                     *version,
                     Cow::Borrowed(*description),
                     MigrationType::Simple,
-                    sql.into_sql_str(),
+                    sql,
                     false,
                 )
             })

@@ -123,6 +123,80 @@ impl crate::Store {
 }
 
 impl OrgStore {
+    /// Keep the file a run read (for a run blocked by the deactivation threshold, so that its
+    /// approval applies exactly that file).
+    pub async fn save_run_file(
+        &self,
+        run: &RunId,
+        file_name: &str,
+        content: Vec<u8>,
+    ) -> Result<()> {
+        let updated = query(
+            self.store.db.backend,
+            "INSERT INTO run_files (run_id, file_name, content) \
+             SELECT id, $1, $2 FROM sync_runs WHERE id = $3 AND org_id = $4",
+            vec![
+                file_name.into(),
+                Arg::Blob(content),
+                run.as_str().into(),
+                self.org.as_str().into(),
+            ],
+        )
+        .execute(&self.store.db.write)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("run {run}")));
+        }
+        Ok(())
+    }
+
+    /// The file kept for a run, if any: its name and content.
+    pub async fn run_file(&self, run: &RunId) -> Result<Option<(String, Vec<u8>)>> {
+        let row = query(
+            self.store.db.backend,
+            "SELECT f.file_name, f.content FROM run_files f JOIN sync_runs r ON r.id = f.run_id \
+             WHERE f.run_id = $1 AND r.org_id = $2",
+            vec![run.as_str().into(), self.org.as_str().into()],
+        )
+        .fetch_optional(&self.store.db.read)
+        .await?;
+        row.map(|row| Ok((get(&row, "file_name")?, get(&row, "content")?)))
+            .transpose()
+    }
+
+    /// Take a run blocked by the deactivation threshold for approval: it goes back to In
+    /// Progress and its would-be log is cleared, so [`OrgStore::finish_run`] records what is
+    /// applied. Only one approval can take a run (`Conflict` for the others).
+    pub async fn take_for_approval(&self, run: &RunId) -> Result<()> {
+        let mut tx = self.store.db.write.begin().await?;
+        let taken = query(
+            self.store.db.backend,
+            "UPDATE sync_runs SET status = $1 WHERE id = $2 AND org_id = $3 AND status = $4",
+            vec![
+                RunStatus::InProgress.code().into(),
+                run.as_str().into(),
+                self.org.as_str().into(),
+                RunStatus::AboveDeactivationThreshold.code().into(),
+            ],
+        )
+        .execute(&mut *tx)
+        .await?;
+        if taken.rows_affected() == 0 {
+            return Err(StoreError::Conflict(
+                "the run is not waiting for approval".into(),
+            ));
+        }
+        query(
+            self.store.db.backend,
+            "DELETE FROM sync_log_rows WHERE run_id = $1",
+            vec![run.as_str().into()],
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Record a run that starts now (In Progress).
     pub async fn start_run(&self, run: &NewRun) -> Result<RunId> {
         let id = new_id();

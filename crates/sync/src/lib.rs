@@ -8,7 +8,7 @@ pub mod scim;
 use rollcall_domain::config::Mode;
 use rollcall_domain::plan::{self, BatchKeys, Options, Plan};
 use rollcall_domain::record::BatchItem;
-use rollcall_domain::{ErrorType, LogRow, RunStatus, UserId};
+use rollcall_domain::{ErrorType, LogRow, RunId, RunStatus, UserId};
 use rollcall_store::{Finish, NewRun, OrgStore, RunRecord, SourceConfig, StoreError};
 
 /// How often a run plans again after a concurrent writer took a key or changed a user it
@@ -55,6 +55,43 @@ pub async fn run_batch(
 ) -> Result<RunRecord, SyncError> {
     let run = new_run(config, meta);
     let run_id = org.start_run(&run).await?;
+    let threshold = if run.dry_run {
+        Threshold::DryRun
+    } else {
+        Threshold::Check
+    };
+    plan_and_finish(org, config, &run_id, batch, threshold).await
+}
+
+/// Apply a run that the deactivation threshold blocked, as the operator approved it: `batch`
+/// is the run's own file read again, planned against the users as they are now.
+pub async fn approve_run(
+    org: &OrgStore,
+    config: &SourceConfig,
+    run_id: &RunId,
+    batch: &[BatchItem],
+) -> Result<RunRecord, SyncError> {
+    org.take_for_approval(run_id).await?;
+    plan_and_finish(org, config, run_id, batch, Threshold::Approved).await
+}
+
+/// What the deactivation threshold does to a run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Threshold {
+    /// A dry run reports everything and applies nothing.
+    DryRun,
+    Check,
+    /// The operator approved the run.
+    Approved,
+}
+
+async fn plan_and_finish(
+    org: &OrgStore,
+    config: &SourceConfig,
+    run_id: &RunId,
+    batch: &[BatchItem],
+    threshold: Threshold,
+) -> Result<RunRecord, SyncError> {
     let options = Options {
         config: config.id.clone(),
         create_inactive: false,
@@ -66,14 +103,14 @@ pub async fn run_batch(
         let plan = plan::plan(batch, &ctx, &options, &mut || {
             UserId::new(rollcall_store::new_id())
         });
-        let finish = if run.dry_run {
-            Finish::Report(&plan, plan.counts.completed_status())
-        } else if above_threshold(org, config, &plan).await? {
-            Finish::Report(&plan, RunStatus::AboveDeactivationThreshold)
-        } else {
-            Finish::Apply(&plan)
+        let finish = match threshold {
+            Threshold::DryRun => Finish::Report(&plan, plan.counts.completed_status()),
+            Threshold::Check if above_threshold(org, config, &plan).await? => {
+                Finish::Report(&plan, RunStatus::AboveDeactivationThreshold)
+            }
+            Threshold::Check | Threshold::Approved => Finish::Apply(&plan),
         };
-        match org.finish_run(&run_id, finish).await {
+        match org.finish_run(run_id, finish).await {
             Ok(record) => return Ok(record),
             Err(StoreError::Conflict(what)) => {
                 tracing::info!(run = %run_id, attempt, conflict = %what, "concurrent write; planning again");
@@ -90,9 +127,7 @@ pub async fn run_batch(
         message: "The users changed too often while this run was applied; run it again".into(),
         ..LogRow::default()
     }];
-    Ok(org
-        .finish_run(&run_id, Finish::DataLoadFailed(&log))
-        .await?)
+    Ok(org.finish_run(run_id, Finish::DataLoadFailed(&log)).await?)
 }
 
 /// Record a run whose data could not be loaded (a bad file), with its error log.

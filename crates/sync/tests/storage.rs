@@ -656,3 +656,64 @@ on_both!(
         assert_eq!(org.run_logs(&runs[0].id).await.unwrap().len(), 40);
     }
 );
+
+on_both!(
+    a_blocked_run_keeps_its_file_and_is_approved_once,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let (org, mut config) = setup(&store, "Acme").await;
+        run_batch(
+            &org,
+            &config,
+            &meta(),
+            &[row(2, "1", &[]), row(3, "2", &[])],
+        )
+        .await
+        .unwrap();
+        config.deactivation_threshold = Some(DeactivationThreshold::Count(1));
+        let leavers = [
+            row(2, "1", &[(FieldKey::Active, "false")]),
+            row(3, "2", &[(FieldKey::Active, "false")]),
+        ];
+        let blocked = run_batch(&org, &config, &meta(), &leavers).await.unwrap();
+        assert_eq!(blocked.status, RunStatus::AboveDeactivationThreshold);
+        // Binary content survives the round trip on both backends.
+        let content: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        org.save_run_file(&blocked.id, "leavers.csv", content.clone())
+            .await
+            .unwrap();
+        let (name, kept) = org.run_file(&blocked.id).await.unwrap().unwrap();
+        assert_eq!((name.as_str(), kept), ("leavers.csv", content));
+        // Another organisation sees no such file.
+        let other = store.create_org("Other", true).await.unwrap();
+        assert!(
+            store
+                .org(other.id)
+                .run_file(&blocked.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let approved = rollcall_sync::approve_run(&org, &config, &blocked.id, &leavers)
+            .await
+            .unwrap();
+        assert_eq!(approved.id, blocked.id);
+        assert_eq!(approved.status, RunStatus::Success);
+        assert_eq!(approved.counts.deactivated, 2);
+        assert_eq!(
+            org.run_logs(&blocked.id).await.unwrap().len(),
+            2,
+            "the log is the applied one"
+        );
+        assert!(all_users(&org).await.iter().all(|u| !u.active));
+        let twice = rollcall_sync::approve_run(&org, &config, &blocked.id, &leavers).await;
+        assert!(
+            matches!(
+                twice,
+                Err(rollcall_sync::SyncError::Store(StoreError::Conflict(_)))
+            ),
+            "{twice:?}"
+        );
+    }
+);
