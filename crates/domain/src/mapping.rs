@@ -4,15 +4,32 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::expr::{Expr, ExprError};
 use crate::field::FieldKey;
 
 /// A checked mapping: every key is a known field, every column a valid header, and the
-/// required fields are mapped.
+/// required fields are mapped (to a column or by an expression).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mapping {
     fields: BTreeMap<FieldKey, String>,
     custom_fields: BTreeMap<String, String>,
+    computed: BTreeMap<FieldKey, Computed>,
 }
+
+/// A field computed from the row's columns (SPEC §4), with the text it was written as.
+#[derive(Clone, Debug)]
+pub struct Computed {
+    pub source: String,
+    pub expr: Expr,
+}
+
+/// Two expressions are the same when their text is.
+impl PartialEq for Computed {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+impl Eq for Computed {}
 
 /// Why a mapping was refused. Each message is one line an operator can act on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -33,10 +50,10 @@ pub enum MappingError {
         "custom field name '{0}' is not valid: use letters, digits and underscores, starting with a letter"
     )]
     BadCustomName(String),
-    #[error(
-        "computed fields are not supported by this version of rollcall; map '{0}' to a column instead"
-    )]
-    ComputedUnsupported(String),
+    #[error("'{0}' is both mapped to a column and computed: keep one of the two")]
+    MappedAndComputed(String),
+    #[error("the expression computing '{field}' is not valid: {error}")]
+    BadExpression { field: String, error: ExprError },
 }
 
 fn plural(v: &[String]) -> &'static str {
@@ -44,16 +61,13 @@ fn plural(v: &[String]) -> &'static str {
 }
 
 impl Mapping {
-    /// Build a mapping from `field key → column` and `custom name → column` pairs, checking
-    /// every rule. `computed` lists fields given as expressions.
+    /// Build a mapping from `field key → column`, `custom name → column` and
+    /// `field key → expression` pairs, checking every rule.
     pub fn new(
         fields: impl IntoIterator<Item = (String, String)>,
         custom_fields: impl IntoIterator<Item = (String, String)>,
-        computed: impl IntoIterator<Item = String>,
+        computed: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Mapping, MappingError> {
-        if let Some(field) = computed.into_iter().next() {
-            return Err(MappingError::ComputedUnsupported(field));
-        }
         let mut mapping = Mapping::default();
         for (key, column) in fields {
             let field = FieldKey::from_key(&key).ok_or_else(|| MappingError::UnknownField {
@@ -73,9 +87,26 @@ impl Mapping {
             check_column(&name, &column)?;
             mapping.custom_fields.insert(name, column);
         }
+        for (key, source) in computed {
+            let field = FieldKey::from_key(&key).ok_or_else(|| MappingError::UnknownField {
+                key: key.clone(),
+                valid: FieldKey::valid_keys(),
+            })?;
+            if mapping.fields.contains_key(&field) {
+                return Err(MappingError::MappedAndComputed(key));
+            }
+            let expr = Expr::parse(&source).map_err(|error| MappingError::BadExpression {
+                field: key.clone(),
+                error,
+            })?;
+            for column in expr.columns() {
+                check_column(field.key(), &column)?;
+            }
+            mapping.computed.insert(field, Computed { source, expr });
+        }
         let missing: Vec<String> = FieldKey::REQUIRED_FOR_FILES
             .into_iter()
-            .filter(|f| !mapping.fields.contains_key(f))
+            .filter(|f| !mapping.fields.contains_key(f) && !mapping.computed.contains_key(f))
             .map(|f| f.key().to_owned())
             .collect();
         if !missing.is_empty() {
@@ -94,13 +125,19 @@ impl Mapping {
             .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// Every column the mapping reads, each once.
-    pub fn columns(&self) -> Vec<&str> {
-        let mut columns: Vec<&str> = self
+    /// The computed fields and their expressions.
+    pub fn computed(&self) -> impl Iterator<Item = (FieldKey, &Computed)> {
+        self.computed.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// Every column the mapping reads (expressions' columns included), each once.
+    pub fn columns(&self) -> Vec<String> {
+        let mut columns: Vec<String> = self
             .fields
             .values()
             .chain(self.custom_fields.values())
-            .map(String::as_str)
+            .cloned()
+            .chain(self.computed.values().flat_map(|c| c.expr.columns()))
             .collect();
         columns.sort_unstable();
         columns.dedup();
@@ -114,6 +151,7 @@ impl fmt::Display for Mapping {
             .fields()
             .map(|(k, c)| format!("{k}={c}"))
             .chain(self.custom_fields().map(|(k, c)| format!("{k}={c}")))
+            .chain(self.computed().map(|(k, c)| format!("{k}=({})", c.source)))
             .collect();
         f.write_str(&parts.join(", "))
     }

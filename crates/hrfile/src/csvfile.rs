@@ -130,7 +130,7 @@ fn check_headers(record: &csv::ByteRecord, mapping: &Mapping) -> Result<Columns,
 
 fn to_item(line: u64, cells: &[&str], columns: &Columns, options: &ReadOptions) -> BatchItem {
     let cell = |i: usize| cells.get(i).copied().unwrap_or_default().to_owned();
-    let raw = RawRecord {
+    let mut raw = RawRecord {
         row: line,
         cells: columns.fields.iter().map(|(f, i)| (*f, cell(*i))).collect(),
         custom: columns
@@ -139,15 +139,15 @@ fn to_item(line: u64, cells: &[&str], columns: &Columns, options: &ReadOptions) 
             .map(|(n, i)| (n.clone(), cell(*i)))
             .collect(),
     };
+    let shown = |key: FieldKey| {
+        columns
+            .fields
+            .iter()
+            .find(|(f, _)| *f == key)
+            .map(|(_, i)| cell(*i))
+            .unwrap_or_default()
+    };
     if cells.len() != columns.width {
-        let shown = |key: FieldKey| {
-            columns
-                .fields
-                .iter()
-                .find(|(f, _)| *f == key)
-                .map(|(_, i)| cell(*i))
-                .unwrap_or_default()
-        };
         return Err(Rejected {
             row: line,
             external_id: shown(FieldKey::ExternalId),
@@ -162,6 +162,17 @@ fn to_item(line: u64, cells: &[&str], columns: &Columns, options: &ReadOptions) 
                 format!("cells={}", cells.len()),
             )],
         });
+    }
+    match columns.computed_cells(&cell) {
+        Ok(computed) => raw.cells.extend(computed),
+        Err(issue) => {
+            return Err(Rejected {
+                row: line,
+                external_id: shown(FieldKey::ExternalId),
+                username: shown(FieldKey::Username),
+                issues: vec![issue],
+            });
+        }
     }
     raw.validate(options)
 }
@@ -207,7 +218,7 @@ mod tests {
                 f("active", "Active"),
             ],
             [f("CostCentre", "CostCentre")],
-            Vec::<String>::new(),
+            Vec::<(String, String)>::new(),
         )
         .unwrap()
     }

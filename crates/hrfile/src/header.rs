@@ -3,15 +3,21 @@
 
 use std::collections::HashMap;
 
-use rollcall_domain::FieldKey;
+use rollcall_domain::expr::Expr;
 use rollcall_domain::mapping::{Mapping, is_pascal_case, pascal_case_suggestion};
+use rollcall_domain::run::Issue;
+use rollcall_domain::{ErrorType, FieldKey};
 
 use crate::FileProblem;
+
+/// A computed field: its expression and the positions of the columns the expression reads.
+pub(crate) type ComputedColumns = (FieldKey, Expr, Vec<(String, usize)>);
 
 /// Where each mapped field's cell is (0-based column indices).
 pub(crate) struct Columns {
     pub fields: Vec<(FieldKey, usize)>,
     pub custom: Vec<(String, usize)>,
+    pub computed: Vec<ComputedColumns>,
     /// How many columns the header row has.
     pub width: usize,
 }
@@ -60,7 +66,7 @@ pub(crate) fn check_headers(
     let position = |column: &str| headers.iter().position(|h| h == column);
     let mut missing = Vec::new();
     for column in mapping.columns() {
-        if position(column).is_none() {
+        if position(&column).is_none() {
             missing.push(column);
         }
     }
@@ -92,6 +98,45 @@ pub(crate) fn check_headers(
             .custom_fields()
             .filter_map(|(n, c)| position(c).map(|i| (n.to_owned(), i)))
             .collect(),
+        computed: mapping
+            .computed()
+            .map(|(f, c)| {
+                let reads = c
+                    .expr
+                    .columns()
+                    .into_iter()
+                    .filter_map(|name| position(&name).map(|i| (name, i)))
+                    .collect();
+                (f, c.expr.clone(), reads)
+            })
+            .collect(),
         width: headers.len(),
     })
+}
+
+impl Columns {
+    /// The cells of the computed fields for one row (`cell(i)` is the row's cell at column
+    /// `i`). A failing expression is the row's `INVALID_VALUE`.
+    pub fn computed_cells(
+        &self,
+        cell: &dyn Fn(usize) -> String,
+    ) -> Result<Vec<(FieldKey, String)>, Issue> {
+        self.computed
+            .iter()
+            .map(|(field, expr, reads)| {
+                let lookup = |name: &str| -> Option<String> {
+                    reads.iter().find(|(n, _)| n == name).map(|(_, i)| cell(*i))
+                };
+                expr.eval(&lookup)
+                    .map(|value| (*field, value))
+                    .map_err(|e| {
+                        Issue::new(
+                            ErrorType::InvalidValue,
+                            format!("{} could not be computed: {e}", field.label()),
+                            format!("{}=", field.key()),
+                        )
+                    })
+            })
+            .collect()
+    }
 }

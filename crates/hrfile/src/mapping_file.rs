@@ -54,7 +54,7 @@ pub fn parse_mapping(text: &str) -> Result<Mapping, MappingFileError> {
     Ok(Mapping::new(
         file.fields,
         file.custom_fields,
-        file.computed.into_keys(),
+        file.computed,
     )?)
 }
 
@@ -90,6 +90,28 @@ CostCentre  = "CostCentre"
     }
 
     #[test]
+    fn the_spec_example_with_a_computed_field() {
+        let m = parse_mapping(
+            r#"
+[fields]
+external_id = "EmployeeNumber"
+username    = "EmployeeNumber"
+[computed]
+active      = 'Status == "Leaver" ? "false" : "true"'
+"#,
+        )
+        .unwrap();
+        assert_eq!(m.columns(), vec!["EmployeeNumber", "Status"]);
+        let (field, computed) = m.computed().next().unwrap();
+        assert_eq!(field, rollcall_domain::FieldKey::Active);
+        let leaver = computed
+            .expr
+            .eval(&|c| (c == "Status").then(|| "Leaver".to_owned()))
+            .unwrap();
+        assert_eq!(leaver, "false");
+    }
+
+    #[test]
     fn errors_are_one_line() {
         for (text, expected) in [
             ("[fields\n", "not valid TOML"),
@@ -99,6 +121,18 @@ CostCentre  = "CostCentre"
             (
                 "[fields]\nexternal_id = \"Id\"\n",
                 "required fields username, active not mapped",
+            ),
+            (
+                "[fields]\nexternal_id = \"Id\"\nusername = \"Id\"\nactive = \"On\"\n[computed]\nactive = 'true'\n",
+                "'active' is both mapped to a column and computed",
+            ),
+            (
+                "[fields]\nexternal_id = \"Id\"\nusername = \"Id\"\n[computed]\nactive = 'lowr(Status)'\n",
+                "the expression computing 'active' is not valid: unknown function 'lowr'",
+            ),
+            (
+                "[fields]\nexternal_id = \"Id\"\nusername = \"Id\"\n[computed]\nactive = 'status == \"x\"'\n",
+                "column 'status' for active is not a valid header",
             ),
         ] {
             let err = parse_mapping(text).unwrap_err().to_string();

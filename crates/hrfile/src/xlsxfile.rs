@@ -388,16 +388,24 @@ fn to_item(row: RowCells, columns: &Columns, slots: &Slots, options: &ReadOption
         ));
     }
     if issues.is_empty() {
-        return RawRecord {
-            row: line,
-            cells: columns.fields.iter().map(|(f, i)| (*f, cell(*i))).collect(),
-            custom: columns
-                .custom
-                .iter()
-                .map(|(n, i)| (n.clone(), cell(*i)))
-                .collect(),
+        match columns.computed_cells(&cell) {
+            Ok(computed) => {
+                let mut cells: Vec<(FieldKey, String)> =
+                    columns.fields.iter().map(|(f, i)| (*f, cell(*i))).collect();
+                cells.extend(computed);
+                return RawRecord {
+                    row: line,
+                    cells,
+                    custom: columns
+                        .custom
+                        .iter()
+                        .map(|(n, i)| (n.clone(), cell(*i)))
+                        .collect(),
+                }
+                .validate(options);
+            }
+            Err(issue) => issues.push(issue),
         }
-        .validate(options);
     }
     let shown = |key: FieldKey| {
         columns
@@ -606,7 +614,7 @@ mod tests {
                 f("active", "Active"),
             ],
             [f("CostCentre", "CostCentre")],
-            Vec::<String>::new(),
+            Vec::<(String, String)>::new(),
         )
         .unwrap()
     }
@@ -628,7 +636,7 @@ mod tests {
                 f("Fte", "Fte"),
                 f("StartText", "StartDate"),
             ],
-            Vec::<String>::new(),
+            Vec::<(String, String)>::new(),
         )
         .unwrap()
     }
@@ -945,7 +953,7 @@ mod tests {
                 f("start_employment_date", "StartDate"),
             ],
             [],
-            Vec::<String>::new(),
+            Vec::<(String, String)>::new(),
         )
         .unwrap();
         let start = |bytes: &[u8]| {

@@ -640,3 +640,110 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     let r = http(addr, "GET", path, &[], None);
     (r.status, r.body)
 }
+
+#[test]
+fn computed_fields_come_from_the_row() {
+    let env = Env::new();
+    env.ok(&["org", "create", "--name", "Acme", "--provisioning"]);
+    let mapping = env.write(
+        "computed.toml",
+        r#"
+[fields]
+external_id = "EmployeeNumber"
+username    = "EmployeeNumber"
+[computed]
+active      = 'Status == "Leaver" ? "false" : "true"'
+job_title   = 'concat(trim(Grade), " ", upper(Team))'
+start_employment_date = 'if Hours / 2 > 10 then "2024-01-31" else "2023-06-01"'
+"#,
+    );
+    env.ok(&[
+        "config",
+        "create",
+        "--org",
+        "Acme",
+        "--name",
+        "HR",
+        "--kind",
+        "sftp",
+        "--mode",
+        "active",
+        "--mapping",
+        mapping.to_str().unwrap(),
+    ]);
+    let file = env.write(
+        "people.csv",
+        "EmployeeNumber,Status,Grade,Team,Hours\n1,Joiner, Senior ,ops,40\n2,Leaver,Junior,dev,10\n3,Joiner,Junior,dev,lots\n",
+    );
+    let out = env.run(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "HR",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    let run = json(&String::from_utf8_lossy(&out.stdout));
+    // The leaver is unknown, so skipped (never created); row 3's expression fails.
+    assert_eq!(run["created"], 1, "{run}");
+    assert_eq!(run["skipped"], 2, "{run}");
+    let logs = env.path("logs.csv");
+    env.ok(&[
+        "runs",
+        "logs",
+        run["run_id"].as_str().unwrap(),
+        "--format",
+        "csv",
+        "--output",
+        logs.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&logs).unwrap();
+    assert!(
+        text.contains("Start Employment Date could not be computed: 'lots' is not a number"),
+        "{text}"
+    );
+    // The joiner's computed title is unchanged; the former leaver now joins.
+    let again = env.write(
+        "again.csv",
+        "EmployeeNumber,Status,Grade,Team,Hours\n1,Joiner,Senior,ops,40\n2,Joiner,Junior,dev,10\n",
+    );
+    let run = json(&env.ok(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "HR",
+        again.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(
+        (run["unchanged"].as_u64(), run["created"].as_u64()),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+
+    // A bad expression refuses the configuration, with the reason.
+    let bad = env.write(
+        "bad.toml",
+        "[fields]\nexternal_id = \"Id\"\nusername = \"Id\"\n[computed]\nactive = 'Status =='\n",
+    );
+    let out = env.run(&[
+        "config",
+        "create",
+        "--org",
+        "Acme",
+        "--name",
+        "Bad",
+        "--kind",
+        "sftp",
+        "--mapping",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the expression computing 'active' is not valid"),
+        "{}",
+        stderr(&out)
+    );
+}

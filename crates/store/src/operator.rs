@@ -64,11 +64,14 @@ pub struct Admin {
     pub sync_access: bool,
 }
 
-/// The mapping as stored: JSON of field key → column and custom name → column.
+/// The mapping as stored: JSON of field key → column, custom name → column and field key →
+/// expression.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StoredMapping {
     fields: Vec<(String, String)>,
     custom_fields: Vec<(String, String)>,
+    #[serde(default)]
+    computed: Vec<(String, String)>,
 }
 
 fn mapping_to_json(mapping: &Mapping) -> String {
@@ -81,6 +84,10 @@ fn mapping_to_json(mapping: &Mapping) -> String {
             .custom_fields()
             .map(|(k, c)| (k.to_owned(), c.to_owned()))
             .collect(),
+        computed: mapping
+            .computed()
+            .map(|(k, c)| (k.key().to_owned(), c.source.clone()))
+            .collect(),
     };
     serde_json::to_string(&stored).unwrap_or_default()
 }
@@ -90,7 +97,7 @@ fn mapping_from_json(json: &str) -> Result<Mapping> {
         tracing::error!(error = %e, "stored mapping is not valid JSON");
         StoreError::Database
     })?;
-    Mapping::new(stored.fields, stored.custom_fields, Vec::<String>::new()).map_err(|e| {
+    Mapping::new(stored.fields, stored.custom_fields, stored.computed).map_err(|e| {
         tracing::error!(error = %e, "stored mapping is no longer valid");
         StoreError::Database
     })

@@ -95,7 +95,7 @@ fn mapping() -> Mapping {
             f("active", "Active"),
         ],
         Vec::<(String, String)>::new(),
-        Vec::<String>::new(),
+        Vec::<(String, String)>::new(),
     )
     .unwrap()
 }
