@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ScimError, ScimType};
 use crate::filter::{self, CompValue, CompareOp, Filter, Sub, Target};
+use crate::resource::json_kind;
 use crate::schema::{AttrDef, AttrPath, Container, Kind, UserSchema};
 
 /// The most operations one PATCH may hold.
@@ -907,17 +908,6 @@ fn normalize_open(attr: &AttrDef, value: &Value, label: &str) -> Result<Option<V
             json_kind(other)
         ))),
         other => Ok(Some(other.clone())),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -162,7 +162,8 @@ fn string_value(value: Option<&Value>, attribute: &str) -> Result<Option<String>
     }
 }
 
-fn json_kind(v: &Value) -> &'static str {
+/// How an error message names a JSON value's kind.
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
