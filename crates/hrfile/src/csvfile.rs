@@ -23,17 +23,32 @@ pub fn read_csv(
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(LimitedReader {
-            inner: input,
-            left: limits.max_bytes,
-            exceeded: false,
+        .from_reader(UnixNewlines {
+            inner: LimitedReader {
+                inner: input,
+                left: limits.max_bytes,
+                exceeded: false,
+            },
+            after_cr: false,
         });
+    // A file over the byte limit is cut where the limit falls, which can be inside a
+    // character or the header row: whatever else looks wrong, the size is the problem.
+    let too_big_or = |reader: &mut csv::Reader<UnixNewlines<LimitedReader<_>>>, problems| {
+        if reader.get_mut().inner.over_limit() {
+            vec![too_big(limits)]
+        } else {
+            problems
+        }
+    };
 
     let mut record = csv::ByteRecord::new();
     let columns = match reader.read_byte_record(&mut record) {
-        Ok(true) => check_headers(&record, mapping)?,
+        Ok(true) => match check_headers(&record, mapping) {
+            Ok(columns) => columns,
+            Err(problems) => return Err(too_big_or(&mut reader, problems)),
+        },
         Ok(false) => return Err(vec![no_headers()]),
-        Err(e) => return Err(vec![csv_problem(&e)]),
+        Err(e) => return Err(too_big_or(&mut reader, vec![csv_problem(&e)])),
     };
 
     let mut items = Vec::new();
@@ -42,12 +57,7 @@ pub fn read_csv(
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => {
-                if reader.get_ref().exceeded {
-                    return Err(vec![too_big(limits)]);
-                }
-                return Err(vec![csv_problem(&e)]);
-            }
+            Err(e) => return Err(too_big_or(&mut reader, vec![csv_problem(&e)])),
         }
         let line = record.position().map_or(0, |p| p.line());
         let cells: Vec<&str> = match record
@@ -57,7 +67,7 @@ pub fn read_csv(
             .collect()
         {
             Ok(cells) => cells,
-            Err(problem) => return Err(vec![problem]),
+            Err(problem) => return Err(too_big_or(&mut reader, vec![problem])),
         };
         if cells
             .iter()
@@ -72,7 +82,7 @@ pub fn read_csv(
         on_row(rows);
         items.push(to_item(line, &cells, &columns, options));
     }
-    if reader.get_ref().exceeded {
+    if reader.get_mut().inner.over_limit() {
         return Err(vec![too_big(limits)]);
     }
     if rows == 0 {
@@ -177,11 +187,62 @@ fn to_item(line: u64, cells: &[&str], columns: &Columns, options: &ReadOptions) 
     raw.validate(options)
 }
 
+/// Line breaks as the csv crate counts them: `\r\n` and a lone `\r` (old Mac exports) become
+/// `\n`, so that every row is numbered with the file's own line, whatever wrote the file.
+struct UnixNewlines<R> {
+    inner: R,
+    /// The previous chunk ended with `\r`: a `\n` starting this one is its pair.
+    after_cr: bool,
+}
+
+impl<R: Read> Read for UnixNewlines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut out = 0;
+            for i in 0..n {
+                let b = buf[i];
+                if b == b'\n' && std::mem::take(&mut self.after_cr) {
+                    continue;
+                }
+                if b == b'\r' {
+                    self.after_cr = true;
+                    buf[out] = b'\n';
+                } else {
+                    self.after_cr = false;
+                    buf[out] = b;
+                }
+                out += 1;
+            }
+            // A chunk that was only the `\n` of a `\r\n` gives nothing: read on.
+            if out > 0 {
+                return Ok(out);
+            }
+        }
+    }
+}
+
 /// Counts bytes so that a file over the limit is refused without reading it all.
 struct LimitedReader<R> {
     inner: R,
     left: u64,
     exceeded: bool,
+}
+
+impl<R: Read> LimitedReader<R> {
+    /// Whether the input goes on past the limit (probing one byte when the limit is reached).
+    fn over_limit(&mut self) -> bool {
+        if self.left == 0 && !self.exceeded {
+            let mut probe = [0u8; 1];
+            if matches!(self.inner.read(&mut probe), Ok(n) if n > 0) {
+                self.exceeded = true;
+            }
+        }
+        self.exceeded
+    }
 }
 
 impl<R: Read> Read for LimitedReader<R> {

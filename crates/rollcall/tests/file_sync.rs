@@ -637,7 +637,6 @@ fn files_over_the_configured_byte_limit_fail_and_files_at_it_load() {
 /// The byte limit cuts the file wherever it falls; what was read before the cut must not be
 /// reported as a different problem than "too large".
 #[test]
-#[ignore = "BUG: a valid UTF-8 CSV over ROLLCALL_MAX_FILE_BYTES is reported as 'not valid UTF-8' when the limit cuts a multi-byte character (and as 'Mapped columns are missing' when it cuts the header row) instead of 'larger than N bytes'"]
 fn file_over_the_byte_limit_is_reported_as_too_large_wherever_the_limit_cuts() {
     let env = acme();
     let text = format!("{HEADER}\n1,jdoe,jane@acme.com,,true,,,Café Crème\n");
@@ -2144,7 +2143,6 @@ fn assert_empty_rows_log(env: &Env, run: &Run) {
 
 /// RFC 4180 lines end in CRLF, as Excel on Windows writes them.
 #[test]
-#[ignore = "BUG: with CRLF line endings the log's Row is the line where the previous record ended, not the row's own (first data row reported as row 1; more off after blank lines): csv::Position::line() counts the LF of CRLF only when the next record is read; the same wrong line goes into 'Line N is not valid UTF-8' and 'duplicate in rows …'"]
 fn crlf_line_endings_keep_the_files_own_row_numbers() {
     let env = acme();
     let file = env.write("crlf.csv", &empty_rows_with("\r\n"));
@@ -2153,7 +2151,6 @@ fn crlf_line_endings_keep_the_files_own_row_numbers() {
 
 /// Classic Mac line endings (CR only), which the CSV reader accepts.
 #[test]
-#[ignore = "BUG: with CR-only line endings every row is reported as row 1 (csv::Position::line() counts LF only), so logs and 'duplicate in rows 1, 1' messages point nowhere"]
 fn cr_line_endings_keep_the_files_own_row_numbers() {
     let env = acme();
     let file = env.write("cr.csv", &empty_rows_with("\r"));
