@@ -454,10 +454,31 @@ pub fn plan(
 fn find_duplicates(batch: &[BatchItem]) -> HashMap<usize, Issue> {
     let mut groups: HashMap<(Key, String), Vec<usize>> = HashMap::new();
     for (slot, item) in batch.iter().enumerate() {
-        let Ok(record) = item else { continue };
-        for key in Key::ALL {
-            if let Some(v) = key.normalized(&record.profile) {
-                groups.entry((key, v)).or_default().push(slot);
+        match item {
+            Ok(record) => {
+                for key in Key::ALL {
+                    if let Some(v) = key.normalized(&record.profile) {
+                        groups.entry((key, v)).or_default().push(slot);
+                    }
+                }
+            }
+            // A rejected row still names a person: its twin must not sync as if it were
+            // alone in the file (it fails, and the file's author picks the right row).
+            Err(rejected) => {
+                let external_id = crate::values::clean(&rejected.external_id);
+                if !external_id.is_empty() {
+                    groups
+                        .entry((Key::ExternalId, external_id.to_owned()))
+                        .or_default()
+                        .push(slot);
+                }
+                let username = crate::values::clean(&rejected.username);
+                if !username.is_empty() {
+                    groups
+                        .entry((Key::Username, username.to_lowercase()))
+                        .or_default()
+                        .push(slot);
+                }
             }
         }
     }
@@ -468,13 +489,17 @@ fn find_duplicates(batch: &[BatchItem]) -> HashMap<usize, Issue> {
         }
         let rows: Vec<u64> = slots
             .iter()
-            .map(|s| batch[*s].as_ref().map(|r| r.row).unwrap_or_default())
+            .map(|s| match &batch[*s] {
+                Ok(record) => record.row,
+                Err(rejected) => rejected.row,
+            })
             .collect();
         for slot in &slots {
-            let shown = batch[*slot]
-                .as_ref()
-                .map(|r| key.shown(&r.profile))
-                .unwrap_or_default();
+            let shown = match &batch[*slot] {
+                Ok(record) => key.shown(&record.profile),
+                Err(rejected) if key == Key::ExternalId => rejected.external_id.clone(),
+                Err(rejected) => rejected.username.clone(),
+            };
             found
                 .entry(*slot)
                 .or_default()

@@ -1337,7 +1337,6 @@ fn rows_sharing_a_key_inside_the_file_all_fail() {
 /// SPEC §3: rows that share an external ID all fail, "conflicting users don't sync". A twin
 /// row that also fails validation is still a second row for the same person.
 #[test]
-#[ignore = "BUG: a row rejected by validation (here INVALID_EMAIL) is left out of in-file duplicate detection, so its twin with the same ExternalId/Username is applied (Created) instead of failing with ORGANISATION_CONFLICT"]
 fn a_duplicate_row_that_also_fails_validation_still_blocks_its_twin() {
     let env = acme();
     let run = sync(&env, &fixture("row_duplicate_with_invalid_twin.csv"));

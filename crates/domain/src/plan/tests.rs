@@ -318,6 +318,24 @@ fn in_batch_duplicates_fail_every_row_involved() {
 }
 
 #[test]
+fn a_rejected_row_still_blocks_its_twin() {
+    // Row 3 fails validation (bad email) but names the same person as row 2: neither syncs.
+    let p = run(
+        vec![
+            row(2, "E1", &[]),
+            row(3, "E1", &[(FieldKey::Email, "not-an-email")]),
+        ],
+        &ctx(vec![]),
+    );
+    let actions: Vec<Action> = p.records.iter().map(|r| r.action).collect();
+    assert_eq!(actions, vec![Action::Failed, Action::Failed]);
+    let e = error(&p.records[0]);
+    assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+    assert!(e.message.contains("rows 2, 3"), "{}", e.message);
+    assert_eq!(error(&p.records[1]).error_type, ErrorType::InvalidEmail);
+}
+
+#[test]
 fn a_user_managed_by_another_configuration_is_not_taken_over() {
     let u = managed(with_ext(stored("u1"), "E1"), "cfg-b");
     let p = run(vec![row(2, "E1", &[])], &ctx(vec![u]));
