@@ -100,22 +100,31 @@ fn mapping() -> Mapping {
     .unwrap()
 }
 
+/// An active configuration with no threshold, notification or SFTP login.
+fn new_config(name: &str, kind: ConfigKind, mapping: Option<Mapping>) -> NewConfig {
+    NewConfig {
+        name: name.into(),
+        kind,
+        mode: Mode::Active,
+        mapping,
+        deactivation_threshold: None,
+        notify_email: None,
+        phone_region: None,
+        sftp_user: None,
+        sftp_password_hash: None,
+        sftp_keys: vec![],
+    }
+}
+
 async fn setup(store: &Store, org_name: &str) -> (OrgStore, SourceConfig) {
     let org = store.create_org(org_name, true).await.unwrap();
     let org = store.org(org.id);
     let config = org
-        .create_config(NewConfig {
-            name: "Payroll".into(),
-            kind: ConfigKind::Sftp,
-            mode: Mode::Active,
-            mapping: Some(mapping()),
-            deactivation_threshold: None,
-            notify_email: None,
-            phone_region: None,
-            sftp_user: None,
-            sftp_password_hash: None,
-            sftp_keys: vec![],
-        })
+        .create_config(new_config(
+            "Payroll".into(),
+            ConfigKind::Sftp,
+            Some(mapping()),
+        ))
         .await
         .unwrap();
     (org, config)
@@ -389,18 +398,7 @@ on_both!(racing_writers_never_both_win, |db: TestDb| async move {
     let (b, b_config) = {
         let org = b_store.create_org("B", true).await.unwrap();
         let org = b_store.org(org.id);
-        let mut new = NewConfig {
-            name: "Payroll".into(),
-            kind: ConfigKind::Sftp,
-            mode: Mode::Active,
-            mapping: Some(mapping()),
-            deactivation_threshold: None,
-            notify_email: None,
-            phone_region: None,
-            sftp_user: None,
-            sftp_password_hash: None,
-            sftp_keys: vec![],
-        };
+        let mut new = new_config("Payroll", ConfigKind::Sftp, Some(mapping()));
         new.name = "HR".into();
         let config = org.create_config(new).await.unwrap();
         (org, config)
@@ -442,18 +440,11 @@ on_both!(racing_writers_never_both_win, |db: TestDb| async move {
 
     // Within one organisation, two configurations racing for the same username.
     let other_config = a
-        .create_config(NewConfig {
-            name: "Second".into(),
-            kind: ConfigKind::Sftp,
-            mode: Mode::Active,
-            mapping: Some(mapping()),
-            deactivation_threshold: None,
-            notify_email: None,
-            phone_region: None,
-            sftp_user: None,
-            sftp_password_hash: None,
-            sftp_keys: vec![],
-        })
+        .create_config(new_config(
+            "Second".into(),
+            ConfigKind::Sftp,
+            Some(mapping()),
+        ))
         .await
         .unwrap();
     let a2 = a_store.org(a.org_id().clone());
@@ -604,18 +595,7 @@ on_both!(
         let org = store.create_org("Acme", true).await.unwrap();
         let org = store.org(org.id);
         let config = org
-            .create_config(NewConfig {
-                name: "SCIM".into(),
-                kind: ConfigKind::Scim,
-                mode: Mode::Active,
-                mapping: None,
-                deactivation_threshold: None,
-                notify_email: None,
-                phone_region: None,
-                sftp_user: None,
-                sftp_password_hash: None,
-                sftp_keys: vec![],
-            })
+            .create_config(new_config("SCIM", ConfigKind::Scim, None))
             .await
             .unwrap();
         let mut tasks = Vec::new();
