@@ -120,11 +120,7 @@ async fn setup(store: &Store, org_name: &str) -> (OrgStore, SourceConfig) {
     let org = store.create_org(org_name, true).await.unwrap();
     let org = store.org(org.id);
     let config = org
-        .create_config(new_config(
-            "Payroll".into(),
-            ConfigKind::Sftp,
-            Some(mapping()),
-        ))
+        .create_config(new_config("Payroll", ConfigKind::Sftp, Some(mapping())))
         .await
         .unwrap();
     (org, config)
@@ -440,11 +436,7 @@ on_both!(racing_writers_never_both_win, |db: TestDb| async move {
 
     // Within one organisation, two configurations racing for the same username.
     let other_config = a
-        .create_config(new_config(
-            "Second".into(),
-            ConfigKind::Sftp,
-            Some(mapping()),
-        ))
+        .create_config(new_config("Second", ConfigKind::Sftp, Some(mapping())))
         .await
         .unwrap();
     let a2 = a_store.org(a.org_id().clone());
