@@ -164,6 +164,24 @@ impl OrgStore {
             .transpose()
     }
 
+    /// Give back a run taken for approval whose apply failed (storage error, crash of the
+    /// request): it waits for approval again instead of staying In Progress.
+    pub async fn release_approval(&self, run: &RunId) -> Result<()> {
+        query(
+            self.store.db.backend,
+            "UPDATE sync_runs SET status = $1 WHERE id = $2 AND org_id = $3 AND status = $4",
+            vec![
+                RunStatus::AboveDeactivationThreshold.code().into(),
+                run.as_str().into(),
+                self.org.as_str().into(),
+                RunStatus::InProgress.code().into(),
+            ],
+        )
+        .execute(&self.store.db.write)
+        .await?;
+        Ok(())
+    }
+
     /// Take a run blocked by the deactivation threshold for approval: it goes back to In
     /// Progress and its would-be log is cleared, so [`OrgStore::finish_run`] records what is
     /// applied. Only one approval can take a run (`Conflict` for the others).

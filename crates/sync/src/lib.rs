@@ -72,7 +72,13 @@ pub async fn approve_run(
     batch: &[BatchItem],
 ) -> Result<RunRecord, SyncError> {
     org.take_for_approval(run_id).await?;
-    plan_and_finish(org, config, run_id, batch, Threshold::Approved).await
+    let applied = plan_and_finish(org, config, run_id, batch, Threshold::Approved).await;
+    if applied.is_err()
+        && let Err(e) = org.release_approval(run_id).await
+    {
+        tracing::error!(run = %run_id, error = %e, "an approved run failed and could not be released");
+    }
+    applied
 }
 
 /// What the deactivation threshold does to a run.

@@ -667,6 +667,18 @@ on_both!(
                 .is_none()
         );
 
+        // An approval whose apply fails gives the run back: it waits for approval again.
+        org.take_for_approval(&blocked.id).await.unwrap();
+        assert_eq!(
+            org.run(&blocked.id).await.unwrap().status,
+            RunStatus::InProgress
+        );
+        org.release_approval(&blocked.id).await.unwrap();
+        assert_eq!(
+            org.run(&blocked.id).await.unwrap().status,
+            RunStatus::AboveDeactivationThreshold
+        );
+
         let approved = rollcall_sync::approve_run(&org, &config, &blocked.id, &leavers)
             .await
             .unwrap();
