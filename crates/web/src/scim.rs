@@ -723,8 +723,7 @@ async fn delete_user(caller: ScimCaller, Path(id): Path<String>) -> ScimResult {
     }
 }
 
-async fn service_provider_config(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let _ = &state;
+async fn service_provider_config(headers: HeaderMap) -> Response {
     scim_json(
         StatusCode::OK,
         rollcall_scim::schema::service_provider_config(&base_url(&headers)),
