@@ -249,14 +249,19 @@ impl Db {
 
 /// The Any driver does not pass `mode=rwc` on to SQLite, so a new database file is created
 /// here (with its directory) before connecting.
-fn create_sqlite_file(url: &DatabaseUrl) -> Result<()> {
+/// The file of a SQLite URL (`None` for an in-memory database).
+pub(crate) fn sqlite_path(url: &DatabaseUrl) -> Option<std::path::PathBuf> {
     let rest = url.expose().trim_start_matches("sqlite:");
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+fn create_sqlite_file(url: &DatabaseUrl) -> Result<()> {
+    let Some(path) = sqlite_path(url) else {
         return Ok(());
-    }
-    let path = std::path::Path::new(path);
+    };
+    let path = path.as_path();
     let io = |e: std::io::Error| {
         StoreError::InvalidUrl(format!(
             "cannot create the database file {}: {e}",

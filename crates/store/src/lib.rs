@@ -8,6 +8,7 @@
 
 pub mod credentials;
 mod db;
+mod fast;
 mod operator;
 mod runs;
 mod scim;
@@ -168,6 +169,8 @@ pub struct Store {
     db: Db,
     clock: Arc<dyn Clock>,
     scim_writes: scim_writes::ScimWrites,
+    /// SQLite only: point reads without sqlx's worker threads.
+    fast: Option<Arc<fast::FastReads>>,
 }
 
 impl Store {
@@ -181,10 +184,15 @@ impl Store {
         let db = Db::connect(url).await?;
         db.migrate().await?;
         let scim_writes = scim_writes::ScimWrites::start(db.clone(), clock.clone());
+        let fast = match (db.backend, db::sqlite_path(url)) {
+            (Backend::Sqlite, Some(path)) => Some(Arc::new(fast::FastReads::open(&path, 4)?)),
+            _ => None,
+        };
         Ok(Store {
             db,
             clock,
             scim_writes,
+            fast,
         })
     }
 

@@ -5,11 +5,11 @@
 use chrono::{DateTime, TimeZone, Utc};
 use rollcall_domain::plan::Plan;
 use rollcall_domain::{Action, ConfigId, LogRow, StoredUser, UserId};
-use sqlx::any::AnyRow;
 
 use crate::db::{get, query};
+use crate::fast::failed;
 use crate::scim_writes::{Change, Job};
-use crate::users::{USER_COLUMNS, user_from_row};
+use crate::users::{USER_COLUMNS, UserColumns, user_from_row};
 use crate::{OrgStore, Result};
 
 /// A user with the timestamps SCIM reports in `meta`.
@@ -48,12 +48,32 @@ fn time(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-fn user_row(row: &AnyRow) -> Result<UserRow> {
+fn user_row(row: &impl UserColumns) -> Result<UserRow> {
     Ok(UserRow {
         user: user_from_row(row)?,
-        created_at: time(get(row, "created_at")?),
-        updated_at: time(get(row, "updated_at")?),
+        created_at: time(row.int("created_at")?),
+        updated_at: time(row.int("updated_at")?),
     })
+}
+
+/// Users SCIM can see with `column = value`, on the direct SQLite path.
+fn fast_users(
+    conn: &rusqlite::Connection,
+    org: &str,
+    column: &str,
+    value: &str,
+) -> Result<Vec<UserRow>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND {column} = ?2 AND scim_deleted = 0 \
+         ORDER BY created_at, id"
+    );
+    let mut statement = conn.prepare_cached(&sql).map_err(failed)?;
+    let mut rows = statement.query([org, value]).map_err(failed)?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next().map_err(failed)? {
+        found.push(user_row(row)?);
+    }
+    Ok(found)
 }
 
 /// What a SCIM write records in the hour's activity run.
@@ -68,6 +88,10 @@ pub struct Activity<'a> {
 impl OrgStore {
     /// A user SCIM can see (not deleted through SCIM).
     pub async fn scim_user(&self, id: &UserId) -> Result<Option<UserRow>> {
+        if let Some(fast) = &self.store.fast {
+            return fast
+                .with(|conn| Ok(fast_users(conn, self.org.as_str(), "id", id.as_str())?.pop()));
+        }
         let row = query(
             self.store.db.backend,
             format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND id = $2 AND scim_deleted = 0"),
@@ -81,6 +105,9 @@ impl OrgStore {
     /// Users SCIM can see whose indexed attribute equals `value`.
     pub async fn scim_lookup(&self, column: IndexedColumn, value: &str) -> Result<Vec<UserRow>> {
         let (column, value) = column.column_and_value(value);
+        if let Some(fast) = &self.store.fast {
+            return fast.with(|conn| fast_users(conn, self.org.as_str(), column, &value));
+        }
         let rows = query(
             self.store.db.backend,
             format!(

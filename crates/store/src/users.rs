@@ -10,7 +10,7 @@ use rollcall_domain::{ConfigId, OrgId, StoredUser, UserId};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
-use crate::db::{Arg, flag, get, placeholders, query};
+use crate::db::{Arg, get, placeholders, query};
 use crate::{Backend, OrgStore, Result, StoreError};
 
 /// Values per `IN (…)` list: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
@@ -29,52 +29,80 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Database
 }
 
-fn date(row: &AnyRow, column: &str) -> Result<Option<NaiveDate>> {
-    get::<Option<String>>(row, column)?
-        .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| corrupt(column)))
-        .transpose()
+/// A row with the user columns, from sqlx or from the direct SQLite path.
+pub(crate) trait UserColumns {
+    fn text(&self, column: &str) -> Result<Option<String>>;
+    fn int(&self, column: &str) -> Result<i64>;
+
+    fn required(&self, column: &str) -> Result<String> {
+        self.text(column)?.ok_or_else(|| corrupt(column))
+    }
+    fn flag(&self, column: &str) -> Result<bool> {
+        Ok(self.int(column)? != 0)
+    }
+    fn date(&self, column: &str) -> Result<Option<NaiveDate>> {
+        self.text(column)?
+            .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| corrupt(column)))
+            .transpose()
+    }
 }
 
-pub(crate) fn user_from_row(row: &AnyRow) -> Result<StoredUser> {
+impl UserColumns for AnyRow {
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        get(self, column)
+    }
+    fn int(&self, column: &str) -> Result<i64> {
+        get(self, column)
+    }
+}
+
+impl UserColumns for rusqlite::Row<'_> {
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        self.get(column).map_err(crate::fast::failed)
+    }
+    fn int(&self, column: &str) -> Result<i64> {
+        self.get(column).map_err(crate::fast::failed)
+    }
+}
+
+pub(crate) fn user_from_row(row: &impl UserColumns) -> Result<StoredUser> {
     let phone = |value: &str, e164: &str| -> Result<Option<Phone>> {
-        let v: Option<String> = get(row, value)?;
-        let e: Option<String> = get(row, e164)?;
-        Ok(match (v, e) {
+        Ok(match (row.text(value)?, row.text(e164)?) {
             (Some(v), Some(e)) => Some(Phone::from_stored(v, e)),
             _ => None,
         })
     };
-    let custom: String = get(row, "custom_fields")?;
+    let custom = row.required("custom_fields")?;
     let custom_fields: BTreeMap<String, String> =
         serde_json::from_str(&custom).map_err(|_| corrupt("custom_fields"))?;
     let profile = Profile {
-        external_id: get::<Option<String>>(row, "external_id")?.map(ExternalId::from_stored),
-        username: Some(UserName::from_stored(get(row, "username")?)),
-        employee_id: get::<Option<String>>(row, "employee_id")?.map(EmployeeId::from_stored),
-        first_name: get(row, "first_name")?,
-        second_name: get(row, "second_name")?,
-        email: get::<Option<String>>(row, "email")?.map(Email::from_stored),
+        external_id: row.text("external_id")?.map(ExternalId::from_stored),
+        username: Some(UserName::from_stored(row.required("username")?)),
+        employee_id: row.text("employee_id")?.map(EmployeeId::from_stored),
+        first_name: row.text("first_name")?,
+        second_name: row.text("second_name")?,
+        email: row.text("email")?.map(Email::from_stored),
         phone_mobile: phone("phone_mobile", "phone_mobile_e164")?,
         phone_work: phone("phone_work", "phone_work_e164")?,
-        job_title: get(row, "job_title")?,
-        location: get(row, "location")?,
-        department: get(row, "department")?,
-        company: get(row, "company")?,
-        description: get(row, "description")?,
-        start_employment_date: date(row, "start_employment_date")?,
-        end_employment_date: date(row, "end_employment_date")?,
+        job_title: row.text("job_title")?,
+        location: row.text("location")?,
+        department: row.text("department")?,
+        company: row.text("company")?,
+        description: row.text("description")?,
+        start_employment_date: row.date("start_employment_date")?,
+        end_employment_date: row.date("end_employment_date")?,
         custom_fields,
     };
     Ok(StoredUser {
-        id: UserId::new(get::<String>(row, "id")?),
+        id: UserId::new(row.required("id")?),
         profile,
-        active: flag(row, "active")?,
-        manager_id: get::<Option<String>>(row, "manager_id")?.map(UserId::new),
-        managed_by: get::<Option<String>>(row, "managed_by")?.map(ConfigId::new),
-        email_from_source: flag(row, "email_from_source")?,
-        phone_mobile_from_source: flag(row, "phone_mobile_from_source")?,
-        scim_deleted: flag(row, "scim_deleted")?,
-        version: get(row, "version")?,
+        active: row.flag("active")?,
+        manager_id: row.text("manager_id")?.map(UserId::new),
+        managed_by: row.text("managed_by")?.map(ConfigId::new),
+        email_from_source: row.flag("email_from_source")?,
+        phone_mobile_from_source: row.flag("phone_mobile_from_source")?,
+        scim_deleted: row.flag("scim_deleted")?,
+        version: row.int("version")?,
     })
 }
 
