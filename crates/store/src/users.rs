@@ -61,12 +61,23 @@ impl UserColumns for AnyRow {
     }
 }
 
+/// The position of a column in [`USER_COLUMNS`], which the direct SQLite path always selects
+/// in that order (asking SQLite for column names by name costs more than the lookup itself).
+fn user_column_index(column: &str) -> Result<usize> {
+    static NAMES: std::sync::LazyLock<Vec<&'static str>> =
+        std::sync::LazyLock::new(|| USER_COLUMNS.split(',').map(str::trim).collect());
+    NAMES
+        .iter()
+        .position(|name| *name == column)
+        .ok_or_else(|| corrupt(column))
+}
+
 impl UserColumns for rusqlite::Row<'_> {
     fn text(&self, column: &str) -> Result<Option<String>> {
-        self.get(column).map_err(failed)
+        self.get(user_column_index(column)?).map_err(failed)
     }
     fn int(&self, column: &str) -> Result<i64> {
-        self.get(column).map_err(failed)
+        self.get(user_column_index(column)?).map_err(failed)
     }
 }
 

@@ -334,13 +334,21 @@ async fn list_users(
     let base = base_url(&headers);
     let schema = &state.scim.schema;
 
-    let (rows, total) = match params
+    // Each user is rendered once: the filter is evaluated on the resource that is returned.
+    let (matching, total): (Vec<Value>, u64) = match params
         .filter
         .as_deref()
         .map(str::trim)
         .filter(|f| !f.is_empty())
     {
-        None => state_page(&caller.org, start, count).await?,
+        None => {
+            let (rows, total) = state_page(&caller.org, start, count).await?;
+            let page = rows
+                .iter()
+                .map(|row| to_resource(row, &base, schema))
+                .collect();
+            (page, total)
+        }
         Some(text) => {
             let parsed = filter::parse_filter(text)?;
             filter::check(&parsed, schema)?;
@@ -350,9 +358,10 @@ async fn list_users(
                 Some((attr, value)) => caller.org.scim_lookup(indexed_column(attr), &value).await?,
                 None => caller.org.scim_all().await?,
             };
-            let matching: Vec<UserRow> = candidates
-                .into_iter()
-                .filter(|row| filter::matches(&parsed, &to_resource(row, &base, schema), schema))
+            let matching: Vec<Value> = candidates
+                .iter()
+                .map(|row| to_resource(row, &base, schema))
+                .filter(|resource| filter::matches(&parsed, resource, schema))
                 .collect();
             let total = matching.len() as u64;
             let page = matching
@@ -367,9 +376,9 @@ async fn list_users(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     );
-    let resources: Vec<Value> = rows
-        .iter()
-        .map(|row| projection.apply(to_resource(row, &base, schema)))
+    let resources: Vec<Value> = matching
+        .into_iter()
+        .map(|resource| projection.apply(resource))
         .collect();
     Ok(scim_json(
         StatusCode::OK,
