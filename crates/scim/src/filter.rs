@@ -915,13 +915,7 @@ fn elements(value: Option<&Value>) -> &[Value] {
 
 /// A key of an object, matched without regard to letter case (incoming data may differ).
 pub(crate) fn get_ci<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
-    let object = value.as_object()?;
-    object.get(name).or_else(|| {
-        object
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
+    crate::resource::get_ci(value.as_object()?, name)
 }
 
 /// `pr`: not null, not "", not an empty array or object.

@@ -60,6 +60,27 @@ impl FastReads {
     }
 }
 
+impl FastReads {
+    /// Run `sql` with `params` (positional, text) and hand each row to `each`.
+    pub fn for_each_row<'p>(
+        &self,
+        sql: &str,
+        params: impl IntoIterator<Item = &'p str>,
+        mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.with(|conn| {
+            let mut statement = conn.prepare_cached(sql).map_err(failed)?;
+            let mut rows = statement
+                .query(rusqlite::params_from_iter(params))
+                .map_err(failed)?;
+            while let Some(row) = rows.next().map_err(failed)? {
+                each(row)?;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// A driver error, logged here; callers see the opaque [`StoreError::Database`].
 pub(crate) fn failed(e: rusqlite::Error) -> StoreError {
     tracing::error!(error = %e, "SQLite read failed");

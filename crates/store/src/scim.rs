@@ -7,7 +7,7 @@ use rollcall_domain::plan::Plan;
 use rollcall_domain::{Action, ConfigId, LogRow, StoredUser, UserId};
 
 use crate::db::{get, query};
-use crate::fast::failed;
+use crate::fast::FastReads;
 use crate::scim_writes::{Change, Job};
 use crate::users::{USER_COLUMNS, UserColumns, user_from_row};
 use crate::{OrgStore, Result};
@@ -57,22 +57,16 @@ fn user_row(row: &impl UserColumns) -> Result<UserRow> {
 }
 
 /// Users SCIM can see with `column = value`, on the direct SQLite path.
-fn fast_users(
-    conn: &rusqlite::Connection,
-    org: &str,
-    column: &str,
-    value: &str,
-) -> Result<Vec<UserRow>> {
+fn fast_users(fast: &FastReads, org: &str, column: &str, value: &str) -> Result<Vec<UserRow>> {
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND {column} = ?2 AND scim_deleted = 0 \
          ORDER BY created_at, id"
     );
-    let mut statement = conn.prepare_cached(&sql).map_err(failed)?;
-    let mut rows = statement.query([org, value]).map_err(failed)?;
     let mut found = Vec::new();
-    while let Some(row) = rows.next().map_err(failed)? {
+    fast.for_each_row(&sql, [org, value], |row| {
         found.push(user_row(row)?);
-    }
+        Ok(())
+    })?;
     Ok(found)
 }
 
@@ -89,8 +83,7 @@ impl OrgStore {
     /// A user SCIM can see (not deleted through SCIM).
     pub async fn scim_user(&self, id: &UserId) -> Result<Option<UserRow>> {
         if let Some(fast) = &self.store.fast {
-            return fast
-                .with(|conn| Ok(fast_users(conn, self.org.as_str(), "id", id.as_str())?.pop()));
+            return Ok(fast_users(fast, self.org.as_str(), "id", id.as_str())?.pop());
         }
         let row = query(
             self.store.db.backend,
@@ -106,7 +99,7 @@ impl OrgStore {
     pub async fn scim_lookup(&self, column: IndexedColumn, value: &str) -> Result<Vec<UserRow>> {
         let (column, value) = column.column_and_value(value);
         if let Some(fast) = &self.store.fast {
-            return fast.with(|conn| fast_users(conn, self.org.as_str(), column, &value));
+            return fast_users(fast, self.org.as_str(), column, &value);
         }
         let rows = query(
             self.store.db.backend,

@@ -309,17 +309,11 @@ impl OrgStore {
                 "SELECT {USER_COLUMNS} FROM users WHERE org_id = ? AND {column} IN ({})",
                 question_marks(values.len())
             );
-            return fast.with(|conn| {
-                let mut statement = conn.prepare_cached(&sql).map_err(failed)?;
-                let params =
-                    std::iter::once(self.org.as_str()).chain(values.iter().map(String::as_str));
-                let mut rows = statement
-                    .query(rusqlite::params_from_iter(params))
-                    .map_err(failed)?;
-                while let Some(row) = rows.next().map_err(failed)? {
-                    let user = user_from_row(row)?;
-                    into.entry(user.id.as_str().to_owned()).or_insert(user);
-                }
+            let params =
+                std::iter::once(self.org.as_str()).chain(values.iter().map(String::as_str));
+            return fast.for_each_row(&sql, params, |row| {
+                let user = user_from_row(row)?;
+                into.entry(user.id.as_str().to_owned()).or_insert(user);
                 Ok(())
             });
         }
@@ -353,18 +347,13 @@ impl OrgStore {
                 "SELECT {column} FROM users WHERE org_id <> ? AND {column} IN ({})",
                 question_marks(values.len())
             );
-            return fast.with(|conn| {
-                let mut statement = conn.prepare_cached(&sql).map_err(failed)?;
-                let params =
-                    std::iter::once(self.org.as_str()).chain(values.iter().map(String::as_str));
-                let mut rows = statement
-                    .query(rusqlite::params_from_iter(params))
-                    .map_err(failed)?;
-                while let Some(row) = rows.next().map_err(failed)? {
-                    held.insert(row.get::<_, String>(0).map_err(failed)?);
-                }
-                Ok(held)
-            });
+            let params =
+                std::iter::once(self.org.as_str()).chain(values.iter().map(String::as_str));
+            fast.for_each_row(&sql, params, |row| {
+                held.insert(row.get::<_, String>(0).map_err(failed)?);
+                Ok(())
+            })?;
+            return Ok(held);
         }
         for chunk in values.chunks(LOOKUP_CHUNK) {
             let sql = format!(
