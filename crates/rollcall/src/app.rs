@@ -17,6 +17,9 @@ pub struct Application {
     store: Store,
     http: TcpListener,
     http_addr: SocketAddr,
+    sftp: rollcall_sftp::SftpServer,
+    sftp_addr: SocketAddr,
+    runner: crate::runner::Runner,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     scim: rollcall_web::scim::ScimSettings,
 }
@@ -28,6 +31,20 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
         let http_addr = http.local_addr()?;
+        let runs_waiting = std::sync::Arc::new(tokio::sync::Notify::new());
+        let sftp = rollcall_sftp::SftpServer::bind(
+            store.clone(),
+            &rollcall_sftp::SftpSettings {
+                addr: settings.sftp,
+                data_dir: settings.data_dir.clone(),
+                max_bytes: settings.limits.max_bytes,
+            },
+            runs_waiting.clone(),
+        )
+        .await?;
+        let sftp_addr = sftp.local_addr()?;
+        tracing::info!(fingerprint = sftp.host_key_fingerprint(), "SFTP host key");
+        let runner = crate::runner::Runner::new(store.clone(), settings, runs_waiting)?;
         // One recorder per process; a second build (tests) reuses a fresh local handle.
         let recorder = PrometheusBuilder::new().build_recorder();
         let metrics = recorder.handle();
@@ -36,6 +53,9 @@ impl Application {
             store,
             http,
             http_addr,
+            sftp,
+            sftp_addr,
+            runner,
             metrics,
             scim: rollcall_web::scim::ScimSettings {
                 schema: rollcall_scim::schema::UserSchema::new(&settings.scim_extension_urn),
@@ -45,6 +65,10 @@ impl Application {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    pub fn sftp_addr(&self) -> SocketAddr {
+        self.sftp_addr
     }
 
     /// Serve until `shutdown` completes, then finish in-flight requests and close the database.
@@ -59,13 +83,27 @@ impl Application {
             tokens: rollcall_web::scim::TokenCache::default(),
         };
         let app = rollcall_web::app(state);
-        axum::serve(
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let http = axum::serve(
             self.http,
             axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
+        .with_graceful_shutdown(stopped(stop.clone()));
+        let (http, sftp, runs) = tokio::join!(
+            async { http.await.context("HTTP server failed") },
+            self.sftp.run(stopped(stop.clone())),
+            self.runner.run(stop),
+        );
+        http?;
+        sftp?;
+        runs?;
         self.store.close().await;
         Ok(())
     }

@@ -119,6 +119,36 @@ pub enum ModeArg {
 pub enum ConfigCommand {
     /// Create a source configuration.
     Create(ConfigCreateArgs),
+    /// Change a configuration's mode or its SFTP login, password or keys.
+    Update(ConfigUpdateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigUpdateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long)]
+    pub org: String,
+    /// The configuration's name (or id).
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// A new SFTP login name.
+    #[arg(long, value_name = "USER")]
+    pub sftp_user: Option<String>,
+    /// Read a new SFTP password from standard input.
+    #[arg(long, conflicts_with = "sftp_no_password")]
+    pub sftp_password_stdin: bool,
+    /// Remove the SFTP password (sign in with a key only).
+    #[arg(long)]
+    pub sftp_no_password: bool,
+    /// The authorised public keys (OpenSSH format); replaces the current ones. Repeatable.
+    #[arg(long, value_name = "FILE.pub")]
+    pub sftp_key: Vec<PathBuf>,
+    /// Remove every authorised key.
+    #[arg(long, conflicts_with = "sftp_key")]
+    pub sftp_no_keys: bool,
 }
 
 #[derive(Args, Debug)]
@@ -224,6 +254,15 @@ pub enum RunsCommand {
         /// Organisation id or name (optional: the run id alone is enough for the operator).
         #[arg(long)]
         org: Option<String>,
+    },
+    /// Cancel a queued run: it will not be processed.
+    Cancel {
+        #[command(flatten)]
+        db: DbArgs,
+        run: String,
+        /// Print the run as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Apply a run that the deactivation threshold blocked (its file as it was synced).
     Approve {

@@ -14,14 +14,15 @@ use rollcall_domain::record::ReadOptions;
 use rollcall_domain::values::{Email, PhoneRegion};
 use rollcall_domain::{RunId, RunStatus};
 use rollcall_store::{
-    NewAdmin, NewConfig, OrgStore, RunRecord, SourceConfig, Store, StoreError, credentials,
+    NewAdmin, NewConfig, OrgStore, RunRecord, SftpCredentials, SourceConfig, Store, StoreError,
+    credentials,
 };
 use rollcall_sync::{RunMeta, exports};
 use sha2::{Digest, Sha256};
 
 use crate::cli::{
-    AdminCommand, Command, ConfigCommand, ConfigCreateArgs, DbArgs, KindArg, LogFormat, ModeArg,
-    OrgCommand, RunsCommand, SyncArgs, TokenCommand,
+    AdminCommand, Command, ConfigCommand, ConfigCreateArgs, ConfigUpdateArgs, DbArgs, KindArg,
+    LogFormat, ModeArg, OrgCommand, RunsCommand, SyncArgs, TokenCommand,
 };
 use crate::{CmdResult, Failure, settings_for, usage};
 
@@ -41,6 +42,7 @@ pub async fn run(command: Command) -> CmdResult {
         }
         Command::Token(TokenCommand::Revoke { db, token }) => token_revoke(&db, token).await,
         Command::Config(ConfigCommand::Create(args)) => config_create(args).await,
+        Command::Config(ConfigCommand::Update(args)) => config_update(args).await,
         Command::Admin(AdminCommand::Create {
             db,
             org,
@@ -58,6 +60,7 @@ pub async fn run(command: Command) -> CmdResult {
             output,
             org,
         }) => runs_logs(&db, &run, format, &output, org.as_deref()).await,
+        Command::Runs(RunsCommand::Cancel { db, run, json }) => runs_cancel(&db, &run, json).await,
         Command::Runs(RunsCommand::Approve { db, run, json }) => {
             runs_approve(&db, &run, json).await
         }
@@ -239,6 +242,96 @@ fn check_public_key(path: &Path) -> Result<String, Failure> {
     Ok(line.to_owned())
 }
 
+fn check_sftp_user(user: &str) -> Result<(), Failure> {
+    let ok = !user.is_empty()
+        && user.len() <= 64
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(usage(
+            "the SFTP user must have 1 to 64 letters, digits, '.', '_' or '-'",
+        ))
+    }
+}
+
+/// The SFTP password from standard input, hashed.
+fn read_sftp_password() -> Result<String, Failure> {
+    let password = read_secret("SFTP password")?;
+    if password.chars().count() < 12 {
+        return Err(usage("the SFTP password must have at least 12 characters"));
+    }
+    credentials::hash_password(&password).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))
+}
+
+async fn config_update(args: ConfigUpdateArgs) -> CmdResult {
+    if let Some(user) = &args.sftp_user {
+        check_sftp_user(user)?;
+    }
+    let keys = if args.sftp_no_keys {
+        Some(vec![])
+    } else if args.sftp_key.is_empty() {
+        None
+    } else {
+        Some(
+            args.sftp_key
+                .iter()
+                .map(|p| check_public_key(p))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+    };
+    let password_hash = if args.sftp_password_stdin {
+        Some(Some(read_sftp_password()?))
+    } else if args.sftp_no_password {
+        Some(None)
+    } else {
+        None
+    };
+    let store = store(&args.db).await?;
+    let org = find_org(&store, &args.org).await?;
+    let config = find_config(&org, &args.name).await?;
+    let creds = SftpCredentials {
+        user: args.sftp_user,
+        password_hash,
+        keys,
+    };
+    let sftp_change = creds.user.is_some() || creds.password_hash.is_some() || creds.keys.is_some();
+    if sftp_change {
+        if config.kind != ConfigKind::Sftp {
+            return Err(usage(format!(
+                "configuration '{}' is a {} configuration: SFTP settings are for sftp configurations",
+                config.name, config.kind
+            )));
+        }
+        if config.sftp_user.is_none() && creds.user.is_none() {
+            return Err(usage(
+                "this configuration has no SFTP login yet: give --sftp-user",
+            ));
+        }
+        org.update_sftp_credentials(&config.id, creds)
+            .await
+            .map_err(store_failure)?;
+    }
+    if let Some(mode) = args.mode {
+        let mode = match mode {
+            ModeArg::Active => Mode::Active,
+            ModeArg::DryRun => Mode::DryRun,
+        };
+        org.set_config_mode(&config.id, mode)
+            .await
+            .map_err(store_failure)?;
+    }
+    if !sftp_change && args.mode.is_none() {
+        return Err(usage(
+            "nothing to change: give --mode or an --sftp-… option",
+        ));
+    }
+    println!("{}", config.id);
+    Ok(())
+}
+
 async fn config_create(args: ConfigCreateArgs) -> CmdResult {
     let kind = match args.kind {
         KindArg::Sftp => ConfigKind::Sftp,
@@ -291,16 +384,7 @@ async fn config_create(args: ConfigCreateArgs) -> CmdResult {
         ));
     }
     if let Some(user) = &args.sftp_user {
-        let ok = !user.is_empty()
-            && user.len() <= 64
-            && user
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if !ok {
-            return Err(usage(
-                "the SFTP user must have 1 to 64 letters, digits, '.', '_' or '-'",
-            ));
-        }
+        check_sftp_user(user)?;
     }
     let sftp_keys = match &args.sftp_key {
         Some(path) => vec![check_public_key(path)?],
@@ -332,14 +416,7 @@ async fn config_create(args: ConfigCreateArgs) -> CmdResult {
         None => Mode::DryRun,
     };
     let sftp_password_hash = if args.sftp_password_stdin {
-        let password = read_secret("SFTP password")?;
-        if password.chars().count() < 12 {
-            return Err(usage("the SFTP password must have at least 12 characters"));
-        }
-        Some(
-            credentials::hash_password(&password)
-                .map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?,
-        )
+        Some(read_sftp_password()?)
     } else {
         None
     };
@@ -398,6 +475,17 @@ async fn admin_create(
         .map_err(store_failure)?;
     println!("{}", admin.id);
     Ok(())
+}
+
+/// Why a file that is not `.csv` or `.xlsx` is not read.
+pub(crate) fn unsupported_file(file_name: &str) -> rollcall_hrfile::FileProblem {
+    rollcall_hrfile::FileProblem::new(
+        None,
+        format!(
+            "'{file_name}' is neither a .csv nor a .xlsx file: save the HR export as CSV (UTF-8, comma-separated) or as an Excel workbook (.xlsx)"
+        ),
+        format!("file={file_name}"),
+    )
 }
 
 /// Counts bytes and hashes the file as the CSV reader consumes it.
@@ -505,13 +593,7 @@ async fn sync(args: SyncArgs) -> CmdResult {
         .map(|e| e.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     if extension != "csv" && extension != "xlsx" {
-        let problem = rollcall_hrfile::FileProblem::new(
-            None,
-            format!(
-                "'{file_name}' is neither a .csv nor a .xlsx file: save the HR export as CSV (UTF-8, comma-separated) or as an Excel workbook (.xlsx)"
-            ),
-            format!("file={file_name}"),
-        );
+        let problem = unsupported_file(&file_name);
         let run = rollcall_sync::record_load_failure(&org, &config, &meta, &[problem.log_row()])
             .await
             .map_err(|e| Failure::Internal(e.into()))?;
@@ -568,7 +650,7 @@ async fn keep_blocked_file(
 
 /// Read an HR file (CSV or XLSX, by `extension`) into records, hashing it on the way, with
 /// progress on standard error. Blocking: call it off the async runtime.
-fn read_records(
+pub(crate) fn read_records(
     source: impl Read,
     extension: &str,
     mapping: &rollcall_domain::mapping::Mapping,
@@ -617,6 +699,23 @@ fn read_records(
 }
 
 /// `runs approve RUN`: apply a run the deactivation threshold blocked, from its kept file.
+async fn runs_cancel(db: &DbArgs, run: &str, json: bool) -> CmdResult {
+    let store = store(db).await?;
+    let run_id = RunId::new(run.trim());
+    let org = match store.run_org(&run_id).await {
+        Ok(org) => store.org(org),
+        Err(StoreError::NotFound(_)) => return Err(usage(format!("unknown run '{run}'"))),
+        Err(e) => return Err(store_failure(e)),
+    };
+    let cancelled = org.cancel_run(&run_id).await.map_err(store_failure)?;
+    if json {
+        println!("{}", run_json(&cancelled));
+    } else {
+        println!("run {} cancelled", cancelled.id);
+    }
+    Ok(())
+}
+
 async fn runs_approve(db: &DbArgs, run: &str, json: bool) -> CmdResult {
     let settings = settings_for(db)?;
     let store = crate::open_store(&settings)

@@ -7,6 +7,7 @@
 mod app;
 mod cli;
 mod commands;
+mod runner;
 mod settings;
 
 use std::process::ExitCode;
@@ -108,6 +109,7 @@ async fn serve(args: cli::ServeArgs) -> CmdResult {
     tracing::info!(database = %settings.database_url, "database ready");
     // Scripts wait for this line.
     println!("http listening on {}", app.http_addr());
+    println!("sftp listening on {}", app.sftp_addr());
     app.run(app::shutdown_signal()).await?;
     Ok(())
 }

@@ -29,6 +29,11 @@ pub struct FileSettings {
     pub max_xlsx_decompressed_bytes: Option<u64>,
     /// The URN of rollcall's SCIM user extension (SPEC §2).
     pub scim_extension_urn: Option<String>,
+    /// How many queued runs this node processes at once (each of a different configuration);
+    /// 0 leaves them to other nodes.
+    pub run_workers: Option<u64>,
+    /// How long uploaded files are kept after their run ends, in days.
+    pub file_retention_days: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +52,12 @@ pub struct Settings {
     pub log_style: LogStyle,
     pub limits: rollcall_hrfile::Limits,
     pub scim_extension_urn: String,
+    pub run_workers: usize,
+    pub file_retention: std::time::Duration,
 }
+
+pub const DEFAULT_RUN_WORKERS: u64 = 2;
+pub const DEFAULT_FILE_RETENTION_DAYS: u64 = 30;
 
 /// The default URN of the SCIM user extension for rollcall's own attributes.
 pub const DEFAULT_SCIM_EXTENSION_URN: &str =
@@ -151,7 +161,23 @@ impl Settings {
                 "SCIM extension URN '{scim_extension_urn}' must be a URN without spaces, e.g. {DEFAULT_SCIM_EXTENSION_URN}"
             );
         }
+        let run_workers = number(
+            "ROLLCALL_RUN_WORKERS",
+            file.run_workers,
+            DEFAULT_RUN_WORKERS,
+        )?;
+        // 0: this node takes uploads but leaves their runs to other nodes.
+        if run_workers > 64 {
+            bail!("run workers must be between 0 and 64, not {run_workers}");
+        }
+        let retention_days = number(
+            "ROLLCALL_FILE_RETENTION_DAYS",
+            file.file_retention_days,
+            DEFAULT_FILE_RETENTION_DAYS,
+        )?;
         Ok(Settings {
+            run_workers: usize::try_from(run_workers).unwrap_or(0),
+            file_retention: std::time::Duration::from_secs(retention_days.saturating_mul(86_400)),
             data_dir,
             database_url,
             http: addr("HTTP", &http)?,

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "run_files",
         include_str!("../migrations/0003_run_files.sql"),
     ),
+    (
+        4,
+        "run_queue",
+        include_str!("../migrations/0004_run_queue.sql"),
+    ),
 ];
 
 /// A bound value. TEXT and BIGINT (and BLOB for stored files), so both backends agree on

@@ -10,6 +10,7 @@ pub mod credentials;
 mod db;
 mod fast;
 mod operator;
+mod queue;
 mod runs;
 mod scim;
 mod scim_writes;
@@ -22,7 +23,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rollcall_domain::OrgId;
 
-pub use operator::{Admin, NewAdmin, NewConfig, Organisation, SourceConfig};
+pub use operator::{
+    Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig,
+};
+pub use queue::{CHUNK_BYTES, Claim, QueuedFile, UploadError};
 pub use runs::{Finish, NewRun, RunRecord};
 pub use scim::{Activity, IndexedColumn, UserRow};
 

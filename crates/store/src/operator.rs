@@ -47,6 +47,26 @@ pub struct NewConfig {
     pub sftp_keys: Vec<String>,
 }
 
+/// An SFTP login: the configuration it drops files into and its credentials.
+#[derive(Clone, Debug)]
+pub struct SftpLogin {
+    pub config: SourceConfig,
+    /// Argon2 hash of the password, when password sign-in is allowed.
+    pub password_hash: Option<String>,
+    /// Authorised public keys, one OpenSSH line each.
+    pub keys: Vec<String>,
+}
+
+/// New SFTP credentials for a configuration; `None` leaves a part as it is.
+#[derive(Clone, Debug, Default)]
+pub struct SftpCredentials {
+    pub user: Option<String>,
+    /// `Some(None)` removes the password.
+    pub password_hash: Option<Option<String>>,
+    /// Replaces the authorised keys.
+    pub keys: Option<Vec<String>>,
+}
+
 #[derive(Clone, Debug)]
 pub struct NewAdmin {
     pub email: String,
@@ -203,6 +223,32 @@ impl Store {
         )))
     }
 
+    /// The `sftp` configuration whose login is `user`, with its credentials.
+    pub async fn sftp_login(&self, user: &str) -> Result<Option<SftpLogin>> {
+        let row = query(
+            self.db.backend,
+            format!(
+                "SELECT {CONFIG_COLUMNS}, sftp_password_hash, sftp_keys FROM source_configs \
+                 WHERE sftp_user = $1 AND kind = 'sftp'"
+            ),
+            vec![user.into()],
+        )
+        .fetch_optional(&self.db.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let keys: Option<String> = get(&row, "sftp_keys")?;
+        Ok(Some(SftpLogin {
+            config: config_from_row(&row)?,
+            password_hash: get(&row, "sftp_password_hash")?,
+            keys: keys
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }))
+    }
+
     /// Revoke a token given the token itself.
     pub async fn revoke_token(&self, token: &str) -> Result<bool> {
         let done = query(
@@ -242,6 +288,81 @@ impl Store {
 impl OrgStore {
     pub async fn organisation(&self) -> Result<Organisation> {
         self.store.find_org(self.org.as_str()).await
+    }
+
+    /// Change an `sftp` configuration's login, password or keys.
+    pub async fn update_sftp_credentials(
+        &self,
+        config: &ConfigId,
+        creds: SftpCredentials,
+    ) -> Result<SourceConfig> {
+        let mut tx = self.store.db.write.begin().await?;
+        let backend = self.store.db.backend;
+        let mut sets: Vec<(&str, crate::db::Arg)> = Vec::new();
+        if let Some(user) = &creds.user {
+            sets.push(("sftp_user", user.as_str().into()));
+        }
+        if let Some(hash) = &creds.password_hash {
+            sets.push(("sftp_password_hash", hash.clone().into()));
+        }
+        if let Some(keys) = &creds.keys {
+            let joined = (!keys.is_empty()).then(|| keys.join("\n"));
+            sets.push(("sftp_keys", joined.into()));
+        }
+        if !sets.is_empty() {
+            let n = sets.len();
+            let assignments: Vec<String> = sets
+                .iter()
+                .enumerate()
+                .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
+                .collect();
+            let mut args: Vec<crate::db::Arg> = sets.into_iter().map(|(_, a)| a).collect();
+            args.push(config.as_str().into());
+            args.push(self.org.as_str().into());
+            let done = query(
+                backend,
+                format!(
+                    "UPDATE source_configs SET {} WHERE id = ${} AND org_id = ${} AND kind = 'sftp'",
+                    assignments.join(", "),
+                    n + 1,
+                    n + 2
+                ),
+                args,
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "the SFTP user '{}' is already taken",
+                    creds.user.clone().unwrap_or_default()
+                )),
+                other => other,
+            })?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("sftp configuration {config}")));
+            }
+        }
+        tx.commit().await?;
+        self.config(config.as_str()).await
+    }
+
+    /// Switch a configuration between `active` and `dry_run`.
+    pub async fn set_config_mode(&self, config: &ConfigId, mode: Mode) -> Result<()> {
+        let done = query(
+            self.store.db.backend,
+            "UPDATE source_configs SET mode = $1 WHERE id = $2 AND org_id = $3",
+            vec![
+                mode.code().into(),
+                config.as_str().into(),
+                self.org.as_str().into(),
+            ],
+        )
+        .execute(&self.store.db.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("configuration {config}")));
+        }
+        Ok(())
     }
 
     pub async fn create_config(&self, config: NewConfig) -> Result<SourceConfig> {

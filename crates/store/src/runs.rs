@@ -61,7 +61,7 @@ pub enum Finish<'a> {
     DataLoadFailed(&'a [LogRow]),
 }
 
-const RUN_COLUMNS: &str = "r.id, r.org_id, r.config_id, c.name AS config_name, r.connector, r.trigger_kind, r.file_name, \
+pub(crate) const RUN_COLUMNS: &str = "r.id, r.org_id, r.config_id, c.name AS config_name, r.connector, r.trigger_kind, r.file_name, \
     r.file_sha256, r.status, r.dry_run, r.queued_at, r.started_at, r.ended_at, r.created, r.updated, r.deactivated, \
     r.reactivated, r.unchanged, r.skipped, r.warnings";
 
@@ -73,7 +73,7 @@ fn count(row: &AnyRow, column: &str) -> Result<u64> {
     Ok(u64::try_from(get::<i64>(row, column)?).unwrap_or(0))
 }
 
-fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
+pub(crate) fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
     let status: String = get(row, "status")?;
     Ok(RunRecord {
         id: RunId::new(get::<String>(row, "id")?),
@@ -123,47 +123,6 @@ impl crate::Store {
 }
 
 impl OrgStore {
-    /// Keep the file a run read (for a run blocked by the deactivation threshold, so that its
-    /// approval applies exactly that file).
-    pub async fn save_run_file(
-        &self,
-        run: &RunId,
-        file_name: &str,
-        content: Vec<u8>,
-    ) -> Result<()> {
-        let updated = query(
-            self.store.db.backend,
-            "INSERT INTO run_files (run_id, file_name, content) \
-             SELECT id, $1, $2 FROM sync_runs WHERE id = $3 AND org_id = $4",
-            vec![
-                file_name.into(),
-                Arg::Blob(content),
-                run.as_str().into(),
-                self.org.as_str().into(),
-            ],
-        )
-        .execute(&self.store.db.write)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("run {run}")));
-        }
-        Ok(())
-    }
-
-    /// The file kept for a run, if any: its name and content.
-    pub async fn run_file(&self, run: &RunId) -> Result<Option<(String, Vec<u8>)>> {
-        let row = query(
-            self.store.db.backend,
-            "SELECT f.file_name, f.content FROM run_files f JOIN sync_runs r ON r.id = f.run_id \
-             WHERE f.run_id = $1 AND r.org_id = $2",
-            vec![run.as_str().into(), self.org.as_str().into()],
-        )
-        .fetch_optional(&self.store.db.read)
-        .await?;
-        row.map(|row| Ok((get(&row, "file_name")?, get(&row, "content")?)))
-            .transpose()
-    }
-
     /// Give back a run taken for approval whose apply failed (storage error, crash of the
     /// request): it waits for approval again instead of staying In Progress.
     pub async fn release_approval(&self, run: &RunId) -> Result<()> {
@@ -314,7 +273,8 @@ impl OrgStore {
 
         let done = query(self.store.db.backend,
             "UPDATE sync_runs SET status = $1, ended_at = $2, created = $3, updated = $4, deactivated = $5, \
-             reactivated = $6, unchanged = $7, skipped = $8, warnings = $9 WHERE id = $10 AND org_id = $11",
+             reactivated = $6, unchanged = $7, skipped = $8, warnings = $9 \
+             WHERE id = $10 AND org_id = $11 AND status = $12",
             vec![
                 status.code().into(),
                 now.into(),
@@ -327,12 +287,15 @@ impl OrgStore {
                 to_i64(counts.warnings),
                 run.as_str().into(),
                 self.org.as_str().into(),
+                RunStatus::InProgress.code().into(),
             ],
         )
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Err(StoreError::NotFound(format!("run {run}")));
+            // Unknown, or no longer In Progress (cancelled, or queued again after its lease
+            // ran out): nothing of this attempt is kept.
+            return Err(StoreError::NotFound(format!("run {run} in progress")));
         }
         tx.commit().await?;
         self.run(run).await

@@ -63,6 +63,29 @@ pub async fn run_batch(
     plan_and_finish(org, config, &run_id, batch, threshold).await
 }
 
+/// Run a queued run that a worker claimed: `loaded` is its file's records, or the problems
+/// that kept the file from loading.
+pub async fn run_claimed(
+    org: &OrgStore,
+    config: &SourceConfig,
+    run: &RunRecord,
+    loaded: Result<&[BatchItem], &[LogRow]>,
+) -> Result<RunRecord, SyncError> {
+    match loaded {
+        Ok(batch) => {
+            let threshold = if run.dry_run {
+                Threshold::DryRun
+            } else {
+                Threshold::Check
+            };
+            plan_and_finish(org, config, &run.id, batch, threshold).await
+        }
+        Err(problems) => Ok(org
+            .finish_run(&run.id, Finish::DataLoadFailed(problems))
+            .await?),
+    }
+}
+
 /// Apply a run that the deactivation threshold blocked, as the operator approved it: `batch`
 /// is the run's own file read again, planned against the users as they are now.
 pub async fn approve_run(

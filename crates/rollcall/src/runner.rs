@@ -1,0 +1,282 @@
+//! The run queue's workers inside `rollcall serve` (SPEC §5, §6, §10).
+//!
+//! Each worker claims the oldest queued run whose configuration has no run in progress, so
+//! one configuration's uploads run one at a time in upload order while different
+//! configurations run side by side. A claim is a lease that the worker renews while it works;
+//! if the node dies, another node takes the run when the lease runs out, and the same node
+//! takes its own runs back as soon as it restarts. A run applies in one transaction, so a run
+//! interrupted and run again applies exactly once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rollcall_domain::LogRow;
+use rollcall_domain::record::ReadOptions;
+use rollcall_store::{Claim, OrgStore, RunRecord, SourceConfig, Store};
+use tokio::sync::{Notify, watch};
+
+use crate::settings::Settings;
+
+/// How long a claim holds without renewal.
+const LEASE: Duration = Duration::from_secs(60);
+/// How often a worker looks for runs queued by other nodes (runs queued on this node wake it
+/// at once).
+const POLL: Duration = Duration::from_secs(2);
+/// How long a shutdown waits for the runs in progress before leaving them to the next start.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// This node's identity in the queue, kept in the data directory so that a restarted node
+/// recognises the runs it held.
+pub fn node_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path)
+        && !id.trim().is_empty()
+    {
+        return Ok(id.trim().to_owned());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let id = rollcall_store::new_id();
+    std::fs::write(&path, &id).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
+}
+
+pub struct Runner {
+    store: Store,
+    node: String,
+    wake: Arc<Notify>,
+    workers: usize,
+    limits: rollcall_hrfile::Limits,
+    work_dir: PathBuf,
+    retention: Duration,
+}
+
+impl Runner {
+    pub fn new(store: Store, settings: &Settings, wake: Arc<Notify>) -> anyhow::Result<Runner> {
+        Ok(Runner {
+            store,
+            node: node_id(&settings.data_dir)?,
+            wake,
+            workers: settings.run_workers,
+            limits: settings.limits,
+            work_dir: settings.data_dir.join("work"),
+            retention: settings.file_retention,
+        })
+    }
+
+    /// Process queued runs until `stop` turns true.
+    pub async fn run(self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let _ = std::fs::remove_dir_all(&self.work_dir);
+        std::fs::create_dir_all(&self.work_dir)
+            .with_context(|| format!("cannot create {}", self.work_dir.display()))?;
+        let taken_back = self.store.requeue_runs_of(&self.node).await?;
+        if taken_back > 0 {
+            tracing::warn!(
+                runs = taken_back,
+                "runs interrupted by the last stop are queued again"
+            );
+        }
+        let runner = Arc::new(self);
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..runner.workers {
+            tasks.spawn(runner.clone().worker(n, stop.clone()));
+        }
+        tasks.spawn(runner.clone().purger(stop.clone()));
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+
+    async fn worker(self: Arc<Self>, n: usize, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            // Registered before looking, so a run queued meanwhile is not missed.
+            let woken = self.wake.notified();
+            match self.store.claim_next_run(&self.node, LEASE).await {
+                Ok(Some(claim)) => {
+                    let run = claim.run.id.clone();
+                    let work = self.clone().process(claim);
+                    tokio::pin!(work);
+                    tokio::select! {
+                        () = &mut work => {}
+                        _ = stop.changed() => {
+                            if tokio::time::timeout(SHUTDOWN_GRACE, work).await.is_err() {
+                                tracing::warn!(%run, "shutdown: the run in progress is left to the next start");
+                            }
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(worker = n, error = %e, "cannot read the run queue"),
+            }
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    async fn process(self: Arc<Self>, claim: Claim) {
+        let Claim { org, run } = claim;
+        tracing::info!(run = %run.id, config = %run.config_name, file = run.file_name.as_deref().unwrap_or_default(), "run started");
+        let lease = {
+            let store = self.store.clone();
+            let node = self.node.clone();
+            let id = run.id.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE / 4).await;
+                    match store.renew_lease(&id, &node, LEASE).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(run = %id, "the run's claim was lost");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::error!(run = %id, error = %e, "cannot renew the run's lease")
+                        }
+                    }
+                }
+            })
+        };
+        let spool = self.work_dir.join(format!("{}.file", run.id));
+        match self.sync_stored_file(&org, &run, &spool).await {
+            Ok(done) => tracing::info!(
+                run = %done.id, status = done.status.label(), created = done.counts.created,
+                updated = done.counts.updated, deactivated = done.counts.deactivated,
+                skipped = done.counts.skipped, "run ended"
+            ),
+            // The run stays In Progress under this node's claim: the lease brings it back.
+            Err(e) => {
+                tracing::error!(run = %run.id, error = %format!("{e:#}"), "run failed; it will be retried")
+            }
+        }
+        lease.abort();
+        let _ = tokio::fs::remove_file(&spool).await;
+    }
+
+    async fn sync_stored_file(
+        &self,
+        org: &OrgStore,
+        run: &RunRecord,
+        spool: &Path,
+    ) -> anyhow::Result<RunRecord> {
+        let config = org.config(run.config_id.as_str()).await?;
+        let file_name = run.file_name.clone().unwrap_or_default();
+        let fail = |problem: rollcall_hrfile::FileProblem| vec![problem.log_row()];
+        let extension = Path::new(&file_name)
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        if extension != "csv" && extension != "xlsx" {
+            return self
+                .finish(
+                    org,
+                    &config,
+                    run,
+                    Err(fail(crate::commands::unsupported_file(&file_name))),
+                )
+                .await;
+        }
+        let Some(mapping) = config.mapping.clone() else {
+            let problem = rollcall_hrfile::FileProblem::new(
+                None,
+                format!(
+                    "configuration '{}' has no mapping: set one, then upload the file again",
+                    config.name
+                ),
+                "",
+            );
+            return self.finish(org, &config, run, Err(fail(problem))).await;
+        };
+
+        let mut out = tokio::io::BufWriter::with_capacity(
+            1 << 20,
+            tokio::fs::File::create(spool)
+                .await
+                .with_context(|| format!("cannot create {}", spool.display()))?,
+        );
+        if !org.copy_run_file(&run.id, &mut out).await? {
+            let problem = rollcall_hrfile::FileProblem::new(
+                None,
+                "the uploaded file is no longer kept (its retention period is over): upload it again",
+                "",
+            );
+            return self.finish(org, &config, run, Err(fail(problem))).await;
+        }
+        drop(out);
+
+        let options = ReadOptions {
+            phone_region: config.phone_region,
+        };
+        let limits = self.limits;
+        let path = spool.to_owned();
+        let (loaded, sha) = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path)?;
+            let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let source = std::io::BufReader::with_capacity(1 << 20, file);
+            Ok::<_, std::io::Error>(crate::commands::read_records(
+                source, &extension, &mapping, &options, limits, total, true,
+            ))
+        })
+        .await??;
+        if run
+            .file_sha256
+            .as_deref()
+            .is_some_and(|stored| stored != sha)
+        {
+            let problem = rollcall_hrfile::FileProblem::new(
+                None,
+                "the stored file does not match the upload (SHA-256 differs): upload it again",
+                format!(
+                    "expected={}",
+                    run.file_sha256.as_deref().unwrap_or_default()
+                ),
+            );
+            return self.finish(org, &config, run, Err(fail(problem))).await;
+        }
+        let loaded = loaded.map_err(|problems| problems.iter().map(|p| p.log_row()).collect());
+        self.finish(org, &config, run, loaded).await
+    }
+
+    async fn finish(
+        &self,
+        org: &OrgStore,
+        config: &SourceConfig,
+        run: &RunRecord,
+        loaded: Result<Vec<rollcall_domain::record::BatchItem>, Vec<LogRow>>,
+    ) -> anyhow::Result<RunRecord> {
+        let loaded = match &loaded {
+            Ok(items) => Ok(items.as_slice()),
+            Err(rows) => Err(rows.as_slice()),
+        };
+        Ok(rollcall_sync::run_claimed(org, config, run, loaded).await?)
+    }
+
+    /// Delete the files of runs that ended longer ago than the retention period.
+    async fn purger(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let before = chrono::Utc::now()
+                - chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
+            match self.store.purge_run_files(before.timestamp_millis()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    runs = n,
+                    "purged the files of runs past their retention period"
+                ),
+                Err(e) => tracing::error!(error = %e, "cannot purge old run files"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PURGE_EVERY) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! The SFTP drop folders of SPEC §5: an SSH server (russh) that offers only the `sftp`
+//! subsystem, where each `sftp` configuration's login sees only its own folder, and every
+//! completed upload is stored in the database with a queued run before the client is told
+//! that its upload succeeded.
+//!
+//! No shell, no exec, no port forwarding, no agent forwarding: every other channel or request
+//! is refused. Failed sign-ins are logged and throttled per address and per login.
+
+mod folder;
+pub mod path;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rollcall_store::{OrgStore, SftpLogin, SourceConfig, Store};
+use russh::keys::ssh_key::{self, HashAlg, LineEnding, PrivateKey, PublicKey};
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// Settings of the SFTP server.
+#[derive(Clone, Debug)]
+pub struct SftpSettings {
+    pub addr: SocketAddr,
+    /// Holds the host key; uploads are spooled under it until they are stored.
+    pub data_dir: PathBuf,
+    /// The largest file accepted, in bytes.
+    pub max_bytes: u64,
+}
+
+/// Failed sign-ins allowed per address, and per login, within [`THROTTLE_WINDOW`].
+const MAX_FAILURES: usize = 10;
+const THROTTLE_WINDOW: Duration = Duration::from_secs(600);
+
+/// Recent failed sign-ins, by address and by login.
+#[derive(Default)]
+struct Throttle {
+    by_address: HashMap<IpAddr, VecDeque<Instant>>,
+    by_user: HashMap<String, VecDeque<Instant>>,
+}
+
+fn recent(times: &mut VecDeque<Instant>, now: Instant) -> usize {
+    while times
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > THROTTLE_WINDOW)
+    {
+        times.pop_front();
+    }
+    times.len()
+}
+
+impl Throttle {
+    fn blocked(&mut self, ip: Option<IpAddr>, user: &str) -> bool {
+        let now = Instant::now();
+        let by_ip = ip
+            .and_then(|ip| self.by_address.get_mut(&ip))
+            .map_or(0, |t| recent(t, now));
+        let by_user = self.by_user.get_mut(user).map_or(0, |t| recent(t, now));
+        by_ip >= MAX_FAILURES || by_user >= MAX_FAILURES
+    }
+
+    fn failed(&mut self, ip: Option<IpAddr>, user: &str) {
+        let now = Instant::now();
+        if let Some(ip) = ip {
+            self.by_address.entry(ip).or_default().push_back(now);
+        }
+        // Bounded: an attacker cycling through names cannot grow this without limit.
+        if self.by_user.len() < 100_000 || self.by_user.contains_key(user) {
+            self.by_user
+                .entry(user.to_owned())
+                .or_default()
+                .push_back(now);
+        }
+    }
+}
+
+/// What every session of the server shares.
+pub(crate) struct Shared {
+    store: Store,
+    spool_dir: PathBuf,
+    max_bytes: u64,
+    pending: folder::PendingFiles,
+    /// Woken when a run is queued, so that a worker picks it up at once.
+    runs_waiting: Arc<Notify>,
+    throttle: Mutex<Throttle>,
+    sessions: AtomicU64,
+}
+
+pub(crate) fn format_bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The host key, made on first start and kept in the data directory, so that clients see the
+/// same fingerprint across restarts.
+pub fn load_or_create_host_key(data_dir: &Path) -> anyhow::Result<PrivateKey> {
+    let path = data_dir.join("ssh_host_ed25519_key");
+    if path.exists() {
+        return PrivateKey::read_openssh_file(&path)
+            .with_context(|| format!("cannot read the SSH host key {}", path.display()));
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| anyhow::anyhow!("no randomness for the host key: {e}"))?;
+    let key = PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&seed));
+    let text = key.to_openssh(LineEnding::LF)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot create the SSH host key {}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    file.sync_all()?;
+    Ok(key)
+}
+
+/// A bound SFTP server, ready to run.
+pub struct SftpServer {
+    listener: TcpListener,
+    config: Arc<russh::server::Config>,
+    shared: Arc<Shared>,
+    fingerprint: String,
+}
+
+impl SftpServer {
+    pub async fn bind(
+        store: Store,
+        settings: &SftpSettings,
+        runs_waiting: Arc<Notify>,
+    ) -> anyhow::Result<SftpServer> {
+        let key = load_or_create_host_key(&settings.data_dir)?;
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let spool_dir = settings.data_dir.join("spool");
+        // Spooled uploads of a previous process were never acknowledged: the clients retry.
+        let _ = std::fs::remove_dir_all(&spool_dir);
+        std::fs::create_dir_all(&spool_dir)
+            .with_context(|| format!("cannot create {}", spool_dir.display()))?;
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("cannot listen for SFTP on {}", settings.addr))?;
+        let config = russh::server::Config {
+            server_id: russh::SshId::Standard("SSH-2.0-rollcall".into()),
+            methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..]),
+            auth_rejection_time: Duration::from_millis(500),
+            // OpenSSH starts with a "none" attempt to learn the methods: answer it at once.
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            keys: vec![key],
+            max_auth_attempts: 6,
+            inactivity_timeout: Some(Duration::from_secs(900)),
+            nodelay: true,
+            window_size: 8 << 20,
+            channel_buffer_size: 256,
+            ..Default::default()
+        };
+        Ok(SftpServer {
+            listener,
+            config: Arc::new(config),
+            shared: Arc::new(Shared {
+                store,
+                spool_dir,
+                max_bytes: settings.max_bytes,
+                pending: Default::default(),
+                runs_waiting,
+                throttle: Mutex::new(Throttle::default()),
+                sessions: AtomicU64::new(0),
+            }),
+            fingerprint,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// `SHA256:…`, as `ssh-keygen -lf` shows it.
+    pub fn host_key_fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Serve until `shutdown` completes; open sessions are then disconnected (an upload that
+    /// was not acknowledged is not stored, and the client reports it).
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let mut server = Server {
+            shared: self.shared.clone(),
+        };
+        let running =
+            russh::server::Server::run_on_socket(&mut server, self.config, &self.listener);
+        let handle = running.handle();
+        tokio::select! {
+            result = running => result.context("SFTP server failed"),
+            () = shutdown => {
+                handle.shutdown("the server is shutting down".into());
+                Ok(())
+            }
+        }
+    }
+}
+
+struct Server {
+    shared: Arc<Shared>,
+}
+
+impl russh::server::Server for Server {
+    type Handler = SshSession;
+
+    fn new_client(&mut self, peer: Option<SocketAddr>) -> SshSession {
+        SshSession {
+            shared: self.shared.clone(),
+            peer,
+            id: self.shared.sessions.fetch_add(1, Ordering::Relaxed),
+            login: None,
+            channels: HashMap::new(),
+        }
+    }
+}
+
+/// One SSH connection.
+pub struct SshSession {
+    shared: Arc<Shared>,
+    peer: Option<SocketAddr>,
+    id: u64,
+    login: Option<(OrgStore, SourceConfig)>,
+    channels: HashMap<ChannelId, Channel<Msg>>,
+}
+
+fn key_allowed(login: &SftpLogin, key: &PublicKey) -> bool {
+    login.keys.iter().any(|line| {
+        PublicKey::from_openssh(line.trim()).is_ok_and(|k| k.key_data() == key.key_data())
+    })
+}
+
+impl SshSession {
+    fn ip(&self) -> Option<IpAddr> {
+        self.peer.map(|p| p.ip())
+    }
+
+    fn throttled(&self, user: &str) -> bool {
+        let blocked = self
+            .shared
+            .throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .blocked(self.ip(), user);
+        if blocked {
+            tracing::warn!(user, peer = ?self.peer, "SFTP sign-in refused: too many failed attempts");
+        }
+        blocked
+    }
+
+    fn failed(&self, user: &str, method: &str, reason: &str) {
+        tracing::warn!(user, peer = ?self.peer, method, reason, "SFTP sign-in failed");
+        self.shared
+            .throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .failed(self.ip(), user);
+    }
+
+    async fn lookup(&self, user: &str) -> Result<Option<SftpLogin>, russh::Error> {
+        self.shared.store.sftp_login(user).await.map_err(|e| {
+            tracing::error!(error = %e, "SFTP sign-in could not read the configuration");
+            russh::Error::Disconnect
+        })
+    }
+
+    fn accept(&mut self, login: SftpLogin, method: &str) -> Auth {
+        tracing::info!(
+            user = login.config.sftp_user.as_deref().unwrap_or_default(),
+            config = %login.config.name, peer = ?self.peer, method, "SFTP sign-in"
+        );
+        let org = self.shared.store.org(login.config.org_id.clone());
+        self.login = Some((org, login.config));
+        Auth::Accept
+    }
+}
+
+impl russh::server::Handler for SshSession {
+    type Error = russh::Error;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if self.throttled(user) {
+            return Ok(Auth::reject());
+        }
+        let Some(login) = self.lookup(user).await? else {
+            self.failed(user, "password", "no such login");
+            return Ok(Auth::reject());
+        };
+        let Some(hash) = login.password_hash.clone() else {
+            self.failed(user, "password", "the login has no password");
+            return Ok(Auth::reject());
+        };
+        let password = password.to_owned();
+        // Argon2 is deliberately slow: off the async threads.
+        let ok = tokio::task::spawn_blocking(move || {
+            rollcall_store::credentials::verify_password(&password, &hash)
+        })
+        .await
+        .unwrap_or(false);
+        if !ok {
+            self.failed(user, "password", "wrong password");
+            return Ok(Auth::reject());
+        }
+        Ok(self.accept(login, "password"))
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        // Clients offer every key they hold; an unknown one is not a failed attempt.
+        let known = self
+            .lookup(user)
+            .await?
+            .is_some_and(|login| key_allowed(&login, offer.public_key));
+        Ok(if known { Auth::Accept } else { Auth::reject() })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if self.throttled(user) {
+            return Ok(Auth::reject());
+        }
+        match self.lookup(user).await? {
+            Some(login) if key_allowed(&login, key.public_key) => {
+                Ok(self.accept(login, "publickey"))
+            }
+            _ => {
+                self.failed(user, "publickey", "key not authorised");
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.close(channel)?;
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel_id: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let channel = self.channels.remove(&channel_id);
+        match (name, channel, &self.login) {
+            ("sftp", Some(channel), Some((org, config))) => {
+                session.channel_success(channel_id)?;
+                let folder =
+                    folder::Folder::new(self.shared.clone(), org.clone(), config.clone(), self.id);
+                russh_sftp::server::run(channel.into_stream(), folder).await;
+            }
+            _ => {
+                tracing::warn!(subsystem = name, peer = ?self.peer, "refused subsystem");
+                session.channel_failure(channel_id)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        tracing::warn!(peer = ?self.peer, "refused a shell: this server offers SFTP only");
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        tracing::warn!(peer = ?self.peer, "refused a command: this server offers SFTP only");
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        _variable_name: &str,
+        _variable_value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_throttle_blocks_after_repeated_failures_per_address_and_per_login() {
+        let mut t = Throttle::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        for _ in 0..MAX_FAILURES - 1 {
+            t.failed(Some(a), "payroll");
+        }
+        assert!(!t.blocked(Some(a), "payroll"));
+        t.failed(Some(a), "payroll");
+        assert!(t.blocked(Some(a), "payroll"), "by address and login");
+        assert!(t.blocked(Some(a), "someone-else"), "by address");
+        assert!(t.blocked(Some(b), "payroll"), "by login, from anywhere");
+        assert!(!t.blocked(Some(b), "someone-else"));
+    }
+
+    #[test]
+    fn the_host_key_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_host_key(dir.path()).unwrap();
+        let again = load_or_create_host_key(dir.path()).unwrap();
+        assert_eq!(
+            first.fingerprint(HashAlg::Sha256),
+            again.fingerprint(HashAlg::Sha256)
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("ssh_host_ed25519_key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
