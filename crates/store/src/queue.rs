@@ -215,7 +215,11 @@ impl OrgStore {
 
     /// The file kept for a run, if any: its name and content.
     pub async fn run_file(&self, run: &RunId) -> Result<Option<(String, Vec<u8>)>> {
-        let record = self.run(run).await?;
+        let record = match self.run(run).await {
+            Ok(record) => record,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let mut content = Vec::new();
         match self.copy_run_file(run, &mut content).await {
             Ok(true) => Ok(Some((record.file_name.unwrap_or_default(), content))),

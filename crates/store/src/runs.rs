@@ -206,6 +206,22 @@ impl OrgStore {
     pub async fn finish_run(&self, run: &RunId, finish: Finish<'_>) -> Result<RunRecord> {
         let now = self.store.now_ms();
         let mut tx = self.store.db.write.begin().await?;
+        // First take the run's row: of two workers that both think they hold a run (one whose
+        // lease ran out), the second waits here and then finds it ended, before writing.
+        let held = query(
+            self.store.db.backend,
+            "UPDATE sync_runs SET status = status WHERE id = $1 AND org_id = $2 AND status = $3",
+            vec![
+                run.as_str().into(),
+                self.org.as_str().into(),
+                RunStatus::InProgress.code().into(),
+            ],
+        )
+        .execute(&mut *tx)
+        .await?;
+        if held.rows_affected() != 1 {
+            return Err(StoreError::NotFound(format!("run {run} in progress")));
+        }
         let (status, counts, logs): (RunStatus, Counts, Vec<LogRow>) = match finish {
             Finish::Apply(plan) => {
                 let mut new_users = Vec::new();
