@@ -800,6 +800,7 @@ fn run_json(run: &RunRecord) -> serde_json::Value {
         "dry_run": run.dry_run,
         "file_name": run.file_name,
         "file_sha256": run.file_sha256,
+        "queued_at": run.queued_at.to_rfc3339(),
         "started_at": run.started_at.map(|t| t.to_rfc3339()),
         "ended_at": run.ended_at.map(|t| t.to_rfc3339()),
         "duration_ms": run.duration().map(|d| d.num_milliseconds()),

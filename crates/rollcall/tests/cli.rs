@@ -606,8 +606,10 @@ fn serve_refuses_a_busy_port_with_exit_2() {
     let env = Env::new();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().to_string();
-    let out = env.run(&["serve", "--http", &port]);
+    let out = env.run(&["serve", "--http", &port, "--sftp", "127.0.0.1:0"]);
     assert_usage_error(&out, "cannot listen for HTTP");
+    let out = env.run(&["serve", "--http", "127.0.0.1:0", "--sftp", &port]);
+    assert_usage_error(&out, "cannot listen for SFTP");
 }
 
 /// The same CLI flow on PostgreSQL, when a server is configured.

@@ -83,7 +83,7 @@ impl Env {
     }
 
     pub fn serve_with(&self, envs: &[(&str, &str)]) -> Server {
-        let mut cmd = self.command(&["serve", "--http", "127.0.0.1:0"]);
+        let mut cmd = self.command(&["serve", "--http", "127.0.0.1:0", "--sftp", "127.0.0.1:0"]);
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -98,13 +98,35 @@ impl Env {
             .strip_prefix("http listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
             .to_owned();
-        Server { child, addr }
+        let line = lines.next().expect("serve printed one line").unwrap();
+        let sftp_addr = line
+            .strip_prefix("sftp listening on ")
+            .unwrap_or_else(|| panic!("unexpected second line: {line}"))
+            .to_owned();
+        Server {
+            child,
+            addr,
+            sftp_addr,
+        }
     }
 }
 
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    pub sftp_addr: String,
+}
+
+impl Server {
+    pub fn sftp_port(&self) -> String {
+        self.sftp_addr.rsplit(':').next().unwrap().to_owned()
+    }
+
+    /// Kill the process at once (SIGKILL): no graceful shutdown.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Server {

@@ -1,0 +1,733 @@
+//! SFTP drop folders and the run queue, against `rollcall serve`, driven by the real OpenSSH
+//! `sftp` client (key sign-in, and password sign-in through sshpass) and by paramiko as a
+//! second client implementation.
+//!
+//! The clients come from the machine (openssh-client, sshpass) and from the Python venv that
+//! `.ci/run` makes; without them a test skips loudly, unless `ROLLCALL_REQUIRE_ALL=1`.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, Server};
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+const MAPPING: &str = r#"
+[fields]
+external_id = "EmployeeNumber"
+username    = "Username"
+email       = "WorkEmail"
+active      = "Active"
+"#;
+
+fn missing(what: &str) {
+    if std::env::var("ROLLCALL_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("ROLLCALL_REQUIRE_ALL=1 but {what}: run `bash .ci/run` once to install it");
+    }
+    eprintln!(
+        "SKIPPED: {what} (installed by .ci/run; ROLLCALL_REQUIRE_ALL=1 makes this a failure)"
+    );
+}
+
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        missing(&format!("`{tool}` is not installed"));
+    }
+    found
+}
+
+/// A CSV of people `from..to`, all active.
+fn people(from: u32, to: u32) -> String {
+    let mut csv = String::from("EmployeeNumber,Username,WorkEmail,Active\n");
+    for n in from..to {
+        csv.push_str(&format!("{n},user{n},user{n}@acme.example,true\n"));
+    }
+    csv
+}
+
+/// An organisation `Acme` with an active sftp configuration per `(name, login)`, each with
+/// the same key pair and password.
+struct Drop {
+    env: Env,
+    key: PathBuf,
+}
+
+impl Drop {
+    fn new(configs: &[(&str, &str)]) -> Option<Drop> {
+        if !have("sftp") || !have("ssh-keygen") {
+            return None;
+        }
+        Some(Drop::in_env(Env::new(), configs))
+    }
+
+    fn in_env(env: Env, configs: &[(&str, &str)]) -> Drop {
+        env.ok(&["org", "create", "--name", "Acme", "--provisioning"]);
+        let key = env.path("id_ed25519");
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let mapping = env.write("mapping.toml", MAPPING);
+        for (name, login) in configs {
+            let out = env.run_with_stdin(
+                &[
+                    "config",
+                    "create",
+                    "--org",
+                    "Acme",
+                    "--name",
+                    name,
+                    "--kind",
+                    "sftp",
+                    "--mode",
+                    "active",
+                    "--mapping",
+                    mapping.to_str().unwrap(),
+                    "--sftp-user",
+                    login,
+                    "--sftp-password-stdin",
+                    "--sftp-key",
+                    &format!("{}.pub", key.display()),
+                ],
+                &format!("{PASSWORD}\n"),
+            );
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Drop { env, key }
+    }
+
+    fn file(&self, name: &str, content: &str) -> PathBuf {
+        self.env.write(name, content)
+    }
+
+    /// `sftp -b` with the key; the batch's relative local paths are in the test's folder.
+    fn sftp(&self, server: &Server, login: &str, batch: &str) -> Output {
+        let mut child = Command::new("sftp")
+            .current_dir(self.env.dir.path())
+            .args(["-b", "-", "-i"])
+            .arg(&self.key)
+            .args(ssh_options())
+            .args(["-o", "BatchMode=yes"])
+            .args(["-P", &server.sftp_port(), &format!("{login}@127.0.0.1")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(batch.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn sftp_ok(&self, server: &Server, login: &str, batch: &str) -> String {
+        let out = self.sftp(server, login, batch);
+        assert!(
+            out.status.success(),
+            "sftp failed on {batch:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The organisation's runs, oldest upload first.
+    fn runs(&self) -> Vec<Value> {
+        let text = self.env.ok(&["runs", "list", "--org", "Acme", "--json"]);
+        let mut runs: Vec<Value> = serde_json::from_str::<Value>(&text)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone();
+        runs.sort_by(|a, b| {
+            (a["queued_at"].as_str(), a["run_id"].as_str())
+                .cmp(&(b["queued_at"].as_str(), b["run_id"].as_str()))
+        });
+        runs
+    }
+
+    /// Wait until `n` runs have ended.
+    fn ended(&self, n: usize) -> Vec<Value> {
+        self.wait(&format!("{n} ended runs"), |runs| {
+            runs.iter().filter(|r| is_final(r)).count() >= n
+        })
+    }
+
+    fn wait(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let runs = self.runs();
+            if done(&runs) {
+                return runs;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {runs:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Options for every client run; OpenSSH takes the first value of an option, so key-only runs
+/// add `BatchMode=yes` after these and password runs `BatchMode=no`.
+fn ssh_options() -> [&'static str; 10] {
+    [
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=20",
+    ]
+}
+
+/// The names an `ls -1` printed (the batch's own echoed commands left out).
+fn listed(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with("sftp>") && !l.trim().is_empty())
+        .map(str::trim)
+        .collect()
+}
+
+fn is_final(run: &Value) -> bool {
+    !matches!(run["status"].as_str(), Some("queued" | "in_progress"))
+}
+
+fn count(run: &Value, what: &str) -> u64 {
+    run[what].as_u64().unwrap()
+}
+
+fn time(run: &Value, what: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(run[what].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn openssh_key_upload_creates_users_and_the_same_file_again_changes_nothing() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    let server = drop.env.serve();
+    drop.file("people.csv", &people(1, 4));
+    drop.sftp_ok(&server, "payroll", "put people.csv\n");
+    let runs = drop.ended(1);
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run["status"], "success", "{run:#}");
+    assert_eq!(run["connector"], "SFTP Sync");
+    assert_eq!(run["file_name"], "people.csv");
+    assert_eq!(count(run, "created"), 3);
+
+    // The folder shows nothing once the run is done; the same file again is a no-op.
+    let listing = drop.sftp_ok(&server, "payroll", "ls -1\nput people.csv\n");
+    assert!(listed(&listing).is_empty(), "{listing}");
+    let runs = drop.ended(2);
+    assert_eq!(runs[1]["status"], "success");
+    assert_eq!(count(&runs[1], "unchanged"), 3);
+    assert_eq!(count(&runs[1], "created"), 0);
+}
+
+#[test]
+fn openssh_password_sign_in_through_sshpass() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    if !have("sshpass") {
+        return;
+    }
+    let server = drop.env.serve();
+    drop.file("people.csv", &people(1, 3));
+    let sftp_with = |password: &str| {
+        let mut child = Command::new("sshpass")
+            .current_dir(drop.env.dir.path())
+            .args(["-p", password, "sftp"])
+            .args(ssh_options())
+            // Password only: sshpass answers the prompt.
+            .args([
+                "-o",
+                "BatchMode=no",
+                "-o",
+                "PubkeyAuthentication=no",
+                "-o",
+                "PreferredAuthentications=password",
+                "-o",
+                "NumberOfPasswordPrompts=1",
+                "-b",
+                "-",
+                "-P",
+                &server.sftp_port(),
+                "payroll@127.0.0.1",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"put people.csv\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let wrong = sftp_with("not the password");
+    assert!(!wrong.status.success());
+    assert!(drop.runs().is_empty());
+    let right = sftp_with(PASSWORD);
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    let runs = drop.ended(1);
+    assert_eq!(runs[0]["status"], "success");
+    assert_eq!(count(&runs[0], "created"), 2);
+}
+
+/// paramiko, from the venv `.ci/run` makes.
+fn paramiko_python() -> Option<PathBuf> {
+    let path = std::env::var_os("ROLLCALL_PARAMIKO_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/venv/bin/python"));
+    let works = Command::new(&path)
+        .args(["-c", "import paramiko"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if works {
+        Some(path)
+    } else {
+        missing(&format!(
+            "paramiko is not importable with {}",
+            path.display()
+        ));
+        None
+    }
+}
+
+#[test]
+fn paramiko_uploads_with_a_password_and_with_a_temporary_name() {
+    let Some(python) = paramiko_python() else {
+        return;
+    };
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    let server = drop.env.serve();
+    let script = r#"
+import sys, io, paramiko
+port, password, data = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode()
+transport = paramiko.Transport(("127.0.0.1", port))
+transport.connect(username="payroll", password=password)
+sftp = paramiko.SFTPClient.from_transport(transport)
+print(sftp.normalize("."))
+sftp.putfo(io.BytesIO(data), "people.csv.part", confirm=True)
+print(sorted(sftp.listdir(".")))
+sftp.rename("people.csv.part", "people.csv")
+try:
+    sftp.open("../escape.csv", "w")
+    print("ESCAPED")
+except IOError as e:
+    print("refused:", e)
+sftp.close()
+transport.close()
+"#;
+    let out = Command::new(python)
+        .args(["-c", script, &server.sftp_port(), PASSWORD, &people(1, 6)])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "/");
+    assert_eq!(lines[1], "['people.csv.part']");
+    assert!(lines[2].starts_with("refused:"), "{stdout}");
+    let runs = drop.ended(1);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["file_name"], "people.csv");
+    assert_eq!(count(&runs[0], "created"), 5);
+}
+
+#[test]
+fn a_winscp_style_upload_under_a_temporary_name_then_renamed_starts_exactly_one_run() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    let server = drop.env.serve();
+    drop.file("people.csv", &people(1, 4));
+    let listing = drop.sftp_ok(
+        &server,
+        "payroll",
+        "put people.csv people.csv.filepart\nls -1\nrename people.csv.filepart people.csv\n",
+    );
+    assert_eq!(listed(&listing), ["people.csv.filepart"], "{listing}");
+    let runs = drop.ended(1);
+    std::thread::sleep(Duration::from_millis(500));
+    let runs_later = drop.runs();
+    assert_eq!(runs_later.len(), 1, "{runs_later:#?}");
+    assert_eq!(runs[0]["file_name"], "people.csv");
+    assert_eq!(runs[0]["status"], "success");
+
+    // A temporary upload that is never renamed starts nothing and is gone with its session.
+    drop.sftp_ok(&server, "payroll", "put people.csv later.csv.filepart\n");
+    let listing = drop.sftp_ok(&server, "payroll", "ls -1\n");
+    assert!(listed(&listing).is_empty(), "{listing}");
+    assert_eq!(drop.runs().len(), 1);
+}
+
+#[test]
+fn one_configurations_uploads_run_in_order_while_another_configuration_runs_beside_them() {
+    let Some(drop) = Drop::new(&[("Payroll A", "payroll-a"), ("Payroll B", "payroll-b")]) else {
+        return;
+    };
+    let server = drop.env.serve();
+    // Later files touch the same people, so their order shows in the users they leave.
+    drop.file("a1.csv", &people(0, 3000));
+    drop.file("a2.csv", &people(0, 3000).replace(",true\n", ",false\n"));
+    drop.file("a3.csv", &people(0, 3000));
+    drop.file("b1.csv", &people(10_000, 16_000));
+    std::thread::scope(|s| {
+        s.spawn(|| drop.sftp_ok(&server, "payroll-a", "put a1.csv\nput a2.csv\nput a3.csv\n"));
+        s.spawn(|| drop.sftp_ok(&server, "payroll-b", "put b1.csv\n"));
+    });
+    let runs = drop.ended(4);
+    let of = |config: &str| -> Vec<&Value> {
+        runs.iter()
+            .filter(|r| r["configuration"] == config)
+            .collect()
+    };
+    let a = of("Payroll A");
+    let b = of("Payroll B");
+    assert_eq!(
+        a.iter()
+            .map(|r| r["file_name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["a1.csv", "a2.csv", "a3.csv"]
+    );
+    for pair in a.windows(2) {
+        assert!(
+            time(pair[1], "started_at") >= time(pair[0], "ended_at"),
+            "one at a time, in upload order: {pair:#?}"
+        );
+    }
+    assert_eq!(count(a[0], "created"), 3000);
+    assert_eq!(count(a[1], "deactivated"), 3000);
+    assert_eq!(count(a[2], "reactivated"), 3000);
+    let (b_start, b_end) = (time(b[0], "started_at"), time(b[0], "ended_at"));
+    assert!(
+        a.iter()
+            .any(|r| time(r, "started_at") < b_end && b_start < time(r, "ended_at")),
+        "B's run overlaps one of A's: {runs:#?}"
+    );
+}
+
+#[test]
+fn kill_9_during_a_run_then_restart_completes_the_run_once() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    kill_and_restart(drop);
+}
+
+#[test]
+fn kill_9_during_a_run_then_restart_completes_the_run_once_on_postgres() {
+    let Some(url) = common::postgres_database("sftp_kill") else {
+        return;
+    };
+    if !have("sftp") || !have("ssh-keygen") {
+        return;
+    }
+    let mut env = Env::new();
+    env.database_url = Some(url);
+    kill_and_restart(Drop::in_env(env, &[("Payroll", "payroll")]));
+}
+
+fn kill_and_restart(drop: Drop) {
+    const ROWS: u32 = 40_000;
+    let mut server = drop.env.serve();
+    drop.file("people.csv", &people(0, ROWS));
+    drop.sftp_ok(&server, "payroll", "put people.csv\n");
+    drop.wait("the run in progress", |runs| {
+        runs.first().is_some_and(|r| r["status"] == "in_progress")
+    });
+    server.kill();
+    let interrupted = drop.runs();
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(interrupted[0]["status"], "in_progress");
+
+    let _server = drop.env.serve();
+    let runs = drop.ended(1);
+    assert_eq!(runs.len(), 1, "the run is not doubled: {runs:#?}");
+    assert_eq!(runs[0]["status"], "success");
+    assert_eq!(count(&runs[0], "created"), u64::from(ROWS));
+    assert_eq!(runs[0]["run_id"], interrupted[0]["run_id"]);
+
+    // The users exist once each: the same file again changes nothing.
+    drop.sftp_ok(&_server, "payroll", "put people.csv\n");
+    let runs = drop.ended(2);
+    assert_eq!(count(&runs[1], "unchanged"), u64::from(ROWS));
+    assert_eq!(count(&runs[1], "created"), 0);
+}
+
+#[test]
+fn paths_out_of_the_folder_links_and_folders_are_refused() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    let server = drop.env.serve();
+    drop.file("people.csv", &people(1, 3));
+    for hostile in [
+        "put people.csv ../escape.csv",
+        "put people.csv /../../tmp/escape.csv",
+        "put people.csv /tmp/escape.csv",
+        "put people.csv sub/escape.csv",
+        "ls ..",
+        "ls /etc",
+        "cd ..",
+        "get /etc/passwd passwd",
+        "get ../../etc/passwd passwd",
+        "mkdir sub",
+        "symlink people.csv link.csv",
+        "ln -s /etc/passwd link.csv",
+    ] {
+        let out = drop.sftp(&server, "payroll", &format!("{hostile}\n"));
+        assert!(!out.status.success(), "{hostile} was allowed");
+    }
+    assert!(!Path::new("/tmp/escape.csv").exists());
+    assert!(!drop.env.path("passwd").exists());
+    assert!(drop.runs().is_empty(), "{:#?}", drop.runs());
+    let out = drop.sftp(&server, "payroll", "put people.csv ../escape.csv\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Permission denied") || stderr.contains("not allowed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn one_login_cannot_see_or_touch_another_configurations_folder() {
+    let Some(drop) = Drop::new(&[("Payroll A", "payroll-a"), ("Payroll B", "payroll-b")]) else {
+        return;
+    };
+    // No workers: uploads stay queued, so B's file stays in B's folder.
+    let server = drop.env.serve_with(&[("ROLLCALL_RUN_WORKERS", "0")]);
+    drop.file("people.csv", &people(1, 3));
+    drop.sftp_ok(&server, "payroll-b", "put people.csv b-only.csv\n");
+    let b_listing = drop.sftp_ok(&server, "payroll-b", "ls -1\n");
+    assert_eq!(listed(&b_listing), ["b-only.csv"], "{b_listing}");
+
+    let a_listing = drop.sftp_ok(&server, "payroll-a", "ls -1\n");
+    assert!(listed(&a_listing).is_empty(), "{a_listing}");
+    for attempt in [
+        "get b-only.csv copy.csv",
+        "rm b-only.csv",
+        "rename b-only.csv mine.csv",
+        "ls ../payroll-b",
+        "get ../payroll-b/b-only.csv copy.csv",
+        "rm /../payroll-b/b-only.csv",
+    ] {
+        let out = drop.sftp(&server, "payroll-a", &format!("{attempt}\n"));
+        assert!(!out.status.success(), "{attempt} was allowed");
+    }
+    let runs = drop.runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "queued");
+
+    // B may take its own queued upload back: the run is cancelled.
+    drop.sftp_ok(&server, "payroll-b", "rm b-only.csv\n");
+    assert_eq!(drop.runs()[0]["status"], "cancelled");
+}
+
+#[test]
+fn the_operator_cancels_a_queued_run() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    let server = drop.env.serve_with(&[("ROLLCALL_RUN_WORKERS", "0")]);
+    drop.file("people.csv", &people(1, 3));
+    drop.sftp_ok(&server, "payroll", "put people.csv\n");
+    let run = drop.runs()[0]["run_id"].as_str().unwrap().to_owned();
+    let out = drop.env.ok(&["runs", "cancel", &run, "--json"]);
+    let cancelled: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    let again = drop.env.run(&["runs", "cancel", &run]);
+    assert_eq!(again.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("only a queued run can be cancelled"),
+        "{stderr}"
+    );
+    let unknown = drop.env.run(&["runs", "cancel", "no-such-run"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn an_upload_over_the_size_limit_fails_and_starts_nothing() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    let server = drop.env.serve_with(&[("ROLLCALL_MAX_FILE_BYTES", "2000")]);
+    drop.file("big.csv", &people(0, 500));
+    let out = drop.sftp(&server, "payroll", "put big.csv\n");
+    assert!(!out.status.success());
+    drop.file("small.csv", &people(0, 3));
+    drop.sftp_ok(&server, "payroll", "put small.csv\n");
+    let runs = drop.ended(1);
+    assert_eq!(runs.len(), 1, "only the small file ran: {runs:#?}");
+    assert_eq!(runs[0]["file_name"], "small.csv");
+}
+
+#[test]
+fn a_file_of_another_type_is_a_data_load_failed_run_naming_the_accepted_types() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    let server = drop.env.serve();
+    drop.file("people.txt", &people(1, 3));
+    drop.sftp_ok(&server, "payroll", "put people.txt\n");
+    let runs = drop.ended(1);
+    assert_eq!(runs[0]["status"], "data_load_failed");
+    let logs = drop.env.path("logs.csv");
+    drop.env.ok(&[
+        "runs",
+        "logs",
+        runs[0]["run_id"].as_str().unwrap(),
+        "--format",
+        "csv",
+        "--output",
+        logs.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(logs).unwrap();
+    assert!(
+        text.contains("'people.txt' is neither a .csv nor a .xlsx file"),
+        "{text}"
+    );
+}
+
+#[test]
+fn there_is_no_shell_no_command_and_no_forwarding() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    let server = drop.env.serve();
+    let ssh = |extra: &[&str]| {
+        Command::new("ssh")
+            .arg("-i")
+            .arg(&drop.key)
+            .args(ssh_options())
+            .args(["-o", "BatchMode=yes"])
+            .args(["-p", &server.sftp_port()])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let exec = ssh(&["payroll@127.0.0.1", "echo", "SHOULD-NOT-RUN"]);
+    assert!(!exec.status.success());
+    assert!(!String::from_utf8_lossy(&exec.stdout).contains("SHOULD-NOT-RUN"));
+    let shell = ssh(&["-tt", "payroll@127.0.0.1"]);
+    assert!(!shell.status.success());
+    let forward = ssh(&["-W", &server.addr, "payroll@127.0.0.1"]);
+    assert!(
+        !forward.status.success(),
+        "direct-tcpip forwarding was allowed"
+    );
+}
+
+#[test]
+fn failed_password_sign_ins_are_throttled() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    if !have("sshpass") {
+        return;
+    }
+    let server = drop.env.serve();
+    let sign_in = |password: &str| {
+        Command::new("sshpass")
+            .args(["-p", password, "sftp"])
+            .args(ssh_options())
+            .args([
+                "-o",
+                "BatchMode=no",
+                "-o",
+                "PubkeyAuthentication=no",
+                "-o",
+                "PreferredAuthentications=password",
+                "-o",
+                "NumberOfPasswordPrompts=1",
+                "-b",
+                "/dev/null",
+                "-P",
+                &server.sftp_port(),
+                "payroll@127.0.0.1",
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(sign_in(PASSWORD), "the right password works at first");
+    for _ in 0..10 {
+        assert!(!sign_in("guess"));
+    }
+    assert!(
+        !sign_in(PASSWORD),
+        "after ten failures the login is blocked for a while, even with the right password"
+    );
+}
+
+#[test]
+fn the_host_key_is_the_same_after_a_restart() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    if !have("ssh-keyscan") {
+        return;
+    }
+    let scan = |server: &Server| {
+        let out = Command::new("ssh-keyscan")
+            .args(["-t", "ed25519", "-p", &server.sftp_port(), "127.0.0.1"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.split_whitespace()
+            .nth(2)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut server = drop.env.serve();
+    let before = scan(&server);
+    assert!(before.starts_with("AAAA"), "{before}");
+    server.terminate();
+    let server = drop.env.serve();
+    assert_eq!(scan(&server), before);
+}
