@@ -383,10 +383,11 @@ fn a_winscp_style_upload_under_a_temporary_name_then_renamed_starts_exactly_one_
     };
     let server = drop.env.serve();
     drop.file("people.csv", &people(1, 4));
+    // `put -p` also sets the file's times and mode: a harmless no-op here.
     let listing = drop.sftp_ok(
         &server,
         "payroll",
-        "put people.csv people.csv.filepart\nls -1\nrename people.csv.filepart people.csv\n",
+        "put -p people.csv people.csv.filepart\nls -1\nrename people.csv.filepart people.csv\n",
     );
     assert_eq!(listed(&listing), ["people.csv.filepart"], "{listing}");
     let runs = drop.ended(1);
@@ -660,6 +661,79 @@ fn there_is_no_shell_no_command_and_no_forwarding() {
         !forward.status.success(),
         "direct-tcpip forwarding was allowed"
     );
+}
+
+#[test]
+fn the_operator_changes_a_logins_password_and_keys() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    if !have("sshpass") {
+        return;
+    }
+    let server = drop.env.serve();
+    let password_works = |password: &str| {
+        Command::new("sshpass")
+            .args(["-p", password, "sftp"])
+            .args(ssh_options())
+            .args([
+                "-o",
+                "BatchMode=no",
+                "-o",
+                "PubkeyAuthentication=no",
+                "-o",
+                "PreferredAuthentications=password",
+                "-o",
+                "NumberOfPasswordPrompts=1",
+                "-b",
+                "/dev/null",
+                "-P",
+                &server.sftp_port(),
+                "payroll@127.0.0.1",
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let update = |args: &[&str], stdin: &str| {
+        let mut all = vec!["config", "update", "--org", "Acme", "--name", "Payroll"];
+        all.extend_from_slice(args);
+        let out = drop.env.run_with_stdin(&all, stdin);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    assert!(password_works(PASSWORD));
+    update(&["--sftp-password-stdin"], "a brand new password\n");
+    assert!(!password_works(PASSWORD));
+    assert!(password_works("a brand new password"));
+    update(&["--sftp-no-password"], "");
+    assert!(!password_works("a brand new password"));
+
+    assert!(drop.sftp(&server, "payroll", "ls\n").status.success());
+    update(&["--sftp-no-keys"], "");
+    assert!(!drop.sftp(&server, "payroll", "ls\n").status.success());
+
+    let short = drop.env.run_with_stdin(
+        &[
+            "config",
+            "update",
+            "--org",
+            "Acme",
+            "--name",
+            "Payroll",
+            "--sftp-password-stdin",
+        ],
+        "short\n",
+    );
+    assert_eq!(short.status.code(), Some(2));
+    let nothing = drop
+        .env
+        .run(&["config", "update", "--org", "Acme", "--name", "Payroll"]);
+    assert_eq!(nothing.status.code(), Some(2));
 }
 
 #[test]
