@@ -13,6 +13,8 @@ pub mod mapping;
 pub mod plan;
 pub mod record;
 pub mod run;
+pub mod run_filter;
+pub mod throttle;
 pub mod user;
 pub mod values;
 

@@ -22,6 +22,7 @@ pub struct Application {
     runner: crate::runner::Runner,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     scim: rollcall_web::scim::ScimSettings,
+    secure_cookies: bool,
 }
 
 impl Application {
@@ -60,6 +61,7 @@ impl Application {
             scim: rollcall_web::scim::ScimSettings {
                 schema: rollcall_scim::schema::UserSchema::new(&settings.scim_extension_urn),
             },
+            secure_cookies: settings.secure_cookies,
         })
     }
 
@@ -81,6 +83,7 @@ impl Application {
             metrics: self.metrics,
             scim: self.scim,
             tokens: rollcall_web::scim::TokenCache::default(),
+            admin: rollcall_web::api::AdminSettings::new(self.secure_cookies),
         };
         let app = rollcall_web::app(state);
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -93,7 +96,9 @@ impl Application {
         };
         let http = axum::serve(
             self.http,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(app),
         )
         .with_graceful_shutdown(stopped(stop.clone()));
         let (http, sftp, runs) = tokio::join!(

@@ -34,6 +34,8 @@ pub struct FileSettings {
     pub run_workers: Option<u64>,
     /// How long uploaded files are kept after their run ends, in days.
     pub file_retention_days: Option<u64>,
+    /// Mark the admin session cookie `Secure` (set when rollcall is reached over HTTPS).
+    pub secure_cookies: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +56,7 @@ pub struct Settings {
     pub scim_extension_urn: String,
     pub run_workers: usize,
     pub file_retention: std::time::Duration,
+    pub secure_cookies: bool,
 }
 
 pub const DEFAULT_RUN_WORKERS: u64 = 2;
@@ -175,7 +178,14 @@ impl Settings {
             file.file_retention_days,
             DEFAULT_FILE_RETENTION_DAYS,
         )?;
+        let secure_cookies = match env_value(env, "ROLLCALL_SECURE_COOKIES")?.as_deref() {
+            None => file.secure_cookies.unwrap_or(false),
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => bail!("ROLLCALL_SECURE_COOKIES='{other}' is not true or false"),
+        };
         Ok(Settings {
+            secure_cookies,
             run_workers: usize::try_from(run_workers).unwrap_or(0),
             file_retention: std::time::Duration::from_secs(retention_days.saturating_mul(86_400)),
             data_dir,

@@ -9,12 +9,14 @@
 mod folder;
 pub mod path;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use rollcall_domain::throttle::Throttle;
 
 use anyhow::Context;
 use rollcall_store::{OrgStore, SftpLogin, SourceConfig, Store};
@@ -37,48 +39,6 @@ pub struct SftpSettings {
 /// Failed sign-ins allowed per address, and per login, within [`THROTTLE_WINDOW`].
 const MAX_FAILURES: usize = 10;
 const THROTTLE_WINDOW: Duration = Duration::from_secs(600);
-
-/// Recent failed sign-ins, by address and by login.
-#[derive(Default)]
-struct Throttle {
-    by_address: HashMap<IpAddr, VecDeque<Instant>>,
-    by_user: HashMap<String, VecDeque<Instant>>,
-}
-
-fn recent(times: &mut VecDeque<Instant>, now: Instant) -> usize {
-    while times
-        .front()
-        .is_some_and(|t| now.duration_since(*t) > THROTTLE_WINDOW)
-    {
-        times.pop_front();
-    }
-    times.len()
-}
-
-impl Throttle {
-    fn blocked(&mut self, ip: Option<IpAddr>, user: &str) -> bool {
-        let now = Instant::now();
-        let by_ip = ip
-            .and_then(|ip| self.by_address.get_mut(&ip))
-            .map_or(0, |t| recent(t, now));
-        let by_user = self.by_user.get_mut(user).map_or(0, |t| recent(t, now));
-        by_ip >= MAX_FAILURES || by_user >= MAX_FAILURES
-    }
-
-    fn failed(&mut self, ip: Option<IpAddr>, user: &str) {
-        let now = Instant::now();
-        if let Some(ip) = ip {
-            self.by_address.entry(ip).or_default().push_back(now);
-        }
-        // Bounded: an attacker cycling through names cannot grow this without limit.
-        if self.by_user.len() < 100_000 || self.by_user.contains_key(user) {
-            self.by_user
-                .entry(user.to_owned())
-                .or_default()
-                .push_back(now);
-        }
-    }
-}
 
 /// What every session of the server shares.
 pub(crate) struct Shared {
@@ -174,7 +134,7 @@ impl SftpServer {
                 max_bytes: settings.max_bytes,
                 pending: Default::default(),
                 runs_waiting,
-                throttle: Mutex::new(Throttle::default()),
+                throttle: Mutex::new(Throttle::new(MAX_FAILURES, THROTTLE_WINDOW)),
                 sessions: AtomicU64::new(0),
             }),
             fingerprint,
@@ -250,13 +210,20 @@ impl SshSession {
         self.peer.map(|p| p.ip())
     }
 
+    /// The throttle's keys for a sign-in: the address and the login.
+    fn keys(&self, user: &str) -> [String; 2] {
+        let ip = self.ip().map(|ip| ip.to_string()).unwrap_or_default();
+        [format!("ip:{ip}"), format!("user:{user}")]
+    }
+
     fn throttled(&self, user: &str) -> bool {
+        let [ip, login] = self.keys(user);
         let blocked = self
             .shared
             .throttle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .blocked(self.ip(), user);
+            .blocked(&[&ip, &login], Instant::now());
         if blocked {
             tracing::warn!(user, peer = ?self.peer, "SFTP sign-in refused: too many failed attempts");
         }
@@ -265,11 +232,12 @@ impl SshSession {
 
     fn failed(&self, user: &str, method: &str, reason: &str) {
         tracing::warn!(user, peer = ?self.peer, method, reason, "SFTP sign-in failed");
+        let [ip, login] = self.keys(user);
         self.shared
             .throttle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .failed(self.ip(), user);
+            .failed(&[&ip, &login], Instant::now());
     }
 
     async fn lookup(&self, user: &str) -> Result<Option<SftpLogin>, russh::Error> {
@@ -445,22 +413,6 @@ impl russh::server::Handler for SshSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_throttle_blocks_after_repeated_failures_per_address_and_per_login() {
-        let mut t = Throttle::default();
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        for _ in 0..MAX_FAILURES - 1 {
-            t.failed(Some(a), "payroll");
-        }
-        assert!(!t.blocked(Some(a), "payroll"));
-        t.failed(Some(a), "payroll");
-        assert!(t.blocked(Some(a), "payroll"), "by address and login");
-        assert!(t.blocked(Some(a), "someone-else"), "by address");
-        assert!(t.blocked(Some(b), "payroll"), "by login, from anywhere");
-        assert!(!t.blocked(Some(b), "someone-else"));
-    }
 
     #[test]
     fn the_host_key_is_made_once_and_kept() {

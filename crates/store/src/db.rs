@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "run_queue",
         include_str!("../migrations/0004_run_queue.sql"),
     ),
+    (
+        5,
+        "admin_sessions",
+        include_str!("../migrations/0005_admin_sessions.sql"),
+    ),
 ];
 
 /// A bound value. TEXT and BIGINT (and BLOB for stored files), so both backends agree on

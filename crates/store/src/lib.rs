@@ -6,6 +6,7 @@
 //! Both backends are reached through sqlx's `Any` driver with `$n` placeholders (which SQLite
 //! also reads) and only TEXT / BIGINT columns, so each query is written once.
 
+mod admin_web;
 pub mod credentials;
 mod db;
 mod fast;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rollcall_domain::OrgId;
 
+pub use admin_web::{BULK_UPDATE_TRIGGER, RunCursor, RunPage, Session, SessionLimits};
 pub use operator::{
     Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig,
 };
@@ -215,6 +217,11 @@ impl Store {
             store: self.clone(),
             org,
         }
+    }
+
+    /// The store's clock (a fixed one in tests).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     fn now_ms(&self) -> i64 {

@@ -1,6 +1,7 @@
 //! The HTTP side of rollcall. Each surface (operations now; SCIM, `/api/v1` and the admin
 //! pages as they land) has its own module and its own error type.
 
+pub mod api;
 mod ops;
 pub mod scim;
 
@@ -22,6 +23,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub scim: scim::ScimSettings,
     pub tokens: scim::TokenCache,
+    pub admin: api::AdminSettings,
 }
 
 /// The service `serve` runs: the router, behind the SCIM path normalisation that must happen
@@ -40,6 +42,7 @@ pub fn app(state: AppState) -> App {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::routes())
+        .merge(api::routes().layer(axum::extract::DefaultBodyLimit::max(1 << 20)))
         .merge(scim::routes().layer(axum::extract::DefaultBodyLimit::max(1 << 20)))
         .with_state(state)
         .layer(middleware::from_fn(record_metrics))

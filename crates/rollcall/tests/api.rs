@@ -1,0 +1,468 @@
+//! The admin JSON API (`/api/v1`) against `rollcall serve`: sign-in, the access rule of
+//! SPEC §1, CSRF, tenant isolation, and the runs list with its filters and downloads.
+
+mod common;
+
+use common::{Env, Response, Server, http};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "a long admin password";
+
+const MAPPING: &str = r#"
+[fields]
+external_id = "EmployeeNumber"
+username    = "Username"
+active      = "Active"
+"#;
+
+struct Api {
+    /// Kept for the data directory's lifetime.
+    _env: Env,
+    server: Server,
+}
+
+/// A signed-in admin: the session cookie and the CSRF token.
+struct Admin {
+    cookie: String,
+    csrf: String,
+}
+
+impl Api {
+    /// `Acme` (provisioning on) with configurations `Payroll` and `Contractors`, one
+    /// successful run on each and one failed run on Payroll; `Other` with its own run.
+    fn start() -> Api {
+        let env = Env::new();
+        let mapping = env.write("mapping.toml", MAPPING);
+        let good = env.write("good.csv", "EmployeeNumber,Username,Active\n1,ann,true\n");
+        let bad = env.write("bad.txt", "not a spreadsheet");
+        let other = env.write("other.csv", "EmployeeNumber,Username,Active\n9,zed,true\n");
+        env.ok(&["org", "create", "--name", "Acme", "--provisioning"]);
+        env.ok(&["org", "create", "--name", "Quiet"]);
+        env.ok(&["org", "create", "--name", "Other", "--provisioning"]);
+        for (org, name) in [
+            ("Acme", "Payroll"),
+            ("Acme", "Contractors"),
+            ("Other", "Payroll"),
+        ] {
+            env.ok(&[
+                "config",
+                "create",
+                "--org",
+                org,
+                "--name",
+                name,
+                "--kind",
+                "sftp",
+                "--mode",
+                "active",
+                "--mapping",
+                mapping.to_str().unwrap(),
+            ]);
+        }
+        let sync = |org: &str, config: &str, file: &std::path::Path| {
+            env.run(&[
+                "sync",
+                "--org",
+                org,
+                "--config",
+                config,
+                file.to_str().unwrap(),
+            ]);
+        };
+        sync("Acme", "Payroll", &good);
+        sync("Acme", "Contractors", &good);
+        sync("Acme", "Payroll", &bad);
+        sync("Other", "Payroll", &other);
+        for (org, email, role, access) in [
+            ("Acme", "people@acme.example", "people_admin", true),
+            ("Acme", "owner@acme.example", "organisation_admin", true),
+            ("Acme", "unset@acme.example", "people_admin", false),
+            ("Acme", "basic@acme.example", "basic_user", true),
+            ("Acme", "support@acme.example", "support_admin", true),
+            ("Quiet", "people@quiet.example", "people_admin", true),
+            ("Other", "people@other.example", "people_admin", true),
+        ] {
+            let mut args = vec![
+                "admin",
+                "create",
+                "--org",
+                org,
+                "--email",
+                email,
+                "--role",
+                role,
+                "--password-stdin",
+            ];
+            if access {
+                args.push("--sync-access");
+            }
+            let out = env.run_with_stdin(&args, &format!("{PASSWORD}\n"));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let server = env.serve();
+        Api { _env: env, server }
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        admin: Option<&Admin>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut headers = vec![("Content-Type", "application/json".to_owned())];
+        if let Some(a) = admin {
+            headers.push(("Cookie", a.cookie.clone()));
+            headers.push(("X-CSRF-Token", a.csrf.clone()));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = body.map(|b| b.to_string().into_bytes());
+        http(&self.server.addr, method, path, &headers, body.as_deref())
+    }
+
+    fn sign_in(&self, email: &str) -> Admin {
+        let r = self.call(
+            "POST",
+            "/api/v1/session",
+            None,
+            Some(&json!({"email": email, "password": PASSWORD})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let set_cookie = r.header("set-cookie").unwrap().to_owned();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        Admin {
+            cookie,
+            csrf: r.json()["csrf_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    fn runs(&self, admin: &Admin, query: &str) -> Value {
+        let r = self.call(
+            "GET",
+            &format!("/api/v1/sync-runs{query}"),
+            Some(admin),
+            None,
+        );
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        r.json()
+    }
+}
+
+fn statuses(list: &Value) -> Vec<String> {
+    list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session() {
+    let api = Api::start();
+    let r = api.call(
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&json!({"email": "PEOPLE@acme.example", "password": PASSWORD})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = r.header("set-cookie").unwrap();
+    for part in ["rollcall_session=", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "not behind TLS here: {cookie}");
+    let me = r.json();
+    assert_eq!(me["role"], "people_admin");
+    assert_eq!(me["user_provisioning"], true);
+
+    for (email, password) in [
+        ("people@acme.example", "wrong"),
+        ("nobody@acme.example", PASSWORD),
+    ] {
+        let r = api.call(
+            "POST",
+            "/api/v1/session",
+            None,
+            Some(&json!({"email": email, "password": password})),
+        );
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert_eq!(r.json()["error"]["code"], "sign_in_failed");
+    }
+    let r = api.call("POST", "/api/v1/session", None, Some(&json!({"email": 1})));
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    let admin = api.sign_in("people@acme.example");
+    assert_eq!(
+        api.call("GET", "/api/v1/session", Some(&admin), None)
+            .status,
+        200
+    );
+    assert_eq!(
+        api.call("DELETE", "/api/v1/session", Some(&admin), None)
+            .status,
+        204
+    );
+    let r = api.call("GET", "/api/v1/sync-runs", Some(&admin), None);
+    assert_eq!(r.status, 401, "the session ended: {}", r.body);
+}
+
+#[test]
+fn without_a_session_401_without_the_right_403_and_another_organisations_run_404() {
+    let api = Api::start();
+    assert_eq!(api.call("GET", "/api/v1/sync-runs", None, None).status, 401);
+    let forged = Admin {
+        cookie: "rollcall_session=rc_forged".into(),
+        csrf: String::new(),
+    };
+    assert_eq!(
+        api.call("GET", "/api/v1/sync-runs", Some(&forged), None)
+            .status,
+        401
+    );
+    for email in [
+        "basic@acme.example",
+        "support@acme.example",
+        "unset@acme.example",
+        "people@quiet.example",
+    ] {
+        let admin = api.sign_in(email);
+        for path in ["/api/v1/sync-runs", "/api/v1/configurations"] {
+            let r = api.call("GET", path, Some(&admin), None);
+            assert_eq!(r.status, 403, "{email} {path}: {}", r.body);
+        }
+    }
+    let owner = api.sign_in("owner@acme.example");
+    assert_eq!(statuses(&api.runs(&owner, "")).len(), 3);
+
+    let acme = api.sign_in("people@acme.example");
+    let other = api.sign_in("people@other.example");
+    let acme_run = api.runs(&acme, "")["runs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [
+        format!("/api/v1/sync-runs/{acme_run}"),
+        format!("/api/v1/sync-runs/{acme_run}/logs?format=csv"),
+    ] {
+        assert_eq!(
+            api.call("GET", &path, Some(&other), None).status,
+            404,
+            "{path}"
+        );
+    }
+    let r = api.call(
+        "POST",
+        &format!("/api/v1/sync-runs/{acme_run}/cancel"),
+        Some(&other),
+        None,
+    );
+    assert_eq!(r.status, 404);
+    let theirs = api.runs(&other, "");
+    assert_eq!(theirs["total"], 1, "Other sees only its own run");
+}
+
+#[test]
+fn state_changing_calls_need_the_csrf_token() {
+    let api = Api::start();
+    let admin = api.sign_in("people@acme.example");
+    let run = api.runs(&admin, "")["runs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let no_token = Admin {
+        cookie: admin.cookie.clone(),
+        csrf: "wrong".into(),
+    };
+    let r = api.call(
+        "POST",
+        &format!("/api/v1/sync-runs/{run}/cancel"),
+        Some(&no_token),
+        None,
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"]["code"], "csrf");
+    assert_eq!(
+        api.call("DELETE", "/api/v1/session", Some(&no_token), None)
+            .status,
+        403
+    );
+    // With the token the call goes through (a finished run cannot be cancelled: 409).
+    let r = api.call(
+        "POST",
+        &format!("/api/v1/sync-runs/{run}/cancel"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only a queued run")
+    );
+}
+
+#[test]
+fn the_runs_list_filters_sorts_and_pages() {
+    let api = Api::start();
+    let admin = api.sign_in("people@acme.example");
+    let all = api.runs(&admin, "");
+    assert_eq!(all["total"], 3);
+    // Contractors' run met Payroll's user (managed by another configuration): Needs Attention.
+    assert_eq!(
+        statuses(&all),
+        ["data_load_failed", "needs_attention", "success"],
+        "newest first"
+    );
+    let oldest = api.runs(&admin, "?sort=oldest");
+    assert_eq!(
+        statuses(&oldest),
+        ["success", "needs_attention", "data_load_failed"]
+    );
+    assert_eq!(statuses(&api.runs(&admin, "?status=success")), ["success"]);
+    assert_eq!(
+        statuses(&api.runs(&admin, "?status=success,data_load_failed")),
+        ["data_load_failed", "success"],
+        "several statuses"
+    );
+    assert_eq!(api.runs(&admin, "?status=queued")["total"], 0);
+
+    let configs = api
+        .call("GET", "/api/v1/configurations", Some(&admin), None)
+        .json();
+    let contractors = configs["configurations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Contractors")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let only = api.runs(&admin, &format!("?configuration={contractors}"));
+    assert_eq!(only["total"], 1);
+    assert_eq!(only["runs"][0]["configuration"]["name"], "Contractors");
+
+    for range in ["7d", "30d", "all"] {
+        assert_eq!(
+            api.runs(&admin, &format!("?range={range}"))["total"],
+            3,
+            "{range}"
+        );
+    }
+    let past = api.runs(&admin, "?range=custom&from=2000-01-01&to=2000-01-31");
+    assert_eq!(past["total"], 0);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let inclusive = api.runs(&admin, &format!("?range=custom&from={today}&to={today}"));
+    assert_eq!(
+        inclusive["total"], 3,
+        "custom dates include the whole of both days"
+    );
+
+    // Keyset pages: every run once, in order.
+    let first = api.runs(&admin, "?limit=2");
+    assert_eq!(first["runs"].as_array().unwrap().len(), 2);
+    let next = first["next"].as_str().unwrap();
+    let second = api.runs(&admin, &format!("?limit=2&after={next}"));
+    assert_eq!(second["runs"].as_array().unwrap().len(), 1);
+    assert!(second["next"].is_null());
+    let ids: Vec<&str> = [&first, &second]
+        .iter()
+        .flat_map(|p| {
+            p["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap())
+        })
+        .collect();
+    let all_ids: Vec<&str> = all["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, all_ids);
+
+    for (query, says) in [
+        ("?range=week", "range 'week'"),
+        ("?status=done", "status 'done'"),
+        ("?sort=up", "sort 'up'"),
+        ("?range=custom&from=31/01/2024", "from '31/01/2024'"),
+        ("?limit=0", "limit"),
+        ("?after=garbage", "after"),
+    ] {
+        let r = api.call(
+            "GET",
+            &format!("/api/v1/sync-runs{query}"),
+            Some(&admin),
+            None,
+        );
+        assert_eq!(r.status, 400, "{query}");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(says), "{query}: {message}");
+    }
+}
+
+#[test]
+fn logs_download_as_csv_and_xlsx_with_their_names() {
+    let api = Api::start();
+    let admin = api.sign_in("people@acme.example");
+    let failed = api.runs(&admin, "?status=data_load_failed")["runs"][0].clone();
+    let id = failed["id"].as_str().unwrap();
+    let r = api.call(
+        "GET",
+        &format!("/api/v1/sync-runs/{id}/logs?format=csv"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/csv"));
+    let disposition = r.header("content-disposition").unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"Sync Logs - ")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    assert!(
+        r.body.starts_with("Row,ExternalId,Username,Action"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("neither a .csv nor a .xlsx"), "{}", r.body);
+
+    let r = api.call(
+        "GET",
+        &format!("/api/v1/sync-runs/{id}/logs?format=xlsx&tz=%2B05:30"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .ends_with(".xlsx\"")
+    );
+    assert!(r.body.starts_with("PK"), "an XLSX is a zip archive");
+
+    let r = api.call(
+        "GET",
+        &format!("/api/v1/sync-runs/{id}/logs?format=pdf"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 400);
+    let detail = api.call(
+        "GET",
+        &format!("/api/v1/sync-runs/{id}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(detail.json()["status_label"], "Data Load Failed");
+    assert_eq!(detail.json()["has_logs"], true);
+}

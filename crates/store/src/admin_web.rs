@@ -1,0 +1,244 @@
+//! What the admin panel and its API read and write: sign-in sessions, and the filtered,
+//! paged list of runs of the User Provisioning page.
+
+use std::time::Duration;
+
+use rollcall_domain::OrgId;
+use rollcall_domain::config::Role;
+use rollcall_domain::run_filter::{Bounds, RunFilter, Sort};
+
+use crate::credentials;
+use crate::db::{Arg, flag, get, query};
+use crate::operator::Admin;
+use crate::runs::{RUN_COLUMNS, RunRecord, run_from_row};
+use crate::{OrgStore, Result, Store, StoreError};
+
+/// The trigger of Bulk Update runs, whose logs live on the Bulk Update page, not on User
+/// Provisioning (SPEC §6).
+pub const BULK_UPDATE_TRIGGER: &str = "bulk";
+
+/// A signed-in admin.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub admin: Admin,
+    /// Whether the admin's organisation has provisioning enabled.
+    pub provisioning: bool,
+    /// The token state-changing requests must echo (CSRF protection).
+    pub csrf: String,
+}
+
+/// How long sessions last.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionLimits {
+    /// Signed out after this long without a request.
+    pub idle: Duration,
+    /// Signed out this long after signing in, whatever the activity.
+    pub absolute: Duration,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Start a session for an admin whose password was checked; returns the cookie token and
+    /// the CSRF token.
+    pub async fn create_session(&self, admin: &Admin) -> Result<(String, String)> {
+        let token = credentials::new_token().map_err(|_| StoreError::Database)?;
+        let csrf = credentials::new_token().map_err(|_| StoreError::Database)?;
+        let now = self.now_ms();
+        query(
+            self.db.backend,
+            "INSERT INTO admin_sessions (digest, admin_id, csrf, created_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                credentials::token_digest(&token).into(),
+                admin.id.as_str().into(),
+                csrf.as_str().into(),
+                now.into(),
+                now.into(),
+            ],
+        )
+        .execute(&self.db.write)
+        .await?;
+        Ok((token, csrf))
+    }
+
+    /// The session a cookie token names, if it is still valid; its activity is recorded (at
+    /// most once a minute, to spare the writer).
+    pub async fn session(&self, token: &str, limits: SessionLimits) -> Result<Option<Session>> {
+        let digest = credentials::token_digest(token);
+        let row = query(
+            self.db.backend,
+            "SELECT s.csrf, s.created_at, s.last_seen_at, a.id, a.org_id, a.email, a.role, a.sync_access, \
+             o.provisioning FROM admin_sessions s JOIN admins a ON a.id = s.admin_id \
+             JOIN organisations o ON o.id = a.org_id WHERE s.digest = $1",
+            vec![digest.as_str().into()],
+        )
+        .fetch_optional(&self.db.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let now = self.now_ms();
+        let created: i64 = get(&row, "created_at")?;
+        let seen: i64 = get(&row, "last_seen_at")?;
+        if now.saturating_sub(seen) > ms(limits.idle)
+            || now.saturating_sub(created) > ms(limits.absolute)
+        {
+            self.delete_session(token).await?;
+            return Ok(None);
+        }
+        if now.saturating_sub(seen) > 60_000 {
+            query(
+                self.db.backend,
+                "UPDATE admin_sessions SET last_seen_at = $1 WHERE digest = $2",
+                vec![now.into(), digest.into()],
+            )
+            .execute(&self.db.write)
+            .await?;
+        }
+        let role: String = get(&row, "role")?;
+        Ok(Some(Session {
+            admin: Admin {
+                id: get(&row, "id")?,
+                org_id: OrgId::new(get::<String>(&row, "org_id")?),
+                email: get(&row, "email")?,
+                role: Role::parse(&role).ok_or(StoreError::Database)?,
+                sync_access: flag(&row, "sync_access")?,
+            },
+            provisioning: flag(&row, "provisioning")?,
+            csrf: get(&row, "csrf")?,
+        }))
+    }
+
+    /// Sign out.
+    pub async fn delete_session(&self, token: &str) -> Result<()> {
+        query(
+            self.db.backend,
+            "DELETE FROM admin_sessions WHERE digest = $1",
+            vec![credentials::token_digest(token).into()],
+        )
+        .execute(&self.db.write)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Where a page of runs starts: after the run with this time and id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunCursor {
+    pub queued_at_ms: i64,
+    pub id: String,
+}
+
+impl RunCursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.queued_at_ms, self.id)
+    }
+
+    pub fn decode(text: &str) -> Option<RunCursor> {
+        let (ms, id) = text.split_once('.')?;
+        let ok_id = !id.is_empty()
+            && id.len() <= 64
+            && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        ok_id.then_some(RunCursor {
+            queued_at_ms: ms.parse().ok()?,
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// One page of runs.
+#[derive(Clone, Debug)]
+pub struct RunPage {
+    pub runs: Vec<RunRecord>,
+    /// Runs matching the filters, on every page.
+    pub total: u64,
+    /// Where the next page starts, when there is one.
+    pub next: Option<RunCursor>,
+}
+
+impl OrgStore {
+    /// The runs of the User Provisioning page: filtered, sorted, a page at a time (keyset
+    /// paging, so a late page costs what the first does).
+    pub async fn run_page(
+        &self,
+        filter: &RunFilter,
+        bounds: Bounds,
+        after: Option<&RunCursor>,
+        limit: u32,
+    ) -> Result<RunPage> {
+        let mut conditions = vec![
+            "r.org_id = $1".to_owned(),
+            "r.trigger_kind <> $2".to_owned(),
+        ];
+        let mut args: Vec<Arg> = vec![self.org.as_str().into(), BULK_UPDATE_TRIGGER.into()];
+        let bind = |args: &mut Vec<Arg>, value: Arg| {
+            args.push(value);
+            format!("${}", args.len())
+        };
+        if let Some(from) = bounds.from_ms {
+            let p = bind(&mut args, from.into());
+            conditions.push(format!("r.queued_at >= {p}"));
+        }
+        if let Some(to) = bounds.to_ms {
+            let p = bind(&mut args, to.into());
+            conditions.push(format!("r.queued_at <= {p}"));
+        }
+        if let Some(config) = &filter.configuration {
+            let p = bind(&mut args, config.as_str().into());
+            conditions.push(format!("r.config_id = {p}"));
+        }
+        if !filter.statuses.is_empty() {
+            let list: Vec<String> = filter
+                .statuses
+                .iter()
+                .map(|s| bind(&mut args, s.code().into()))
+                .collect();
+            conditions.push(format!("r.status IN ({})", list.join(", ")));
+        }
+        let filtered = conditions.join(" AND ");
+        let total_row = query(
+            self.store.db.backend,
+            format!("SELECT COUNT(*) AS n FROM sync_runs r WHERE {filtered}"),
+            args.clone(),
+        )
+        .fetch_one(&self.store.db.read)
+        .await?;
+        let total = u64::try_from(get::<i64>(&total_row, "n")?).unwrap_or(0);
+
+        let (order, before) = match filter.sort {
+            Sort::NewestFirst => ("DESC", "<"),
+            Sort::OldestFirst => ("ASC", ">"),
+        };
+        let mut page_conditions = filtered;
+        if let Some(cursor) = after {
+            let t = bind(&mut args, cursor.queued_at_ms.into());
+            let id = bind(&mut args, cursor.id.as_str().into());
+            page_conditions.push_str(&format!(
+                " AND (r.queued_at {before} {t} OR (r.queued_at = {t} AND r.id {before} {id}))"
+            ));
+        }
+        let n = bind(&mut args, i64::from(limit).saturating_add(1).into());
+        let rows = query(
+            self.store.db.backend,
+            format!(
+                "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN source_configs c ON c.id = r.config_id \
+                 WHERE {page_conditions} ORDER BY r.queued_at {order}, r.id {order} LIMIT {n}"
+            ),
+            args,
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        let mut runs = rows.iter().map(run_from_row).collect::<Result<Vec<_>>>()?;
+        let next = if runs.len() > limit as usize {
+            runs.truncate(limit as usize);
+            runs.last().map(|r| RunCursor {
+                queued_at_ms: r.queued_at.timestamp_millis(),
+                id: r.id.to_string(),
+            })
+        } else {
+            None
+        };
+        Ok(RunPage { runs, total, next })
+    }
+}
