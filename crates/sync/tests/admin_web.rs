@@ -1,0 +1,327 @@
+//! What the admin panel reads, on both backends and with a clock the tests move: session
+//! expiry, and the runs page's range edges, filters, sorting and keyset paging.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rollcall_domain::config::{ConfigKind, Role};
+use rollcall_domain::run_filter::{FilterParams, RunFilter};
+use rollcall_domain::{LogRow, RunStatus};
+use rollcall_store::{
+    Clock, Finish, NewAdmin, NewRun, OrgStore, RunCursor, SessionLimits, SourceConfig, Store,
+};
+
+#[macro_use]
+mod support;
+use support::{TestDb, mapping, new_config, postgres, sqlite};
+
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl TestClock {
+    fn set(&self, t: &str) {
+        *self.0.lock().unwrap() = at(t);
+    }
+
+    fn advance(&self, d: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += chrono::Duration::from_std(d).unwrap();
+    }
+}
+
+fn at(t: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
+}
+
+async fn open(db: &TestDb, now: &str) -> (Store, Arc<TestClock>) {
+    let clock = Arc::new(TestClock(Mutex::new(at(now))));
+    let store = Store::open_with_clock(&db.url, clock.clone())
+        .await
+        .unwrap();
+    (store, clock)
+}
+
+const LIMITS: SessionLimits = SessionLimits {
+    idle: Duration::from_secs(30 * 60),
+    absolute: Duration::from_secs(12 * 3600),
+};
+
+on_both!(
+    sessions_expire_when_idle_and_absolutely,
+    |db: TestDb| async move {
+        let (store, clock) = open(&db, "2024-01-15T08:00:00Z").await;
+        let org = store.create_org("Acme", true).await.unwrap();
+        let admin = store
+            .org(org.id)
+            .create_admin(NewAdmin {
+                email: "people@acme.example".into(),
+                role: Role::PeopleAdmin,
+                sync_access: true,
+                password_hash: "unused".into(),
+            })
+            .await
+            .unwrap();
+        let (token, csrf) = store.create_session(&admin).await.unwrap();
+        let session = store.session(&token, LIMITS).await.unwrap().unwrap();
+        assert_eq!(session.csrf, csrf);
+        assert!(session.provisioning);
+        assert!(store.session("rc_other", LIMITS).await.unwrap().is_none());
+
+        // Activity keeps a session alive...
+        for _ in 0..3 {
+            clock.advance(Duration::from_secs(29 * 60));
+            assert!(store.session(&token, LIMITS).await.unwrap().is_some());
+        }
+        // ...idleness ends it.
+        clock.advance(Duration::from_secs(31 * 60));
+        assert!(store.session(&token, LIMITS).await.unwrap().is_none());
+
+        // However active, a session ends 12 hours after sign-in.
+        let (token, _) = store.create_session(&admin).await.unwrap();
+        for _ in 0..24 {
+            clock.advance(Duration::from_secs(29 * 60));
+            assert!(store.session(&token, LIMITS).await.unwrap().is_some());
+        }
+        clock.advance(Duration::from_secs(25 * 60));
+        assert!(store.session(&token, LIMITS).await.unwrap().is_none());
+
+        // Signing out ends it at once.
+        let (token, _) = store.create_session(&admin).await.unwrap();
+        store.delete_session(&token).await.unwrap();
+        assert!(store.session(&token, LIMITS).await.unwrap().is_none());
+    }
+);
+
+/// A run queued, started and ended at the clock's time, with the given status.
+async fn run_at(
+    org: &OrgStore,
+    clock: &TestClock,
+    config: &SourceConfig,
+    t: &str,
+    trigger: &str,
+    status: RunStatus,
+) -> String {
+    clock.set(t);
+    let id = org
+        .start_run(&NewRun {
+            config_id: config.id.clone(),
+            connector: "SFTP Sync".into(),
+            trigger: trigger.into(),
+            file_name: Some(format!("{t}.csv")),
+            file_sha256: None,
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    if status == RunStatus::DataLoadFailed {
+        org.finish_run(&id, Finish::DataLoadFailed(&[LogRow::default()]))
+            .await
+            .unwrap();
+    } else {
+        let plan = rollcall_domain::plan::plan(
+            &[],
+            &Default::default(),
+            &rollcall_domain::plan::Options {
+                config: config.id.clone(),
+                create_inactive: false,
+            },
+            &mut || rollcall_domain::UserId::new(rollcall_store::new_id()),
+        );
+        org.finish_run(&id, Finish::Report(&plan, status))
+            .await
+            .unwrap();
+    }
+    id.to_string()
+}
+
+fn filter(pairs: &[(&str, &str)]) -> RunFilter {
+    let get = |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    RunFilter::parse(&FilterParams {
+        range: get("range"),
+        from: get("from"),
+        to: get("to"),
+        tz: get("tz"),
+        sort: get("sort"),
+        configuration: get("configuration"),
+        status: get("status"),
+    })
+    .unwrap()
+}
+
+async fn names(org: &OrgStore, clock: &TestClock, f: &RunFilter) -> Vec<String> {
+    let page = org
+        .run_page(f, f.bounds(clock.now()), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(page.total as usize, page.runs.len());
+    page.runs
+        .iter()
+        .map(|r| {
+            r.file_name
+                .clone()
+                .unwrap()
+                .trim_end_matches(".csv")
+                .to_owned()
+        })
+        .collect()
+}
+
+on_both!(
+    the_runs_page_filters_at_its_edges,
+    |db: TestDb| async move {
+        let (store, clock) = open(&db, "2024-01-15T12:00:00Z").await;
+        let org = store.create_org("Acme", true).await.unwrap();
+        let org = store.org(org.id);
+        let payroll = org
+            .create_config(new_config("Payroll", ConfigKind::Sftp, Some(mapping())))
+            .await
+            .unwrap();
+        let scim = org
+            .create_config(new_config("SCIM", ConfigKind::Scim, None))
+            .await
+            .unwrap();
+        use RunStatus::*;
+        for (t, config, status) in [
+            ("2024-01-08T11:59:59.999Z", &payroll, Success),
+            ("2024-01-08T12:00:00.000Z", &payroll, NeedsAttention),
+            ("2024-01-14T23:00:00.000Z", &scim, Success),
+            ("2024-01-15T00:00:00.000Z", &payroll, DataLoadFailed),
+            ("2024-01-15T12:00:00.000Z", &scim, Success),
+        ] {
+            run_at(&org, &clock, config, t, "test", status).await;
+        }
+        // Bulk Update runs live on their own page.
+        run_at(
+            &org,
+            &clock,
+            &payroll,
+            "2024-01-15T06:00:00.000Z",
+            "bulk",
+            Success,
+        )
+        .await;
+        clock.set("2024-01-15T12:00:00Z");
+
+        let all = names(&org, &clock, &filter(&[])).await;
+        assert_eq!(
+            all,
+            [
+                "2024-01-15T12:00:00.000Z",
+                "2024-01-15T00:00:00.000Z",
+                "2024-01-14T23:00:00.000Z",
+                "2024-01-08T12:00:00.000Z",
+                "2024-01-08T11:59:59.999Z"
+            ],
+            "newest first, bulk updates left out"
+        );
+        let oldest = names(&org, &clock, &filter(&[("sort", "oldest")])).await;
+        assert_eq!(oldest, all.iter().rev().cloned().collect::<Vec<_>>());
+
+        // Last 7 days: from exactly seven days ago to now, both included.
+        let week = names(&org, &clock, &filter(&[("range", "7d")])).await;
+        assert_eq!(week.len(), 4);
+        assert_eq!(week.last().unwrap(), "2024-01-08T12:00:00.000Z");
+        assert_eq!(
+            names(&org, &clock, &filter(&[("range", "30d")]))
+                .await
+                .len(),
+            5
+        );
+
+        // Custom dates are whole days, both ends included, in the viewer's offset.
+        let day = filter(&[
+            ("range", "custom"),
+            ("from", "2024-01-15"),
+            ("to", "2024-01-15"),
+        ]);
+        assert_eq!(
+            names(&org, &clock, &day).await,
+            ["2024-01-15T12:00:00.000Z", "2024-01-15T00:00:00.000Z"]
+        );
+        let day_in_paris = filter(&[
+            ("range", "custom"),
+            ("from", "2024-01-15"),
+            ("to", "2024-01-15"),
+            ("tz", "+01:00"),
+        ]);
+        assert_eq!(
+            names(&org, &clock, &day_in_paris).await,
+            [
+                "2024-01-15T12:00:00.000Z",
+                "2024-01-15T00:00:00.000Z",
+                "2024-01-14T23:00:00.000Z"
+            ]
+        );
+
+        let statuses = filter(&[("status", "needs_attention,data_load_failed")]);
+        assert_eq!(
+            names(&org, &clock, &statuses).await,
+            ["2024-01-15T00:00:00.000Z", "2024-01-08T12:00:00.000Z"]
+        );
+        let by_config = filter(&[("configuration", scim.id.as_str()), ("status", "success")]);
+        assert_eq!(
+            names(&org, &clock, &by_config).await,
+            ["2024-01-15T12:00:00.000Z", "2024-01-14T23:00:00.000Z"]
+        );
+
+        // Another organisation sees none of it.
+        let other = store.create_org("Other", true).await.unwrap();
+        assert!(
+            names(&store.org(other.id), &clock, &filter(&[]))
+                .await
+                .is_empty()
+        );
+    }
+);
+
+on_both!(
+    keyset_pages_cover_every_run_once_even_at_equal_times,
+    |db: TestDb| async move {
+        let (store, clock) = open(&db, "2024-01-15T12:00:00Z").await;
+        let org = store.create_org("Acme", true).await.unwrap();
+        let org = store.org(org.id);
+        let payroll = org
+            .create_config(new_config("Payroll", ConfigKind::Sftp, Some(mapping())))
+            .await
+            .unwrap();
+        let mut made = Vec::new();
+        for t in ["2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z"] {
+            for _ in 0..5 {
+                made.push(run_at(&org, &clock, &payroll, t, "test", RunStatus::Success).await);
+            }
+        }
+        for sort in ["newest", "oldest"] {
+            let f = filter(&[("sort", sort)]);
+            let mut seen = Vec::new();
+            let mut after: Option<RunCursor> = None;
+            loop {
+                let page = org
+                    .run_page(&f, f.bounds(clock.now()), after.as_ref(), 3)
+                    .await
+                    .unwrap();
+                assert_eq!(page.total, 10);
+                assert!(page.runs.len() <= 3);
+                seen.extend(page.runs.iter().map(|r| r.id.to_string()));
+                match page.next {
+                    Some(next) => {
+                        assert_eq!(RunCursor::decode(&next.encode()), Some(next.clone()));
+                        after = Some(next);
+                    }
+                    None => break,
+                }
+            }
+            let mut expected = made.clone();
+            expected.sort();
+            if sort == "newest" {
+                expected.reverse();
+            }
+            assert_eq!(seen, expected, "{sort}: every run once, in order");
+        }
+    }
+);
