@@ -7,7 +7,7 @@
 //! set up on the sync service, may see runs (403 otherwise); another organisation's ids are
 //! 404, never 403, so they reveal nothing.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -126,7 +126,7 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -168,7 +168,7 @@ impl FromRequestParts<AppState> for Signed {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -232,7 +232,7 @@ fn session_json(session: &Session) -> Value {
     })
 }
 
-fn session_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
+pub(crate) fn session_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     let secure = if state.admin.secure_cookies {
         "; Secure"
     } else {
@@ -244,26 +244,15 @@ fn session_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn client_ip(parts: &axum::http::Extensions) -> Option<IpAddr> {
-    parts
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-}
-
-async fn sign_in(
-    State(state): State<AppState>,
-    request: axum::extract::Request,
-) -> ApiResult<Response> {
-    let ip = client_ip(request.extensions())
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
-        .await
-        .map_err(|_| ApiError::BadRequest("the body is too large".into()))?;
-    let form: SignIn = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!("send JSON {{\"email\": …, \"password\": …}}: {e}"))
-    })?;
-    let email_key = format!("email:{}", form.email.trim().to_lowercase());
+/// Check an admin's email and password, throttling failures per email and per address;
+/// returns a new session's token.
+pub(crate) async fn check_sign_in(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    ip: &str,
+) -> ApiResult<String> {
+    let email_key = format!("email:{}", email.trim().to_lowercase());
     let ip_key = format!("ip:{ip}");
     let keys = [email_key.as_str(), ip_key.as_str()];
     let throttle = state.admin.sign_ins.clone();
@@ -273,13 +262,13 @@ async fn sign_in(
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     };
     if lock().blocked(&keys, Instant::now()) {
-        tracing::warn!(email = %form.email, ip, "admin sign-in refused: too many failures");
+        tracing::warn!(email, ip, "admin sign-in refused: too many failures");
         return Err(ApiError::TooManyAttempts);
     }
-    let found = state.store.admin_for_sign_in(&form.email).await?;
+    let found = state.store.admin_for_sign_in(email).await?;
     let verified = match found {
         Some((admin, hash)) => {
-            let password = form.password.clone();
+            let password = password.to_owned();
             let ok = tokio::task::spawn_blocking(move || {
                 rollcall_store::credentials::verify_password(&password, &hash)
             })
@@ -291,16 +280,38 @@ async fn sign_in(
     };
     let Some(admin) = verified else {
         lock().failed(&keys, Instant::now());
-        tracing::warn!(email = %form.email, ip, "admin sign-in failed");
+        tracing::warn!(email, ip, "admin sign-in failed");
         return Err(ApiError::SignInFailed);
     };
     let (token, _) = state.store.create_session(&admin).await?;
+    tracing::info!(admin = %admin.email, "admin signed in");
+    Ok(token)
+}
+
+pub(crate) fn client_ip(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .unwrap_or_default()
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> ApiResult<Response> {
+    let ip = client_ip(request.extensions());
+    let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
+        .await
+        .map_err(|_| ApiError::BadRequest("the body is too large".into()))?;
+    let form: SignIn = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!("send JSON {{\"email\": …, \"password\": …}}: {e}"))
+    })?;
+    let token = check_sign_in(&state, &form.email, &form.password, &ip).await?;
     let session = state
         .store
         .session(&token, state.admin.sessions)
         .await?
         .ok_or(ApiError::Internal)?;
-    tracing::info!(admin = %admin.email, "admin signed in");
     let max_age = state.admin.sessions.absolute.as_secs();
     Ok((
         [(header::SET_COOKIE, session_cookie(&state, &token, max_age))],

@@ -3,6 +3,7 @@
 
 pub mod api;
 mod ops;
+mod pages;
 pub mod scim;
 
 use std::time::Instant;
@@ -42,6 +43,7 @@ pub fn app(state: AppState) -> App {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::routes())
+        .merge(pages::routes().layer(axum::extract::DefaultBodyLimit::max(64 << 10)))
         .merge(api::routes().layer(axum::extract::DefaultBodyLimit::max(1 << 20)))
         .merge(scim::routes().layer(axum::extract::DefaultBodyLimit::max(1 << 20)))
         .with_state(state)

@@ -1,0 +1,749 @@
+//! The admin panel's server-rendered pages under `/admin` (SPEC §6): sign-in, the User
+//! Provisioning page with its filters as pills in the URL, and a run's detail with a
+//! searchable log. Every flow works without JavaScript; `app.js` only reports the viewer's
+//! UTC offset. Pages share the API's sessions, access rule and queries.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, FromRequest, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, FixedOffset, Utc};
+use rollcall_domain::run_filter::{FilterParams, Range, RunFilter, Sort, parse_offset};
+use rollcall_domain::{LogRow, RunId, RunStatus};
+use rollcall_store::{RunCursor, RunRecord, Session};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::api::{SESSION_COOKIE, constant_time_eq, cookie, may_see_provisioning};
+
+const PAGE_SIZE: u32 = 50;
+/// Log rows shown on a run's page; the download has them all.
+const LOG_ROWS_SHOWN: usize = 500;
+const TZ_COOKIE: &str = "rollcall_tz";
+
+/// The header of every signed-in page.
+pub struct Nav {
+    email: String,
+    csrf: String,
+    provisioning: bool,
+    current: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    nav: Option<Nav>,
+    error: Option<String>,
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    nav: Option<Nav>,
+    heading: String,
+    message: String,
+}
+
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+struct Pill {
+    label: String,
+    remove_url: String,
+}
+
+struct RunRow {
+    id: String,
+    started: String,
+    connector: String,
+    configuration: String,
+    status_code: &'static str,
+    status_label: &'static str,
+    duration: String,
+    has_logs: bool,
+    detail_url: String,
+    csv_url: String,
+    xlsx_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "provisioning.html")]
+struct ProvisioningPage {
+    nav: Option<Nav>,
+    /// The `tz` the URL gave, kept through the filter form.
+    tz_param: Option<String>,
+    tz_label: String,
+    ranges: Vec<Choice>,
+    from: String,
+    to: String,
+    configurations: Vec<Choice>,
+    statuses: Vec<Choice>,
+    sorts: Vec<Choice>,
+    error: Option<String>,
+    pills: Vec<Pill>,
+    total: u64,
+    rows: Vec<RunRow>,
+    first_url: Option<String>,
+    next_url: Option<String>,
+}
+
+struct Count {
+    label: &'static str,
+    value: u64,
+}
+
+struct LogLine {
+    row: String,
+    external_id: String,
+    username: String,
+    action: String,
+    error_type: String,
+    message: String,
+    changed_fields: String,
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+struct RunPage {
+    nav: Option<Nav>,
+    id: String,
+    csrf: String,
+    tz_param: Option<String>,
+    started: String,
+    configuration: String,
+    connector: String,
+    status_code: &'static str,
+    status_label: &'static str,
+    dry_run: bool,
+    file_name: Option<String>,
+    duration: String,
+    counts: Vec<Count>,
+    cancellable: bool,
+    has_logs: bool,
+    csv_url: String,
+    xlsx_url: String,
+    q: String,
+    matching: usize,
+    shown: usize,
+    log: Vec<LogLine>,
+}
+
+/// Why a page is not shown.
+enum PageError {
+    SignIn,
+    Forbidden,
+    NotFound,
+    Internal,
+}
+
+impl From<rollcall_store::StoreError> for PageError {
+    fn from(e: rollcall_store::StoreError) -> PageError {
+        match e {
+            rollcall_store::StoreError::NotFound(_) => PageError::NotFound,
+            _ => PageError::Internal,
+        }
+    }
+}
+
+fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be drawn",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn message(status: StatusCode, nav: Option<Nav>, heading: &str, text: &str) -> Response {
+    let mut response = render(&MessagePage {
+        nav,
+        heading: heading.to_owned(),
+        message: text.to_owned(),
+    });
+    *response.status_mut() = status;
+    response
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::SignIn => Redirect::to("/admin/sign-in").into_response(),
+            PageError::Forbidden => message(
+                StatusCode::FORBIDDEN,
+                None,
+                "You cannot open this page",
+                "User Provisioning is for organisation admins and people admins who are set up on the sync service. Ask your organisation admin for access.",
+            ),
+            PageError::NotFound => message(
+                StatusCode::NOT_FOUND,
+                None,
+                "Not found",
+                "There is no such page or run in your organisation.",
+            ),
+            PageError::Internal => message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "Something went wrong",
+                "The server could not show this page. Try again in a moment.",
+            ),
+        }
+    }
+}
+
+async fn session(state: &AppState, headers: &HeaderMap) -> Result<(Session, String), PageError> {
+    let token = cookie(headers, SESSION_COOKIE).ok_or(PageError::SignIn)?;
+    let session = state
+        .store
+        .session(&token, state.admin.sessions)
+        .await?
+        .ok_or(PageError::SignIn)?;
+    Ok((session, token))
+}
+
+fn nav(session: &Session, current: &'static str) -> Nav {
+    Nav {
+        email: session.admin.email.clone(),
+        csrf: session.csrf.clone(),
+        provisioning: may_see_provisioning(session),
+        current,
+    }
+}
+
+/// Security headers on every admin page and file.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(start))
+        .route("/admin/", get(start))
+        .route("/admin/sign-in", get(sign_in_form).post(sign_in))
+        .route("/admin/sign-out", post(sign_out))
+        .route("/admin/provisioning", get(provisioning))
+        .route("/admin/provisioning/runs/{id}", get(run_detail))
+        .route("/admin/provisioning/runs/{id}/cancel", post(cancel))
+        .route(
+            "/admin/static/app.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    include_str!("../static/app.css"),
+                )
+            }),
+        )
+        .route(
+            "/admin/static/app.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    include_str!("../static/app.js"),
+                )
+            }),
+        )
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    let (session, _) = session(&state, &headers).await?;
+    if may_see_provisioning(&session) {
+        return Ok(Redirect::to("/admin/provisioning").into_response());
+    }
+    Ok(message(
+        StatusCode::OK,
+        Some(nav(&session, "")),
+        "Welcome",
+        "There is nothing for your role in the admin panel yet.",
+    ))
+}
+
+async fn sign_in_form() -> Response {
+    render(&SignInPage {
+        nav: None,
+        error: None,
+        email: String::new(),
+    })
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    email: String,
+    password: String,
+}
+
+async fn sign_in(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let ip = crate::api::client_ip(request.extensions());
+    let Ok(Form(form)) = Form::<SignInForm>::from_request(request, &state).await else {
+        return render(&SignInPage {
+            nav: None,
+            error: Some("Enter your email and your password.".into()),
+            email: String::new(),
+        });
+    };
+    match crate::api::check_sign_in(&state, &form.email, &form.password, &ip).await {
+        Ok(token) => {
+            let cookie =
+                crate::api::session_cookie(&state, &token, state.admin.sessions.absolute.as_secs());
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response()
+        }
+        Err(e) => {
+            let error = match e {
+                crate::api::ApiError::TooManyAttempts => {
+                    "Too many failed sign-ins: wait a few minutes and try again."
+                }
+                crate::api::ApiError::SignInFailed => "The email or the password is wrong.",
+                _ => "The server could not sign you in. Try again in a moment.",
+            };
+            let mut response = render(&SignInPage {
+                nav: None,
+                error: Some(error.into()),
+                email: form.email,
+            });
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            response
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+fn csrf_ok(session: &Session, sent: &str) -> bool {
+    constant_time_eq(sent.as_bytes(), session.csrf.as_bytes())
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let (session, token) = session(&state, &headers).await?;
+    if !csrf_ok(&session, &form.csrf) {
+        return Err(PageError::Forbidden);
+    }
+    state.store.delete_session(&token).await?;
+    Ok((
+        [(
+            header::SET_COOKIE,
+            crate::api::session_cookie(&state, "", 0),
+        )],
+        Redirect::to("/admin/sign-in"),
+    )
+        .into_response())
+}
+
+/// The page's query: like the API's, with `status` repeatable (a form's checkboxes).
+#[derive(Default)]
+struct PageQuery {
+    pairs: Vec<(String, String)>,
+}
+
+impl PageQuery {
+    fn parse(raw: Option<&str>) -> PageQuery {
+        PageQuery {
+            pairs: form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .into_owned()
+                .filter(|(_, v)| !v.trim().is_empty())
+                .collect(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn statuses(&self) -> String {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == "status")
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The URL of this view without the pairs `drop` rejects (and without paging).
+    fn url_without(&self, drop: impl Fn(&str, &str) -> bool) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.pairs {
+            if k != "after" && !drop(k, v) {
+                out.append_pair(k, v);
+            }
+        }
+        let query = out.finish();
+        if query.is_empty() {
+            "/admin/provisioning".into()
+        } else {
+            format!("/admin/provisioning?{query}")
+        }
+    }
+}
+
+fn offset_label(offset: FixedOffset) -> String {
+    if offset.local_minus_utc() == 0 {
+        "UTC".into()
+    } else {
+        format!("UTC{offset}")
+    }
+}
+
+fn show_time(t: DateTime<Utc>, offset: FixedOffset) -> String {
+    let t = t.with_timezone(&offset);
+    let (pm, hour) = chrono::Timelike::hour12(&t);
+    format!(
+        "{} {}:{:02} {}",
+        t.format("%-d %b %Y"),
+        hour,
+        chrono::Timelike::minute(&t),
+        if pm { "pm" } else { "am" }
+    )
+}
+
+fn show_duration(run: &RunRecord) -> String {
+    match run.duration() {
+        None => "—".into(),
+        Some(d) if d.num_milliseconds() < 60_000 => {
+            format!("{:.1} s", d.num_milliseconds() as f64 / 1000.0)
+        }
+        Some(d) => format!("{} min {} s", d.num_minutes(), d.num_seconds() % 60),
+    }
+}
+
+fn viewer_tz(query: Option<&str>, headers: &HeaderMap) -> (String, FixedOffset) {
+    let candidate = query
+        .map(str::to_owned)
+        .or_else(|| cookie(headers, TZ_COOKIE));
+    match candidate.as_deref().map(|t| (t, parse_offset(Some(t)))) {
+        Some((t, Ok(offset))) => (t.to_owned(), offset),
+        _ => ("Z".into(), FixedOffset::east_opt(0).expect("zero offset")),
+    }
+}
+
+fn logs_url(id: &str, format: &str, tz: &str) -> String {
+    let tz: String = form_urlencoded::byte_serialize(tz.as_bytes()).collect();
+    format!("/api/v1/sync-runs/{id}/logs?format={format}&tz={tz}")
+}
+
+fn choice(value: &str, label: &str, selected: bool) -> Choice {
+    Choice {
+        value: value.into(),
+        label: label.into(),
+        selected,
+    }
+}
+
+async fn provisioning(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let (session, _) = session(&state, &headers).await?;
+    if !may_see_provisioning(&session) {
+        return Err(PageError::Forbidden);
+    }
+    let org = state.store.org(session.admin.org_id.clone());
+    let query = PageQuery::parse(raw.as_deref());
+    let (tz, offset) = viewer_tz(query.get("tz"), &headers);
+    let statuses = query.statuses();
+    let parsed = RunFilter::parse(&FilterParams {
+        range: query.get("range"),
+        from: query.get("from"),
+        to: query.get("to"),
+        tz: Some(&tz),
+        sort: query.get("sort"),
+        configuration: query.get("configuration"),
+        status: Some(&statuses),
+    });
+    let (filter, error) = match parsed {
+        Ok(f) => (f, None),
+        Err(e) => (
+            RunFilter::default(),
+            Some(format!("{e}. Showing every run instead.")),
+        ),
+    };
+    let configs = org.configs().await?;
+    let after = query.get("after").and_then(RunCursor::decode);
+    let page = org
+        .run_page(
+            &filter,
+            filter.bounds(state.store.now()),
+            after.as_ref(),
+            PAGE_SIZE,
+        )
+        .await?;
+
+    let mut pills = Vec::new();
+    let range_label = match filter.range {
+        Range::All => None,
+        Range::Last7Days => Some("Last 7 Days".to_owned()),
+        Range::Last30Days => Some("Last 30 Days".to_owned()),
+        Range::Custom { .. } => Some(format!(
+            "{} – {}",
+            query.get("from").unwrap_or("any date"),
+            query.get("to").unwrap_or("today")
+        )),
+    };
+    if let Some(label) = range_label {
+        pills.push(Pill {
+            label,
+            remove_url: query.url_without(|k, _| matches!(k, "range" | "from" | "to")),
+        });
+    }
+    if let Some(id) = &filter.configuration {
+        let name = configs
+            .iter()
+            .find(|c| c.id.as_str() == id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| "Unknown configuration".into());
+        pills.push(Pill {
+            label: name,
+            remove_url: query.url_without(|k, _| k == "configuration"),
+        });
+    }
+    for status in &filter.statuses {
+        let code = status.code();
+        pills.push(Pill {
+            label: status.label().to_owned(),
+            remove_url: query.url_without(|k, v| {
+                k == "status" && v.split(',').map(str::trim).any(|s| s == code)
+            }),
+        });
+    }
+    if filter.sort == Sort::OldestFirst {
+        pills.push(Pill {
+            label: "Oldest first".into(),
+            remove_url: query.url_without(|k, _| k == "sort"),
+        });
+    }
+
+    let rows = page
+        .runs
+        .iter()
+        .map(|r| RunRow {
+            id: r.id.to_string(),
+            started: show_time(r.started_at.unwrap_or(r.queued_at), offset),
+            connector: r.connector.clone(),
+            configuration: r.config_name.clone(),
+            status_code: r.status.code(),
+            status_label: r.status.label(),
+            duration: show_duration(r),
+            has_logs: r.status.has_logs(),
+            detail_url: format!("/admin/provisioning/runs/{}", r.id),
+            csv_url: logs_url(r.id.as_str(), "csv", &tz),
+            xlsx_url: logs_url(r.id.as_str(), "xlsx", &tz),
+        })
+        .collect();
+    let base = query.url_without(|_, _| false);
+    let joiner = if base.contains('?') { '&' } else { '?' };
+    let next_url = page
+        .next
+        .map(|c| format!("{base}{joiner}after={}", c.encode()));
+    let first_url = after.is_some().then(|| base.clone());
+    let range_value = match filter.range {
+        Range::All => "all",
+        Range::Last7Days => "7d",
+        Range::Last30Days => "30d",
+        Range::Custom { .. } => "custom",
+    };
+    Ok(render(&ProvisioningPage {
+        nav: Some(nav(&session, "provisioning")),
+        tz_label: offset_label(offset),
+        tz_param: query.get("tz").map(str::to_owned),
+        ranges: [
+            ("all", "All Time"),
+            ("7d", "Last 7 Days"),
+            ("30d", "Last 30 Days"),
+            ("custom", "Custom"),
+        ]
+        .into_iter()
+        .map(|(v, l)| choice(v, l, v == range_value))
+        .collect(),
+        from: query.get("from").unwrap_or_default().to_owned(),
+        to: query.get("to").unwrap_or_default().to_owned(),
+        configurations: configs
+            .iter()
+            .map(|c| {
+                choice(
+                    c.id.as_str(),
+                    &c.name,
+                    filter.configuration.as_deref() == Some(c.id.as_str()),
+                )
+            })
+            .collect(),
+        statuses: RunStatus::ALL
+            .iter()
+            .map(|s| choice(s.code(), s.label(), filter.statuses.contains(s)))
+            .collect(),
+        sorts: [("newest", "Newest first"), ("oldest", "Oldest first")]
+            .into_iter()
+            .map(|(v, l)| choice(v, l, v == filter.sort.code()))
+            .collect(),
+        error,
+        pills,
+        total: page.total,
+        rows,
+        first_url,
+        next_url,
+    }))
+}
+
+fn matches(row: &LogRow, needle: &str) -> bool {
+    [
+        row.external_id.as_str(),
+        row.username.as_str(),
+        row.action.as_str(),
+        row.error_type.as_str(),
+        row.message.as_str(),
+        row.additional_data.as_str(),
+        row.changed_fields.as_str(),
+    ]
+    .iter()
+    .any(|cell| cell.to_lowercase().contains(needle))
+        || row.row.is_some_and(|n| n.to_string() == needle)
+}
+
+async fn run_detail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let (session, _) = session(&state, &headers).await?;
+    if !may_see_provisioning(&session) {
+        return Err(PageError::Forbidden);
+    }
+    let org = state.store.org(session.admin.org_id.clone());
+    let run = org.run(&RunId::new(id)).await?;
+    let query = PageQuery::parse(raw.as_deref());
+    let (tz, offset) = viewer_tz(query.get("tz"), &headers);
+    let q = query.get("q").unwrap_or_default().trim().to_owned();
+    let needle = q.to_lowercase();
+    let rows = if run.status.has_logs() {
+        org.run_logs(&run.id).await?
+    } else {
+        Vec::new()
+    };
+    let matching: Vec<&LogRow> = rows
+        .iter()
+        .filter(|r| needle.is_empty() || matches(r, &needle))
+        .collect();
+    let log: Vec<LogLine> = matching
+        .iter()
+        .take(LOG_ROWS_SHOWN)
+        .map(|r| LogLine {
+            row: r.row.map(|n| n.to_string()).unwrap_or_default(),
+            external_id: r.external_id.clone(),
+            username: r.username.clone(),
+            action: r.action.clone(),
+            error_type: r.error_type.clone(),
+            message: r.message.clone(),
+            changed_fields: r.changed_fields.clone(),
+        })
+        .collect();
+    let c = run.counts;
+    Ok(render(&RunPage {
+        nav: Some(nav(&session, "provisioning")),
+        id: run.id.to_string(),
+        csrf: session.csrf.clone(),
+        started: show_time(run.started_at.unwrap_or(run.queued_at), offset),
+        configuration: run.config_name.clone(),
+        connector: run.connector.clone(),
+        status_code: run.status.code(),
+        status_label: run.status.label(),
+        dry_run: run.dry_run,
+        file_name: run.file_name.clone(),
+        duration: show_duration(&run),
+        counts: vec![
+            Count {
+                label: "Created",
+                value: c.created,
+            },
+            Count {
+                label: "Updated",
+                value: c.updated,
+            },
+            Count {
+                label: "Deactivated",
+                value: c.deactivated,
+            },
+            Count {
+                label: "Reactivated",
+                value: c.reactivated,
+            },
+            Count {
+                label: "Unchanged",
+                value: c.unchanged,
+            },
+            Count {
+                label: "Skipped",
+                value: c.skipped,
+            },
+            Count {
+                label: "Warnings",
+                value: c.warnings,
+            },
+        ],
+        cancellable: run.status == RunStatus::Queued,
+        has_logs: run.status.has_logs(),
+        csv_url: logs_url(run.id.as_str(), "csv", &tz),
+        xlsx_url: logs_url(run.id.as_str(), "xlsx", &tz),
+        tz_param: query.get("tz").map(str::to_owned),
+        q,
+        matching: matching.len(),
+        shown: log.len(),
+        log,
+    }))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let (session, _) = session(&state, &headers).await?;
+    if !may_see_provisioning(&session) || !csrf_ok(&session, &form.csrf) {
+        return Err(PageError::Forbidden);
+    }
+    let org = state.store.org(session.admin.org_id.clone());
+    let id = RunId::new(id);
+    match org.cancel_run(&id).await {
+        Ok(_) | Err(rollcall_store::StoreError::Conflict(_)) => {
+            Ok(Redirect::to(&format!("/admin/provisioning/runs/{id}")).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
