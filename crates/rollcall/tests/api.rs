@@ -8,13 +8,6 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "a long admin password";
 
-const MAPPING: &str = r#"
-[fields]
-external_id = "EmployeeNumber"
-username    = "Username"
-active      = "Active"
-"#;
-
 struct Api {
     /// Kept for the data directory's lifetime.
     _env: Env,
@@ -32,77 +25,7 @@ impl Api {
     /// successful run on each and one failed run on Payroll; `Other` with its own run.
     fn start() -> Api {
         let env = Env::new();
-        let mapping = env.write("mapping.toml", MAPPING);
-        let good = env.write("good.csv", "EmployeeNumber,Username,Active\n1,ann,true\n");
-        let bad = env.write("bad.txt", "not a spreadsheet");
-        let other = env.write("other.csv", "EmployeeNumber,Username,Active\n9,zed,true\n");
-        env.ok(&["org", "create", "--name", "Acme", "--provisioning"]);
-        env.ok(&["org", "create", "--name", "Quiet"]);
-        env.ok(&["org", "create", "--name", "Other", "--provisioning"]);
-        for (org, name) in [
-            ("Acme", "Payroll"),
-            ("Acme", "Contractors"),
-            ("Other", "Payroll"),
-        ] {
-            env.ok(&[
-                "config",
-                "create",
-                "--org",
-                org,
-                "--name",
-                name,
-                "--kind",
-                "sftp",
-                "--mode",
-                "active",
-                "--mapping",
-                mapping.to_str().unwrap(),
-            ]);
-        }
-        let sync = |org: &str, config: &str, file: &std::path::Path| {
-            env.run(&[
-                "sync",
-                "--org",
-                org,
-                "--config",
-                config,
-                file.to_str().unwrap(),
-            ]);
-        };
-        sync("Acme", "Payroll", &good);
-        sync("Acme", "Contractors", &good);
-        sync("Acme", "Payroll", &bad);
-        sync("Other", "Payroll", &other);
-        for (org, email, role, access) in [
-            ("Acme", "people@acme.example", "people_admin", true),
-            ("Acme", "owner@acme.example", "organisation_admin", true),
-            ("Acme", "unset@acme.example", "people_admin", false),
-            ("Acme", "basic@acme.example", "basic_user", true),
-            ("Acme", "support@acme.example", "support_admin", true),
-            ("Quiet", "people@quiet.example", "people_admin", true),
-            ("Other", "people@other.example", "people_admin", true),
-        ] {
-            let mut args = vec![
-                "admin",
-                "create",
-                "--org",
-                org,
-                "--email",
-                email,
-                "--role",
-                role,
-                "--password-stdin",
-            ];
-            if access {
-                args.push("--sync-access");
-            }
-            let out = env.run_with_stdin(&args, &format!("{PASSWORD}\n"));
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        common::seed_admin_fixture(&env, PASSWORD);
         let server = env.serve();
         Api { _env: env, server }
     }

@@ -175,22 +175,32 @@ fn message(status: StatusCode, nav: Option<Nav>, heading: &str, text: &str) -> R
     response
 }
 
+/// The 403 page, with the admin's menu.
+fn forbidden(nav: Option<Nav>) -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        nav,
+        "You cannot open this page",
+        "User Provisioning is for organisation admins and people admins who are set up on the sync service. Ask your organisation admin for access.",
+    )
+}
+
+/// The 404 page, with the admin's menu.
+fn not_found(nav: Option<Nav>) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        nav,
+        "Not found",
+        "There is no such page or run in your organisation.",
+    )
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
             PageError::SignIn => Redirect::to("/admin/sign-in").into_response(),
-            PageError::Forbidden => message(
-                StatusCode::FORBIDDEN,
-                None,
-                "You cannot open this page",
-                "User Provisioning is for organisation admins and people admins who are set up on the sync service. Ask your organisation admin for access.",
-            ),
-            PageError::NotFound => message(
-                StatusCode::NOT_FOUND,
-                None,
-                "Not found",
-                "There is no such page or run in your organisation.",
-            ),
+            PageError::Forbidden => forbidden(None),
+            PageError::NotFound => not_found(None),
             PageError::Internal => message(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 None,
@@ -472,7 +482,7 @@ async fn provisioning(
 ) -> Result<Response, PageError> {
     let (session, _) = session(&state, &headers).await?;
     if !may_see_provisioning(&session) {
-        return Err(PageError::Forbidden);
+        return Ok(forbidden(Some(nav(&session, ""))));
     }
     let org = state.store.org(session.admin.org_id.clone());
     let query = PageQuery::parse(raw.as_deref());
@@ -643,10 +653,16 @@ async fn run_detail(
 ) -> Result<Response, PageError> {
     let (session, _) = session(&state, &headers).await?;
     if !may_see_provisioning(&session) {
-        return Err(PageError::Forbidden);
+        return Ok(forbidden(Some(nav(&session, ""))));
     }
     let org = state.store.org(session.admin.org_id.clone());
-    let run = org.run(&RunId::new(id)).await?;
+    let run = match org.run(&RunId::new(id)).await {
+        Ok(run) => run,
+        Err(rollcall_store::StoreError::NotFound(_)) => {
+            return Ok(not_found(Some(nav(&session, "provisioning"))));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let query = PageQuery::parse(raw.as_deref());
     let (tz, offset) = viewer_tz(query.get("tz"), &headers);
     let q = query.get("q").unwrap_or_default().trim().to_owned();

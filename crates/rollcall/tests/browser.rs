@@ -1,0 +1,553 @@
+//! The admin panel end to end in headless Chromium, driven over WebDriver (chromedriver) with
+//! fantoccini: sign-in, every filter of the User Provisioning page with its pills, Clear
+//! filters, the downloads, a run's detail, and what other roles see. Screenshots of each page
+//! go to `target/tmp/screenshots/` for review.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (installed by `.ci/run`); without them the
+//! test skips loudly, unless `ROLLCALL_REQUIRE_ALL=1`.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, Server};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "a long admin password";
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Option<Driver> {
+    let found = Command::new("sh")
+        .args(["-c", "command -v chromedriver && command -v chromium"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        let what = "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)";
+        if std::env::var("ROLLCALL_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!("ROLLCALL_REQUIRE_ALL=1 but {what}");
+        }
+        eprintln!("SKIPPED: {what}");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+struct Panel {
+    client: Client,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Panel {
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in self.client.find_all(Locator::Css(css)).await.unwrap() {
+            out.push(e.text().await.unwrap());
+        }
+        out
+    }
+
+    async fn pills(&self) -> Vec<String> {
+        self.texts(".pills .pill")
+            .await
+            .into_iter()
+            .map(|t| t.trim_end_matches('×').trim().to_owned())
+            .collect()
+    }
+
+    async fn statuses(&self) -> Vec<String> {
+        self.texts("table.runs tbody .badge").await
+    }
+
+    async fn sign_in(&self, email: &str) {
+        self.goto("/admin/sign-in").await;
+        let form = self.client.form(Locator::Css("form")).await.unwrap();
+        form.set_by_name("email", email).await.unwrap();
+        form.set_by_name("password", PASSWORD).await.unwrap();
+        form.submit().await.unwrap();
+        self.client
+            .wait()
+            .for_element(Locator::Css("header .who"))
+            .await
+            .unwrap();
+    }
+
+    async fn sign_out(&self) {
+        self.client
+            .find(Locator::Css("header .who button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        self.client
+            .wait()
+            .for_element(Locator::Id("password"))
+            .await
+            .unwrap();
+    }
+
+    async fn submit_filters(&self) {
+        self.client
+            .find(Locator::Css("form.filters button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        self.client
+            .wait()
+            .for_element(Locator::Id("run-count"))
+            .await
+            .unwrap();
+    }
+
+    /// Fetch a URL from inside the page (with the session cookie), as a download would.
+    async fn fetch(&self, href: &str) -> Value {
+        self.client
+            .execute_async(
+                r#"const [url, done] = arguments;
+                fetch(url).then(async r => {
+                  const bytes = new Uint8Array(await r.arrayBuffer());
+                  let bin = ""; bytes.forEach(b => bin += String.fromCharCode(b));
+                  done({status: r.status, disposition: r.headers.get("content-disposition"), base64: btoa(bin)});
+                });"#,
+                vec![json!(href)],
+            )
+            .await
+            .unwrap()
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let table = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            _ => 63,
+        }
+    };
+    let clean: Vec<u8> = text.bytes().filter(|c| *c != b'=').collect();
+    let mut out = Vec::new();
+    for chunk in clean.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= table(*c) << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_panel_in_chromium() {
+    let Some(driver) = chromedriver() else { return };
+    let env = Env::new();
+    common::seed_admin_fixture(&env, PASSWORD);
+    let server: Server = env.serve();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let panel = Panel {
+        client: browser(&driver).await,
+        base: format!("http://{}", server.addr),
+        shots,
+    };
+    let result = run(&panel).await;
+    panel.client.clone().close().await.ok();
+    result
+}
+
+async fn run(panel: &Panel) {
+    // Signed out, the panel asks for a sign-in; a wrong password says so.
+    panel.goto("/admin/provisioning").await;
+    assert!(
+        panel
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/admin/sign-in")
+    );
+    let form = panel.client.form(Locator::Css("form")).await.unwrap();
+    form.set_by_name("email", "people@acme.example")
+        .await
+        .unwrap();
+    form.set_by_name("password", "wrong").await.unwrap();
+    form.submit().await.unwrap();
+    assert!(panel.text(".error").await.contains("wrong"));
+    panel.shot("sign-in-failed").await;
+
+    panel.sign_in("people@acme.example").await;
+    assert!(
+        panel
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/admin/provisioning")
+    );
+    assert_eq!(panel.text("nav a[aria-current]").await, "User Provisioning");
+    assert_eq!(panel.text("#run-count").await, "3 runs");
+    assert_eq!(
+        panel.statuses().await,
+        ["Data Load Failed", "Needs Attention", "Success"]
+    );
+    assert!(panel.pills().await.is_empty());
+    panel.shot("provisioning").await;
+
+    // Status: one, then two.
+    let success = panel
+        .client
+        .find(Locator::Css("input[name=status][value=success]"))
+        .await
+        .unwrap();
+    success.click().await.unwrap();
+    panel.submit_filters().await;
+    assert_eq!(panel.pills().await, ["Success"]);
+    assert_eq!(panel.statuses().await, ["Success"]);
+    assert!(
+        panel
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .query()
+            .unwrap()
+            .contains("status=success")
+    );
+    panel
+        .client
+        .find(Locator::Css("input[name=status][value=data_load_failed]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    panel.submit_filters().await;
+    assert_eq!(panel.pills().await, ["Success", "Data Load Failed"]);
+    assert_eq!(panel.statuses().await, ["Data Load Failed", "Success"]);
+    panel.shot("provisioning-statuses").await;
+
+    // Remove one pill.
+    panel
+        .client
+        .find(Locator::Css(
+            ".pills .pill a[aria-label='Remove filter Success']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    panel
+        .client
+        .wait()
+        .for_element(Locator::Id("run-count"))
+        .await
+        .unwrap();
+    assert_eq!(panel.pills().await, ["Data Load Failed"]);
+    assert_eq!(panel.statuses().await, ["Data Load Failed"]);
+
+    // Clear filters, then configuration, range and sort.
+    panel
+        .client
+        .find(Locator::Css(".pills a.clear"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    panel
+        .client
+        .wait()
+        .for_element(Locator::Id("run-count"))
+        .await
+        .unwrap();
+    assert!(panel.pills().await.is_empty());
+    assert_eq!(panel.text("#run-count").await, "3 runs");
+
+    panel
+        .client
+        .find(Locator::Id("configuration"))
+        .await
+        .unwrap()
+        .select_by_label("Contractors")
+        .await
+        .unwrap();
+    panel.submit_filters().await;
+    assert_eq!(panel.pills().await, ["Contractors"]);
+    assert_eq!(panel.statuses().await, ["Needs Attention"]);
+
+    panel.goto("/admin/provisioning").await;
+    panel
+        .client
+        .find(Locator::Id("range"))
+        .await
+        .unwrap()
+        .select_by_value("7d")
+        .await
+        .unwrap();
+    panel
+        .client
+        .find(Locator::Id("sort"))
+        .await
+        .unwrap()
+        .select_by_value("oldest")
+        .await
+        .unwrap();
+    panel.submit_filters().await;
+    assert_eq!(panel.pills().await, ["Last 7 Days", "Oldest first"]);
+    assert_eq!(
+        panel.statuses().await,
+        ["Success", "Needs Attention", "Data Load Failed"]
+    );
+    panel.shot("provisioning-range-sort").await;
+
+    // A custom range in the past: the empty state.
+    panel.goto("/admin/provisioning").await;
+    panel
+        .client
+        .find(Locator::Id("range"))
+        .await
+        .unwrap()
+        .select_by_value("custom")
+        .await
+        .unwrap();
+    for (id, date) in [("from", "2000-01-01"), ("to", "2000-01-31")] {
+        panel
+            .client
+            .execute(
+                "document.getElementById(arguments[0]).value = arguments[1];",
+                vec![json!(id), json!(date)],
+            )
+            .await
+            .unwrap();
+    }
+    panel.submit_filters().await;
+    assert_eq!(panel.pills().await, ["2000-01-01 – 2000-01-31"]);
+    assert_eq!(panel.text("#run-count").await, "0 runs");
+    assert!(panel.text(".empty h2").await.contains("No runs match"));
+    panel.shot("provisioning-empty").await;
+
+    // Downloads: the names come from the run's start; the contents are the log.
+    panel
+        .goto("/admin/provisioning?status=data_load_failed")
+        .await;
+    let csv_href = panel
+        .client
+        .find(Locator::Css("table.runs a[href*='format=csv']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let csv = panel.fetch(&csv_href).await;
+    assert_eq!(csv["status"], 200);
+    let disposition = csv["disposition"].as_str().unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"Sync Logs - ")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let body = String::from_utf8(base64_decode(csv["base64"].as_str().unwrap())).unwrap();
+    assert!(
+        body.starts_with("Row,ExternalId,Username,Action,ErrorType,Message"),
+        "{body}"
+    );
+    assert!(body.contains("neither a .csv nor a .xlsx file"), "{body}");
+    let xlsx_href = csv_href.replace("format=csv", "format=xlsx");
+    let xlsx = panel.fetch(&xlsx_href).await;
+    assert!(xlsx["disposition"].as_str().unwrap().ends_with(".xlsx\""));
+    let bytes = base64_decode(xlsx["base64"].as_str().unwrap());
+    use calamine::Reader;
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let cells: Vec<String> = sheet.rows().flatten().map(|c| c.to_string()).collect();
+    assert_eq!(cells[0], "Row");
+    assert!(
+        cells
+            .iter()
+            .any(|c| c.contains("neither a .csv nor a .xlsx file")),
+        "{cells:?}"
+    );
+
+    // A run's detail, and its log searched.
+    panel
+        .client
+        .find(Locator::Css("table.runs tbody td a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    panel
+        .client
+        .wait()
+        .for_element(Locator::Css("dl.counts"))
+        .await
+        .unwrap();
+    assert!(panel.text("h1").await.starts_with("Payroll · "));
+    assert_eq!(panel.text(".page-head .badge").await, "Data Load Failed");
+    let run_url = panel.client.current_url().await.unwrap().to_string();
+    panel
+        .client
+        .find(Locator::Id("q"))
+        .await
+        .unwrap()
+        .send_keys("neither")
+        .await
+        .unwrap();
+    panel
+        .client
+        .find(Locator::Css("form.search button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    panel
+        .client
+        .wait()
+        .for_element(Locator::Css("table.log"))
+        .await
+        .unwrap();
+    assert_eq!(panel.texts("table.log tbody tr").await.len(), 1);
+    panel.shot("run-detail").await;
+    panel
+        .client
+        .find(Locator::Id("q"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    panel
+        .client
+        .find(Locator::Id("q"))
+        .await
+        .unwrap()
+        .send_keys("no such text")
+        .await
+        .unwrap();
+    panel
+        .client
+        .find(Locator::Css("form.search button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    panel
+        .client
+        .wait()
+        .for_element(Locator::Css("table.log"))
+        .await
+        .unwrap();
+    assert!(panel.texts("table.log tbody tr").await.is_empty());
+    panel.sign_out().await;
+
+    // Other roles: no menu entry, and a 403 page.
+    for email in ["basic@acme.example", "support@acme.example"] {
+        panel.sign_in(email).await;
+        assert!(
+            panel
+                .client
+                .find_all(Locator::Css("nav a"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{email} sees no User Provisioning entry"
+        );
+        panel.goto("/admin/provisioning").await;
+        assert_eq!(panel.text("h1").await, "You cannot open this page");
+        panel
+            .shot(&format!("forbidden-{}", email.split('@').next().unwrap()))
+            .await;
+        panel.sign_out().await;
+    }
+
+    // Another organisation's admin: that run does not exist for them.
+    panel.sign_in("people@other.example").await;
+    panel.client.goto(&run_url).await.unwrap();
+    assert_eq!(panel.text("h1").await, "Not found");
+    panel.sign_out().await;
+}
