@@ -5,6 +5,7 @@
 //! This crate is pure and synchronous: no I/O, no database, no HTTP. Storage hands the planner
 //! the stored users that a batch's keys can reach ([`plan::Context`]); the planner decides.
 
+pub mod admin_edit;
 pub mod config;
 pub mod expr;
 pub mod field;

@@ -523,6 +523,96 @@ async fn run(panel: &Panel) {
         .await
         .unwrap();
     assert!(panel.texts("table.log tbody tr").await.is_empty());
+
+    // A managed user's profile is read-only, except the contact fields the source leaves
+    // empty (its mapping has no email and no mobile); such an edit is saved and audited.
+    panel.goto("/admin/users").await;
+    assert_eq!(
+        panel.texts("table.users .badge-managed").await,
+        ["Managed by external source"]
+    );
+    panel
+        .client
+        .find(Locator::LinkText("ann"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    panel
+        .client
+        .wait()
+        .for_element(Locator::Id("managed-banner"))
+        .await
+        .unwrap();
+    assert!(
+        panel
+            .text("#managed-banner")
+            .await
+            .starts_with("This user is managed by an external source")
+    );
+    for id in ["username", "first_name", "job_title", "active"] {
+        let readonly = panel
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .attr("readonly")
+            .await
+            .unwrap();
+        assert!(readonly.is_some(), "{id} is read-only");
+    }
+    panel.shot("user-managed").await;
+    let mobile = panel
+        .client
+        .find(Locator::Id("phone_mobile"))
+        .await
+        .unwrap();
+    assert!(mobile.attr("readonly").await.unwrap().is_none());
+    mobile.send_keys("not a phone").await.unwrap();
+    panel
+        .client
+        .find(Locator::Css("form.profile button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    panel
+        .client
+        .wait()
+        .for_element(Locator::Css(".error"))
+        .await
+        .unwrap();
+    assert!(panel.text(".error").await.starts_with("Phone Mobile"));
+    let mobile = panel
+        .client
+        .find(Locator::Id("phone_mobile"))
+        .await
+        .unwrap();
+    mobile.clear().await.unwrap();
+    mobile.send_keys("+44 7495 944376").await.unwrap();
+    panel
+        .client
+        .find(Locator::Css("form.profile button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    panel
+        .client
+        .wait()
+        .for_element(Locator::Css(".notice"))
+        .await
+        .unwrap();
+    assert_eq!(panel.text(".notice").await, "Changes saved.");
+    let audit = panel.texts("table.audit tbody td").await;
+    assert_eq!(
+        audit[1..],
+        ["people@acme.example".to_owned(), "phone_mobile".to_owned()]
+    );
+    panel.shot("user-edited").await;
     panel.sign_out().await;
 
     // Other roles: no menu entry, and a 403 page.

@@ -3,14 +3,16 @@
 
 use std::time::Duration;
 
-use rollcall_domain::OrgId;
 use rollcall_domain::config::Role;
+use rollcall_domain::field::FieldKey;
 use rollcall_domain::run_filter::{Bounds, RunFilter, Sort};
+use rollcall_domain::{OrgId, StoredUser, UserId};
 
 use crate::credentials;
 use crate::db::{Arg, flag, get, query};
 use crate::operator::Admin;
 use crate::runs::{RUN_COLUMNS, RunRecord, run_from_row};
+use crate::users::{USER_COLUMNS, update_user, user_from_row};
 use crate::{OrgStore, Result, Store, StoreError};
 
 /// The trigger of Bulk Update runs, whose logs live on the Bulk Update page, not on User
@@ -240,5 +242,148 @@ impl OrgStore {
             None
         };
         Ok(RunPage { runs, total, next })
+    }
+}
+
+/// One entry of a user's audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub admin_email: String,
+    pub action: String,
+    pub changed_fields: String,
+    pub at_ms: i64,
+}
+
+/// One page of the users list.
+#[derive(Clone, Debug)]
+pub struct UserPage {
+    pub users: Vec<StoredUser>,
+    /// The username (normalised) and id the next page starts after.
+    pub next: Option<(String, String)>,
+}
+
+impl OrgStore {
+    /// The organisation's users by username, a page at a time; `search` matches username,
+    /// email and name, case-insensitively.
+    pub async fn user_page(
+        &self,
+        search: &str,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<UserPage> {
+        let mut sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND scim_deleted = 0");
+        let mut args: Vec<Arg> = vec![self.org.as_str().into()];
+        let search = search.trim().to_lowercase();
+        if !search.is_empty() {
+            let escaped = search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            args.push(format!("%{escaped}%").into());
+            let n = args.len();
+            sql.push_str(&format!(
+                " AND (username_norm LIKE ${n} ESCAPE '\\' OR email_norm LIKE ${n} ESCAPE '\\' \
+                 OR LOWER(COALESCE(first_name, '') || ' ' || COALESCE(second_name, '')) LIKE ${n} ESCAPE '\\')"
+            ));
+        }
+        if let Some((name, id)) = after {
+            args.push(name.into());
+            args.push(id.into());
+            let (a, b) = (args.len() - 1, args.len());
+            sql.push_str(&format!(
+                " AND (username_norm > ${a} OR (username_norm = ${a} AND id > ${b}))"
+            ));
+        }
+        args.push(i64::from(limit).saturating_add(1).into());
+        sql.push_str(&format!(
+            " ORDER BY username_norm, id LIMIT ${}",
+            args.len()
+        ));
+        let rows = query(self.store.db.backend, sql, args)
+            .fetch_all(&self.store.db.read)
+            .await?;
+        let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+        let next = if users.len() > limit as usize {
+            users.truncate(limit as usize);
+            users.last().map(|u| {
+                (
+                    u.profile
+                        .username
+                        .as_ref()
+                        .map(|n| n.normalized())
+                        .unwrap_or_default(),
+                    u.id.to_string(),
+                )
+            })
+        } else {
+            None
+        };
+        Ok(UserPage { users, next })
+    }
+
+    /// Save an admin's edit of a user and audit it, in one transaction. `edited` carries the
+    /// next version; a concurrent change of the user makes this `StaleWrite`, and a taken
+    /// email, mobile number, username or employee id `Conflict`.
+    pub async fn save_admin_edit(
+        &self,
+        admin_id: &str,
+        before: &StoredUser,
+        edited: &StoredUser,
+        changed: &[FieldKey],
+    ) -> Result<()> {
+        let now = self.store.now_ms();
+        let mut tx = self.store.db.write.begin().await?;
+        update_user(
+            self.store.db.backend,
+            &mut tx,
+            &self.org,
+            edited,
+            before.version,
+            now,
+        )
+        .await?;
+        let fields: Vec<&str> = changed.iter().map(|f| f.key()).collect();
+        query(
+            self.store.db.backend,
+            "INSERT INTO admin_audit (id, org_id, admin_id, user_id, action, changed_fields, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![
+                crate::new_id().into(),
+                self.org.as_str().into(),
+                admin_id.into(),
+                edited.id.as_str().into(),
+                "profile_edited".into(),
+                fields.join(",").into(),
+                now.into(),
+            ],
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A user's audit trail, newest first.
+    pub async fn user_audit(&self, user: &UserId) -> Result<Vec<AuditEntry>> {
+        let rows = query(
+            self.store.db.backend,
+            "SELECT a.email, t.action, t.changed_fields, t.at FROM admin_audit t \
+             JOIN admins a ON a.id = t.admin_id WHERE t.org_id = $1 AND t.user_id = $2 \
+             ORDER BY t.at DESC, t.id DESC",
+            vec![self.org.as_str().into(), user.as_str().into()],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    admin_email: get(row, "email")?,
+                    action: get(row, "action")?,
+                    changed_fields: get(row, "changed_fields")?,
+                    at_ms: get(row, "at")?,
+                })
+            })
+            .collect()
     }
 }

@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "admin_sessions",
         include_str!("../migrations/0005_admin_sessions.sql"),
     ),
+    (
+        6,
+        "admin_audit",
+        include_str!("../migrations/0006_admin_audit.sql"),
+    ),
 ];
 
 /// A bound value. TEXT and BIGINT (and BLOB for stored files), so both backends agree on

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rollcall_domain::OrgId;
 
-pub use admin_web::{BULK_UPDATE_TRIGGER, RunCursor, RunPage, Session, SessionLimits};
+pub use admin_web::{
+    AuditEntry, BULK_UPDATE_TRIGGER, RunCursor, RunPage, Session, SessionLimits, UserPage,
+};
 pub use operator::{
     Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig,
 };

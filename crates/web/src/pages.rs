@@ -10,6 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, FixedOffset, Utc};
+use rollcall_domain::admin_edit::{apply_edit, editable_fields, shown_value};
+use rollcall_domain::field::FieldKey;
 use rollcall_domain::run_filter::{FilterParams, Range, RunFilter, Sort, parse_offset};
 use rollcall_domain::{LogRow, RunId, RunStatus};
 use rollcall_store::{RunCursor, RunRecord, Session};
@@ -28,6 +30,7 @@ pub struct Nav {
     email: String,
     csrf: String,
     provisioning: bool,
+    users: bool,
     current: &'static str,
 }
 
@@ -226,8 +229,18 @@ fn nav(session: &Session, current: &'static str) -> Nav {
         email: session.admin.email.clone(),
         csrf: session.csrf.clone(),
         provisioning: may_see_provisioning(session),
+        users: may_manage_users(session),
         current,
     }
+}
+
+/// Organisation and people admins look after their organisation's users.
+fn may_manage_users(session: &Session) -> bool {
+    matches!(
+        session.admin.role,
+        rollcall_domain::config::Role::OrganisationAdmin
+            | rollcall_domain::config::Role::PeopleAdmin
+    )
 }
 
 /// Security headers on every admin page and file.
@@ -262,6 +275,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/provisioning", get(provisioning))
         .route("/admin/provisioning/runs/{id}", get(run_detail))
         .route("/admin/provisioning/runs/{id}/cancel", post(cancel))
+        .route("/admin/users", get(users))
+        .route("/admin/users/{id}", get(user).post(save_user))
         .route(
             "/admin/static/app.css",
             get(|| async {
@@ -287,6 +302,9 @@ async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
     let (session, _) = session(&state, &headers).await?;
     if may_see_provisioning(&session) {
         return Ok(Redirect::to("/admin/provisioning").into_response());
+    }
+    if may_manage_users(&session) {
+        return Ok(Redirect::to("/admin/users").into_response());
     }
     Ok(message(
         StatusCode::OK,
@@ -759,6 +777,317 @@ async fn cancel(
     match org.cancel_run(&id).await {
         Ok(_) | Err(rollcall_store::StoreError::Conflict(_)) => {
             Ok(Redirect::to(&format!("/admin/provisioning/runs/{id}")).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+struct UserRow {
+    id: String,
+    username: String,
+    name: String,
+    email: String,
+    active: bool,
+    managed_by: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Option<Nav>,
+    q: String,
+    users: Vec<UserRow>,
+    next_url: Option<String>,
+}
+
+struct FieldView {
+    key: &'static str,
+    label: &'static str,
+    value: String,
+    editable: bool,
+}
+
+struct AuditLine {
+    when: String,
+    by: String,
+    fields: String,
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+struct UserPageView {
+    nav: Option<Nav>,
+    id: String,
+    csrf: String,
+    username: String,
+    active: bool,
+    managed_by: Option<String>,
+    any_editable: bool,
+    saved: bool,
+    problems: Vec<String>,
+    fields: Vec<FieldView>,
+    audit: Vec<AuditLine>,
+}
+
+const USERS_PAGE: u32 = 50;
+
+async fn users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let (session, _) = session(&state, &headers).await?;
+    if !may_manage_users(&session) {
+        return Ok(forbidden(Some(nav(&session, ""))));
+    }
+    let org = state.store.org(session.admin.org_id.clone());
+    let query = PageQuery::parse(raw.as_deref());
+    let q = query.get("q").unwrap_or_default().to_owned();
+    let after = query.get("after").and_then(|a| a.split_once(' '));
+    let page = org.user_page(&q, after, USERS_PAGE).await?;
+    let names: std::collections::HashMap<String, String> = org
+        .configs()
+        .await?
+        .into_iter()
+        .map(|c| (c.id.to_string(), c.name))
+        .collect();
+    let rows = page
+        .users
+        .iter()
+        .map(|u| UserRow {
+            id: u.id.to_string(),
+            username: shown_value(u, FieldKey::Username),
+            name: [&u.profile.first_name, &u.profile.second_name]
+                .iter()
+                .filter_map(|n| n.as_deref())
+                .collect::<Vec<_>>()
+                .join(" "),
+            email: shown_value(u, FieldKey::Email),
+            active: u.active,
+            managed_by: u.managed_by.as_ref().map(|c| {
+                names
+                    .get(c.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| "a source".into())
+            }),
+        })
+        .collect();
+    let next_url = page.next.map(|(name, id)| {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        if !q.is_empty() {
+            out.append_pair("q", &q);
+        }
+        out.append_pair("after", &format!("{name} {id}"));
+        format!("/admin/users?{}", out.finish())
+    });
+    Ok(render(&UsersPage {
+        nav: Some(nav(&session, "users")),
+        q,
+        users: rows,
+        next_url,
+    }))
+}
+
+/// Fields the profile shows, in the order of SPEC §2.
+const PROFILE_FIELDS: [FieldKey; 16] = [
+    FieldKey::ExternalId,
+    FieldKey::Username,
+    FieldKey::EmployeeId,
+    FieldKey::FirstName,
+    FieldKey::SecondName,
+    FieldKey::Email,
+    FieldKey::PhoneMobile,
+    FieldKey::PhoneWork,
+    FieldKey::JobTitle,
+    FieldKey::Location,
+    FieldKey::Department,
+    FieldKey::Company,
+    FieldKey::Description,
+    FieldKey::Active,
+    FieldKey::StartEmploymentDate,
+    FieldKey::EndEmploymentDate,
+];
+
+async fn user_view(
+    state: &AppState,
+    session: &Session,
+    user: &rollcall_domain::StoredUser,
+    shown: &rollcall_domain::StoredUser,
+    saved: bool,
+    problems: Vec<String>,
+) -> Result<Response, PageError> {
+    let org = state.store.org(session.admin.org_id.clone());
+    let editable = editable_fields(user);
+    let managed_by = match &user.managed_by {
+        Some(config) => Some(
+            org.config(config.as_str())
+                .await
+                .map(|c| c.name)
+                .unwrap_or_else(|_| "a source".into()),
+        ),
+        None => None,
+    };
+    let audit = org
+        .user_audit(&user.id)
+        .await?
+        .into_iter()
+        .map(|a| AuditLine {
+            when: chrono::DateTime::from_timestamp_millis(a.at_ms)
+                .map(|t| t.format("%-d %b %Y %H:%M").to_string())
+                .unwrap_or_default(),
+            by: a.admin_email,
+            fields: a.changed_fields.replace(',', ", "),
+        })
+        .collect();
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut response = render(&UserPageView {
+        nav: Some(nav(session, "users")),
+        id: user.id.to_string(),
+        csrf: session.csrf.clone(),
+        username: shown_value(user, FieldKey::Username),
+        active: user.active,
+        managed_by,
+        any_editable: !editable.is_empty(),
+        saved,
+        problems,
+        fields: PROFILE_FIELDS
+            .iter()
+            .map(|f| FieldView {
+                key: f.key(),
+                label: f.label(),
+                value: shown_value(shown, *f),
+                editable: editable.contains(f),
+            })
+            .collect(),
+        audit,
+    });
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+async fn find_user(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+) -> Result<Option<rollcall_domain::StoredUser>, PageError> {
+    let org = state.store.org(session.admin.org_id.clone());
+    Ok(org
+        .user(&rollcall_domain::UserId::new(id))
+        .await?
+        .filter(|u| !u.scim_deleted))
+}
+
+async fn user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let (session, _) = session(&state, &headers).await?;
+    if !may_manage_users(&session) {
+        return Ok(forbidden(Some(nav(&session, ""))));
+    }
+    let Some(found) = find_user(&state, &session, &id).await? else {
+        return Ok(not_found(Some(nav(&session, "users"))));
+    };
+    let saved = PageQuery::parse(raw.as_deref()).get("saved").is_some();
+    user_view(&state, &session, &found, &found, saved, Vec::new()).await
+}
+
+async fn save_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let (session, _) = session(&state, &headers).await?;
+    let csrf = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    if !may_manage_users(&session) || !csrf_ok(&session, csrf) {
+        return Ok(forbidden(Some(nav(&session, ""))));
+    }
+    let Some(found) = find_user(&state, &session, &id).await? else {
+        return Ok(not_found(Some(nav(&session, "users"))));
+    };
+    let fields: Vec<(FieldKey, String)> = form
+        .iter()
+        .filter_map(|(k, v)| FieldKey::from_key(k).map(|f| (f, v.clone())))
+        .collect();
+    let (edited, changed) = match apply_edit(&found, &fields) {
+        Ok(done) => done,
+        Err(problems) => {
+            // Show what was typed, with every problem.
+            let mut shown = found.clone();
+            if let Ok((typed, _)) = apply_edit(
+                &found,
+                &fields
+                    .iter()
+                    .filter(|(f, _)| !problems.iter().any(|(p, _)| p == f))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ) {
+                shown = typed;
+            }
+            let messages = problems
+                .iter()
+                .map(|(f, m)| format!("{}: {m}", f.label()))
+                .collect();
+            return user_view(&state, &session, &found, &shown, false, messages).await;
+        }
+    };
+    if changed.is_empty() {
+        return Ok(Redirect::to(&format!("/admin/users/{id}")).into_response());
+    }
+    let org = state.store.org(session.admin.org_id.clone());
+    match org
+        .save_admin_edit(&session.admin.id, &found, &edited, &changed)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(admin = %session.admin.email, user = %found.id, fields = ?changed, "user edited in the admin panel");
+            Ok(Redirect::to(&format!("/admin/users/{id}?saved=1")).into_response())
+        }
+        Err(rollcall_store::StoreError::Conflict(what)) => {
+            let field = if what.contains("email") {
+                "Email is already used by another user"
+            } else if what.contains("phone") {
+                "Phone Mobile is already used by another user"
+            } else if what.contains("employee") {
+                "Employee ID is already used by another user in your organisation"
+            } else {
+                "Username is already used by another user in your organisation"
+            };
+            user_view(
+                &state,
+                &session,
+                &found,
+                &edited,
+                false,
+                vec![field.to_owned()],
+            )
+            .await
+        }
+        Err(rollcall_store::StoreError::StaleWrite) => {
+            let Some(latest) = find_user(&state, &session, &id).await? else {
+                return Ok(not_found(Some(nav(&session, "users"))));
+            };
+            let message = "Someone else changed this user meanwhile: here is the latest version; make your change again";
+            user_view(
+                &state,
+                &session,
+                &latest,
+                &latest,
+                false,
+                vec![message.to_owned()],
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
