@@ -389,3 +389,65 @@ fn logs_download_as_csv_and_xlsx_with_their_names() {
     assert_eq!(detail.json()["status_label"], "Data Load Failed");
     assert_eq!(detail.json()["has_logs"], true);
 }
+
+#[test]
+fn the_openapi_document_describes_every_route() {
+    let api = Api::start();
+    let r = api.call("GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/session", "post"),
+        ("/api/v1/session", "get"),
+        ("/api/v1/session", "delete"),
+        ("/api/v1/configurations", "get"),
+        ("/api/v1/sync-runs", "get"),
+        ("/api/v1/sync-runs/{id}", "get"),
+        ("/api/v1/sync-runs/{id}/logs", "get"),
+        ("/api/v1/sync-runs/{id}/cancel", "post"),
+    ] {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} is documented"
+        );
+    }
+    let filters: Vec<&str> = paths["/api/v1/sync-runs"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "range",
+        "from",
+        "to",
+        "tz",
+        "sort",
+        "configuration",
+        "status",
+        "after",
+        "limit",
+    ] {
+        assert!(filters.contains(&name), "{name} in {filters:?}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["session"]["in"], "cookie",
+        "the session cookie is the API's credential"
+    );
+    // The documented run fields are the ones the API sends.
+    let documented: Vec<String> = doc["components"]["schemas"]["RunView"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let admin = api.sign_in("people@acme.example");
+    let run = api.runs(&admin, "")["runs"][0].clone();
+    let mut sent: Vec<String> = run.as_object().unwrap().keys().cloned().collect();
+    let mut documented = documented;
+    sent.sort();
+    documented.sort();
+    assert_eq!(sent, documented);
+}

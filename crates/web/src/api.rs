@@ -23,8 +23,9 @@ use rollcall_domain::config::Role;
 use rollcall_domain::run_filter::{FilterParams, RunFilter};
 use rollcall_domain::throttle::Throttle;
 use rollcall_store::{OrgStore, RunCursor, RunRecord, Session, SessionLimits, StoreError};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::AppState;
 
@@ -82,6 +83,23 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The body of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The HTTP status.
+    pub status: u16,
+    /// `bad_request`, `unauthorized`, `sign_in_failed`, `forbidden`, `csrf`, `not_found`,
+    /// `conflict`, `too_many_attempts` or `internal`.
+    pub code: String,
+    /// What was wrong and how to fix it.
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {
@@ -119,7 +137,13 @@ impl IntoResponse for ApiError {
                 "something went wrong on the server; try again".to_owned(),
             ),
         };
-        let body = json!({"error": {"status": status.as_u16(), "code": code, "message": message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                status: status.as_u16(),
+                code: code.to_owned(),
+                message,
+            },
+        };
         (status, Json(body)).into_response()
     }
 }
@@ -202,6 +226,35 @@ impl FromRequestParts<AppState> for SyncAdmin {
     }
 }
 
+/// The OpenAPI document, generated from the handlers and types above.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "rollcall admin API", description = "Sign-in sessions and the runs of the User Provisioning page (SPEC §6)."),
+    paths(sign_in, who_am_i, sign_out, configurations, list_runs, one_run, run_logs, cancel_run),
+    modifiers(&SessionCookie),
+    tags((name = "session", description = "Sign in and out"), (name = "sync-runs", description = "Sync runs and their logs"))
+)]
+pub struct ApiDoc;
+
+struct SessionCookie;
+
+impl Modify for SessionCookie {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
+        );
+    }
+}
+
+async fn openapi() -> Response {
+    match ApiDoc::openapi().to_json() {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(_) => ApiError::Internal.into_response(),
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -213,23 +266,38 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sync-runs/{id}", get(one_run))
         .route("/api/v1/sync-runs/{id}/logs", get(run_logs))
         .route("/api/v1/sync-runs/{id}/cancel", post(cancel_run))
+        .route("/api/v1/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
 }
 
-#[derive(Deserialize)]
-struct SignIn {
-    email: String,
-    password: String,
+/// Sign-in credentials.
+#[derive(Deserialize, ToSchema)]
+pub struct SignIn {
+    pub email: String,
+    pub password: String,
 }
 
-fn session_json(session: &Session) -> Value {
-    json!({
-        "email": session.admin.email,
-        "role": session.admin.role.code(),
-        "organisation_id": session.admin.org_id.as_str(),
-        "user_provisioning": may_see_provisioning(session),
-        "csrf_token": session.csrf,
-    })
+/// The signed-in admin.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub email: String,
+    /// `organisation_admin`, `people_admin`, `support_admin`, …
+    pub role: String,
+    pub organisation_id: String,
+    /// Whether this admin may see User Provisioning (SPEC §1).
+    pub user_provisioning: bool,
+    /// Send it in `X-CSRF-Token` with every state-changing call.
+    pub csrf_token: String,
+}
+
+fn session_view(session: &Session) -> SessionView {
+    SessionView {
+        email: session.admin.email.clone(),
+        role: session.admin.role.code().to_owned(),
+        organisation_id: session.admin.org_id.to_string(),
+        user_provisioning: may_see_provisioning(session),
+        csrf_token: session.csrf.clone(),
+    }
 }
 
 pub(crate) fn session_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
@@ -295,6 +363,9 @@ pub(crate) fn client_ip(extensions: &axum::http::Extensions) -> String {
         .unwrap_or_default()
 }
 
+/// Sign in: sets the `rollcall_session` cookie and returns the CSRF token.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn,
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
     request: axum::extract::Request,
@@ -315,15 +386,22 @@ async fn sign_in(
     let max_age = state.admin.sessions.absolute.as_secs();
     Ok((
         [(header::SET_COOKIE, session_cookie(&state, &token, max_age))],
-        Json(session_json(&session)),
+        Json(session_view(&session)),
     )
         .into_response())
 }
 
-async fn who_am_i(signed: Signed) -> Json<Value> {
-    Json(session_json(&signed.session))
+/// The signed-in admin.
+#[utoipa::path(get, path = "/api/v1/session", tag = "session", security(("session" = [])),
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+async fn who_am_i(signed: Signed) -> Json<SessionView> {
+    Json(session_view(&signed.session))
 }
 
+/// Sign out.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("session" = [])),
+    params(("X-CSRF-Token" = String, Header, description = "The session's CSRF token")),
+    responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn sign_out(State(state): State<AppState>, signed: Signed) -> ApiResult<Response> {
     state.store.delete_session(&signed.token).await?;
     Ok((
@@ -333,29 +411,63 @@ async fn sign_out(State(state): State<AppState>, signed: Signed) -> ApiResult<Re
         .into_response())
 }
 
-async fn configurations(admin: SyncAdmin) -> ApiResult<Json<Value>> {
+/// A source configuration.
+#[derive(Serialize, ToSchema)]
+pub struct ConfigView {
+    pub id: String,
+    pub name: String,
+    /// `sftp`, `scim`, `workday`, `google_workspace`.
+    pub kind: String,
+    /// `SFTP Sync`, `SCIM`, `Workday`, `Google Workspace`.
+    pub connector: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConfigList {
+    pub configurations: Vec<ConfigView>,
+}
+
+/// The organisation's source configurations (for the configuration filter).
+#[utoipa::path(get, path = "/api/v1/configurations", tag = "sync-runs", security(("session" = [])),
+    responses((status = 200, body = ConfigList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn configurations(admin: SyncAdmin) -> ApiResult<Json<ConfigList>> {
     let configs = admin.org.configs().await?;
-    Ok(Json(json!({
-        "configurations": configs.iter().map(|c| json!({
-            "id": c.id.as_str(),
-            "name": c.name,
-            "kind": c.kind.code(),
-            "connector": c.kind.connector(),
-        })).collect::<Vec<_>>()
-    })))
+    Ok(Json(ConfigList {
+        configurations: configs
+            .iter()
+            .map(|c| ConfigView {
+                id: c.id.to_string(),
+                name: c.name.clone(),
+                kind: c.kind.code().to_owned(),
+                connector: c.kind.connector().to_owned(),
+            })
+            .collect(),
+    }))
 }
 
 /// The query of the runs list: the page's filters plus paging.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunsQuery {
+    /// `all` (default), `7d`, `30d` or `custom`.
     pub range: Option<String>,
+    /// With `range=custom`: a date (`2024-01-15`, the whole day in `tz`) or an RFC 3339
+    /// date-time; inclusive.
     pub from: Option<String>,
+    /// With `range=custom`: as `from`; inclusive.
     pub to: Option<String>,
+    /// The viewer's UTC offset for dates (`+01:00`); default UTC.
     pub tz: Option<String>,
+    /// `newest` (default) or `oldest`.
     pub sort: Option<String>,
+    /// A configuration id.
     pub configuration: Option<String>,
+    /// Comma-separated statuses: `queued`, `in_progress`, `success`, `needs_attention`,
+    /// `data_load_failed`, `above_deactivation_threshold`, `cancelled`.
     pub status: Option<String>,
+    /// The `next` of the previous page.
     pub after: Option<String>,
+    /// Runs per page, 1 to 200 (default 50).
     pub limit: Option<u32>,
 }
 
@@ -373,36 +485,96 @@ impl RunsQuery {
     }
 }
 
-pub fn run_json(run: &RunRecord) -> Value {
-    let c = &run.counts;
-    json!({
-        "id": run.id.as_str(),
-        "configuration": {"id": run.config_id.as_str(), "name": run.config_name},
-        "connector": run.connector,
-        "trigger": run.trigger,
-        "status": run.status.code(),
-        "status_label": run.status.label(),
-        "dry_run": run.dry_run,
-        "file_name": run.file_name,
-        "file_sha256": run.file_sha256,
-        "queued_at": run.queued_at.to_rfc3339(),
-        "started_at": run.started_at.map(|t| t.to_rfc3339()),
-        "ended_at": run.ended_at.map(|t| t.to_rfc3339()),
-        "duration_ms": run.duration().map(|d| d.num_milliseconds()),
-        "has_logs": run.status.has_logs(),
-        "counts": {
-            "created": c.created, "updated": c.updated, "deactivated": c.deactivated,
-            "reactivated": c.reactivated, "unchanged": c.unchanged, "skipped": c.skipped,
-            "warnings": c.warnings,
-        },
-    })
+#[derive(Serialize, ToSchema)]
+pub struct ConfigRef {
+    pub id: String,
+    pub name: String,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct CountsView {
+    pub created: u64,
+    pub updated: u64,
+    pub deactivated: u64,
+    pub reactivated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub warnings: u64,
+}
+
+/// A sync run.
+#[derive(Serialize, ToSchema)]
+pub struct RunView {
+    pub id: String,
+    pub configuration: ConfigRef,
+    pub connector: String,
+    pub trigger: String,
+    /// The status code (`success`, …).
+    pub status: String,
+    /// The status as the page shows it (`Success`, …).
+    pub status_label: String,
+    pub dry_run: bool,
+    pub file_name: Option<String>,
+    pub file_sha256: Option<String>,
+    pub queued_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    /// Whether the log can be downloaded.
+    pub has_logs: bool,
+    pub counts: CountsView,
+}
+
+/// A page of runs.
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RunView>,
+    /// Runs matching the filters, on every page.
+    pub total: u64,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next: Option<String>,
+}
+
+pub fn run_view(run: &RunRecord) -> RunView {
+    let c = &run.counts;
+    RunView {
+        id: run.id.to_string(),
+        configuration: ConfigRef {
+            id: run.config_id.to_string(),
+            name: run.config_name.clone(),
+        },
+        connector: run.connector.clone(),
+        trigger: run.trigger.clone(),
+        status: run.status.code().to_owned(),
+        status_label: run.status.label().to_owned(),
+        dry_run: run.dry_run,
+        file_name: run.file_name.clone(),
+        file_sha256: run.file_sha256.clone(),
+        queued_at: run.queued_at.to_rfc3339(),
+        started_at: run.started_at.map(|t| t.to_rfc3339()),
+        ended_at: run.ended_at.map(|t| t.to_rfc3339()),
+        duration_ms: run.duration().map(|d| d.num_milliseconds()),
+        has_logs: run.status.has_logs(),
+        counts: CountsView {
+            created: c.created,
+            updated: c.updated,
+            deactivated: c.deactivated,
+            reactivated: c.reactivated,
+            unchanged: c.unchanged,
+            skipped: c.skipped,
+            warnings: c.warnings,
+        },
+    }
+}
+
+/// The runs of the User Provisioning page, with its filters; keyset pages.
+#[utoipa::path(get, path = "/api/v1/sync-runs", tag = "sync-runs", security(("session" = [])), params(RunsQuery),
+    responses((status = 200, body = RunList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_runs(
     State(state): State<AppState>,
     admin: SyncAdmin,
     Query(query): Query<RunsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RunList>> {
     let filter = query.filter().map_err(ApiError::BadRequest)?;
     let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
         Some(text) => Some(RunCursor::decode(text).ok_or_else(|| {
@@ -421,22 +593,29 @@ async fn list_runs(
         .org
         .run_page(&filter, bounds, after.as_ref(), limit)
         .await?;
-    Ok(Json(json!({
-        "runs": page.runs.iter().map(run_json).collect::<Vec<_>>(),
-        "total": page.total,
-        "next": page.next.map(|c| c.encode()),
-    })))
+    Ok(Json(RunList {
+        runs: page.runs.iter().map(run_view).collect(),
+        total: page.total,
+        next: page.next.map(|c| c.encode()),
+    }))
 }
 
-async fn one_run(admin: SyncAdmin, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// One run; another organisation's run is 404.
+#[utoipa::path(get, path = "/api/v1/sync-runs/{id}", tag = "sync-runs", security(("session" = [])),
+    params(("id" = String, Path, description = "The run id")),
+    responses((status = 200, body = RunView), (status = 404, body = ErrorBody)))]
+async fn one_run(admin: SyncAdmin, Path(id): Path<String>) -> ApiResult<Json<RunView>> {
     let run = admin.org.run(&RunId::new(id)).await?;
-    Ok(Json(run_json(&run)))
+    Ok(Json(run_view(&run)))
 }
 
-#[derive(Deserialize)]
-struct LogsQuery {
-    format: Option<String>,
-    tz: Option<String>,
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// `csv` (default) or `xlsx`.
+    pub format: Option<String>,
+    /// The viewer's UTC offset for the file name (`+01:00`); default UTC.
+    pub tz: Option<String>,
 }
 
 /// The viewer's offset for the download's file name (default UTC).
@@ -444,6 +623,11 @@ fn viewer_offset(tz: Option<&str>) -> ApiResult<FixedOffset> {
     rollcall_domain::run_filter::parse_offset(tz).map_err(ApiError::BadRequest)
 }
 
+/// The run's log as a file named `Sync Logs - 15 Jan 2024 10.30pm.csv` (or `.xlsx`).
+#[utoipa::path(get, path = "/api/v1/sync-runs/{id}/logs", tag = "sync-runs", security(("session" = [])),
+    params(("id" = String, Path, description = "The run id"), LogsQuery),
+    responses((status = 200, description = "The log file", content_type = "text/csv"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "The run has no log")))]
 async fn run_logs(
     admin: SyncAdmin,
     Path(id): Path<String>,
@@ -490,12 +674,17 @@ async fn run_logs(
         .into_response())
 }
 
-async fn cancel_run(admin: SyncAdmin, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// Cancel a queued run.
+#[utoipa::path(post, path = "/api/v1/sync-runs/{id}/cancel", tag = "sync-runs", security(("session" = [])),
+    params(("id" = String, Path, description = "The run id"), ("X-CSRF-Token" = String, Header, description = "The session's CSRF token")),
+    responses((status = 200, body = RunView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The run is not queued")))]
+async fn cancel_run(admin: SyncAdmin, Path(id): Path<String>) -> ApiResult<Json<RunView>> {
     let id = RunId::new(id);
     match admin.org.cancel_run(&id).await {
         Ok(run) => {
             tracing::info!(run = %run.id, admin = %admin.session.admin.email, "run cancelled");
-            Ok(Json(run_json(&run)))
+            Ok(Json(run_view(&run)))
         }
         Err(e) => Err(e.into()),
     }
