@@ -87,6 +87,13 @@ fn unix_seconds(time: SystemTime) -> u32 {
         .unwrap_or(0)
 }
 
+/// Owner names for `ls -l`: the login, and the service.
+fn owned(mut attrs: FileAttributes, login: &str) -> FileAttributes {
+    attrs.user = Some(login.to_owned());
+    attrs.group = Some("rollcall".to_owned());
+    attrs
+}
+
 fn dir_attrs() -> FileAttributes {
     FileAttributes {
         permissions: Some(0o040_755),
@@ -165,9 +172,10 @@ impl Folder {
                 files.insert(name.clone(), file_attrs(p.size, unix_seconds(p.modified)));
             }
         }
+        let login = self.config.sftp_user.clone().unwrap_or_default();
         let mut list: Vec<File> = files
             .into_iter()
-            .map(|(name, attrs)| File::new(name, attrs))
+            .map(|(name, attrs)| File::new(name, owned(attrs, &login)))
             .collect();
         list.sort_by(|a, b| a.filename.cmp(&b.filename));
         Ok(list)
