@@ -6,6 +6,7 @@
 //! Both backends are reached through sqlx's `Any` driver with `$n` placeholders (which SQLite
 //! also reads) and only TEXT / BIGINT columns, so each query is written once.
 
+mod bulk;
 pub mod credentials;
 mod db;
 mod fast;
@@ -171,6 +172,8 @@ pub struct Store {
     scim_writes: scim_writes::ScimWrites,
     /// SQLite only: point reads without sqlx's worker threads.
     fast: Option<Arc<fast::FastReads>>,
+    /// SQLite only: the bulk path of file runs (one scan, prepared-statement writes).
+    bulk: Option<Arc<bulk::BulkSqlite>>,
 }
 
 impl Store {
@@ -184,15 +187,19 @@ impl Store {
         let db = Db::connect(url).await?;
         db.migrate().await?;
         let scim_writes = scim_writes::ScimWrites::start(db.clone(), clock.clone());
-        let fast = match (db.backend, db::sqlite_path(url)) {
-            (Backend::Sqlite, Some(path)) => Some(Arc::new(fast::FastReads::open(&path, 4)?)),
-            _ => None,
+        let (fast, bulk) = match (db.backend, db::sqlite_path(url)) {
+            (Backend::Sqlite, Some(path)) => (
+                Some(Arc::new(fast::FastReads::open(&path, 4)?)),
+                Some(Arc::new(bulk::BulkSqlite::new(&path))),
+            ),
+            _ => (None, None),
         };
         Ok(Store {
             db,
             clock,
             scim_writes,
             fast,
+            bulk,
         })
     }
 

@@ -227,6 +227,11 @@ impl OrgStore {
     /// Load the users a batch can reach: by each of its keys, then up the manager chains of
     /// what was found. Every lookup is an indexed `IN (…)` on chunks of keys.
     pub async fn load_context(&self, keys: &BatchKeys) -> Result<Context> {
+        if let Some(bulk) = &self.store.bulk
+            && let Some(ctx) = self.load_context_bulk(bulk, keys)?
+        {
+            return Ok(ctx);
+        }
         let mut found: HashMap<String, StoredUser> = HashMap::new();
         // Most records reach the same user by every key, so each lookup only asks for the
         // values that the users found so far do not already hold.
@@ -292,6 +297,65 @@ impl OrgStore {
             users,
             foreign_emails: self.foreign_keys("email_norm", &keys.emails).await?,
             foreign_phones: self.foreign_keys("phone_mobile_e164", &keys.phones).await?,
+        })
+    }
+
+    /// SQLite, a batch with many keys: one scan of the organisation's users when that reads
+    /// fewer rows than the lookups would probe (`None` otherwise).
+    fn load_context_bulk(
+        &self,
+        bulk: &crate::bulk::BulkSqlite,
+        keys: &BatchKeys,
+    ) -> Result<Option<Context>> {
+        /// A scan reads a row in about the time an indexed lookup takes for a fourth of a key.
+        const SCAN_ROWS_PER_KEY: u64 = 4;
+        const MIN_KEYS: usize = 2_000;
+        let total = keys.external_ids.len()
+            + keys.usernames.len()
+            + keys.employee_ids.len()
+            + keys.emails.len()
+            + keys.phones.len()
+            + keys.user_ids.len();
+        if total < MIN_KEYS {
+            return Ok(None);
+        }
+        let org = self.org.as_str();
+        crate::bulk::blocking(|| {
+            if bulk.org_user_count(org)? > total as u64 * SCAN_ROWS_PER_KEY {
+                return Ok(None);
+            }
+            let found = bulk.load_users(org, keys)?;
+            // A value this organisation holds is held by no other (the indexes are global).
+            let own_emails: HashSet<&str> = found
+                .values()
+                .filter_map(|u| u.profile.email.as_ref().map(|e| e.normalized()))
+                .collect();
+            let own_phones: HashSet<&str> = found
+                .values()
+                .filter_map(|u| u.profile.phone_mobile.as_ref().map(|p| p.e164()))
+                .collect();
+            let emails: Vec<&str> = keys
+                .emails
+                .iter()
+                .map(String::as_str)
+                .filter(|v| !own_emails.contains(v))
+                .collect();
+            let phones: Vec<&str> = keys
+                .phones
+                .iter()
+                .map(String::as_str)
+                .filter(|v| !own_phones.contains(v))
+                .collect();
+            let foreign_emails = bulk.foreign_keys(org, "email_norm", &emails)?;
+            let foreign_phones = bulk.foreign_keys(org, "phone_mobile_e164", &phones)?;
+            drop((own_emails, own_phones));
+            let mut users: Vec<StoredUser> = found.into_values().collect();
+            users.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(Some(Context {
+                users,
+                foreign_emails,
+                foreign_phones,
+            }))
         })
     }
 
@@ -434,6 +498,37 @@ impl OrgStore {
         )
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl OrgStore {
+    /// Tell `cache` the phone numbers (mobile and work) the organisation's users hold in
+    /// international form, so that a file repeating them skips their validation.
+    pub async fn known_phones(
+        &self,
+        cache: &mut rollcall_domain::values::PhoneCache,
+    ) -> Result<()> {
+        const SQL: &str = "SELECT phone_mobile, phone_mobile_e164 FROM users \
+            WHERE org_id = $1 AND phone_mobile LIKE '+%' \
+            UNION ALL SELECT phone_work, phone_work_e164 FROM users \
+            WHERE org_id = $1 AND phone_work LIKE '+%'";
+        if let Some(bulk) = &self.store.bulk {
+            let org = self.org.as_str();
+            return crate::bulk::blocking(|| {
+                bulk.pairs(&SQL.replace("$1", "?1"), org, |v, e| cache.know(v, e))
+            });
+        }
+        let rows = query(self.store.db.backend, SQL, vec![self.org.as_str().into()])
+            .fetch_all(&self.store.db.read)
+            .await?;
+        for row in rows {
+            let value: Option<String> = sqlx::Row::try_get(&row, 0).map_err(StoreError::from)?;
+            let e164: Option<String> = sqlx::Row::try_get(&row, 1).map_err(StoreError::from)?;
+            if let (Some(v), Some(e)) = (value, e164) {
+                cache.know(&v, &e);
+            }
+        }
         Ok(())
     }
 }
