@@ -102,10 +102,9 @@ async fn plan_and_finish(
         config: config.id.clone(),
         create_inactive: false,
     };
-    let keys = BatchKeys::of(batch);
-
     for attempt in 1..=MAX_ATTEMPTS {
-        let ctx = org.load_context(&keys).await?;
+        // The keys are as large as the batch: computed again for a retry rather than kept.
+        let ctx = org.load_context(&BatchKeys::of(batch)).await?;
         let plan = plan::plan(batch, &ctx, &options, &mut || {
             UserId::new(rollcall_store::new_id())
         });
