@@ -11,7 +11,7 @@
 //! transaction. The work runs on a blocking thread where the runtime has one
 //! (`block_in_place`), and on the calling thread in a single-threaded runtime (tests).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use rollcall_domain::plan::{BatchKeys, Plan};
@@ -129,13 +129,20 @@ impl BulkSqlite {
     }
 
     /// The users of `org` that the batch's keys reach, read in one scan of the organisation,
-    /// then their manager chains by id. Returns them by id.
-    pub fn load_users(&self, org: &str, keys: &BatchKeys) -> Result<HashMap<String, StoredUser>> {
+    /// then their manager chains by id: in the scan's order, then the managers'.
+    pub fn load_users(
+        &self,
+        org: &str,
+        keys: &BatchKeys,
+        expected: usize,
+    ) -> Result<Vec<StoredUser>> {
         let sets = KeySets::of(keys);
         let conn = self.open(false)?;
         // One read transaction: the scan and the chain lookups see the same snapshot.
         conn.execute_batch("BEGIN").map_err(failed)?;
-        let mut found: HashMap<String, StoredUser> = HashMap::new();
+        // Users are large: they are moved once, into `found`, and known by id beside it.
+        let mut found: Vec<StoredUser> = Vec::with_capacity(expected);
+        let mut ids: HashSet<String> = HashSet::with_capacity(expected);
         {
             let mut scan = conn
                 .prepare(&format!(
@@ -155,7 +162,8 @@ impl BulkSqlite {
                     || holds(ID, &sets.user_ids)?;
                 if wanted {
                     let user = user_from_row(row)?;
-                    found.insert(user.id.as_str().to_owned(), user);
+                    ids.insert(user.id.as_str().to_owned());
+                    found.push(user);
                 }
             }
         }
@@ -166,24 +174,29 @@ impl BulkSqlite {
                 "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND id = ?2"
             ))
             .map_err(failed)?;
+        let mut level = 0..found.len();
         for _ in 0..10_000 {
-            let missing: HashSet<String> = found
-                .values()
+            let mut missing: Vec<String> = found[level.clone()]
+                .iter()
                 .filter_map(|u| u.manager_id.as_ref())
-                .filter(|m| !found.contains_key(m.as_str()))
+                .filter(|m| !ids.contains(m.as_str()))
                 .map(|m| m.as_str().to_owned())
                 .collect();
+            missing.sort_unstable();
+            missing.dedup();
             let before = found.len();
             for id in missing {
                 let mut rows = by_id.query(params![org, id]).map_err(failed)?;
                 if let Some(row) = rows.next().map_err(failed)? {
                     let user = user_from_row(row)?;
-                    found.insert(user.id.as_str().to_owned(), user);
+                    ids.insert(user.id.as_str().to_owned());
+                    found.push(user);
                 }
             }
             if found.len() == before {
                 break;
             }
+            level = before..found.len();
         }
         drop(by_id);
         conn.execute_batch("COMMIT").map_err(failed)?;

@@ -321,17 +321,26 @@ impl OrgStore {
         }
         let org = self.org.as_str();
         crate::bulk::blocking(|| {
-            if bulk.org_user_count(org)? > total as u64 * SCAN_ROWS_PER_KEY {
+            let users = bulk.org_user_count(org)?;
+            if users > total as u64 * SCAN_ROWS_PER_KEY {
                 return Ok(None);
             }
-            let found = bulk.load_users(org, keys)?;
+            let found = if users == 0 {
+                Vec::new()
+            } else {
+                // Most of a file's rows are usually stored users already.
+                let expected = usize::try_from(users)
+                    .unwrap_or(0)
+                    .min(keys.external_ids.len());
+                bulk.load_users(org, keys, expected)?
+            };
             // A value this organisation holds is held by no other (the indexes are global).
             let own_emails: HashSet<&str> = found
-                .values()
+                .iter()
                 .filter_map(|u| u.profile.email.as_ref().map(|e| e.normalized()))
                 .collect();
             let own_phones: HashSet<&str> = found
-                .values()
+                .iter()
                 .filter_map(|u| u.profile.phone_mobile.as_ref().map(|p| p.e164()))
                 .collect();
             let emails: Vec<&str> = keys
@@ -349,12 +358,10 @@ impl OrgStore {
             let foreign_emails = bulk.foreign_keys(org, "email_norm", &emails)?;
             let foreign_phones = bulk.foreign_keys(org, "phone_mobile_e164", &phones)?;
             drop((own_emails, own_phones));
-            let mut users: Vec<StoredUser> = found.into_values().collect();
-            // Ids are unique, so an unstable sort gives the same order without moving the
-            // users as often.
-            users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            // The order is the scan's (deterministic for a given database); the plan does not
+            // depend on it, and sorting a million users would move gigabytes.
             Ok(Some(Context {
-                users,
+                users: found,
                 foreign_emails,
                 foreign_phones,
             }))
