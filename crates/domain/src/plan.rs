@@ -477,7 +477,8 @@ pub fn plan(
 fn find_duplicates<'b>(batch: &'b [BatchItem]) -> HashMap<usize, Issue> {
     // The first row of each key value, and the groups of rows that repeat one (the first row
     // first, then the others in batch order).
-    let mut first: [HashMap<Cow<'b, str>, usize>; 5] = std::array::from_fn(|_| HashMap::new());
+    let mut first: [HashMap<Cow<'b, str>, usize>; 5] =
+        std::array::from_fn(|_| HashMap::with_capacity(batch.len()));
     let mut groups: HashMap<(Key, usize), Vec<usize>> = HashMap::new();
     let mut note =
         |key: Key, value: Cow<'b, str>, slot: usize| match first[key as usize].entry(value) {
