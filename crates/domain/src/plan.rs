@@ -301,9 +301,27 @@ impl<'a> Index<'a> {
 struct Accepted {
     slot: usize,
     target: Option<usize>,
-    user: StoredUser,
+    planned: Planned,
     note: Option<String>,
     manager: Option<Option<ManagerRef>>,
+}
+
+/// The user an accepted record ends at (before its manager is resolved).
+enum Planned {
+    /// A new user, or a stored one that the record changes.
+    User(Box<StoredUser>),
+    /// The stored user `index.users[i]`, which the record leaves exactly as it is: not copied,
+    /// so that a file of unchanged rows does not hold a second copy of every user.
+    AsStored(usize),
+}
+
+impl Accepted {
+    fn user<'x>(&'x self, index: &'x Index<'_>) -> &'x StoredUser {
+        match &self.planned {
+            Planned::User(user) => user,
+            Planned::AsStored(i) => &index.users[*i],
+        }
+    }
 }
 
 fn describe(record: &Incoming) -> (String, String) {
@@ -427,24 +445,44 @@ pub fn plan(
     for ((a, warns), record) in accepted.into_iter().zip(warnings).zip(accepted_records) {
         let (external_id, username) = describe(record);
         let base = a.target.map(|i| &index.users[i]);
-        let changed = changed_fields(base, &a.user);
+        let user = match a.planned {
+            Planned::User(user) => *user,
+            // Exactly the stored user: unchanged, nothing to write.
+            Planned::AsStored(i) => {
+                slots[a.slot] = Some(PlannedRecord {
+                    row: record.row,
+                    external_id,
+                    username,
+                    action: Action::Unchanged,
+                    user_id: Some(index.users[i].id.clone()),
+                    error: None,
+                    warnings: warns,
+                    note: a.note,
+                    changed_fields: Vec::new(),
+                    write: None,
+                });
+                continue;
+            }
+        };
+        let a_user = &user;
+        let changed = changed_fields(base, a_user);
         let action = match base {
             None => Action::Created,
-            Some(b) if b.active && !a.user.active => Action::Deactivated,
-            Some(b) if !b.active && a.user.active => Action::Reactivated,
+            Some(b) if b.active && !a_user.active => Action::Deactivated,
+            Some(b) if !b.active && a_user.active => Action::Reactivated,
             Some(b)
                 if changed.is_empty()
-                    && b.managed_by == a.user.managed_by
-                    && b.email_from_source == a.user.email_from_source
-                    && b.phone_mobile_from_source == a.user.phone_mobile_from_source =>
+                    && b.managed_by == a_user.managed_by
+                    && b.email_from_source == a_user.email_from_source
+                    && b.phone_mobile_from_source == a_user.phone_mobile_from_source =>
             {
                 Action::Unchanged
             }
             Some(_) => Action::Updated,
         };
-        let user_id = Some(a.user.id.clone());
+        let user_id = Some(user.id.clone());
         let write = (action != Action::Unchanged).then(|| {
-            let mut user = a.user;
+            let mut user = user;
             user.version = base.map_or(1, |b| b.version + 1);
             Write {
                 user,
@@ -768,10 +806,14 @@ fn match_record(
         .provided
         .contains(FieldKey::Manager)
         .then(|| record.manager.clone());
+    let planned = match target {
+        Some(i) if user == index.users[i] => Planned::AsStored(i),
+        _ => Planned::User(Box::new(user)),
+    };
     Ok(Matched::Write(Box::new(Accepted {
         slot: 0,
         target,
-        user,
+        planned,
         note,
         manager,
     })))
@@ -877,7 +919,7 @@ impl<'a> Graph<'a> {
 fn resolve_managers(accepted: &mut [Accepted], index: &Index<'_>) -> Vec<Vec<Issue>> {
     let mut warnings: Vec<Vec<Issue>> = vec![Vec::new(); accepted.len()];
     // The ids of the batch's users, apart from `accepted`, whose managers change below.
-    let accepted_ids: Vec<UserId> = accepted.iter().map(|a| a.user.id.clone()).collect();
+    let accepted_ids: Vec<UserId> = accepted.iter().map(|a| a.user(index).id.clone()).collect();
 
     // Decided with `accepted` read-only; the managers that change are set at the end.
     let updates: Vec<(usize, Option<UserId>)> = {
@@ -906,7 +948,7 @@ fn resolve_managers(accepted: &mut [Accepted], index: &Index<'_>) -> Vec<Vec<Iss
             .collect();
         for (a, &n) in acc.iter().zip(&nodes) {
             graph.known[n as usize] = true;
-            if let Some(ext) = &a.user.profile.external_id {
+            if let Some(ext) = &a.user(index).profile.external_id {
                 by_external.insert(ext.as_str(), n);
                 graph.external[n as usize] = Some(ext.as_str());
             }
@@ -914,7 +956,12 @@ fn resolve_managers(accepted: &mut [Accepted], index: &Index<'_>) -> Vec<Vec<Iss
 
         let initial: Vec<Option<u32>> = acc
             .iter()
-            .map(|a| a.user.manager_id.as_ref().map(|m| graph.node(m.as_str())))
+            .map(|a| {
+                a.user(index)
+                    .manager_id
+                    .as_ref()
+                    .map(|m| graph.node(m.as_str()))
+            })
             .collect();
         let mut managers = initial.clone();
         for ((a, manager), warns) in acc.iter().zip(managers.iter_mut()).zip(warnings.iter_mut()) {
@@ -1018,7 +1065,15 @@ fn resolve_managers(accepted: &mut [Accepted], index: &Index<'_>) -> Vec<Vec<Iss
             .collect()
     };
     for (k, manager) in updates {
-        accepted[k].user.manager_id = manager;
+        let a = &mut accepted[k];
+        match &mut a.planned {
+            Planned::User(user) => user.manager_id = manager,
+            Planned::AsStored(i) => {
+                let mut user = Box::new(index.users[*i].clone());
+                user.manager_id = manager;
+                a.planned = Planned::User(user);
+            }
+        }
     }
     warnings
 }
