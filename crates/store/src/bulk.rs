@@ -203,12 +203,19 @@ impl BulkSqlite {
         Ok(found)
     }
 
-    /// Run `sql` (one text parameter, `?1` = `org`) and hand each row's two text columns to
-    /// `each` (rows with a NULL are left out).
-    pub fn pairs(&self, sql: &str, org: &str, mut each: impl FnMut(&str, &str)) -> Result<()> {
+    /// Run `sql` with text parameters and hand each row's two text columns to `each` (rows
+    /// with a NULL are left out).
+    pub fn pairs<const N: usize>(
+        &self,
+        sql: &str,
+        params: [&str; N],
+        mut each: impl FnMut(&str, &str),
+    ) -> Result<()> {
         let conn = self.open(false)?;
         let mut statement = conn.prepare(sql).map_err(failed)?;
-        let mut rows = statement.query([org]).map_err(failed)?;
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(params))
+            .map_err(failed)?;
         while let Some(row) = rows.next().map_err(failed)? {
             if let (Some(a), Some(b)) = (text_at(row, 0)?, text_at(row, 1)?) {
                 each(a, b);

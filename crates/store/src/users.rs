@@ -542,25 +542,32 @@ impl OrgStore {
 }
 
 impl OrgStore {
-    /// Tell `cache` the phone numbers (mobile and work) the organisation's users hold in
-    /// international form, so that a file repeating them skips their validation.
+    /// Tell `cache` the phone numbers (mobile and work) that the users `config` manages hold
+    /// in international form, so that a file of that configuration repeating them skips their
+    /// validation.
     pub async fn known_phones(
         &self,
+        config: &ConfigId,
         cache: &mut rollcall_domain::values::PhoneCache,
     ) -> Result<()> {
         const SQL: &str = "SELECT phone_mobile, phone_mobile_e164 FROM users \
-            WHERE org_id = $1 AND phone_mobile LIKE '+%' \
+            WHERE org_id = $1 AND managed_by = $2 AND phone_mobile LIKE '+%' \
             UNION ALL SELECT phone_work, phone_work_e164 FROM users \
-            WHERE org_id = $1 AND phone_work LIKE '+%'";
+            WHERE org_id = $1 AND managed_by = $2 AND phone_work LIKE '+%'";
         if let Some(bulk) = &self.store.bulk {
-            let org = self.org.as_str();
+            let (org, config) = (self.org.as_str(), config.as_str());
+            let sql = SQL.replace("$1", "?1").replace("$2", "?2");
             return crate::bulk::blocking(|| {
-                bulk.pairs(&SQL.replace("$1", "?1"), org, |v, e| cache.know(v, e))
+                bulk.pairs(&sql, [org, config], |v, e| cache.know(v, e))
             });
         }
-        let rows = query(self.store.db.backend, SQL, vec![self.org.as_str().into()])
-            .fetch_all(&self.store.db.read)
-            .await?;
+        let rows = query(
+            self.store.db.backend,
+            SQL,
+            vec![self.org.as_str().into(), config.as_str().into()],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
         for row in rows {
             let value: Option<String> = sqlx::Row::try_get(&row, 0).map_err(StoreError::from)?;
             let e164: Option<String> = sqlx::Row::try_get(&row, 1).map_err(StoreError::from)?;

@@ -7,7 +7,7 @@ use rollcall_domain::field::FieldSet;
 use rollcall_domain::mapping::Mapping;
 use rollcall_domain::plan::{self, BatchKeys, Options};
 use rollcall_domain::record::{BatchItem, Incoming, Link, RawRecord, ReadOptions};
-use rollcall_domain::values::{Email, UserName};
+use rollcall_domain::values::{Email, Phone, PhoneCache, UserName};
 use rollcall_domain::{Action, ErrorType, FieldKey, RunStatus, StoredUser, UserId};
 use rollcall_store::{
     DatabaseUrl, Finish, NewConfig, NewRun, OrgStore, SourceConfig, Store, StoreError,
@@ -788,5 +788,39 @@ on_both!(
         let changed = logs.iter().find(|l| l.row == Some(101)).unwrap();
         assert_eq!(changed.action, "Updated");
         assert_eq!(changed.changed_fields, "email");
+    }
+);
+
+// Numbers the configuration's users hold are taken as read, without libphonenumber: shown with
+// a stored number it would refuse. Another configuration's numbers are not given.
+on_both!(
+    known_phones_are_the_configurations_own,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let (org, config) = setup(&store, "Acme").await;
+        let other = org
+            .create_config(new_config("Other", ConfigKind::Sftp, Some(mapping())))
+            .await
+            .unwrap();
+        let user = |name: &str, phone: &str, by: &SourceConfig| {
+            let mut u = StoredUser::new(UserId::new(rollcall_store::new_id()));
+            u.profile.username = Some(UserName::parse(name).unwrap());
+            u.profile.phone_mobile = Some(Phone::from_stored(phone.into(), phone.into()));
+            u.managed_by = Some(by.id.clone());
+            u
+        };
+        org.insert_unmanaged_user(&user("a", "+4400000001", &config))
+            .await
+            .unwrap();
+        org.insert_unmanaged_user(&user("b", "+4400000002", &other))
+            .await
+            .unwrap();
+        let mut phones = PhoneCache::new();
+        org.known_phones(&config.id, &mut phones).await.unwrap();
+        assert_eq!(
+            phones.parse(" +4400000001 ", None).unwrap().e164(),
+            "+4400000001"
+        );
+        assert!(phones.parse("+4400000002", None).is_err());
     }
 );
