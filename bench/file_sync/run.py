@@ -54,7 +54,8 @@ def main():
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--xlsx-rows", type=int, default=200_000)
     a = p.parse_args()
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "rollcall",
+    # Naming a target builds only that target: the binary and the floor are named both.
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "rollcall", "--bin", "rollcall",
                     "-p", "rollcall-hrfile", "--example", "csv_floor"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target/release/rollcall")
     floor = os.path.join(ROOT, "target/release/examples/csv_floor")

@@ -10,6 +10,7 @@
 //! even when that stored user gives the key up later in the same batch. Applying the writes
 //! in any order then never breaks a unique index, and the swap simply succeeds on the next run.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use crate::field::FieldKey;
@@ -228,6 +229,18 @@ impl Key {
         }
     }
 
+    /// [`Key::normalized`], borrowed from the profile where the compared form is the stored
+    /// one (everything but a username with capitals).
+    fn compared(self, p: &Profile) -> Option<Cow<'_, str>> {
+        match self {
+            Key::ExternalId => p.external_id.as_ref().map(|v| Cow::Borrowed(v.as_str())),
+            Key::Username => p.username.as_ref().map(|v| lower(v.as_str())),
+            Key::EmployeeId => p.employee_id.as_ref().map(|v| Cow::Borrowed(v.as_str())),
+            Key::Email => p.email.as_ref().map(|v| Cow::Borrowed(v.normalized())),
+            Key::PhoneMobile => p.phone_mobile.as_ref().map(|v| Cow::Borrowed(v.e164())),
+        }
+    }
+
     /// The value as sent, for messages.
     fn shown(self, p: &Profile) -> String {
         match self {
@@ -241,22 +254,34 @@ impl Key {
     }
 }
 
-/// Stored users indexed by every key.
+/// A username's compared form ([`crate::values::UserName::normalized`]), borrowed when it is
+/// already lower-case.
+fn lower(value: &str) -> Cow<'_, str> {
+    if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(value.to_lowercase())
+    }
+}
+
+/// Stored users indexed by every key (one map per [`Key`], in [`Key::ALL`] order), keys
+/// borrowed from the users.
 struct Index<'a> {
     users: &'a [StoredUser],
     by_id: HashMap<&'a str, usize>,
-    by_key: HashMap<(Key, String), usize>,
+    by_key: [HashMap<Cow<'a, str>, usize>; 5],
 }
 
 impl<'a> Index<'a> {
     fn new(users: &'a [StoredUser]) -> Index<'a> {
         let mut by_id = HashMap::with_capacity(users.len());
-        let mut by_key = HashMap::with_capacity(users.len() * 3);
+        let mut by_key: [HashMap<Cow<'a, str>, usize>; 5] =
+            std::array::from_fn(|_| HashMap::with_capacity(users.len()));
         for (i, u) in users.iter().enumerate() {
             by_id.insert(u.id.as_str(), i);
             for key in Key::ALL {
-                if let Some(v) = key.normalized(&u.profile) {
-                    by_key.insert((key, v), i);
+                if let Some(v) = key.compared(&u.profile) {
+                    by_key[key as usize].insert(v, i);
                 }
             }
         }
@@ -268,9 +293,7 @@ impl<'a> Index<'a> {
     }
 
     fn holder(&self, key: Key, value: &str) -> Option<usize> {
-        // Allocation-free lookups would need a borrowed key type; planning cost is dominated
-        // by the batch, so a short-lived String is fine here.
-        self.by_key.get(&(key, value.to_owned())).copied()
+        self.by_key[key as usize].get(value).copied()
     }
 }
 
@@ -278,9 +301,27 @@ impl<'a> Index<'a> {
 struct Accepted {
     slot: usize,
     target: Option<usize>,
-    user: StoredUser,
+    planned: Planned,
     note: Option<String>,
     manager: Option<Option<ManagerRef>>,
+}
+
+/// The user an accepted record ends at (before its manager is resolved).
+enum Planned {
+    /// A new user, or a stored one that the record changes.
+    User(Box<StoredUser>),
+    /// The stored user `index.users[i]`, which the record leaves exactly as it is: not copied,
+    /// so that a file of unchanged rows does not hold a second copy of every user.
+    AsStored(usize),
+}
+
+impl Accepted {
+    fn user<'x>(&'x self, index: &'x Index<'_>) -> &'x StoredUser {
+        match &self.planned {
+            Planned::User(user) => user,
+            Planned::AsStored(i) => &index.users[*i],
+        }
+    }
 }
 
 fn describe(record: &Incoming) -> (String, String) {
@@ -373,12 +414,12 @@ pub fn plan(
 
     let mut taken: HashMap<usize, u64> = HashMap::new();
     let mut accepted: Vec<Accepted> = Vec::new();
-    let mut incoming_by_slot: HashMap<usize, &Incoming> = HashMap::new();
+    let mut accepted_records: Vec<&Incoming> = Vec::new();
     for (slot, record) in records {
         match match_record(record, &index, ctx, options, &mut taken, new_id) {
             Ok(Matched::Write(a)) => {
                 accepted.push(Accepted { slot, ..*a });
-                incoming_by_slot.insert(slot, record);
+                accepted_records.push(record);
             }
             Ok(Matched::Skip(message)) => {
                 let (external_id, username) = describe(record);
@@ -401,27 +442,47 @@ pub fn plan(
 
     let warnings = resolve_managers(&mut accepted, &index);
 
-    for (a, warns) in accepted.into_iter().zip(warnings) {
-        let record = incoming_by_slot[&a.slot];
+    for ((a, warns), record) in accepted.into_iter().zip(warnings).zip(accepted_records) {
         let (external_id, username) = describe(record);
         let base = a.target.map(|i| &index.users[i]);
-        let changed = changed_fields(base, &a.user);
+        let user = match a.planned {
+            Planned::User(user) => *user,
+            // Exactly the stored user: unchanged, nothing to write.
+            Planned::AsStored(i) => {
+                slots[a.slot] = Some(PlannedRecord {
+                    row: record.row,
+                    external_id,
+                    username,
+                    action: Action::Unchanged,
+                    user_id: Some(index.users[i].id.clone()),
+                    error: None,
+                    warnings: warns,
+                    note: a.note,
+                    changed_fields: Vec::new(),
+                    write: None,
+                });
+                continue;
+            }
+        };
+        let a_user = &user;
+        let changed = changed_fields(base, a_user);
         let action = match base {
             None => Action::Created,
-            Some(b) if b.active && !a.user.active => Action::Deactivated,
-            Some(b) if !b.active && a.user.active => Action::Reactivated,
+            Some(b) if b.active && !a_user.active => Action::Deactivated,
+            Some(b) if !b.active && a_user.active => Action::Reactivated,
             Some(b)
                 if changed.is_empty()
-                    && b.managed_by == a.user.managed_by
-                    && b.email_from_source == a.user.email_from_source
-                    && b.phone_mobile_from_source == a.user.phone_mobile_from_source =>
+                    && b.managed_by == a_user.managed_by
+                    && b.email_from_source == a_user.email_from_source
+                    && b.phone_mobile_from_source == a_user.phone_mobile_from_source =>
             {
                 Action::Unchanged
             }
             Some(_) => Action::Updated,
         };
+        let user_id = Some(user.id.clone());
         let write = (action != Action::Unchanged).then(|| {
-            let mut user = a.user.clone();
+            let mut user = user;
             user.version = base.map_or(1, |b| b.version + 1);
             Write {
                 user,
@@ -433,7 +494,7 @@ pub fn plan(
             external_id,
             username,
             action,
-            user_id: Some(a.user.id.clone()),
+            user_id,
             error: None,
             warnings: warns,
             note: a.note,
@@ -451,14 +512,28 @@ pub fn plan(
 }
 
 /// Rows of the batch that share a key with another row: every one of them fails.
-fn find_duplicates(batch: &[BatchItem]) -> HashMap<usize, Issue> {
-    let mut groups: HashMap<(Key, String), Vec<usize>> = HashMap::new();
+fn find_duplicates<'b>(batch: &'b [BatchItem]) -> HashMap<usize, Issue> {
+    // The first row of each key value, and the groups of rows that repeat one (the first row
+    // first, then the others in batch order).
+    let mut first: [HashMap<Cow<'b, str>, usize>; 5] =
+        std::array::from_fn(|_| HashMap::with_capacity(batch.len()));
+    let mut groups: HashMap<(Key, usize), Vec<usize>> = HashMap::new();
+    let mut note =
+        |key: Key, value: Cow<'b, str>, slot: usize| match first[key as usize].entry(value) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(slot);
+            }
+            std::collections::hash_map::Entry::Occupied(e) => groups
+                .entry((key, *e.get()))
+                .or_insert_with(|| vec![*e.get()])
+                .push(slot),
+        };
     for (slot, item) in batch.iter().enumerate() {
         match item {
             Ok(record) => {
                 for key in Key::ALL {
-                    if let Some(v) = key.normalized(&record.profile) {
-                        groups.entry((key, v)).or_default().push(slot);
+                    if let Some(v) = key.compared(&record.profile) {
+                        note(key, v, slot);
                     }
                 }
             }
@@ -467,26 +542,18 @@ fn find_duplicates(batch: &[BatchItem]) -> HashMap<usize, Issue> {
             Err(rejected) => {
                 let external_id = crate::values::clean(&rejected.external_id);
                 if !external_id.is_empty() {
-                    groups
-                        .entry((Key::ExternalId, external_id.to_owned()))
-                        .or_default()
-                        .push(slot);
+                    note(Key::ExternalId, Cow::Borrowed(external_id), slot);
                 }
                 let username = crate::values::clean(&rejected.username);
                 if !username.is_empty() {
-                    groups
-                        .entry((Key::Username, username.to_lowercase()))
-                        .or_default()
-                        .push(slot);
+                    note(Key::Username, Cow::Owned(username.to_lowercase()), slot);
                 }
             }
         }
     }
+    drop(first);
     let mut found: HashMap<usize, Vec<(Key, String, Vec<u64>)>> = HashMap::new();
     for ((key, _), slots) in groups {
-        if slots.len() < 2 {
-            continue;
-        }
         let rows: Vec<u64> = slots
             .iter()
             .map(|s| match &batch[*s] {
@@ -585,7 +652,7 @@ fn match_record(
     if target.is_none() && !matches!(record.link, Link::User(_)) {
         let mut candidates: Vec<(usize, Key)> = Vec::new();
         for key in [Key::Email, Key::EmployeeId] {
-            if let Some(v) = key.normalized(&record.profile)
+            if let Some(v) = key.compared(&record.profile)
                 && let Some(i) = index.holder(key, &v)
                 && index.users[i].managed_by.is_none()
             {
@@ -604,7 +671,7 @@ fn match_record(
                         .into_iter()
                         .filter(|k| {
                             matches!(
-                                (k.normalized(&record.profile), k.normalized(&candidate.profile)),
+                                (k.compared(&record.profile), k.compared(&candidate.profile)),
                                 (Some(a), Some(b)) if a != b
                             )
                         })
@@ -667,8 +734,9 @@ fn match_record(
     }
 
     // Step 3: create (or skip an unknown leaver).
+    let created;
     let base = match target {
-        Some(i) => index.users[i].clone(),
+        Some(i) => &index.users[i],
         None => {
             if record.provided.contains(FieldKey::Active)
                 && !record.active
@@ -685,16 +753,17 @@ fn match_record(
                     "username=",
                 ));
             }
-            StoredUser::new(new_id())
+            created = StoredUser::new(new_id());
+            &created
         }
     };
-    let user = apply_record(&base, record, options);
+    let user = apply_record(base, record, options);
 
     // Step 4: uniqueness in the organisation.
     let conflicts: Vec<String> = Key::ALL
         .into_iter()
         .filter(|key| {
-            key.normalized(&user.profile)
+            key.compared(&user.profile)
                 .and_then(|v| index.holder(*key, &v))
                 .is_some_and(|holder| Some(holder) != target)
         })
@@ -737,10 +806,14 @@ fn match_record(
         .provided
         .contains(FieldKey::Manager)
         .then(|| record.manager.clone());
+    let planned = match target {
+        Some(i) if user == index.users[i] => Planned::AsStored(i),
+        _ => Planned::User(Box::new(user)),
+    };
     Ok(Matched::Write(Box::new(Accepted {
         slot: 0,
         target,
-        user,
+        planned,
         note,
         manager,
     })))
@@ -796,181 +869,243 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
     user
 }
 
+/// The reporting graph of the stored users and the batch, over node numbers: a user id gets a
+/// node the first time it is seen (ids borrowed, never copied).
+struct Graph<'a> {
+    ids: Vec<&'a str>,
+    node_of: HashMap<&'a str, u32>,
+    /// Each node's manager.
+    parent: Vec<Option<u32>>,
+    /// The external ID shown for a node in messages (the batch's over the stored one).
+    external: Vec<Option<&'a str>>,
+    /// Stored users and the batch's users (manager ids alone are not "known").
+    known: Vec<bool>,
+}
+
+impl<'a> Graph<'a> {
+    fn with_capacity(n: usize) -> Graph<'a> {
+        Graph {
+            ids: Vec::with_capacity(n),
+            node_of: HashMap::with_capacity(n),
+            parent: Vec::with_capacity(n),
+            external: Vec::with_capacity(n),
+            known: Vec::with_capacity(n),
+        }
+    }
+
+    fn node(&mut self, id: &'a str) -> u32 {
+        if let Some(n) = self.node_of.get(id) {
+            return *n;
+        }
+        let n = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        self.ids.push(id);
+        self.node_of.insert(id, n);
+        self.parent.push(None);
+        self.external.push(None);
+        self.known.push(false);
+        n
+    }
+
+    /// The external ID of a node, or its id when it has none.
+    fn external_of(&self, n: u32) -> String {
+        let n = n as usize;
+        self.external[n].unwrap_or(self.ids[n]).to_owned()
+    }
+}
+
 /// Resolve manager references once the whole batch is known (a manager may come after their
 /// reports), then undo any assignment that would make a reporting loop. Returns the warnings of
 /// each accepted record, in order.
 fn resolve_managers(accepted: &mut [Accepted], index: &Index<'_>) -> Vec<Vec<Issue>> {
     let mut warnings: Vec<Vec<Issue>> = vec![Vec::new(); accepted.len()];
+    // The ids of the batch's users, apart from `accepted`, whose managers change below.
+    let accepted_ids: Vec<UserId> = accepted.iter().map(|a| a.user(index).id.clone()).collect();
 
-    // External ID → user, as it will be after the batch.
-    let mut by_external: HashMap<String, UserId> = HashMap::new();
-    for u in index.users {
-        if let Some(ext) = &u.profile.external_id {
-            by_external.insert(ext.as_str().to_owned(), u.id.clone());
+    // Decided with `accepted` read-only; the managers that change are set at the end.
+    let updates: Vec<(usize, Option<UserId>)> = {
+        let acc: &[Accepted] = accepted;
+        let mut graph = Graph::with_capacity(index.users.len() + acc.len());
+        // External ID → user, as it will be after the batch.
+        let mut by_external: HashMap<&str, u32> = HashMap::with_capacity(graph.ids.capacity());
+        for u in index.users {
+            let n = graph.node(u.id.as_str());
+            graph.known[n as usize] = true;
+            if let Some(ext) = &u.profile.external_id {
+                by_external.insert(ext.as_str(), n);
+                graph.external[n as usize] = Some(ext.as_str());
+            }
         }
-    }
-    for a in accepted.iter() {
-        if let Some(i) = a.target
-            && let Some(old) = &index.users[i].profile.external_id
-        {
-            by_external.remove(old.as_str());
+        for a in acc {
+            if let Some(i) = a.target
+                && let Some(old) = &index.users[i].profile.external_id
+            {
+                by_external.remove(old.as_str());
+            }
         }
-    }
-    let mut known: HashSet<UserId> = index.users.iter().map(|u| u.id.clone()).collect();
-    for a in accepted.iter() {
-        if let Some(ext) = &a.user.profile.external_id {
-            by_external.insert(ext.as_str().to_owned(), a.user.id.clone());
+        let nodes: Vec<u32> = accepted_ids
+            .iter()
+            .map(|id| graph.node(id.as_str()))
+            .collect();
+        for (a, &n) in acc.iter().zip(&nodes) {
+            graph.known[n as usize] = true;
+            if let Some(ext) = &a.user(index).profile.external_id {
+                by_external.insert(ext.as_str(), n);
+                graph.external[n as usize] = Some(ext.as_str());
+            }
         }
-        known.insert(a.user.id.clone());
-    }
 
-    for (a, warns) in accepted.iter_mut().zip(warnings.iter_mut()) {
-        let Some(reference) = &a.manager else {
-            continue;
-        };
-        match reference {
-            None => a.user.manager_id = None,
-            Some(ManagerRef::ExternalId(ext)) => match by_external.get(ext.as_str()) {
-                Some(id) => a.user.manager_id = Some(id.clone()),
-                None => warns.push(Issue::new(
-                    ErrorType::ManagerNotFound,
-                    format!(
-                        "Manager '{ext}' matches no user, so the manager was not changed: check the \
-                         manager's External ID or add the manager to the source"
-                    ),
-                    format!("manager={ext}"),
-                )),
-            },
-            Some(ManagerRef::User(id)) => {
-                if known.contains(id) {
-                    a.user.manager_id = Some(id.clone());
-                } else {
-                    warns.push(Issue::new(
+        let initial: Vec<Option<u32>> = acc
+            .iter()
+            .map(|a| {
+                a.user(index)
+                    .manager_id
+                    .as_ref()
+                    .map(|m| graph.node(m.as_str()))
+            })
+            .collect();
+        let mut managers = initial.clone();
+        for ((a, manager), warns) in acc.iter().zip(managers.iter_mut()).zip(warnings.iter_mut()) {
+            let Some(reference) = &a.manager else {
+                continue;
+            };
+            match reference {
+                None => *manager = None,
+                Some(ManagerRef::ExternalId(ext)) => match by_external.get(ext.as_str()) {
+                    Some(n) => *manager = Some(*n),
+                    None => warns.push(Issue::new(
+                        ErrorType::ManagerNotFound,
+                        format!(
+                            "Manager '{ext}' matches no user, so the manager was not changed: check the \
+                             manager's External ID or add the manager to the source"
+                        ),
+                        format!("manager={ext}"),
+                    )),
+                },
+                Some(ManagerRef::User(id)) => match graph.node_of.get(id.as_str()) {
+                    Some(n) if graph.known[*n as usize] => *manager = Some(*n),
+                    _ => warns.push(Issue::new(
                         ErrorType::ManagerNotFound,
                         format!("Manager '{id}' matches no user, so the manager was not changed"),
                         format!("manager={id}"),
+                    )),
+                },
+            }
+        }
+
+        // The reporting graph after the batch: stored edges, overridden by the batch's.
+        for u in index.users {
+            if let Some(m) = &u.manager_id {
+                let (n, m) = (graph.node(u.id.as_str()), graph.node(m.as_str()));
+                graph.parent[n as usize] = Some(m);
+            }
+        }
+        let mut slot_of: HashMap<u32, usize> = HashMap::with_capacity(acc.len());
+        for (k, &n) in nodes.iter().enumerate() {
+            slot_of.insert(n, k);
+            graph.parent[n as usize] = managers[k];
+        }
+        let base_managers: Vec<Option<u32>> = acc
+            .iter()
+            .map(|a| {
+                a.target
+                    .and_then(|i| index.users[i].manager_id.as_ref())
+                    .map(|m| graph.node(m.as_str()))
+            })
+            .collect();
+
+        // Undoing an edge restores the stored one, which could close another loop: repeat
+        // until no loop is left (each round undoes at least one batch edge, so this ends).
+        loop {
+            let cycles = find_cycles(&graph.parent, nodes.iter().copied());
+            let mut undone = false;
+            for cycle in cycles {
+                let path: Vec<String> = cycle
+                    .iter()
+                    .chain(cycle.first())
+                    .map(|n| graph.external_of(*n))
+                    .collect();
+                // Decide every undo of this loop first (names come from the planned users),
+                // then make them.
+                let undo: Vec<(usize, String)> = cycle
+                    .iter()
+                    .filter_map(|n| slot_of.get(n).copied())
+                    .filter(|&k| managers[k] != base_managers[k])
+                    .map(|k| {
+                        let manager = managers[k]
+                            .map(|m| graph.external_of(m))
+                            .unwrap_or_default();
+                        (k, manager)
+                    })
+                    .collect();
+                for (k, manager) in undo {
+                    graph.parent[nodes[k] as usize] = base_managers[k];
+                    managers[k] = base_managers[k];
+                    warnings[k].push(Issue::new(
+                        ErrorType::ManagerCycle,
+                        format!(
+                            "Manager '{manager}' would make a reporting loop ({}), so the manager was not changed: \
+                             correct the managers in the source",
+                            path.join(" → ")
+                        ),
+                        format!("manager={manager}"),
                     ));
+                    undone = true;
                 }
             }
-        }
-    }
-
-    // The reporting graph after the batch: stored edges, overridden by the batch's.
-    let mut parent: HashMap<UserId, UserId> = HashMap::new();
-    for u in index.users {
-        if let Some(m) = &u.manager_id {
-            parent.insert(u.id.clone(), m.clone());
-        }
-    }
-    let mut slot_of: HashMap<UserId, usize> = HashMap::new();
-    for (n, a) in accepted.iter().enumerate() {
-        slot_of.insert(a.user.id.clone(), n);
-        match &a.user.manager_id {
-            Some(m) => parent.insert(a.user.id.clone(), m.clone()),
-            None => parent.remove(&a.user.id),
-        };
-    }
-    let mut external_ids: HashMap<UserId, String> = HashMap::new();
-    for u in index.users.iter().chain(accepted.iter().map(|a| &a.user)) {
-        if let Some(ext) = &u.profile.external_id {
-            external_ids.insert(u.id.clone(), ext.as_str().to_owned());
-        }
-    }
-    let external_of = |id: &UserId| -> String {
-        external_ids
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| id.to_string())
-    };
-
-    // Undoing an edge restores the stored one, which could close another loop: repeat until
-    // no loop is left (each round undoes at least one batch edge, so this ends).
-    loop {
-        let cycles = find_cycles(&parent, accepted.iter().map(|a| &a.user.id));
-        let mut undone = false;
-        for cycle in cycles {
-            let path: Vec<String> = cycle
-                .iter()
-                .chain(cycle.first())
-                .map(&external_of)
-                .collect();
-            // Decide every undo of this loop first (names come from the planned users),
-            // then make them.
-            let undo: Vec<(usize, Option<UserId>, String)> = cycle
-                .iter()
-                .filter_map(|id| slot_of.get(id).copied())
-                .filter_map(|n| {
-                    let a = &accepted[n];
-                    let base_manager = a.target.and_then(|i| index.users[i].manager_id.clone());
-                    (a.user.manager_id != base_manager).then(|| {
-                        let manager = a
-                            .user
-                            .manager_id
-                            .as_ref()
-                            .map(&external_of)
-                            .unwrap_or_default();
-                        (n, base_manager, manager)
-                    })
-                })
-                .collect();
-            for (n, base_manager, manager) in undo {
-                let id = accepted[n].user.id.clone();
-                match &base_manager {
-                    Some(m) => parent.insert(id, m.clone()),
-                    None => parent.remove(&id),
-                };
-                accepted[n].user.manager_id = base_manager;
-                warnings[n].push(Issue::new(
-                    ErrorType::ManagerCycle,
-                    format!(
-                        "Manager '{manager}' would make a reporting loop ({}), so the manager was not changed: \
-                         correct the managers in the source",
-                        path.join(" → ")
-                    ),
-                    format!("manager={manager}"),
-                ));
-                undone = true;
+            if !undone {
+                break;
             }
         }
-        if !undone {
-            break;
+        initial
+            .into_iter()
+            .zip(managers)
+            .enumerate()
+            .filter(|(_, (before, after))| before != after)
+            .map(|(k, (_, after))| (k, after.map(|m| UserId::new(graph.ids[m as usize]))))
+            .collect()
+    };
+    for (k, manager) in updates {
+        let a = &mut accepted[k];
+        match &mut a.planned {
+            Planned::User(user) => user.manager_id = manager,
+            Planned::AsStored(i) => {
+                let mut user = Box::new(index.users[*i].clone());
+                user.manager_id = manager;
+                a.planned = Planned::User(user);
+            }
         }
     }
     warnings
 }
 
 /// The loops of a graph in which every node has at most one parent, reachable from `starts`.
-fn find_cycles<'a>(
-    parent: &HashMap<UserId, UserId>,
-    starts: impl Iterator<Item = &'a UserId>,
-) -> Vec<Vec<UserId>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        OnPath,
-        Done,
-    }
-    let mut state: HashMap<&UserId, State> = HashMap::new();
+fn find_cycles(parent: &[Option<u32>], starts: impl Iterator<Item = u32>) -> Vec<Vec<u32>> {
+    const NEW: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let mut state = vec![NEW; parent.len()];
     let mut cycles = Vec::new();
+    let mut path: Vec<u32> = Vec::new();
     for start in starts {
-        let mut path: Vec<&UserId> = Vec::new();
+        path.clear();
         let mut node = Some(start);
         while let Some(n) = node {
-            match state.get(n) {
-                Some(State::Done) => break,
-                Some(State::OnPath) => {
+            match state[n as usize] {
+                DONE => break,
+                ON_PATH => {
                     let from = path.iter().position(|p| *p == n).unwrap_or(0);
-                    cycles.push(path[from..].iter().map(|id| (*id).clone()).collect());
+                    cycles.push(path[from..].to_vec());
                     break;
                 }
-                None => {
-                    state.insert(n, State::OnPath);
+                _ => {
+                    state[n as usize] = ON_PATH;
                     path.push(n);
-                    node = parent.get(n);
+                    node = parent[n as usize];
                 }
             }
         }
-        for n in path {
-            state.insert(n, State::Done);
+        for n in &path {
+            state[*n as usize] = DONE;
         }
     }
     cycles

@@ -11,7 +11,7 @@ use crate::ids::UserId;
 use crate::run::{ErrorType, Issue};
 use crate::user::Profile;
 use crate::values::{
-    self, Email, EmployeeId, ExternalId, Phone, PhoneRegion, UserName, ValueError,
+    self, Email, EmployeeId, ExternalId, Phone, PhoneCache, PhoneRegion, UserName, ValueError,
 };
 
 /// How step 1 of matching (SPEC §3) finds the user a record is about.
@@ -107,6 +107,12 @@ impl RawRecord {
     /// Validate every cell. A file or pull row always links by external ID, which (like the
     /// username and Active) is required.
     pub fn validate(&self, options: &ReadOptions) -> BatchItem {
+        self.validate_with(options, &mut PhoneCache::new())
+    }
+
+    /// [`RawRecord::validate`], with phone numbers read through a cache shared by the rows of
+    /// one file.
+    pub fn validate_with(&self, options: &ReadOptions, phones: &mut PhoneCache) -> BatchItem {
         let mut issues = Vec::new();
         let mut record = Incoming::new(self.row, Link::New);
 
@@ -124,7 +130,7 @@ impl RawRecord {
                 }
                 continue;
             }
-            if let Err(issue) = set_field(&mut record, key, value, options) {
+            if let Err(issue) = set_field(&mut record, key, value, options, phones) {
                 issues.push(issue);
             }
         }
@@ -190,6 +196,7 @@ fn set_field(
     key: FieldKey,
     value: &str,
     options: &ReadOptions,
+    phones: &mut PhoneCache,
 ) -> Result<(), Issue> {
     let p = &mut record.profile;
     let text = |long: bool| -> Result<String, Issue> {
@@ -204,8 +211,9 @@ fn set_field(
     let date = || -> Result<NaiveDate, Issue> {
         values::parse_date(value).map_err(|e| invalid(ErrorType::InvalidDate, key, value, e))
     };
-    let phone = || -> Result<Phone, Issue> {
-        Phone::parse(value, options.phone_region)
+    let mut phone = || -> Result<Phone, Issue> {
+        phones
+            .parse(value, options.phone_region)
             .map_err(|e| invalid(ErrorType::InvalidPhone, key, value, e))
     };
     let ident = |e: ValueError| invalid(ErrorType::InvalidValue, key, value, e);

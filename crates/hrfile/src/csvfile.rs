@@ -6,6 +6,7 @@ use std::io::Read;
 use rollcall_domain::mapping::Mapping;
 use rollcall_domain::record::{BatchItem, RawRecord, ReadOptions, Rejected};
 use rollcall_domain::run::Issue;
+use rollcall_domain::values::PhoneCache;
 use rollcall_domain::{ErrorType, FieldKey};
 
 use crate::header::{self, Columns};
@@ -17,6 +18,25 @@ pub fn read_csv(
     input: impl Read,
     mapping: &Mapping,
     options: &ReadOptions,
+    limits: Limits,
+    on_row: impl FnMut(u64),
+) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
+    read_csv_with(
+        input,
+        mapping,
+        options,
+        &mut PhoneCache::new(),
+        limits,
+        on_row,
+    )
+}
+
+/// [`read_csv`], reading phone numbers through `phones` (which may know the stored ones).
+pub fn read_csv_with(
+    input: impl Read,
+    mapping: &Mapping,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
     limits: Limits,
     mut on_row: impl FnMut(u64),
 ) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
@@ -80,7 +100,7 @@ pub fn read_csv(
             return Err(vec![too_many_rows(limits)]);
         }
         on_row(rows);
-        items.push(to_item(line, &cells, &columns, options));
+        items.push(to_item(line, &cells, &columns, options, phones));
     }
     if reader.get_mut().inner.over_limit() {
         return Err(vec![too_big(limits)]);
@@ -138,7 +158,13 @@ fn check_headers(record: &csv::ByteRecord, mapping: &Mapping) -> Result<Columns,
     header::check_headers(&headers, line, mapping)
 }
 
-fn to_item(line: u64, cells: &[&str], columns: &Columns, options: &ReadOptions) -> BatchItem {
+fn to_item(
+    line: u64,
+    cells: &[&str],
+    columns: &Columns,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
+) -> BatchItem {
     let cell = |i: usize| cells.get(i).copied().unwrap_or_default().to_owned();
     let mut raw = RawRecord {
         row: line,
@@ -184,7 +210,7 @@ fn to_item(line: u64, cells: &[&str], columns: &Columns, options: &ReadOptions) 
             });
         }
     }
-    raw.validate(options)
+    raw.validate_with(options, phones)
 }
 
 /// Line breaks as the csv crate counts them: `\r\n` and a lone `\r` (old Mac exports) become

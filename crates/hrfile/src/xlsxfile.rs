@@ -17,7 +17,7 @@ use calamine::{DataRef, ExcelDateTime, Reader, Xlsx, XlsxCellReader, XlsxError};
 use rollcall_domain::mapping::Mapping;
 use rollcall_domain::record::{BatchItem, RawRecord, ReadOptions, Rejected};
 use rollcall_domain::run::Issue;
-use rollcall_domain::values::clean;
+use rollcall_domain::values::{PhoneCache, clean};
 use rollcall_domain::{ErrorType, FieldKey};
 
 use crate::header::{Columns, check_headers};
@@ -46,6 +46,25 @@ pub fn read_xlsx(
     bytes: &[u8],
     mapping: &Mapping,
     options: &ReadOptions,
+    limits: Limits,
+    on_row: impl FnMut(u64),
+) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
+    read_xlsx_with(
+        bytes,
+        mapping,
+        options,
+        &mut PhoneCache::new(),
+        limits,
+        on_row,
+    )
+}
+
+/// [`read_xlsx`], reading phone numbers through `phones` (which may know the stored ones).
+pub fn read_xlsx_with(
+    bytes: &[u8],
+    mapping: &Mapping,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
     limits: Limits,
     mut on_row: impl FnMut(u64),
 ) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
@@ -83,7 +102,7 @@ pub fn read_xlsx(
             continue;
         }
         if row.as_ref().is_some_and(|row| row.row != r) {
-            out.finish(row.take(), &columns, &slots, options, &mut on_row)?;
+            out.finish(row.take(), &columns, &slots, options, phones, &mut on_row)?;
         }
         let row = row.get_or_insert_with(|| RowCells::new(r, slots.len()));
         // A formula cell with nothing cached: Excel always saves the result, other writers
@@ -126,7 +145,7 @@ pub fn read_xlsx(
             }
         }
     }
-    out.finish(row, &columns, &slots, options, &mut on_row)?;
+    out.finish(row, &columns, &slots, options, phones, &mut on_row)?;
     if out.rows == 0 {
         return Err(vec![no_data_rows()]);
     }
@@ -342,6 +361,7 @@ impl Output {
         columns: &Columns,
         slots: &Slots,
         options: &ReadOptions,
+        phones: &mut PhoneCache,
         on_row: &mut impl FnMut(u64),
     ) -> Result<(), Vec<FileProblem>> {
         let Some(row) = row.filter(|r| r.non_empty) else {
@@ -352,12 +372,19 @@ impl Output {
             return Err(vec![too_many_rows(self.limits)]);
         }
         on_row(self.rows);
-        self.items.push(to_item(row, columns, slots, options));
+        self.items
+            .push(to_item(row, columns, slots, options, phones));
         Ok(())
     }
 }
 
-fn to_item(row: RowCells, columns: &Columns, slots: &Slots, options: &ReadOptions) -> BatchItem {
+fn to_item(
+    row: RowCells,
+    columns: &Columns,
+    slots: &Slots,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
+) -> BatchItem {
     let line = u64::from(row.row) + 1;
     let cell = |column: usize| {
         slots
@@ -402,7 +429,7 @@ fn to_item(row: RowCells, columns: &Columns, slots: &Slots, options: &ReadOption
                         .map(|(n, i)| (n.clone(), cell(*i)))
                         .collect(),
                 }
-                .validate(options);
+                .validate_with(options, phones);
             }
             Err(issue) => issues.push(issue),
         }

@@ -11,7 +11,7 @@ use chrono::Offset;
 use indicatif::{ProgressBar, ProgressStyle};
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
 use rollcall_domain::record::ReadOptions;
-use rollcall_domain::values::{Email, PhoneRegion};
+use rollcall_domain::values::{Email, PhoneCache, PhoneRegion};
 use rollcall_domain::{RunId, RunStatus};
 use rollcall_store::{
     NewAdmin, NewConfig, OrgStore, RunRecord, SftpCredentials, SourceConfig, Store, StoreError,
@@ -606,8 +606,18 @@ async fn sync(args: SyncArgs) -> CmdResult {
     let limits = settings.limits;
     let quiet = args.json;
     let source = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut phones = known_phones(&org, &config, total).await?;
     let (items, sha) = tokio::task::spawn_blocking(move || {
-        read_records(source, &extension, &mapping, &options, limits, total, quiet)
+        read_records(
+            source,
+            &extension,
+            &mapping,
+            &options,
+            &mut phones,
+            limits,
+            total,
+            quiet,
+        )
     })
     .await
     .map_err(|e| Failure::Internal(e.into()))?;
@@ -624,6 +634,24 @@ async fn sync(args: SyncArgs) -> CmdResult {
         keep_blocked_file(&org, &run, &args.file, &file_name).await?;
     }
     report(&org, &run, args.json).await
+}
+
+/// A phone cache for reading a file of `bytes` bytes for `config`: it knows the numbers the
+/// configuration's users hold, unless the file is small (a few hundred rows validate faster
+/// than those numbers load).
+pub(crate) async fn known_phones(
+    org: &OrgStore,
+    config: &SourceConfig,
+    bytes: u64,
+) -> Result<PhoneCache, Failure> {
+    const SMALL_FILE: u64 = 64 * 1024;
+    let mut phones = PhoneCache::new();
+    if bytes >= SMALL_FILE {
+        org.known_phones(&config.id, &mut phones)
+            .await
+            .map_err(store_failure)?;
+    }
+    Ok(phones)
 }
 
 /// Keep the file of a run the threshold blocked, so `runs approve` applies exactly it. The
@@ -650,11 +678,13 @@ async fn keep_blocked_file(
 
 /// Read an HR file (CSV or XLSX, by `extension`) into records, hashing it on the way, with
 /// progress on standard error. Blocking: call it off the async runtime.
+#[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
 pub(crate) fn read_records(
     source: impl Read,
     extension: &str,
     mapping: &rollcall_domain::mapping::Mapping,
     options: &ReadOptions,
+    phones: &mut PhoneCache,
     limits: rollcall_hrfile::Limits,
     total: u64,
     quiet: bool,
@@ -678,11 +708,14 @@ pub(crate) fn read_records(
             .take(limits.max_bytes.saturating_add(1))
             .read_to_end(&mut data)
         {
-            Ok(_) => {
-                rollcall_hrfile::xlsxfile::read_xlsx(&data, mapping, options, limits, |rows| {
-                    progress.row(rows, started)
-                })
-            }
+            Ok(_) => rollcall_hrfile::xlsxfile::read_xlsx_with(
+                &data,
+                mapping,
+                options,
+                phones,
+                limits,
+                |rows| progress.row(rows, started),
+            ),
             Err(e) => Err(vec![rollcall_hrfile::FileProblem::new(
                 None,
                 format!("The file could not be read: {e}"),
@@ -690,9 +723,14 @@ pub(crate) fn read_records(
             )]),
         }
     } else {
-        rollcall_hrfile::csvfile::read_csv(&mut tap, mapping, options, limits, |rows| {
-            progress.row(rows, started)
-        })
+        rollcall_hrfile::csvfile::read_csv_with(
+            &mut tap,
+            mapping,
+            options,
+            phones,
+            limits,
+            |rows| progress.row(rows, started),
+        )
     };
     progress.finish();
     (items, hex::encode(tap.hasher.finalize()))
@@ -758,12 +796,14 @@ async fn runs_approve(db: &DbArgs, run: &str, json: bool) -> CmdResult {
     };
     let limits = settings.limits;
     let total = content.len() as u64;
+    let mut phones = known_phones(&org, &config, total).await?;
     let (items, _) = tokio::task::spawn_blocking(move || {
         read_records(
             content.as_slice(),
             &extension,
             &mapping,
             &options,
+            &mut phones,
             limits,
             total,
             json,

@@ -218,12 +218,25 @@ impl Runner {
         };
         let limits = self.limits;
         let path = spool.to_owned();
+        let total = tokio::fs::metadata(&path)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let mut phones = crate::commands::known_phones(org, &config, total)
+            .await
+            .map_err(|_| anyhow::anyhow!("cannot read the configuration's phone numbers"))?;
         let (loaded, sha) = tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&path)?;
-            let total = file.metadata().map(|m| m.len()).unwrap_or(0);
             let source = std::io::BufReader::with_capacity(1 << 20, file);
             Ok::<_, std::io::Error>(crate::commands::read_records(
-                source, &extension, &mapping, &options, limits, total, true,
+                source,
+                &extension,
+                &mapping,
+                &options,
+                &mut phones,
+                limits,
+                total,
+                true,
             ))
         })
         .await??;

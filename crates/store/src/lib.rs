@@ -7,6 +7,7 @@
 //! also reads) and only TEXT / BIGINT columns, so each query is written once.
 
 mod admin_web;
+mod bulk;
 pub mod credentials;
 mod db;
 mod fast;
@@ -179,6 +180,8 @@ pub struct Store {
     scim_writes: scim_writes::ScimWrites,
     /// SQLite only: point reads without sqlx's worker threads.
     fast: Option<Arc<fast::FastReads>>,
+    /// SQLite only: the bulk path of file runs (one scan, prepared-statement writes).
+    bulk: Option<Arc<bulk::BulkSqlite>>,
 }
 
 impl Store {
@@ -192,15 +195,19 @@ impl Store {
         let db = Db::connect(url).await?;
         db.migrate().await?;
         let scim_writes = scim_writes::ScimWrites::start(db.clone(), clock.clone());
-        let fast = match (db.backend, db::sqlite_path(url)) {
-            (Backend::Sqlite, Some(path)) => Some(Arc::new(fast::FastReads::open(&path, 4)?)),
-            _ => None,
+        let (fast, bulk) = match (db.backend, db::sqlite_path(url)) {
+            (Backend::Sqlite, Some(path)) => (
+                Some(Arc::new(fast::FastReads::open(&path, 4)?)),
+                Some(Arc::new(bulk::BulkSqlite::new(&path))),
+            ),
+            _ => (None, None),
         };
         Ok(Store {
             db,
             clock,
             scim_writes,
             fast,
+            bulk,
         })
     }
 

@@ -205,6 +205,10 @@ impl OrgStore {
     /// returned, so that the caller can plan again against what is now stored.
     pub async fn finish_run(&self, run: &RunId, finish: Finish<'_>) -> Result<RunRecord> {
         let now = self.store.now_ms();
+        if let Some(bulk) = &self.store.bulk {
+            self.finish_run_bulk(bulk, run, finish, now).await?;
+            return self.run(run).await;
+        }
         let mut tx = self.store.db.write.begin().await?;
         // First take the run's row: of two workers that both think they hold a run (one whose
         // lease ran out), the second waits here and then finds it ended, before writing.

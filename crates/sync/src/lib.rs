@@ -125,13 +125,16 @@ async fn plan_and_finish(
         config: config.id.clone(),
         create_inactive: false,
     };
-    let keys = BatchKeys::of(batch);
-
     for attempt in 1..=MAX_ATTEMPTS {
-        let ctx = org.load_context(&keys).await?;
+        let started = std::time::Instant::now();
+        // The keys are as large as the batch: computed again for a retry rather than kept.
+        let ctx = org.load_context(&BatchKeys::of(batch)).await?;
+        let loaded = started.elapsed();
         let plan = plan::plan(batch, &ctx, &options, &mut || {
             UserId::new(rollcall_store::new_id())
         });
+        drop(ctx);
+        tracing::debug!(run = %run_id, records = batch.len(), ?loaded, planned = ?started.elapsed() - loaded, "planned");
         let finish = match threshold {
             Threshold::DryRun => Finish::Report(&plan, plan.counts.completed_status()),
             Threshold::Check if above_threshold(org, config, &plan).await? => {
@@ -139,8 +142,12 @@ async fn plan_and_finish(
             }
             Threshold::Check | Threshold::Approved => Finish::Apply(&plan),
         };
+        let applying = std::time::Instant::now();
         match org.finish_run(run_id, finish).await {
-            Ok(record) => return Ok(record),
+            Ok(record) => {
+                tracing::debug!(run = %run_id, finished = ?applying.elapsed(), "finished");
+                return Ok(record);
+            }
             Err(StoreError::Conflict(what)) => {
                 tracing::info!(run = %run_id, attempt, conflict = %what, "concurrent write; planning again");
             }

@@ -6,9 +6,9 @@ use rollcall_domain::config::{ConfigKind, DeactivationThreshold};
 use rollcall_domain::field::FieldSet;
 use rollcall_domain::plan::{self, BatchKeys, Options};
 use rollcall_domain::record::{BatchItem, Incoming, Link, RawRecord, ReadOptions};
-use rollcall_domain::values::{Email, UserName};
+use rollcall_domain::values::{Email, Phone, PhoneCache, UserName};
 use rollcall_domain::{Action, ErrorType, FieldKey, RunStatus, StoredUser, UserId};
-use rollcall_store::{DatabaseUrl, Finish, NewRun, OrgStore, Store, StoreError};
+use rollcall_store::{DatabaseUrl, Finish, NewRun, OrgStore, SourceConfig, Store, StoreError};
 use rollcall_sync::{RunMeta, run_batch};
 use sqlx::Connection;
 
@@ -589,5 +589,128 @@ on_both!(
             ),
             "{twice:?}"
         );
+    }
+);
+
+// A batch with thousands of keys: on SQLite its context is read in one scan of the
+// organisation (store::bulk), on PostgreSQL by indexed lookups; both must plan the same.
+on_both!(
+    a_large_batch_plans_as_a_small_one,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let (org, config) = setup(&store, "Acme").await;
+        let other = store.org(store.create_org("Other", false).await.unwrap().id);
+        let unmanaged = |name: &str, email: &str| {
+            let mut u = StoredUser::new(UserId::new(rollcall_store::new_id()));
+            u.profile.username = Some(UserName::parse(name).unwrap());
+            u.profile.email = Some(Email::parse(email).unwrap());
+            u
+        };
+        other
+            .insert_unmanaged_user(&unmanaged("taken", "taken@other.com"))
+            .await
+            .unwrap();
+        org.insert_unmanaged_user(&unmanaged("user7", "claim@acme.com"))
+            .await
+            .unwrap();
+
+        let n = 800u64;
+        let batch_with = |changed: Option<u64>| -> Vec<BatchItem> {
+            (1..=n)
+                .map(|i| {
+                    let id = i.to_string();
+                    let email = match i {
+                        5 => "taken@other.com".to_owned(),
+                        7 => "claim@acme.com".to_owned(),
+                        8 | 9 => "twins@acme.com".to_owned(),
+                        _ if Some(i) == changed => format!("new{i}@acme.com"),
+                        _ => format!("u{i}@acme.com"),
+                    };
+                    let manager = if i > 10 {
+                        (i / 10 + 1).to_string()
+                    } else {
+                        String::new()
+                    };
+                    row(
+                        i + 1,
+                        &id,
+                        &[(FieldKey::Email, &email), (FieldKey::Manager, &manager)],
+                    )
+                })
+                .collect()
+        };
+
+        let first = run_batch(&org, &config, &meta(), &batch_with(None))
+            .await
+            .unwrap();
+        let logs = org.run_logs(&first.id).await.unwrap();
+        let log = |row: u64| logs.iter().find(|l| l.row == Some(row + 1)).unwrap();
+        assert_eq!(log(5).error_type, "GLOBAL_CONFLICT");
+        assert_eq!(log(7).action, "Updated");
+        assert_eq!(log(7).message, "Claimed an existing user matched by Email");
+        assert_eq!(log(8).error_type, "ORGANISATION_CONFLICT");
+        assert_eq!(log(9).error_type, "ORGANISATION_CONFLICT");
+        // Managers 5, 8 and 9 did not sync: their reports keep no manager, with a warning.
+        assert_eq!(log(45).error_type, "MANAGER_NOT_FOUND");
+        assert_eq!(log(85).error_type, "MANAGER_NOT_FOUND");
+        assert_eq!(log(65).error_type, "");
+        assert_eq!(first.counts.created, n - 4);
+        assert_eq!(first.counts.updated, 1);
+        assert_eq!(first.counts.skipped, 3);
+        assert_eq!(first.counts.warnings, 30);
+        let users = all_users(&org).await;
+        assert_eq!(users.len() as u64, n - 3);
+        let by_ext = |ext: &str| {
+            users
+                .iter()
+                .find(|u| u.profile.external_id.as_ref().map(|e| e.as_str()) == Some(ext))
+                .unwrap()
+        };
+        assert_eq!(by_ext("65").manager_id, Some(by_ext("7").id.clone()));
+
+        let second = run_batch(&org, &config, &meta(), &batch_with(Some(100)))
+            .await
+            .unwrap();
+        assert_eq!(second.counts.updated, 1, "{:?}", second.counts);
+        assert_eq!(second.counts.unchanged, n - 4);
+        assert_eq!(second.counts.skipped, 3);
+        let logs = org.run_logs(&second.id).await.unwrap();
+        let changed = logs.iter().find(|l| l.row == Some(101)).unwrap();
+        assert_eq!(changed.action, "Updated");
+        assert_eq!(changed.changed_fields, "email");
+    }
+);
+
+// Numbers the configuration's users hold are taken as read, without libphonenumber: shown with
+// a stored number it would refuse. Another configuration's numbers are not given.
+on_both!(
+    known_phones_are_the_configurations_own,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let (org, config) = setup(&store, "Acme").await;
+        let other = org
+            .create_config(new_config("Other", ConfigKind::Sftp, Some(mapping())))
+            .await
+            .unwrap();
+        let user = |name: &str, phone: &str, by: &SourceConfig| {
+            let mut u = StoredUser::new(UserId::new(rollcall_store::new_id()));
+            u.profile.username = Some(UserName::parse(name).unwrap());
+            u.profile.phone_mobile = Some(Phone::from_stored(phone.into(), phone.into()));
+            u.managed_by = Some(by.id.clone());
+            u
+        };
+        org.insert_unmanaged_user(&user("a", "+4400000001", &config))
+            .await
+            .unwrap();
+        org.insert_unmanaged_user(&user("b", "+4400000002", &other))
+            .await
+            .unwrap();
+        let mut phones = PhoneCache::new();
+        org.known_phones(&config.id, &mut phones).await.unwrap();
+        assert_eq!(
+            phones.parse(" +4400000001 ", None).unwrap().e164(),
+            "+4400000001"
+        );
+        assert!(phones.parse("+4400000002", None).is_err());
     }
 );

@@ -1,0 +1,517 @@
+//! The bulk path of file runs on SQLite, straight through the C library (rusqlite).
+//!
+//! A file of a million rows made sqlx `Any` the bottleneck twice: thousands of `IN (…)`
+//! lookups whose rows are each converted through `Any`, and multi-row INSERTs whose every
+//! value is boxed, reordered and bound by name. Here the context of a large batch is read in
+//! one scan of the organisation's users, and a run's writes, log rows and final status are
+//! applied with prepared statements in one `BEGIN IMMEDIATE` transaction.
+//!
+//! sqlx's single write connection is held for the whole transaction, so the SCIM writer task
+//! and every other writer of this process wait for it exactly as they would for a sqlx
+//! transaction. The work runs on a blocking thread where the runtime has one
+//! (`block_in_place`), and on the calling thread in a single-threaded runtime (tests).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use rollcall_domain::plan::{BatchKeys, Plan};
+use rollcall_domain::{Counts, LogRow, RunStatus, StoredUser};
+use rusqlite::{Connection, OpenFlags, Statement, params};
+
+use crate::users::{USER_COLUMNS, user_from_row};
+use crate::{Result, StoreError};
+
+/// Run blocking work without stalling the async workers of a multi-threaded runtime.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Where the database file is; connections are opened per bulk operation (a few per run).
+pub(crate) struct BulkSqlite {
+    path: PathBuf,
+}
+
+/// A driver error, logged here; a unique-index violation is a [`StoreError::Conflict`] so that
+/// the run plans again.
+fn failed(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, message) = &e
+        && code.code == rusqlite::ErrorCode::ConstraintViolation
+        && matches!(
+            code.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        )
+    {
+        return StoreError::Conflict(message.clone().unwrap_or_else(|| "unique index".into()));
+    }
+    tracing::error!(error = %e, "SQLite bulk operation failed");
+    StoreError::Database
+}
+
+/// The compared form of each key a batch holds, to pick the users a scan must keep.
+struct KeySets<'a> {
+    external_ids: HashSet<&'a str>,
+    usernames: HashSet<&'a str>,
+    employee_ids: HashSet<&'a str>,
+    emails: HashSet<&'a str>,
+    phones: HashSet<&'a str>,
+    user_ids: HashSet<&'a str>,
+}
+
+impl<'a> KeySets<'a> {
+    fn of(keys: &'a BatchKeys) -> KeySets<'a> {
+        let set = |list: &'a [String]| list.iter().map(String::as_str).collect();
+        KeySets {
+            external_ids: set(&keys.external_ids),
+            usernames: set(&keys.usernames),
+            employee_ids: set(&keys.employee_ids),
+            emails: set(&keys.emails),
+            phones: set(&keys.phones),
+            user_ids: set(&keys.user_ids),
+        }
+    }
+}
+
+/// Column positions in [`USER_COLUMNS`] of the keys a scan compares before building a user.
+const ID: usize = 0;
+const EXTERNAL_ID: usize = 2;
+const USERNAME_NORM: usize = 4;
+const EMPLOYEE_ID: usize = 5;
+const EMAIL_NORM: usize = 9;
+const PHONE_MOBILE_E164: usize = 12;
+
+fn text_at<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>> {
+    match row.get_ref(i).map_err(failed)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
+            .map(Some)
+            .map_err(|_| StoreError::Database),
+        _ => Err(StoreError::Database),
+    }
+}
+
+impl BulkSqlite {
+    pub fn new(path: &Path) -> BulkSqlite {
+        BulkSqlite {
+            path: path.to_owned(),
+        }
+    }
+
+    fn open(&self, write: bool) -> Result<Connection> {
+        let flags = if write {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(failed)?;
+        // The same settings as sqlx's connections (db.rs), with a larger page cache for the
+        // duration of one bulk operation.
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+             PRAGMA cache_size = -65536;",
+        )
+        .map_err(failed)?;
+        Ok(conn)
+    }
+
+    /// How many users the organisation has (an index count), to choose between one scan and
+    /// indexed lookups.
+    pub fn org_user_count(&self, org: &str) -> Result<u64> {
+        let conn = self.open(false)?;
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM users WHERE org_id = ?1", [org], |r| {
+                r.get(0)
+            })
+            .map_err(failed)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The users of `org` that the batch's keys reach, read in one scan of the organisation,
+    /// then their manager chains by id: in the scan's order, then the managers'.
+    pub fn load_users(
+        &self,
+        org: &str,
+        keys: &BatchKeys,
+        expected: usize,
+    ) -> Result<Vec<StoredUser>> {
+        let sets = KeySets::of(keys);
+        let conn = self.open(false)?;
+        // One read transaction: the scan and the chain lookups see the same snapshot.
+        conn.execute_batch("BEGIN").map_err(failed)?;
+        // Users are large: they are moved once, into `found`, and known by id beside it.
+        let mut found: Vec<StoredUser> = Vec::with_capacity(expected);
+        let mut ids: HashSet<String> = HashSet::with_capacity(expected);
+        {
+            let mut scan = conn
+                .prepare(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1"
+                ))
+                .map_err(failed)?;
+            let mut rows = scan.query([org]).map_err(failed)?;
+            while let Some(row) = rows.next().map_err(failed)? {
+                let holds = |i: usize, set: &HashSet<&str>| -> Result<bool> {
+                    Ok(text_at(row, i)?.is_some_and(|v| set.contains(v)))
+                };
+                let wanted = holds(EXTERNAL_ID, &sets.external_ids)?
+                    || holds(USERNAME_NORM, &sets.usernames)?
+                    || holds(EMPLOYEE_ID, &sets.employee_ids)?
+                    || holds(EMAIL_NORM, &sets.emails)?
+                    || holds(PHONE_MOBILE_E164, &sets.phones)?
+                    || holds(ID, &sets.user_ids)?;
+                if wanted {
+                    let user = user_from_row(row)?;
+                    ids.insert(user.id.as_str().to_owned());
+                    found.push(user);
+                }
+            }
+        }
+        // Manager chains, level by level (the stored graph has no loops; the cap guards
+        // against a corrupted database).
+        let mut by_id = conn
+            .prepare(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND id = ?2"
+            ))
+            .map_err(failed)?;
+        let mut level = 0..found.len();
+        for _ in 0..10_000 {
+            let mut missing: Vec<String> = found[level.clone()]
+                .iter()
+                .filter_map(|u| u.manager_id.as_ref())
+                .filter(|m| !ids.contains(m.as_str()))
+                .map(|m| m.as_str().to_owned())
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            let before = found.len();
+            for id in missing {
+                let mut rows = by_id.query(params![org, id]).map_err(failed)?;
+                if let Some(row) = rows.next().map_err(failed)? {
+                    let user = user_from_row(row)?;
+                    ids.insert(user.id.as_str().to_owned());
+                    found.push(user);
+                }
+            }
+            if found.len() == before {
+                break;
+            }
+            level = before..found.len();
+        }
+        drop(by_id);
+        conn.execute_batch("COMMIT").map_err(failed)?;
+        Ok(found)
+    }
+
+    /// Run `sql` with text parameters and hand each row's two text columns to `each` (rows
+    /// with a NULL are left out).
+    pub fn pairs<const N: usize>(
+        &self,
+        sql: &str,
+        params: [&str; N],
+        mut each: impl FnMut(&str, &str),
+    ) -> Result<()> {
+        let conn = self.open(false)?;
+        let mut statement = conn.prepare(sql).map_err(failed)?;
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(params))
+            .map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            if let (Some(a), Some(b)) = (text_at(row, 0)?, text_at(row, 1)?) {
+                each(a, b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Which of `values` (of the globally unique `column`) users of other organisations hold.
+    /// Probes the unique index value by value, or scans the other organisations when they
+    /// have fewer users than there are values to probe.
+    pub fn foreign_keys(
+        &self,
+        org: &str,
+        column: &'static str,
+        values: &[&str],
+    ) -> Result<HashSet<String>> {
+        let mut held = HashSet::new();
+        if values.is_empty() {
+            return Ok(held);
+        }
+        let conn = self.open(false)?;
+        conn.execute_batch("BEGIN").map_err(failed)?;
+        let total: i64 = conn
+            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+            .map_err(failed)?;
+        let own: i64 = conn
+            .query_row("SELECT COUNT(*) FROM users WHERE org_id = ?1", [org], |r| {
+                r.get(0)
+            })
+            .map_err(failed)?;
+        let others = usize::try_from(total - own).unwrap_or(0);
+        if others <= values.len() {
+            let wanted: HashSet<&str> = values.iter().copied().collect();
+            let mut scan = conn
+                .prepare(&format!(
+                    "SELECT {column} FROM users WHERE org_id <> ?1 AND {column} IS NOT NULL"
+                ))
+                .map_err(failed)?;
+            let mut rows = scan.query([org]).map_err(failed)?;
+            while let Some(row) = rows.next().map_err(failed)? {
+                if let Some(v) = text_at(row, 0)?
+                    && wanted.contains(v)
+                {
+                    held.insert(v.to_owned());
+                }
+            }
+        } else {
+            let mut probe = conn
+                .prepare(&format!(
+                    "SELECT 1 FROM users WHERE {column} = ?1 AND org_id <> ?2"
+                ))
+                .map_err(failed)?;
+            for v in values {
+                if probe.exists(params![v, org]).map_err(failed)? {
+                    held.insert((*v).to_owned());
+                }
+            }
+        }
+        conn.execute_batch("COMMIT").map_err(failed)?;
+        Ok(held)
+    }
+
+    /// Apply a finished run in one transaction: the plan's writes (when `apply`), one log row
+    /// per record (or `extra_logs`), and the run's final status and counts.
+    pub fn finish(&self, f: &FinishArgs<'_>) -> Result<()> {
+        let mut conn = self.open(true)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        // A run that is no longer In Progress (cancelled, or taken again after its lease ran
+        // out) is not ended twice.
+        let held = tx
+            .execute(
+                "UPDATE sync_runs SET status = status WHERE id = ?1 AND org_id = ?2 AND status = 'in_progress'",
+                params![f.run, f.org],
+            )
+            .map_err(failed)?;
+        if held != 1 {
+            return Err(StoreError::NotFound(format!("run {} in progress", f.run)));
+        }
+        if let (Some(plan), true) = (f.plan, f.apply) {
+            write_users(&tx, f.org, plan, f.now)?;
+        }
+        {
+            let mut log = tx
+                .prepare(
+                    "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, \
+                     error_type, message, additional_data, changed_fields) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(failed)?;
+            let mut seq = 0i64;
+            let mut insert = |row: &LogRow| -> Result<()> {
+                log.execute(params![
+                    f.run,
+                    seq,
+                    row.row.map(|r| i64::try_from(r).unwrap_or(i64::MAX)),
+                    row.external_id,
+                    row.username,
+                    row.action,
+                    row.error_type,
+                    row.message,
+                    row.additional_data,
+                    row.changed_fields,
+                ])
+                .map_err(failed)?;
+                seq += 1;
+                Ok(())
+            };
+            match f.plan {
+                Some(plan) => {
+                    for record in &plan.records {
+                        insert(&record.log_row())?;
+                    }
+                }
+                None => {
+                    for row in f.logs {
+                        insert(row)?;
+                    }
+                }
+            }
+        }
+        let c = &f.counts;
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let done = tx
+            .execute(
+                "UPDATE sync_runs SET status = ?1, ended_at = ?2, created = ?3, updated = ?4, deactivated = ?5, \
+                 reactivated = ?6, unchanged = ?7, skipped = ?8, warnings = ?9 \
+                 WHERE id = ?10 AND org_id = ?11 AND status = 'in_progress'",
+                params![
+                    f.status.code(),
+                    f.now,
+                    n(c.created),
+                    n(c.updated),
+                    n(c.deactivated),
+                    n(c.reactivated),
+                    n(c.unchanged),
+                    n(c.skipped),
+                    n(c.warnings),
+                    f.run,
+                    f.org,
+                ],
+            )
+            .map_err(failed)?;
+        if done != 1 {
+            // Unknown, or no longer In Progress (cancelled, or queued again after its lease
+            // ran out): nothing of this attempt is kept.
+            return Err(StoreError::NotFound(format!("run {} in progress", f.run)));
+        }
+        tx.commit().map_err(failed)
+    }
+}
+
+/// What [`BulkSqlite::finish`] records.
+pub(crate) struct FinishArgs<'a> {
+    pub org: &'a str,
+    pub run: &'a str,
+    pub now: i64,
+    /// The plan whose records are logged (and whose writes are applied when `apply`).
+    pub plan: Option<&'a Plan>,
+    pub apply: bool,
+    /// The log rows when there is no plan (a run whose data could not be loaded).
+    pub logs: &'a [LogRow],
+    pub status: RunStatus,
+    pub counts: Counts,
+}
+
+const UPDATE_USER: &str = "UPDATE users SET external_id = ?3, username = ?4, username_norm = ?5, employee_id = ?6, \
+    first_name = ?7, second_name = ?8, email = ?9, email_norm = ?10, email_from_source = ?11, phone_mobile = ?12, \
+    phone_mobile_e164 = ?13, phone_mobile_from_source = ?14, phone_work = ?15, phone_work_e164 = ?16, \
+    manager_id = ?17, job_title = ?18, location = ?19, department = ?20, company = ?21, description = ?22, \
+    active = ?23, start_employment_date = ?24, end_employment_date = ?25, custom_fields = ?26, managed_by = ?27, \
+    scim_deleted = ?28, version = ?29, updated_at = ?30 WHERE id = ?1 AND org_id = ?2 AND version = ?31";
+
+/// Bind a user's columns in [`USER_COLUMNS`] order (`?1`…`?29`), then `?30` = `now` and
+/// `?31` = `last` (the creation time of an insert, the expected version of an update), and
+/// run the statement.
+fn execute_user(
+    statement: &mut Statement<'_>,
+    org: &str,
+    u: &StoredUser,
+    now: i64,
+    last: i64,
+) -> Result<usize> {
+    let p = &u.profile;
+    let username = p.username.as_ref();
+    let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
+    let custom = serde_json::to_string(&p.custom_fields).unwrap_or_else(|_| "{}".into());
+    statement
+        .execute(params![
+            u.id.as_str(),
+            org,
+            p.external_id.as_ref().map(|v| v.as_str()),
+            username.map(|v| v.as_str()).unwrap_or_default(),
+            username.map(|v| v.normalized()).unwrap_or_default(),
+            p.employee_id.as_ref().map(|v| v.as_str()),
+            p.first_name,
+            p.second_name,
+            p.email.as_ref().map(|v| v.as_str()),
+            p.email.as_ref().map(|v| v.normalized()),
+            i64::from(u.email_from_source),
+            p.phone_mobile.as_ref().map(|v| v.as_str()),
+            p.phone_mobile.as_ref().map(|v| v.e164()),
+            i64::from(u.phone_mobile_from_source),
+            p.phone_work.as_ref().map(|v| v.as_str()),
+            p.phone_work.as_ref().map(|v| v.e164()),
+            u.manager_id.as_ref().map(|v| v.as_str()),
+            p.job_title,
+            p.location,
+            p.department,
+            p.company,
+            p.description,
+            i64::from(u.active),
+            date(p.start_employment_date),
+            date(p.end_employment_date),
+            custom,
+            u.managed_by.as_ref().map(|v| v.as_str()),
+            i64::from(u.scim_deleted),
+            u.version,
+            now,
+            last,
+        ])
+        .map_err(failed)
+}
+
+/// Updates first (each checked against the version it was planned on), then inserts.
+fn write_users(tx: &rusqlite::Transaction<'_>, org: &str, plan: &Plan, now: i64) -> Result<()> {
+    {
+        let mut update = tx.prepare(UPDATE_USER).map_err(failed)?;
+        for write in plan.writes() {
+            if let Some(version) = write.expected_version
+                && execute_user(&mut update, org, &write.user, now, version)? != 1
+            {
+                return Err(StoreError::StaleWrite);
+            }
+        }
+    }
+    let mut insert = tx
+        .prepare(&format!(
+            "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
+            (1..=31)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .map_err(failed)?;
+    for write in plan.writes().filter(|w| w.expected_version.is_none()) {
+        execute_user(&mut insert, org, &write.user, now, now)?;
+    }
+    Ok(())
+}
+
+impl crate::OrgStore {
+    /// [`crate::OrgStore::finish_run`] on SQLite: holds sqlx's write connection (so every
+    /// other writer of this process waits) while rusqlite applies the run.
+    pub(crate) async fn finish_run_bulk(
+        &self,
+        bulk: &BulkSqlite,
+        run: &rollcall_domain::RunId,
+        finish: crate::Finish<'_>,
+        now: i64,
+    ) -> Result<()> {
+        let _writer = self.store.db.write.acquire().await?;
+        let args = match finish {
+            crate::Finish::Apply(plan) => FinishArgs {
+                org: self.org.as_str(),
+                run: run.as_str(),
+                now,
+                plan: Some(plan),
+                apply: true,
+                logs: &[],
+                status: plan.counts.completed_status(),
+                counts: plan.counts,
+            },
+            crate::Finish::Report(plan, status) => FinishArgs {
+                org: self.org.as_str(),
+                run: run.as_str(),
+                now,
+                plan: Some(plan),
+                apply: false,
+                logs: &[],
+                status,
+                counts: plan.counts,
+            },
+            crate::Finish::DataLoadFailed(rows) => FinishArgs {
+                org: self.org.as_str(),
+                run: run.as_str(),
+                now,
+                plan: None,
+                apply: false,
+                logs: rows,
+                status: RunStatus::DataLoadFailed,
+                counts: Counts::default(),
+            },
+        };
+        blocking(|| bulk.finish(&args))
+    }
+}
