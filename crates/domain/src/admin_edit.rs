@@ -9,9 +9,9 @@ use crate::field::FieldKey;
 use crate::user::StoredUser;
 use crate::values::{Email, EmployeeId, Phone, UserName, parse_bool, parse_date};
 
-/// Fields an admin may edit on a user no source manages. The external id is the link to a
-/// source and the manager is picked by id, so neither is a free-text edit here.
-pub const UNMANAGED_EDITABLE: [FieldKey; 15] = [
+/// The profile fields the admin panel shows, in the order of SPEC §2.
+pub const PROFILE_FIELDS: [FieldKey; 16] = [
+    FieldKey::ExternalId,
     FieldKey::Username,
     FieldKey::EmployeeId,
     FieldKey::FirstName,
@@ -28,6 +28,10 @@ pub const UNMANAGED_EDITABLE: [FieldKey; 15] = [
     FieldKey::StartEmploymentDate,
     FieldKey::EndEmploymentDate,
 ];
+
+/// Fields an admin may edit on a user no source manages: all the profile shows but the
+/// external id, which is the link to a source (the manager is not a free-text field either).
+pub const UNMANAGED_EDITABLE: &[FieldKey] = PROFILE_FIELDS.split_at(1).1;
 
 /// The fields an admin may edit on this user.
 pub fn editable_fields(user: &StoredUser) -> Vec<FieldKey> {

@@ -120,6 +120,46 @@ impl Panel {
         out
     }
 
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn choose(&self, select_id: &str, value: &str) {
+        self.client
+            .find(Locator::Id(select_id))
+            .await
+            .unwrap()
+            .select_by_value(value)
+            .await
+            .unwrap();
+    }
+
+    /// Follow a link or press a button that loads another URL, and wait until the new page
+    /// shows `ready` (waiting for the URL first, so the old page's element cannot answer).
+    async fn go_by(&self, css: &str, ready: &str) {
+        let before = self.client.current_url().await.unwrap();
+        self.click(css).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while self.client.current_url().await.unwrap() == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{css} did not navigate"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.client
+            .wait()
+            .for_element(Locator::Css(ready))
+            .await
+            .unwrap();
+    }
+
     async fn pills(&self) -> Vec<String> {
         self.texts(".pills .pill")
             .await
@@ -161,18 +201,8 @@ impl Panel {
     }
 
     async fn submit_filters(&self) {
-        self.client
-            .find(Locator::Css("form.filters button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        self.client
-            .wait()
-            .for_element(Locator::Id("run-count"))
-            .await
-            .unwrap();
+        self.go_by("form.filters button[type=submit]", "#run-count")
+            .await;
     }
 
     /// Fetch a URL from inside the page (with the session cookie), as a download would.
@@ -251,6 +281,12 @@ async fn run(panel: &Panel) {
         .unwrap();
     form.set_by_name("password", "wrong").await.unwrap();
     form.submit().await.unwrap();
+    panel
+        .client
+        .wait()
+        .for_element(Locator::Css(".error"))
+        .await
+        .unwrap();
     assert!(panel.text(".error").await.contains("wrong"));
     panel.shot("sign-in-failed").await;
 
@@ -294,13 +330,8 @@ async fn run(panel: &Panel) {
             .contains("status=success")
     );
     panel
-        .client
-        .find(Locator::Css("input[name=status][value=data_load_failed]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .click("input[name=status][value=data_load_failed]")
+        .await;
     panel.submit_filters().await;
     assert_eq!(panel.pills().await, ["Success", "Data Load Failed"]);
     assert_eq!(panel.statuses().await, ["Data Load Failed", "Success"]);
@@ -308,39 +339,16 @@ async fn run(panel: &Panel) {
 
     // Remove one pill.
     panel
-        .client
-        .find(Locator::Css(
+        .go_by(
             ".pills .pill a[aria-label='Remove filter Success']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    panel
-        .client
-        .wait()
-        .for_element(Locator::Id("run-count"))
-        .await
-        .unwrap();
+            "#run-count",
+        )
+        .await;
     assert_eq!(panel.pills().await, ["Data Load Failed"]);
     assert_eq!(panel.statuses().await, ["Data Load Failed"]);
 
     // Clear filters, then configuration, range and sort.
-    panel
-        .client
-        .find(Locator::Css(".pills a.clear"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    panel
-        .client
-        .wait()
-        .for_element(Locator::Id("run-count"))
-        .await
-        .unwrap();
+    panel.go_by(".pills a.clear", "#run-count").await;
     assert!(panel.pills().await.is_empty());
     assert_eq!(panel.text("#run-count").await, "3 runs");
 
@@ -357,22 +365,8 @@ async fn run(panel: &Panel) {
     assert_eq!(panel.statuses().await, ["Needs Attention"]);
 
     panel.goto("/admin/provisioning").await;
-    panel
-        .client
-        .find(Locator::Id("range"))
-        .await
-        .unwrap()
-        .select_by_value("7d")
-        .await
-        .unwrap();
-    panel
-        .client
-        .find(Locator::Id("sort"))
-        .await
-        .unwrap()
-        .select_by_value("oldest")
-        .await
-        .unwrap();
+    panel.choose("range", "7d").await;
+    panel.choose("sort", "oldest").await;
     panel.submit_filters().await;
     assert_eq!(panel.pills().await, ["Last 7 Days", "Oldest first"]);
     assert_eq!(
@@ -383,14 +377,7 @@ async fn run(panel: &Panel) {
 
     // A custom range in the past: the empty state.
     panel.goto("/admin/provisioning").await;
-    panel
-        .client
-        .find(Locator::Id("range"))
-        .await
-        .unwrap()
-        .select_by_value("custom")
-        .await
-        .unwrap();
+    panel.choose("range", "custom").await;
     for (id, date) in [("from", "2000-01-01"), ("to", "2000-01-31")] {
         panel
             .client
@@ -451,20 +438,7 @@ async fn run(panel: &Panel) {
     );
 
     // A run's detail, and its log searched.
-    panel
-        .client
-        .find(Locator::Css("table.runs tbody td a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    panel
-        .client
-        .wait()
-        .for_element(Locator::Css("dl.counts"))
-        .await
-        .unwrap();
+    panel.go_by("table.runs tbody td a", "dl.counts").await;
     assert!(panel.text("h1").await.starts_with("Payroll · "));
     assert_eq!(panel.text(".page-head .badge").await, "Data Load Failed");
     let run_url = panel.client.current_url().await.unwrap().to_string();
@@ -476,20 +450,7 @@ async fn run(panel: &Panel) {
         .send_keys("neither")
         .await
         .unwrap();
-    panel
-        .client
-        .find(Locator::Css("form.search button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    panel
-        .client
-        .wait()
-        .for_element(Locator::Css("table.log"))
-        .await
-        .unwrap();
+    panel.go_by("form.search button", "table.log").await;
     assert_eq!(panel.texts("table.log tbody tr").await.len(), 1);
     panel.shot("run-detail").await;
     panel
@@ -508,20 +469,7 @@ async fn run(panel: &Panel) {
         .send_keys("no such text")
         .await
         .unwrap();
-    panel
-        .client
-        .find(Locator::Css("form.search button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    panel
-        .client
-        .wait()
-        .for_element(Locator::Css("table.log"))
-        .await
-        .unwrap();
+    panel.go_by("form.search button", "table.log").await;
     assert!(panel.texts("table.log tbody tr").await.is_empty());
 
     // A managed user's profile is read-only, except the contact fields the source leaves
@@ -531,20 +479,7 @@ async fn run(panel: &Panel) {
         panel.texts("table.users .badge-managed").await,
         ["Managed by external source"]
     );
-    panel
-        .client
-        .find(Locator::LinkText("ann"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    panel
-        .client
-        .wait()
-        .for_element(Locator::Id("managed-banner"))
-        .await
-        .unwrap();
+    panel.go_by("table.users tbody a", "#managed-banner").await;
     assert!(
         panel
             .text("#managed-banner")
@@ -570,14 +505,8 @@ async fn run(panel: &Panel) {
         .unwrap();
     assert!(mobile.attr("readonly").await.unwrap().is_none());
     mobile.send_keys("not a phone").await.unwrap();
-    panel
-        .client
-        .find(Locator::Css("form.profile button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // The page comes back at the same URL with the problem: wait for the message itself.
+    panel.click("form.profile button").await;
     panel
         .client
         .wait()
@@ -592,20 +521,7 @@ async fn run(panel: &Panel) {
         .unwrap();
     mobile.clear().await.unwrap();
     mobile.send_keys("+44 7495 944376").await.unwrap();
-    panel
-        .client
-        .find(Locator::Css("form.profile button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    panel
-        .client
-        .wait()
-        .for_element(Locator::Css(".notice"))
-        .await
-        .unwrap();
+    panel.go_by("form.profile button", ".notice").await;
     assert_eq!(panel.text(".notice").await, "Changes saved.");
     let audit = panel.texts("table.audit tbody td").await;
     assert_eq!(

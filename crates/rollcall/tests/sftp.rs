@@ -204,6 +204,41 @@ fn ssh_options() -> [&'static str; 10] {
     ]
 }
 
+/// `sftp` signing in with `password` only (sshpass answers the prompt), running `batch`.
+fn sftp_with_password(server: &Server, dir: &Path, password: &str, batch: &str) -> Output {
+    let mut child = Command::new("sshpass")
+        .current_dir(dir)
+        .args(["-p", password, "sftp"])
+        .args(ssh_options())
+        .args([
+            "-o",
+            "BatchMode=no",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+            "-b",
+            "-",
+            "-P",
+            &server.sftp_port(),
+            "payroll@127.0.0.1",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(batch.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// The names an `ls -1` printed (the batch's own echoed commands left out).
 fn listed(stdout: &str) -> Vec<&str> {
     stdout
@@ -261,38 +296,7 @@ fn openssh_password_sign_in_through_sshpass() {
     let server = drop.env.serve();
     drop.file("people.csv", &people(1, 3));
     let sftp_with = |password: &str| {
-        let mut child = Command::new("sshpass")
-            .current_dir(drop.env.dir.path())
-            .args(["-p", password, "sftp"])
-            .args(ssh_options())
-            // Password only: sshpass answers the prompt.
-            .args([
-                "-o",
-                "BatchMode=no",
-                "-o",
-                "PubkeyAuthentication=no",
-                "-o",
-                "PreferredAuthentications=password",
-                "-o",
-                "NumberOfPasswordPrompts=1",
-                "-b",
-                "-",
-                "-P",
-                &server.sftp_port(),
-                "payroll@127.0.0.1",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"put people.csv\n")
-            .unwrap();
-        child.wait_with_output().unwrap()
+        sftp_with_password(&server, drop.env.dir.path(), password, "put people.csv\n")
     };
     let wrong = sftp_with("not the password");
     assert!(!wrong.status.success());
@@ -673,26 +677,7 @@ fn the_operator_changes_a_logins_password_and_keys() {
     }
     let server = drop.env.serve();
     let password_works = |password: &str| {
-        Command::new("sshpass")
-            .args(["-p", password, "sftp"])
-            .args(ssh_options())
-            .args([
-                "-o",
-                "BatchMode=no",
-                "-o",
-                "PubkeyAuthentication=no",
-                "-o",
-                "PreferredAuthentications=password",
-                "-o",
-                "NumberOfPasswordPrompts=1",
-                "-b",
-                "/dev/null",
-                "-P",
-                &server.sftp_port(),
-                "payroll@127.0.0.1",
-            ])
-            .output()
-            .unwrap()
+        sftp_with_password(&server, drop.env.dir.path(), password, "")
             .status
             .success()
     };
@@ -746,26 +731,7 @@ fn failed_password_sign_ins_are_throttled() {
     }
     let server = drop.env.serve();
     let sign_in = |password: &str| {
-        Command::new("sshpass")
-            .args(["-p", password, "sftp"])
-            .args(ssh_options())
-            .args([
-                "-o",
-                "BatchMode=no",
-                "-o",
-                "PubkeyAuthentication=no",
-                "-o",
-                "PreferredAuthentications=password",
-                "-o",
-                "NumberOfPasswordPrompts=1",
-                "-b",
-                "/dev/null",
-                "-P",
-                &server.sftp_port(),
-                "payroll@127.0.0.1",
-            ])
-            .output()
-            .unwrap()
+        sftp_with_password(&server, drop.env.dir.path(), password, "")
             .status
             .success()
     };

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, FixedOffset, Utc};
-use rollcall_domain::admin_edit::{apply_edit, editable_fields, shown_value};
+use rollcall_domain::admin_edit::{PROFILE_FIELDS, apply_edit, editable_fields, shown_value};
 use rollcall_domain::field::FieldKey;
 use rollcall_domain::run_filter::{FilterParams, Range, RunFilter, Sort, parse_offset};
 use rollcall_domain::{LogRow, RunId, RunStatus};
@@ -887,26 +887,6 @@ async fn users(
         next_url,
     }))
 }
-
-/// Fields the profile shows, in the order of SPEC §2.
-const PROFILE_FIELDS: [FieldKey; 16] = [
-    FieldKey::ExternalId,
-    FieldKey::Username,
-    FieldKey::EmployeeId,
-    FieldKey::FirstName,
-    FieldKey::SecondName,
-    FieldKey::Email,
-    FieldKey::PhoneMobile,
-    FieldKey::PhoneWork,
-    FieldKey::JobTitle,
-    FieldKey::Location,
-    FieldKey::Department,
-    FieldKey::Company,
-    FieldKey::Description,
-    FieldKey::Active,
-    FieldKey::StartEmploymentDate,
-    FieldKey::EndEmploymentDate,
-];
 
 async fn user_view(
     state: &AppState,
