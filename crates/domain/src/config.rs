@@ -9,14 +9,17 @@ pub enum ConfigKind {
     Scim,
     Workday,
     GoogleWorkspace,
+    /// Admins' CSV updates of unmanaged users (one per organisation, made on first use).
+    BulkUpdate,
 }
 
 impl ConfigKind {
-    pub const ALL: [ConfigKind; 4] = [
+    pub const ALL: [ConfigKind; 5] = [
         ConfigKind::Sftp,
         ConfigKind::Scim,
         ConfigKind::Workday,
         ConfigKind::GoogleWorkspace,
+        ConfigKind::BulkUpdate,
     ];
 
     /// The name on the command line (`google-workspace`) and in the database.
@@ -26,6 +29,7 @@ impl ConfigKind {
             ConfigKind::Scim => "scim",
             ConfigKind::Workday => "workday",
             ConfigKind::GoogleWorkspace => "google-workspace",
+            ConfigKind::BulkUpdate => "bulk-update",
         }
     }
 
@@ -45,12 +49,13 @@ impl ConfigKind {
             ConfigKind::Scim => "SCIM",
             ConfigKind::Workday => "Workday",
             ConfigKind::GoogleWorkspace => "Google Workspace",
+            ConfigKind::BulkUpdate => "Bulk Update",
         }
     }
 
     /// File and pull sources need a mapping with the required fields; SCIM has its own.
     pub fn needs_mapping(self) -> bool {
-        self != ConfigKind::Scim
+        !matches!(self, ConfigKind::Scim | ConfigKind::BulkUpdate)
     }
 }
 

@@ -6,6 +6,7 @@
 //! the stored users that a batch's keys can reach ([`plan::Context`]); the planner decides.
 
 pub mod admin_edit;
+pub mod bulk_update;
 pub mod config;
 pub mod expr;
 pub mod field;

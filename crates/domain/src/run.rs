@@ -142,6 +142,8 @@ pub enum ErrorType {
     ManagerCycle,
     /// A file-level problem: the run failed as Data Load Failed.
     DataLoadFailed,
+    /// Bulk Update: the user is managed by a source configuration and was left alone.
+    ManagedByExternalSource,
 }
 
 impl ErrorType {
@@ -161,6 +163,7 @@ impl ErrorType {
             ErrorType::ManagerNotFound => "MANAGER_NOT_FOUND",
             ErrorType::ManagerCycle => "MANAGER_CYCLE",
             ErrorType::DataLoadFailed => "DATA_LOAD_FAILED",
+            ErrorType::ManagedByExternalSource => "MANAGED_BY_EXTERNAL_SOURCE",
         }
     }
 

@@ -111,6 +111,17 @@ pub fn read_csv_with(
     Ok(items)
 }
 
+/// A header row that reads as one column holding `;` or tabs: another separator was used.
+fn not_comma_separated(headers: &[String]) -> Option<FileProblem> {
+    (headers.len() == 1 && (headers[0].contains(';') || headers[0].contains('\t'))).then(|| {
+        FileProblem::new(
+            Some(1),
+            "The header row is one column containing ';' or tabs: the separator must be a comma",
+            format!("header={}", headers[0]),
+        )
+    })
+}
+
 fn csv_problem(e: &csv::Error) -> FileProblem {
     let line = e.position().map(|p| p.line());
     FileProblem::new(
@@ -147,12 +158,8 @@ fn check_headers(record: &csv::ByteRecord, mapping: &Mapping) -> Result<Columns,
             Err(p) => return Err(vec![p]),
         }
     }
-    if headers.len() == 1 && (headers[0].contains(';') || headers[0].contains('\t')) {
-        return Err(vec![FileProblem::new(
-            Some(1),
-            "The header row is one column containing ';' or tabs: the separator must be a comma",
-            format!("header={}", headers[0]),
-        )]);
+    if let Some(problem) = not_comma_separated(&headers) {
+        return Err(vec![problem]);
     }
     let line = record.position().map_or(1, |p| p.line());
     header::check_headers(&headers, line, mapping)
@@ -288,6 +295,73 @@ impl<R: Read> Read for LimitedReader<R> {
         self.left -= n as u64;
         Ok(n)
     }
+}
+
+/// A CSV read whole: the header row's names, and each data row's line and cells.
+pub type Table = (Vec<String>, Vec<(u64, Vec<String>)>);
+
+/// Read a small CSV table whole (Bulk Update files): the header row's names and each data
+/// row's cells with its line, cells cleaned as for syncs. The same file-level checks as a sync
+/// (UTF-8 with its line, byte and row limits, a comma separator, data rows present).
+pub fn read_table(input: impl Read, limits: Limits) -> Result<Table, Vec<FileProblem>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(UnixNewlines {
+            inner: LimitedReader {
+                inner: input,
+                left: limits.max_bytes,
+                exceeded: false,
+            },
+            after_cr: false,
+        });
+    let mut record = csv::ByteRecord::new();
+    let read = |reader: &mut csv::Reader<UnixNewlines<LimitedReader<_>>>,
+                record: &mut csv::ByteRecord|
+     -> Result<Option<(u64, Vec<String>)>, Vec<FileProblem>> {
+        match reader.read_byte_record(record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(_) if reader.get_mut().inner.over_limit() => return Err(vec![too_big(limits)]),
+            Err(e) => return Err(vec![csv_problem(&e)]),
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let cells = record
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                utf8_cell(c, line, i).map(|c| rollcall_domain::values::clean(c).to_owned())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|p| vec![p])?;
+        Ok(Some((line, cells)))
+    };
+    let Some((_, mut header)) = read(&mut reader, &mut record)? else {
+        return Err(vec![no_headers()]);
+    };
+    if let Some(first) = header.first_mut() {
+        *first = first.trim_start_matches('\u{feff}').to_owned();
+    }
+    if let Some(problem) = not_comma_separated(&header) {
+        return Err(vec![problem]);
+    }
+    let mut rows = Vec::new();
+    while let Some((line, cells)) = read(&mut reader, &mut record)? {
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        if rows.len() as u64 >= limits.max_rows {
+            return Err(vec![too_many_rows(limits)]);
+        }
+        rows.push((line, cells));
+    }
+    if reader.get_mut().inner.over_limit() {
+        return Err(vec![too_big(limits)]);
+    }
+    if rows.is_empty() {
+        return Err(vec![no_data_rows()]);
+    }
+    Ok((header, rows))
 }
 
 #[cfg(test)]
@@ -434,5 +508,39 @@ mod tests {
                 .message
                 .starts_with("Row has 2 cells but the header has 4")
         );
+    }
+
+    #[test]
+    fn a_table_is_read_whole_with_the_same_file_checks() {
+        let limits = Limits::default();
+        let (header, rows) = read_table(
+            "\u{feff}Username,JobTitle\r\nann, Nurse \r\n,\r\nbob,\r\n".as_bytes(),
+            limits,
+        )
+        .unwrap();
+        assert_eq!(header, ["Username", "JobTitle"], "the BOM is dropped");
+        assert_eq!(
+            rows,
+            [
+                (2, vec!["ann".to_owned(), "Nurse".to_owned()]),
+                (4, vec!["bob".to_owned(), String::new()])
+            ],
+            "cells cleaned, blank rows skipped, lines kept"
+        );
+        let semicolons = read_table("Username;JobTitle\nann;x\n".as_bytes(), limits).unwrap_err();
+        assert!(semicolons[0].message.contains("separator must be a comma"));
+        let latin1 = read_table(b"Username\nJos\xe9\n".as_slice(), limits).unwrap_err();
+        assert!(
+            latin1[0].message.contains("Line 2 is not valid UTF-8"),
+            "{}",
+            latin1[0].message
+        );
+        let empty = read_table("Username\n\n".as_bytes(), limits).unwrap_err();
+        assert_eq!(empty.len(), 1);
+        let small = Limits {
+            max_rows: 1,
+            ..limits
+        };
+        assert!(read_table("Username\na\nb\n".as_bytes(), small).is_err());
     }
 }

@@ -531,6 +531,54 @@ async fn run(panel: &Panel) {
     panel.shot("user-edited").await;
     panel.sign_out().await;
 
+    // Bulk Update: a file naming a managed user and an unknown one; both are skipped and
+    // logged, and the run is on this page, not on User Provisioning.
+    panel.sign_in("people@acme.example").await;
+    panel.goto("/admin/bulk-update").await;
+    let upload = std::env::temp_dir().join(format!("bulk-{}.csv", std::process::id()));
+    std::fs::write(&upload, "Username,JobTitle\nann,Nurse\nnobody,Ghost\n").unwrap();
+    panel
+        .client
+        .find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(upload.to_str().unwrap())
+        .await
+        .unwrap();
+    panel.go_by("form.upload button", "#bulk-result").await;
+    assert!(
+        panel
+            .text("#bulk-result")
+            .await
+            .ends_with("0 updated, 0 unchanged, 2 skipped — see the log for each row."),
+        "{}",
+        panel.text("#bulk-result").await
+    );
+    assert_eq!(
+        panel.texts("table.bulk-runs .badge").await,
+        ["Needs Attention"]
+    );
+    panel.shot("bulk-update").await;
+    let href = panel
+        .client
+        .find(Locator::Css("table.bulk-runs a[href*='format=csv']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let log = panel.fetch(&href).await;
+    let body = String::from_utf8(base64_decode(log["base64"].as_str().unwrap())).unwrap();
+    assert!(
+        body.contains("MANAGED_BY_EXTERNAL_SOURCE") && body.contains("NOT_FOUND"),
+        "{body}"
+    );
+    panel.goto("/admin/provisioning").await;
+    assert_eq!(panel.text("#run-count").await, "3 runs");
+    std::fs::remove_file(&upload).ok();
+    panel.sign_out().await;
+
     // Other roles: no menu entry, and a 403 page.
     for email in ["basic@acme.example", "support@acme.example"] {
         panel.sign_in(email).await;

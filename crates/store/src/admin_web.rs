@@ -389,3 +389,242 @@ impl OrgStore {
             .collect()
     }
 }
+
+/// A Bulk Update row as the engine decided it, for [`OrgStore::record_bulk_update`].
+pub struct BulkRow {
+    pub log: rollcall_domain::LogRow,
+    /// The user before and after, and the fields that change.
+    pub write: Option<(StoredUser, StoredUser, Vec<FieldKey>)>,
+}
+
+impl OrgStore {
+    /// The organisation's Bulk Update configuration, made on first use.
+    pub async fn bulk_update_config(&self) -> Result<crate::SourceConfig> {
+        use rollcall_domain::config::{ConfigKind, Mode};
+        if let Some(found) = self
+            .configs()
+            .await?
+            .into_iter()
+            .find(|c| c.kind == ConfigKind::BulkUpdate)
+        {
+            return Ok(found);
+        }
+        let made = self
+            .create_config(crate::NewConfig {
+                name: "Bulk Update".into(),
+                kind: ConfigKind::BulkUpdate,
+                mode: Mode::Active,
+                mapping: None,
+                deactivation_threshold: None,
+                notify_email: None,
+                phone_region: None,
+                sftp_user: None,
+                sftp_password_hash: None,
+                sftp_keys: Vec::new(),
+            })
+            .await;
+        match made {
+            Ok(config) => Ok(config),
+            // Another request made it meanwhile.
+            Err(StoreError::Conflict(_)) => self
+                .configs()
+                .await?
+                .into_iter()
+                .find(|c| c.kind == ConfigKind::BulkUpdate)
+                .ok_or(StoreError::Database),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The users with these usernames (compared case-insensitively), by normalised username.
+    pub async fn users_by_username(
+        &self,
+        usernames: &[String],
+    ) -> Result<std::collections::HashMap<String, StoredUser>> {
+        let mut found = std::collections::HashMap::new();
+        let wanted: Vec<String> = usernames.iter().map(|u| u.trim().to_lowercase()).collect();
+        for chunk in wanted.chunks(500) {
+            let mut args: Vec<Arg> = vec![self.org.as_str().into()];
+            args.extend(chunk.iter().map(|u| Arg::from(u.as_str())));
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND scim_deleted = 0 AND username_norm IN ({})",
+                crate::db::placeholders(2, chunk.len())
+            );
+            let rows = query(self.store.db.backend, sql, args)
+                .fetch_all(&self.store.db.read)
+                .await?;
+            for row in &rows {
+                let user = user_from_row(row)?;
+                let key = user
+                    .profile
+                    .username
+                    .as_ref()
+                    .map(|n| n.normalized())
+                    .unwrap_or_default();
+                found.insert(key, user);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Record a Bulk Update as a run with its log, applying its updates, in one transaction.
+    /// An update that meets a taken email, mobile, username or employee id, or a user changed
+    /// meanwhile, fails alone (its row says why); the others apply.
+    pub async fn record_bulk_update(
+        &self,
+        admin_id: &str,
+        file_name: &str,
+        file_sha256: &str,
+        rows: Vec<BulkRow>,
+    ) -> Result<RunRecord> {
+        use rollcall_domain::{Action, Counts, ErrorType, RunStatus};
+        let config = self.bulk_update_config().await?;
+        let backend = self.store.db.backend;
+        let now = self.store.now_ms();
+        let run = crate::new_id();
+        let mut tx = self.store.db.write.begin().await?;
+        query(backend,
+            "INSERT INTO sync_runs (id, org_id, config_id, connector, trigger_kind, file_name, file_sha256, status, \
+             dry_run, queued_at, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            vec![
+                run.as_str().into(),
+                self.org.as_str().into(),
+                config.id.as_str().into(),
+                config.kind.connector().into(),
+                BULK_UPDATE_TRIGGER.into(),
+                file_name.into(),
+                file_sha256.into(),
+                RunStatus::InProgress.code().into(),
+                false.into(),
+                now.into(),
+                now.into(),
+            ],
+        )
+        .execute(&mut *tx)
+        .await?;
+        let mut counts = Counts::default();
+        for (seq, row) in rows.into_iter().enumerate() {
+            let mut log = row.log;
+            if let Some((before, edited, changed)) = row.write {
+                query(backend, "SAVEPOINT bulk_row", vec![])
+                    .execute(&mut *tx)
+                    .await?;
+                match update_user(backend, &mut tx, &self.org, &edited, before.version, now).await {
+                    Ok(()) => {
+                        query(backend, "RELEASE SAVEPOINT bulk_row", vec![])
+                            .execute(&mut *tx)
+                            .await?;
+                        query(backend,
+                            "INSERT INTO admin_audit (id, org_id, admin_id, user_id, action, changed_fields, at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                            vec![
+                                crate::new_id().into(),
+                                self.org.as_str().into(),
+                                admin_id.into(),
+                                edited.id.as_str().into(),
+                                "bulk_update".into(),
+                                log.changed_fields.as_str().into(),
+                                now.into(),
+                            ],
+                        )
+                        .execute(&mut *tx)
+                        .await?;
+                        match (changed.contains(&FieldKey::Active), edited.active) {
+                            (true, false) => counts.deactivated += 1,
+                            (true, true) => counts.reactivated += 1,
+                            _ => counts.updated += 1,
+                        }
+                    }
+                    Err(e @ (StoreError::Conflict(_) | StoreError::StaleWrite)) => {
+                        query(backend, "ROLLBACK TO SAVEPOINT bulk_row", vec![])
+                            .execute(&mut *tx)
+                            .await?;
+                        query(backend, "RELEASE SAVEPOINT bulk_row", vec![])
+                            .execute(&mut *tx)
+                            .await?;
+                        let (error, message) = match e {
+                            StoreError::Conflict(what) if what.contains("email") || what.contains("phone") => (
+                                ErrorType::GlobalConflict,
+                                "the email or mobile number is already used by another user".to_owned(),
+                            ),
+                            StoreError::Conflict(_) => (
+                                ErrorType::OrganisationConflict,
+                                "the username or employee id is already used by another user in your organisation".to_owned(),
+                            ),
+                            _ => (
+                                ErrorType::InvalidValue,
+                                "the user changed while the file was applied: upload the file again".to_owned(),
+                            ),
+                        };
+                        log.action = Action::Failed.label().to_owned();
+                        log.error_type = error.code().to_owned();
+                        log.message = message;
+                        log.changed_fields.clear();
+                        counts.skipped += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            } else if log.action == Action::Unchanged.label() {
+                counts.unchanged += 1;
+            } else {
+                counts.skipped += 1;
+            }
+            query(backend,
+                "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, error_type, message, \
+                 additional_data, changed_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                vec![
+                    run.as_str().into(),
+                    i64::try_from(seq).unwrap_or(i64::MAX).into(),
+                    log.row.map(|r| i64::try_from(r).unwrap_or(i64::MAX)).into(),
+                    log.external_id.as_str().into(),
+                    log.username.as_str().into(),
+                    log.action.as_str().into(),
+                    log.error_type.as_str().into(),
+                    log.message.as_str().into(),
+                    log.additional_data.as_str().into(),
+                    log.changed_fields.as_str().into(),
+                ],
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        let status = counts.completed_status();
+        let n = |v: u64| Arg::from(i64::try_from(v).unwrap_or(i64::MAX));
+        query(backend,
+            "UPDATE sync_runs SET status = $1, ended_at = $2, created = $3, updated = $4, deactivated = $5, \
+             reactivated = $6, unchanged = $7, skipped = $8, warnings = $9 WHERE id = $10",
+            vec![
+                status.code().into(),
+                now.into(),
+                n(counts.created),
+                n(counts.updated),
+                n(counts.deactivated),
+                n(counts.reactivated),
+                n(counts.unchanged),
+                n(counts.skipped),
+                n(counts.warnings),
+                run.as_str().into(),
+            ],
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.run(&rollcall_domain::RunId::new(run)).await
+    }
+
+    /// The organisation's Bulk Update runs, newest first.
+    pub async fn bulk_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        let rows = query(
+            self.store.db.backend,
+            format!(
+                "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN source_configs c ON c.id = r.config_id \
+                 WHERE r.org_id = $1 AND r.trigger_kind = '{BULK_UPDATE_TRIGGER}' \
+                 ORDER BY r.queued_at DESC, r.id DESC LIMIT $2"
+            ),
+            vec![self.org.as_str().into(), i64::from(limit).into()],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+}

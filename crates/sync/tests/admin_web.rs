@@ -325,3 +325,116 @@ on_both!(
         }
     }
 );
+
+on_both!(
+    bulk_updates_apply_to_unmanaged_users_and_log_every_row,
+    |db: TestDb| async move {
+        use rollcall_domain::field::FieldKey;
+        use rollcall_domain::values::{Email, UserName};
+        let (store, clock) = open(&db, "2024-01-15T12:00:00Z").await;
+        let org = store.create_org("Acme", true).await.unwrap();
+        let org = store.org(org.id);
+        let admin = org
+            .create_admin(NewAdmin {
+                email: "people@acme.example".into(),
+                role: Role::PeopleAdmin,
+                sync_access: true,
+                password_hash: "unused".into(),
+            })
+            .await
+            .unwrap();
+        let payroll = org
+            .create_config(new_config("Payroll", ConfigKind::Sftp, Some(mapping())))
+            .await
+            .unwrap();
+        let person = |name: &str, email: &str, managed: bool| {
+            let mut u = rollcall_domain::StoredUser::new(rollcall_domain::UserId::new(
+                rollcall_store::new_id(),
+            ));
+            u.profile.username = Some(UserName::parse(name).unwrap());
+            u.profile.email = Some(Email::parse(email).unwrap());
+            if managed {
+                u.managed_by = Some(payroll.id.clone());
+            }
+            u
+        };
+        for u in [
+            person("ann", "ann@acme.example", false),
+            person("bob", "bob@acme.example", false),
+            person("carl", "carl@acme.example", true),
+        ] {
+            org.insert_unmanaged_user(&u).await.unwrap();
+        }
+        let header = ["Username", "JobTitle", "Email"].map(String::from);
+        let fields = rollcall_domain::bulk_update::columns(&header).unwrap();
+        let rows = [
+            ["ANN", "Nurse", ""],
+            ["bob", "", "ann@acme.example"],
+            ["carl", "Boss", ""],
+            ["zed", "Ghost", ""],
+        ];
+        let names: Vec<String> = rows.iter().map(|r| r[0].to_owned()).collect();
+        let users = org.users_by_username(&names).await.unwrap();
+        let decided = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let cells: Vec<(FieldKey, String)> = fields
+                    .iter()
+                    .zip(r.iter())
+                    .map(|(f, v)| (*f, v.to_string()))
+                    .collect();
+                let o = rollcall_domain::bulk_update::row_outcome(
+                    i as u64 + 2,
+                    &cells,
+                    users.get(&r[0].to_lowercase()),
+                );
+                rollcall_store::BulkRow {
+                    log: o.log,
+                    write: o.write,
+                }
+            })
+            .collect();
+        clock.set("2024-01-15T12:30:00Z");
+        let run = org
+            .record_bulk_update(&admin.id, "people.csv", "sha", decided)
+            .await
+            .unwrap();
+        assert_eq!(run.status, RunStatus::NeedsAttention);
+        assert_eq!(run.connector, "Bulk Update");
+        assert_eq!((run.counts.updated, run.counts.skipped), (1, 3));
+        let logs = org.run_logs(&run.id).await.unwrap();
+        let summary: Vec<(&str, &str)> = logs
+            .iter()
+            .map(|l| (l.action.as_str(), l.error_type.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("Updated", ""),
+                ("Failed", "GLOBAL_CONFLICT"),
+                ("Skipped", "MANAGED_BY_EXTERNAL_SOURCE"),
+                ("Skipped", "NOT_FOUND")
+            ]
+        );
+        assert_eq!(logs[0].changed_fields, "job_title");
+        // Ann changed and is audited; Bob kept his email; Carl is untouched.
+        let after = org.users_by_username(&names).await.unwrap();
+        assert_eq!(after["ann"].profile.job_title.as_deref(), Some("Nurse"));
+        assert_eq!(
+            after["bob"].profile.email.as_ref().unwrap().as_str(),
+            "bob@acme.example"
+        );
+        assert_eq!(after["carl"].profile.job_title, None);
+        let audit = org.user_audit(&after["ann"].id).await.unwrap();
+        assert_eq!(audit[0].action, "bulk_update");
+        // The run is on the Bulk Update page, not on User Provisioning.
+        assert_eq!(org.bulk_runs(10).await.unwrap()[0].id, run.id);
+        let all = filter(&[]);
+        let page = org
+            .run_page(&all, all.bounds(clock.now()), None, 10)
+            .await
+            .unwrap();
+        assert!(page.runs.iter().all(|r| r.id != run.id));
+    }
+);

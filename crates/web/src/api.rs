@@ -435,6 +435,7 @@ async fn configurations(admin: SyncAdmin) -> ApiResult<Json<ConfigList>> {
     Ok(Json(ConfigList {
         configurations: configs
             .iter()
+            .filter(|c| c.kind != rollcall_domain::config::ConfigKind::BulkUpdate)
             .map(|c| ConfigView {
                 id: c.id.to_string(),
                 name: c.name.clone(),
@@ -634,15 +635,32 @@ async fn run_logs(
     Query(query): Query<LogsQuery>,
 ) -> ApiResult<Response> {
     let run = admin.org.run(&RunId::new(id)).await?;
+    log_download(
+        &admin.org,
+        &run,
+        query.format.as_deref(),
+        query.tz.as_deref(),
+    )
+    .await
+}
+
+/// A run's log as a download: `format` `csv` (default) or `xlsx`, named from the run's start
+/// in the viewer's offset `tz`.
+pub(crate) async fn log_download(
+    org: &OrgStore,
+    run: &RunRecord,
+    format: Option<&str>,
+    tz: Option<&str>,
+) -> ApiResult<Response> {
     if !run.status.has_logs() {
         return Err(ApiError::Conflict(format!(
             "a run that is {} has no log to download",
             run.status.label()
         )));
     }
-    let format = query.format.as_deref().unwrap_or("csv");
-    let offset = viewer_offset(query.tz.as_deref())?;
-    let rows = admin.org.run_logs(&run.id).await?;
+    let format = format.unwrap_or("csv");
+    let offset = viewer_offset(tz)?;
+    let rows = org.run_logs(&run.id).await?;
     let started = run.started_at.unwrap_or(run.queued_at);
     let (bytes, content_type, extension) = match format {
         "csv" => {

@@ -278,6 +278,15 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users", get(users))
         .route("/admin/users/{id}", get(user).post(save_user))
         .route(
+            "/admin/bulk-update",
+            get(bulk_update)
+                .post(bulk_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    BULK_MAX_BYTES as usize + (64 << 10),
+                )),
+        )
+        .route("/admin/bulk-update/runs/{id}/logs", get(bulk_logs))
+        .route(
             "/admin/static/app.css",
             get(|| async {
                 (
@@ -522,7 +531,13 @@ async fn provisioning(
             Some(format!("{e}. Showing every run instead.")),
         ),
     };
-    let configs = org.configs().await?;
+    // Bulk Update runs have their own page, and so has their configuration.
+    let configs: Vec<_> = org
+        .configs()
+        .await?
+        .into_iter()
+        .filter(|c| c.kind != rollcall_domain::config::ConfigKind::BulkUpdate)
+        .collect();
     let after = query.get("after").and_then(RunCursor::decode);
     let page = org
         .run_page(
@@ -1071,4 +1086,240 @@ async fn save_user(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+struct BulkRunRow {
+    id: String,
+    started: String,
+    file: String,
+    status_code: &'static str,
+    status_label: &'static str,
+    updated: u64,
+    unchanged: u64,
+    skipped: u64,
+    has_logs: bool,
+}
+
+#[derive(Template)]
+#[template(path = "bulk.html")]
+struct BulkPage {
+    nav: Option<Nav>,
+    csrf: String,
+    columns: String,
+    problems: Vec<String>,
+    result: Option<String>,
+    runs: Vec<BulkRunRow>,
+}
+
+/// The largest Bulk Update file, and its rows.
+const BULK_MAX_BYTES: u64 = 10 << 20;
+const BULK_MAX_ROWS: u64 = 50_000;
+
+async fn bulk_page(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    problems: Vec<String>,
+    highlight: Option<&str>,
+) -> Result<Response, PageError> {
+    let org = state.store.org(session.admin.org_id.clone());
+    let (_, offset) = viewer_tz(None, headers);
+    let runs = org.bulk_runs(50).await?;
+    let result = highlight
+        .and_then(|id| runs.iter().find(|r| r.id.as_str() == id))
+        .map(|r| {
+            let c = &r.counts;
+            format!(
+                "{}: {} updated, {} unchanged, {} skipped — see the log for each row.",
+                r.file_name.as_deref().unwrap_or("The file"),
+                c.updated + c.deactivated + c.reactivated,
+                c.unchanged,
+                c.skipped
+            )
+        });
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut response = render(&BulkPage {
+        nav: Some(nav(session, "bulk")),
+        csrf: session.csrf.clone(),
+        columns: rollcall_domain::bulk_update::accepted_columns()
+            .into_iter()
+            .filter(|c| c != "Username")
+            .collect::<Vec<_>>()
+            .join(", "),
+        problems,
+        result,
+        runs: runs
+            .iter()
+            .map(|r| BulkRunRow {
+                id: r.id.to_string(),
+                started: show_time(r.started_at.unwrap_or(r.queued_at), offset),
+                file: r.file_name.clone().unwrap_or_default(),
+                status_code: r.status.code(),
+                status_label: r.status.label(),
+                updated: r.counts.updated + r.counts.deactivated + r.counts.reactivated,
+                unchanged: r.counts.unchanged,
+                skipped: r.counts.skipped,
+                has_logs: r.status.has_logs(),
+            })
+            .collect(),
+    });
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+async fn bulk_update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let (session, _) = session(&state, &headers).await?;
+    if !may_manage_users(&session) {
+        return Ok(forbidden(Some(nav(&session, ""))));
+    }
+    let query = PageQuery::parse(raw.as_deref());
+    bulk_page(&state, &session, &headers, Vec::new(), query.get("run")).await
+}
+
+async fn bulk_upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut multipart: axum::extract::Multipart,
+) -> Result<Response, PageError> {
+    let (session, _) = session(&state, &headers).await?;
+    let mut csrf = String::new();
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut problems = Vec::new();
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let file_name = field.file_name().map(str::to_owned);
+                match field.bytes().await {
+                    Ok(bytes) if name == "csrf" => {
+                        csrf = String::from_utf8_lossy(&bytes).into_owned()
+                    }
+                    Ok(bytes) if name == "file" => {
+                        file = Some((
+                            file_name.unwrap_or_else(|| "upload.csv".into()),
+                            bytes.to_vec(),
+                        ));
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        problems.push(format!(
+                            "The upload could not be read (files up to {} MiB): try again",
+                            BULK_MAX_BYTES >> 20
+                        ));
+                        break;
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                problems.push("The upload could not be read: try again".to_owned());
+                break;
+            }
+        }
+    }
+    if !may_manage_users(&session) || (problems.is_empty() && !csrf_ok(&session, &csrf)) {
+        return Ok(forbidden(Some(nav(&session, ""))));
+    }
+    let Some((file_name, bytes)) = file.filter(|_| problems.is_empty()) else {
+        if problems.is_empty() {
+            problems.push("Choose a CSV file to upload.".to_owned());
+        }
+        return bulk_page(&state, &session, &headers, problems, None).await;
+    };
+    if !file_name.to_lowercase().ends_with(".csv") {
+        let problem = format!(
+            "'{file_name}' is not a .csv file: save the sheet as CSV (UTF-8, comma-separated)"
+        );
+        return bulk_page(&state, &session, &headers, vec![problem], None).await;
+    }
+    let limits = rollcall_hrfile::Limits {
+        max_bytes: BULK_MAX_BYTES,
+        max_rows: BULK_MAX_ROWS,
+        ..rollcall_hrfile::Limits::default()
+    };
+    let (header, rows) = match rollcall_hrfile::csvfile::read_table(bytes.as_slice(), limits) {
+        Ok(table) => table,
+        Err(found) => {
+            let messages = found.iter().map(|p| p.log_row().message).collect();
+            return bulk_page(&state, &session, &headers, messages, None).await;
+        }
+    };
+    let fields = match rollcall_domain::bulk_update::columns(&header) {
+        Ok(fields) => fields,
+        Err(problem) => return bulk_page(&state, &session, &headers, vec![problem], None).await,
+    };
+    let username_at = fields
+        .iter()
+        .position(|f| *f == FieldKey::Username)
+        .unwrap_or(0);
+    let usernames: Vec<String> = rows
+        .iter()
+        .map(|(_, cells)| cells.get(username_at).cloned().unwrap_or_default())
+        .collect();
+    let org = state.store.org(session.admin.org_id.clone());
+    let users = org.users_by_username(&usernames).await?;
+    let decided = rows
+        .iter()
+        .map(|(line, cells)| {
+            let pairs: Vec<(FieldKey, String)> = fields
+                .iter()
+                .zip(cells.iter().chain(std::iter::repeat(&String::new())))
+                .map(|(f, v)| (*f, v.clone()))
+                .collect();
+            let name = cells
+                .get(username_at)
+                .map(|u| u.trim().to_lowercase())
+                .unwrap_or_default();
+            let outcome =
+                rollcall_domain::bulk_update::row_outcome(*line, &pairs, users.get(&name));
+            rollcall_store::BulkRow {
+                log: outcome.log,
+                write: outcome.write,
+            }
+        })
+        .collect();
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    let run = org
+        .record_bulk_update(&session.admin.id, &file_name, &sha, decided)
+        .await?;
+    tracing::info!(run = %run.id, admin = %session.admin.email, file = file_name, "bulk update applied");
+    Ok(Redirect::to(&format!("/admin/bulk-update?run={}", run.id)).into_response())
+}
+
+async fn bulk_logs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let (session, _) = session(&state, &headers).await?;
+    if !may_manage_users(&session) {
+        return Ok(forbidden(Some(nav(&session, ""))));
+    }
+    let org = state.store.org(session.admin.org_id.clone());
+    let run = match org.run(&RunId::new(id)).await {
+        Ok(run) if run.trigger == rollcall_store::BULK_UPDATE_TRIGGER => run,
+        Ok(_) | Err(rollcall_store::StoreError::NotFound(_)) => {
+            return Ok(not_found(Some(nav(&session, "bulk"))));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let query = PageQuery::parse(raw.as_deref());
+    let (tz, _) = viewer_tz(query.get("tz"), &headers);
+    Ok(
+        crate::api::log_download(&org, &run, query.get("format"), Some(&tz))
+            .await
+            .into_response(),
+    )
 }
