@@ -141,6 +141,8 @@ struct RunPage {
 enum PageError {
     SignIn,
     Forbidden,
+    /// 403 for a signed-in admin, with their menu.
+    ForbiddenFor(Box<Nav>),
     NotFound,
     Internal,
 }
@@ -203,6 +205,7 @@ impl IntoResponse for PageError {
         match self {
             PageError::SignIn => Redirect::to("/admin/sign-in").into_response(),
             PageError::Forbidden => forbidden(None),
+            PageError::ForbiddenFor(nav) => forbidden(Some(*nav)),
             PageError::NotFound => not_found(None),
             PageError::Internal => message(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -222,6 +225,20 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Result<(Session, Stri
         .await?
         .ok_or(PageError::SignIn)?;
     Ok((session, token))
+}
+
+/// The signed-in admin and their organisation's store, when `rule` lets them see the page.
+async fn allowed(
+    state: &AppState,
+    headers: &HeaderMap,
+    rule: fn(&Session) -> bool,
+) -> Result<(Session, rollcall_store::OrgStore), PageError> {
+    let (session, _) = session(state, headers).await?;
+    if !rule(&session) {
+        return Err(PageError::ForbiddenFor(Box::new(nav(&session, ""))));
+    }
+    let org = state.store.org(session.admin.org_id.clone());
+    Ok((session, org))
 }
 
 fn nav(session: &Session, current: &'static str) -> Nav {
@@ -507,11 +524,7 @@ async fn provisioning(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, _) = session(&state, &headers).await?;
-    if !may_see_provisioning(&session) {
-        return Ok(forbidden(Some(nav(&session, ""))));
-    }
-    let org = state.store.org(session.admin.org_id.clone());
+    let (session, org) = allowed(&state, &headers, may_see_provisioning).await?;
     let query = PageQuery::parse(raw.as_deref());
     let (tz, offset) = viewer_tz(query.get("tz"), &headers);
     let statuses = query.statuses();
@@ -684,11 +697,7 @@ async fn run_detail(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, _) = session(&state, &headers).await?;
-    if !may_see_provisioning(&session) {
-        return Ok(forbidden(Some(nav(&session, ""))));
-    }
-    let org = state.store.org(session.admin.org_id.clone());
+    let (session, org) = allowed(&state, &headers, may_see_provisioning).await?;
     let run = match org.run(&RunId::new(id)).await {
         Ok(run) => run,
         Err(rollcall_store::StoreError::NotFound(_)) => {
@@ -851,11 +860,7 @@ async fn users(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, _) = session(&state, &headers).await?;
-    if !may_manage_users(&session) {
-        return Ok(forbidden(Some(nav(&session, ""))));
-    }
-    let org = state.store.org(session.admin.org_id.clone());
+    let (session, org) = allowed(&state, &headers, may_manage_users).await?;
     let query = PageQuery::parse(raw.as_deref());
     let q = query.get("q").unwrap_or_default().to_owned();
     let after = query.get("after").and_then(|a| a.split_once(' '));
@@ -982,10 +987,7 @@ async fn user(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, _) = session(&state, &headers).await?;
-    if !may_manage_users(&session) {
-        return Ok(forbidden(Some(nav(&session, ""))));
-    }
+    let (session, _) = allowed(&state, &headers, may_manage_users).await?;
     let Some(found) = find_user(&state, &session, &id).await? else {
         return Ok(not_found(Some(nav(&session, "users"))));
     };
@@ -1176,10 +1178,7 @@ async fn bulk_update(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, _) = session(&state, &headers).await?;
-    if !may_manage_users(&session) {
-        return Ok(forbidden(Some(nav(&session, ""))));
-    }
+    let (session, _) = allowed(&state, &headers, may_manage_users).await?;
     let query = PageQuery::parse(raw.as_deref());
     bulk_page(&state, &session, &headers, Vec::new(), query.get("run")).await
 }
@@ -1303,11 +1302,7 @@ async fn bulk_logs(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, _) = session(&state, &headers).await?;
-    if !may_manage_users(&session) {
-        return Ok(forbidden(Some(nav(&session, ""))));
-    }
-    let org = state.store.org(session.admin.org_id.clone());
+    let (session, org) = allowed(&state, &headers, may_manage_users).await?;
     let run = match org.run(&RunId::new(id)).await {
         Ok(run) if run.trigger == rollcall_store::BULK_UPDATE_TRIGGER => run,
         Ok(_) | Err(rollcall_store::StoreError::NotFound(_)) => {
