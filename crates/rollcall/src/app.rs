@@ -23,6 +23,7 @@ pub struct Application {
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     scim: rollcall_web::scim::ScimSettings,
     secure_cookies: bool,
+    limits: rollcall_hrfile::Limits,
 }
 
 impl Application {
@@ -62,6 +63,7 @@ impl Application {
                 schema: rollcall_scim::schema::UserSchema::new(&settings.scim_extension_urn),
             },
             secure_cookies: settings.secure_cookies,
+            limits: settings.limits,
         })
     }
 
@@ -83,7 +85,7 @@ impl Application {
             metrics: self.metrics,
             scim: self.scim,
             tokens: rollcall_web::scim::TokenCache::default(),
-            admin: rollcall_web::api::AdminSettings::new(self.secure_cookies),
+            admin: rollcall_web::api::AdminSettings::new(self.secure_cookies, self.limits),
         };
         let app = rollcall_web::app(state);
         let (stop_tx, stop) = tokio::sync::watch::channel(false);

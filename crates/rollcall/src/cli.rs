@@ -47,6 +47,27 @@ pub enum Command {
     /// Sync runs and their logs.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Operator tokens for the admin API's operator calls (approving blocked runs).
+    #[command(subcommand, name = "operator-token")]
+    OperatorToken(OperatorTokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OperatorTokenCommand {
+    /// Issue an operator token; prints it (shown once).
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Whose token it is (for the record).
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke an operator token (read from standard input when not given).
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        token: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]

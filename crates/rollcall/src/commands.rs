@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::{
     AdminCommand, Command, ConfigCommand, ConfigCreateArgs, ConfigUpdateArgs, DbArgs, KindArg,
-    LogFormat, ModeArg, OrgCommand, RunsCommand, SyncArgs, TokenCommand,
+    LogFormat, ModeArg, OperatorTokenCommand, OrgCommand, RunsCommand, SyncArgs, TokenCommand,
 };
 use crate::{CmdResult, Failure, settings_for, usage};
 
@@ -41,6 +41,32 @@ pub async fn run(command: Command) -> CmdResult {
             token_create(&db, &org, config.as_deref()).await
         }
         Command::Token(TokenCommand::Revoke { db, token }) => token_revoke(&db, token).await,
+        Command::OperatorToken(OperatorTokenCommand::Create { db, name }) => {
+            let store = store(&db).await?;
+            let token = store
+                .create_operator_token(name.trim())
+                .await
+                .map_err(store_failure)?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::OperatorToken(OperatorTokenCommand::Revoke { db, token }) => {
+            let token = match token {
+                Some(t) => t,
+                None => read_secret("operator token")?,
+            };
+            let store = store(&db).await?;
+            if store
+                .revoke_operator_token(token.trim())
+                .await
+                .map_err(store_failure)?
+            {
+                println!("revoked");
+                Ok(())
+            } else {
+                Err(usage("no such live operator token"))
+            }
+        }
         Command::Config(ConfigCommand::Create(args)) => config_create(args).await,
         Command::Config(ConfigCommand::Update(args)) => config_update(args).await,
         Command::Admin(AdminCommand::Create {

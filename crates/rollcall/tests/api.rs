@@ -407,6 +407,7 @@ fn the_openapi_document_describes_every_route() {
         ("/api/v1/sync-runs/{id}", "get"),
         ("/api/v1/sync-runs/{id}/logs", "get"),
         ("/api/v1/sync-runs/{id}/cancel", "post"),
+        ("/api/v1/sync-runs/{id}/approve", "post"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -450,4 +451,112 @@ fn the_openapi_document_describes_every_route() {
     sent.sort();
     documented.sort();
     assert_eq!(sent, documented);
+}
+
+#[test]
+fn operators_approve_a_blocked_run_with_their_token() {
+    let env = Env::new();
+    let mapping = env.write(
+        "mapping.toml",
+        "[fields]\nexternal_id = \"Id\"\nusername = \"Login\"\nactive = \"Active\"\n",
+    );
+    env.ok(&["org", "create", "--name", "Acme", "--provisioning"]);
+    env.ok(&[
+        "config",
+        "create",
+        "--org",
+        "Acme",
+        "--name",
+        "Leavers",
+        "--kind",
+        "sftp",
+        "--mode",
+        "active",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--deactivation-threshold",
+        "1",
+    ]);
+    let joiners = env.write("joiners.csv", "Id,Login,Active\n1,ann,true\n2,bob,true\n");
+    let leavers = env.write("leavers.csv", "Id,Login,Active\n1,ann,false\n2,bob,false\n");
+    env.ok(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Leavers",
+        joiners.to_str().unwrap(),
+    ]);
+    let blocked = env.run(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Leavers",
+        leavers.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        blocked.status.code(),
+        Some(1),
+        "the threshold blocks the run"
+    );
+    let run: Value = serde_json::from_slice(&blocked.stdout).unwrap();
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let out = env.run_with_stdin(
+        &[
+            "admin",
+            "create",
+            "--org",
+            "Acme",
+            "--email",
+            "people@acme.example",
+            "--role",
+            "people_admin",
+            "--sync-access",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success());
+    let token = env
+        .ok(&["operator-token", "create", "--name", "support desk"])
+        .trim()
+        .to_owned();
+    let api = Api {
+        server: env.serve(),
+        _env: env,
+    };
+    let path = format!("/api/v1/sync-runs/{run_id}/approve");
+    let approve = |bearer: Option<&str>| {
+        let auth = bearer.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        http(&api.server.addr, "POST", &path, &headers, Some(b""))
+    };
+    assert_eq!(approve(None).status, 401);
+    assert_eq!(approve(Some("rc_not_a_token")).status, 401);
+    let admin = api.sign_in("people@acme.example");
+    let r = api.call("POST", &path, Some(&admin), None);
+    assert_eq!(
+        r.status, 401,
+        "an admin's session is not an operator's token"
+    );
+
+    let r = approve(Some(&token));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let applied = r.json();
+    assert_eq!(applied["status"], "success");
+    assert_eq!(applied["counts"]["deactivated"], 2);
+    let again = approve(Some(&token));
+    assert_eq!(again.status, 409);
+    assert!(
+        again.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Success")
+    );
+
+    api._env.ok(&["operator-token", "revoke", &token]);
+    assert_eq!(approve(Some(&token)).status, 401);
 }

@@ -125,6 +125,55 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Issue an operator token (shown once); `name` says whose it is.
+    pub async fn create_operator_token(&self, name: &str) -> Result<String> {
+        let token = credentials::new_token().map_err(|_| StoreError::Database)?;
+        query(
+            self.db.backend,
+            "INSERT INTO operator_tokens (digest, name, created_at) VALUES ($1, $2, $3)",
+            vec![
+                credentials::token_digest(&token).into(),
+                name.into(),
+                self.now_ms().into(),
+            ],
+        )
+        .execute(&self.db.write)
+        .await?;
+        Ok(token)
+    }
+
+    /// Whether `token` is a live operator token; its use is recorded.
+    pub async fn authenticate_operator(&self, token: &str) -> Result<bool> {
+        let done = query(
+            self.db.backend,
+            "UPDATE operator_tokens SET last_used_at = $1 WHERE digest = $2 AND revoked_at IS NULL",
+            vec![
+                self.now_ms().into(),
+                credentials::token_digest(token).into(),
+            ],
+        )
+        .execute(&self.db.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revoke an operator token given the token itself.
+    pub async fn revoke_operator_token(&self, token: &str) -> Result<bool> {
+        let done = query(
+            self.db.backend,
+            "UPDATE operator_tokens SET revoked_at = $1 WHERE digest = $2 AND revoked_at IS NULL",
+            vec![
+                self.now_ms().into(),
+                credentials::token_digest(token).into(),
+            ],
+        )
+        .execute(&self.db.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
 /// Where a page of runs starts: after the run with this time and id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunCursor {

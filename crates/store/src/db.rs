@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "admin_audit",
         include_str!("../migrations/0006_admin_audit.sql"),
     ),
+    (
+        7,
+        "operator_tokens",
+        include_str!("../migrations/0007_operator_tokens.sql"),
+    ),
 ];
 
 /// A bound value. TEXT and BIGINT (and BLOB for stored files), so both backends agree on

@@ -44,10 +44,12 @@ pub struct AdminSettings {
     /// Mark the session cookie `Secure` (rollcall behind TLS).
     pub secure_cookies: bool,
     pub sign_ins: Arc<Mutex<Throttle>>,
+    /// File limits, for re-reading a blocked run's file when it is approved.
+    pub limits: rollcall_hrfile::Limits,
 }
 
 impl AdminSettings {
-    pub fn new(secure_cookies: bool) -> AdminSettings {
+    pub fn new(secure_cookies: bool, limits: rollcall_hrfile::Limits) -> AdminSettings {
         AdminSettings {
             sessions: SessionLimits {
                 idle: Duration::from_secs(30 * 60),
@@ -55,6 +57,7 @@ impl AdminSettings {
             },
             secure_cookies,
             sign_ins: Arc::new(Mutex::new(Throttle::new(MAX_FAILURES, FAILURE_WINDOW))),
+            limits,
         }
     }
 }
@@ -230,7 +233,7 @@ impl FromRequestParts<AppState> for SyncAdmin {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rollcall admin API", description = "Sign-in sessions and the runs of the User Provisioning page (SPEC §6)."),
-    paths(sign_in, who_am_i, sign_out, configurations, list_runs, one_run, run_logs, cancel_run),
+    paths(sign_in, who_am_i, sign_out, configurations, list_runs, one_run, run_logs, cancel_run, approve_run),
     modifiers(&SessionCookie),
     tags((name = "session", description = "Sign in and out"), (name = "sync-runs", description = "Sync runs and their logs"))
 )]
@@ -244,6 +247,12 @@ impl Modify for SessionCookie {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
+        );
+        components.add_security_scheme(
+            "operator",
+            SecurityScheme::Http(utoipa::openapi::security::Http::new(
+                utoipa::openapi::security::HttpAuthScheme::Bearer,
+            )),
         );
     }
 }
@@ -266,6 +275,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sync-runs/{id}", get(one_run))
         .route("/api/v1/sync-runs/{id}/logs", get(run_logs))
         .route("/api/v1/sync-runs/{id}/cancel", post(cancel_run))
+        .route("/api/v1/sync-runs/{id}/approve", post(approve_run))
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
 }
@@ -706,4 +716,88 @@ async fn cancel_run(admin: SyncAdmin, Path(id): Path<String>) -> ApiResult<Json<
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Approve a run the deactivation threshold blocked (operators only: `Authorization: Bearer`
+/// with a token from `rollcall operator-token create`). Its kept file is read again and
+/// planned against the users as they are now, then applied.
+#[utoipa::path(post, path = "/api/v1/sync-runs/{id}/approve", tag = "sync-runs", security(("operator" = [])),
+    params(("id" = String, Path, description = "The run id")),
+    responses((status = 200, body = RunView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The run is not waiting for approval, or its file is gone")))]
+async fn approve_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RunView>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)?;
+    if !state.store.authenticate_operator(token.trim()).await? {
+        return Err(ApiError::Unauthorized);
+    }
+    let id = RunId::new(id);
+    let org = state.store.org(state.store.run_org(&id).await?);
+    let run = org.run(&id).await?;
+    if run.status != rollcall_domain::RunStatus::AboveDeactivationThreshold {
+        return Err(ApiError::Conflict(format!(
+            "the run is {}: only a run blocked by the deactivation threshold can be approved",
+            run.status.label()
+        )));
+    }
+    let config = org.config(run.config_id.as_str()).await?;
+    let (Some(mapping), Some((file_name, content))) =
+        (config.mapping.clone(), org.run_file(&id).await?)
+    else {
+        return Err(ApiError::Conflict(
+            "the run's file is no longer kept: sync the file again".into(),
+        ));
+    };
+    let options = rollcall_domain::record::ReadOptions {
+        phone_region: config.phone_region,
+    };
+    let limits = state.admin.limits;
+    let items = tokio::task::spawn_blocking(move || {
+        let mut phones = rollcall_domain::values::PhoneCache::new();
+        if file_name.to_lowercase().ends_with(".xlsx") {
+            rollcall_hrfile::xlsxfile::read_xlsx_with(
+                &content,
+                &mapping,
+                &options,
+                &mut phones,
+                limits,
+                |_| {},
+            )
+        } else {
+            rollcall_hrfile::csvfile::read_csv_with(
+                content.as_slice(),
+                &mapping,
+                &options,
+                &mut phones,
+                limits,
+                |_| {},
+            )
+        }
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+    .map_err(|problems| {
+        ApiError::Conflict(format!(
+            "the kept file no longer reads with the configuration's mapping: {}",
+            problems
+                .first()
+                .map(|p| p.log_row().message)
+                .unwrap_or_default()
+        ))
+    })?;
+    let applied = rollcall_sync::approve_run(&org, &config, &id, &items)
+        .await
+        .map_err(|e| match e {
+            rollcall_sync::SyncError::Store(e) => ApiError::from(e),
+            _ => ApiError::Internal,
+        })?;
+    tracing::info!(run = %applied.id, status = applied.status.label(), "blocked run approved by an operator");
+    Ok(Json(run_view(&applied)))
 }
