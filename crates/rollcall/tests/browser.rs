@@ -120,6 +120,18 @@ impl Panel {
         out
     }
 
+    /// The `href` of the first element `css` finds.
+    async fn href(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{css} has no href"))
+    }
+
     async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
@@ -398,15 +410,7 @@ async fn run(panel: &Panel) {
     panel
         .goto("/admin/provisioning?status=data_load_failed")
         .await;
-    let csv_href = panel
-        .client
-        .find(Locator::Css("table.runs a[href*='format=csv']"))
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap()
-        .unwrap();
+    let csv_href = panel.href("table.runs a[href*='format=csv']").await;
     let csv = panel.fetch(&csv_href).await;
     assert_eq!(csv["status"], 200);
     let disposition = csv["disposition"].as_str().unwrap();
@@ -559,15 +563,7 @@ async fn run(panel: &Panel) {
         ["Needs Attention"]
     );
     panel.shot("bulk-update").await;
-    let href = panel
-        .client
-        .find(Locator::Css("table.bulk-runs a[href*='format=csv']"))
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap()
-        .unwrap();
+    let href = panel.href("table.bulk-runs a[href*='format=csv']").await;
     let log = panel.fetch(&href).await;
     let body = String::from_utf8(base64_decode(log["base64"].as_str().unwrap())).unwrap();
     assert!(
