@@ -36,7 +36,7 @@ pub(crate) struct BulkSqlite {
 
 /// A driver error, logged here; a unique-index violation is a [`StoreError::Conflict`] so that
 /// the run plans again.
-fn failed(e: rusqlite::Error) -> StoreError {
+pub(crate) fn failed(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(code, message) = &e
         && code.code == rusqlite::ErrorCode::ConstraintViolation
         && matches!(
@@ -99,7 +99,7 @@ impl BulkSqlite {
         }
     }
 
-    fn open(&self, write: bool) -> Result<Connection> {
+    pub(crate) fn open(&self, write: bool) -> Result<Connection> {
         let flags = if write {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
         } else {
@@ -384,7 +384,7 @@ pub(crate) struct FinishArgs<'a> {
     pub counts: Counts,
 }
 
-const UPDATE_USER: &str = "UPDATE users SET external_id = ?3, username = ?4, username_norm = ?5, employee_id = ?6, \
+pub(crate) const UPDATE_USER: &str = "UPDATE users SET external_id = ?3, username = ?4, username_norm = ?5, employee_id = ?6, \
     first_name = ?7, second_name = ?8, email = ?9, email_norm = ?10, email_from_source = ?11, phone_mobile = ?12, \
     phone_mobile_e164 = ?13, phone_mobile_from_source = ?14, phone_work = ?15, phone_work_e164 = ?16, \
     manager_id = ?17, job_title = ?18, location = ?19, department = ?20, company = ?21, description = ?22, \
@@ -394,7 +394,7 @@ const UPDATE_USER: &str = "UPDATE users SET external_id = ?3, username = ?4, use
 /// Bind a user's columns in [`USER_COLUMNS`] order (`?1`…`?29`), then `?30` = `now` and
 /// `?31` = `last` (the creation time of an insert, the expected version of an update), and
 /// run the statement.
-fn execute_user(
+pub(crate) fn execute_user(
     statement: &mut Statement<'_>,
     org: &str,
     u: &StoredUser,
@@ -442,6 +442,17 @@ fn execute_user(
         .map_err(failed)
 }
 
+/// The INSERT of a user's columns in [`USER_COLUMNS`] order, for [`execute_user`].
+pub(crate) fn insert_user_sql() -> String {
+    format!(
+        "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
+        (1..=31)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// Updates first (each checked against the version it was planned on), then inserts.
 fn write_users(tx: &rusqlite::Transaction<'_>, org: &str, plan: &Plan, now: i64) -> Result<()> {
     {
@@ -454,15 +465,7 @@ fn write_users(tx: &rusqlite::Transaction<'_>, org: &str, plan: &Plan, now: i64)
             }
         }
     }
-    let mut insert = tx
-        .prepare(&format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
-            (1..=31)
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .map_err(failed)?;
+    let mut insert = tx.prepare(&insert_user_sql()).map_err(failed)?;
     for write in plan.writes().filter(|w| w.expected_version.is_none()) {
         execute_user(&mut insert, org, &write.user, now, now)?;
     }

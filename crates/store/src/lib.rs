@@ -182,6 +182,8 @@ pub struct Store {
     fast: Option<Arc<fast::FastReads>>,
     /// SQLite only: the bulk path of file runs (one scan, prepared-statement writes).
     bulk: Option<Arc<bulk::BulkSqlite>>,
+    /// SQLite only: SCIM's page order, kept until the database changes.
+    page_order: Option<Arc<fast::PageOrder>>,
 }
 
 impl Store {
@@ -194,20 +196,23 @@ impl Store {
     pub async fn open_with_clock(url: &DatabaseUrl, clock: Arc<dyn Clock>) -> Result<Store> {
         let db = Db::connect(url).await?;
         db.migrate().await?;
-        let scim_writes = scim_writes::ScimWrites::start(db.clone(), clock.clone());
-        let (fast, bulk) = match (db.backend, db::sqlite_path(url)) {
+        let (fast, bulk, page_order) = match (db.backend, db::sqlite_path(url)) {
             (Backend::Sqlite, Some(path)) => (
                 Some(Arc::new(fast::FastReads::open(&path, 4)?)),
                 Some(Arc::new(bulk::BulkSqlite::new(&path))),
+                Some(Arc::new(fast::PageOrder::open(&path)?)),
             ),
-            _ => (None, None),
+            _ => (None, None, None),
         };
+        let scim_writes =
+            scim_writes::ScimWrites::start(db.clone(), clock.clone(), bulk.as_deref())?;
         Ok(Store {
             db,
             clock,
             scim_writes,
             fast,
             bulk,
+            page_order,
         })
     }
 

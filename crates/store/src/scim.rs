@@ -8,7 +8,7 @@ use rollcall_domain::{Action, ConfigId, LogRow, StoredUser, UserId};
 
 use crate::db::{get, query};
 use crate::fast::FastReads;
-use crate::scim_writes::{Change, Job};
+use crate::scim_writes::{Change, Committed, Job};
 use crate::users::{USER_COLUMNS, UserColumns, user_from_row};
 use crate::{OrgStore, Result};
 
@@ -116,6 +116,33 @@ impl OrgStore {
 
     /// One page of the users SCIM can see, in a stable order, and how many there are.
     pub async fn scim_page(&self, offset: u64, limit: u64) -> Result<(Vec<UserRow>, u64)> {
+        if let (Some(fast), Some(order)) = (&self.store.fast, &self.store.page_order) {
+            let ids = order.of(self.org.as_str())?;
+            let from = usize::try_from(offset).unwrap_or(usize::MAX);
+            let to = from.saturating_add(usize::try_from(limit).unwrap_or(usize::MAX));
+            let page: Vec<&str> = ids.range(from, to).collect();
+            let mut rows = Vec::with_capacity(page.len());
+            if !page.is_empty() {
+                // By primary key (`+` keeps SQLite from walking the organisation's page index
+                // instead); a user deleted since the order was read is left out.
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE +org_id = ? AND +scim_deleted = 0 AND id IN ({})",
+                    crate::users::question_marks(page.len())
+                );
+                fast.for_each_row(
+                    &sql,
+                    std::iter::once(self.org.as_str()).chain(page.iter().copied()),
+                    |row| {
+                        rows.push(user_row(row)?);
+                        Ok(())
+                    },
+                )?;
+                let position: std::collections::HashMap<&str, usize> =
+                    page.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+                rows.sort_by_key(|r: &UserRow| position.get(r.user.id.as_str()).copied());
+            }
+            return Ok((rows, ids.len() as u64));
+        }
         let count = query(
             self.store.db.backend,
             "SELECT COUNT(*) AS n FROM users WHERE org_id = $1 AND scim_deleted = 0",
@@ -159,8 +186,13 @@ impl OrgStore {
 
     /// Apply a SCIM request's plan (a batch of one) and record it in the hour's activity run,
     /// in one transaction (shared with the requests that arrive at the same time): when this
-    /// returns, the change and its log survive a crash.
-    pub async fn finish_scim(&self, plan: Option<&Plan>, activity: Activity<'_>) -> Result<()> {
+    /// returns, the change and its log survive a crash. Returns the time recorded as the
+    /// written users' `updated_at`.
+    pub async fn finish_scim(
+        &self,
+        plan: Option<&Plan>,
+        activity: Activity<'_>,
+    ) -> Result<DateTime<Utc>> {
         let writes = plan
             .map(|plan| {
                 plan.writes()
@@ -168,16 +200,18 @@ impl OrgStore {
                     .collect()
             })
             .unwrap_or_default();
-        self.submit(Change::Users(writes), activity)
-            .await
-            .map(|_| ())
+        let committed = self.submit(Change::Users(writes), activity).await?;
+        Ok(time(committed.at))
     }
 
     /// SCIM DELETE: deactivate the user and hide it from SCIM, keeping it and its history.
     /// `false` when SCIM cannot see the user; refused (`Conflict`) for a user another
     /// configuration manages.
     pub async fn scim_delete(&self, id: &UserId, activity: Activity<'_>) -> Result<bool> {
-        self.submit(Change::Delete(id.clone()), activity).await
+        Ok(self
+            .submit(Change::Delete(id.clone()), activity)
+            .await?
+            .found)
     }
 
     /// Record a request that changed nothing (a refused write) in the hour's activity run.
@@ -185,7 +219,7 @@ impl OrgStore {
         self.submit(Change::Nothing, activity).await.map(|_| ())
     }
 
-    async fn submit(&self, change: Change, activity: Activity<'_>) -> Result<bool> {
+    async fn submit(&self, change: Change, activity: Activity<'_>) -> Result<Committed> {
         let job = Job {
             org: self.org.clone(),
             config: activity.config.clone(),

@@ -20,6 +20,7 @@ use rollcall_domain::{
 use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::bulk::BulkSqlite;
 use crate::db::{Arg, Db, get, query};
 use crate::users::{insert_users, update_user};
 use crate::{Backend, Clock, Result, StoreError, new_id};
@@ -51,8 +52,16 @@ pub(crate) struct Job {
 
 struct Queued {
     job: Job,
-    /// `Ok(false)`: a DELETE found no such user (nothing was written or logged).
-    reply: oneshot::Sender<Result<bool>>,
+    reply: oneshot::Sender<Result<Committed>>,
+}
+
+/// A write's outcome once its group is committed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Committed {
+    /// `false`: a DELETE found no such user (nothing was written or logged).
+    pub found: bool,
+    /// The time recorded as the users' `updated_at` (epoch milliseconds).
+    pub at: i64,
 }
 
 /// The sending side; cloned into every [`crate::Store`].
@@ -63,14 +72,27 @@ pub(crate) struct ScimWrites {
 
 impl ScimWrites {
     /// Start the writer task. It ends when the last sender (the last `Store`) is dropped.
-    pub fn start(db: Db, clock: Arc<dyn Clock>) -> ScimWrites {
+    /// On SQLite (`bulk`), groups are written through rusqlite (see [`sqlite`]).
+    pub fn start(db: Db, clock: Arc<dyn Clock>, bulk: Option<&BulkSqlite>) -> Result<ScimWrites> {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(db, clock, receiver));
-        ScimWrites { sender }
+        match bulk {
+            Some(bulk) => {
+                let conn = bulk.open(true)?;
+                // Kept for the life of the store: the page cache of sqlx's connections, not
+                // the larger one of a bulk operation.
+                conn.execute_batch("PRAGMA cache_size = -16384")
+                    .map_err(crate::bulk::failed)?;
+                tokio::spawn(sqlite::writer(db, conn, clock, receiver));
+            }
+            None => {
+                tokio::spawn(writer(db, clock, receiver));
+            }
+        }
+        Ok(ScimWrites { sender })
     }
 
     /// Queue a write and wait until its group is committed.
-    pub async fn submit(&self, job: Job) -> Result<bool> {
+    pub async fn submit(&self, job: Job) -> Result<Committed> {
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(Queued { job, reply })
@@ -92,22 +114,82 @@ async fn writer(db: Db, clock: Arc<dyn Clock>, mut receiver: mpsc::Receiver<Queu
                 .map(Option::unwrap_or_default),
             Err(e) => Err(e),
         };
-        match outcome {
-            Ok(results) if results.len() == group.len() => {
-                for (queued, result) in group.drain(..).zip(results) {
-                    let _ = queued.reply.send(result);
-                }
+        answer(&mut group, outcome, now);
+    }
+}
+
+/// Hand each caller of a group its result (every caller an error when the group failed).
+fn answer(group: &mut Vec<Queued>, outcome: Result<Vec<Result<bool>>>, at: i64) {
+    match outcome {
+        Ok(results) if results.len() == group.len() => {
+            for (queued, result) in group.drain(..).zip(results) {
+                let _ = queued
+                    .reply
+                    .send(result.map(|found| Committed { found, at }));
             }
-            Ok(_) | Err(_) => {
-                if let Err(e) = &outcome {
-                    tracing::error!(error = %e, writes = group.len(), "a group of SCIM writes failed");
-                }
-                for queued in group.drain(..) {
-                    let _ = queued.reply.send(Err(StoreError::Database));
-                }
+        }
+        Ok(_) | Err(_) => {
+            if let Err(e) = &outcome {
+                tracing::error!(error = %e, writes = group.len(), "a group of SCIM writes failed");
+            }
+            for queued in group.drain(..) {
+                let _ = queued.reply.send(Err(StoreError::Database));
             }
         }
     }
+}
+
+/// The hour (epoch milliseconds) whose activity run a write at `now` goes into.
+fn activity_hour(now: i64) -> i64 {
+    now - now.rem_euclid(3_600_000)
+}
+
+/// The writes of a group by (organisation, configuration): one activity run each.
+fn by_config<'a>(jobs: &[&'a Job]) -> BTreeMap<(&'a str, &'a str), Vec<&'a Job>> {
+    let mut by_config: BTreeMap<(&str, &str), Vec<&Job>> = BTreeMap::new();
+    for job in jobs {
+        by_config
+            .entry((job.org.as_str(), job.config.as_str()))
+            .or_default()
+            .push(job);
+    }
+    by_config
+}
+
+/// The writes of a group that happened, to be logged (a DELETE of an unknown user is not one).
+fn logged<'a>(jobs: &[&'a Job], results: &[Result<bool>]) -> Vec<&'a Job> {
+    jobs.iter()
+        .zip(results)
+        .filter(|(_, r)| matches!(r, Ok(true)))
+        .map(|(job, _)| *job)
+        .collect()
+}
+
+const INSERT_ACTIVITY_RUN: &str = "INSERT INTO sync_runs (id, org_id, config_id, connector, trigger_kind, status, \
+    dry_run, queued_at, started_at, ended_at, activity_hour) VALUES ($1, $2, $3, 'SCIM', 'scim', $4, 0, $5, $5, $5, $6) \
+    ON CONFLICT (config_id, activity_hour) DO NOTHING";
+const SELECT_ACTIVITY_RUN: &str =
+    "SELECT id FROM sync_runs WHERE config_id = $1 AND activity_hour = $2 AND org_id = $3";
+const LAST_LOG_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) AS n FROM sync_log_rows WHERE run_id = $1";
+const INSERT_LOG_ROW: &str = "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, \
+    error_type, message, additional_data, changed_fields) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9)";
+const ADD_TO_RUN: &str = "UPDATE sync_runs SET ended_at = $1, created = created + $2, updated = updated + $3, \
+    deactivated = deactivated + $4, reactivated = reactivated + $5, unchanged = unchanged + $6, \
+    skipped = skipped + $7, warnings = warnings + $8, \
+    status = CASE WHEN skipped + $7 + warnings + $8 > 0 THEN $9 ELSE $10 END WHERE id = $11";
+const SELECT_MANAGER_OF_VISIBLE: &str =
+    "SELECT managed_by FROM users WHERE org_id = $1 AND id = $2 AND scim_deleted = 0";
+const SCIM_DELETE: &str = "UPDATE users SET scim_deleted = 1, active = 0, managed_by = $1, version = version + 1, \
+    updated_at = $2 WHERE org_id = $3 AND id = $4";
+
+/// A DELETE of a user another configuration manages is refused.
+fn check_delete(job: &Job, managed_by: Option<&str>) -> Result<()> {
+    if managed_by.is_some_and(|m| m != job.config.as_str()) {
+        return Err(StoreError::Conflict(
+            "managed by another configuration".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn is_retryable(e: &StoreError) -> bool {
@@ -154,14 +236,7 @@ async fn commit_group(
             Err(e) => return Err(e),
         }
     }
-    // Log every write that happened (a DELETE of an unknown user is not one).
-    let logged: Vec<&Job> = jobs
-        .iter()
-        .zip(&results)
-        .filter(|(_, r)| matches!(r, Ok(true)))
-        .map(|(job, _)| *job)
-        .collect();
-    record_activities(backend, &mut tx, &logged, now).await?;
+    record_activities(backend, &mut tx, &logged(jobs, &results), now).await?;
     tx.commit().await?;
     Ok(Some(results))
 }
@@ -190,22 +265,16 @@ async fn apply(
         Change::Delete(id) => {
             let row = query(
                 backend,
-                "SELECT managed_by FROM users WHERE org_id = $1 AND id = $2 AND scim_deleted = 0",
+                SELECT_MANAGER_OF_VISIBLE,
                 vec![job.org.as_str().into(), id.as_str().into()],
             )
             .fetch_optional(&mut **tx)
             .await?;
             let Some(row) = row else { return Ok(false) };
-            let managed_by: Option<String> = get(&row, "managed_by")?;
-            if managed_by.is_some_and(|m| m != job.config.as_str()) {
-                return Err(StoreError::Conflict(
-                    "managed by another configuration".into(),
-                ));
-            }
+            check_delete(job, get::<Option<String>>(&row, "managed_by")?.as_deref())?;
             query(
                 backend,
-                "UPDATE users SET scim_deleted = 1, active = 0, managed_by = $1, version = version + 1, \
-                 updated_at = $2 WHERE org_id = $3 AND id = $4",
+                SCIM_DELETE,
                 vec![
                     job.config.as_str().into(),
                     now.into(),
@@ -228,21 +297,12 @@ async fn record_activities(
     jobs: &[&Job],
     now: i64,
 ) -> Result<()> {
-    let hour = now - now.rem_euclid(3_600_000);
-    let mut by_config: BTreeMap<(&str, &str), Vec<&Job>> = BTreeMap::new();
-    for job in jobs {
-        by_config
-            .entry((job.org.as_str(), job.config.as_str()))
-            .or_default()
-            .push(job);
-    }
-    for ((org, config), jobs) in by_config {
+    let hour = activity_hour(now);
+    for ((org, config), jobs) in by_config(jobs) {
         // Concurrent writers (other processes on PostgreSQL) meet on the unique index.
         query(
             backend,
-            "INSERT INTO sync_runs (id, org_id, config_id, connector, trigger_kind, status, dry_run, queued_at, \
-             started_at, ended_at, activity_hour) VALUES ($1, $2, $3, 'SCIM', 'scim', $4, 0, $5, $5, $5, $6) \
-             ON CONFLICT (config_id, activity_hour) DO NOTHING",
+            INSERT_ACTIVITY_RUN,
             vec![
                 new_id().into(),
                 org.into(),
@@ -256,19 +316,15 @@ async fn record_activities(
         .await?;
         let run = query(
             backend,
-            "SELECT id FROM sync_runs WHERE config_id = $1 AND activity_hour = $2 AND org_id = $3",
+            SELECT_ACTIVITY_RUN,
             vec![config.into(), hour.into(), org.into()],
         )
         .fetch_one(&mut **tx)
         .await?;
         let run_id = RunId::new(get::<String>(&run, "id")?);
-        let seq = query(
-            backend,
-            "SELECT COALESCE(MAX(seq), 0) AS n FROM sync_log_rows WHERE run_id = $1",
-            vec![run_id.as_str().into()],
-        )
-        .fetch_one(&mut **tx)
-        .await?;
+        let seq = query(backend, LAST_LOG_SEQ, vec![run_id.as_str().into()])
+            .fetch_one(&mut **tx)
+            .await?;
         let mut seq: i64 = get(&seq, "n")?;
         let mut delta = Counts::default();
         for job in &jobs {
@@ -277,8 +333,7 @@ async fn record_activities(
             let log = &job.log;
             query(
                 backend,
-                "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, error_type, \
-                 message, additional_data, changed_fields) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9)",
+                INSERT_LOG_ROW,
                 vec![
                     run_id.as_str().into(),
                     seq.into(),
@@ -297,10 +352,7 @@ async fn record_activities(
         let n = |v: u64| Arg::from(i64::try_from(v).unwrap_or(0));
         query(
             backend,
-            "UPDATE sync_runs SET ended_at = $1, created = created + $2, updated = updated + $3, \
-             deactivated = deactivated + $4, reactivated = reactivated + $5, unchanged = unchanged + $6, \
-             skipped = skipped + $7, warnings = warnings + $8, \
-             status = CASE WHEN skipped + $7 + warnings + $8 > 0 THEN $9 ELSE $10 END WHERE id = $11",
+            ADD_TO_RUN,
             vec![
                 now.into(),
                 n(delta.created),
@@ -319,4 +371,184 @@ async fn record_activities(
         .await?;
     }
     Ok(())
+}
+
+/// The same group commit on SQLite through rusqlite: prepared statements on one connection
+/// kept for the life of the store, instead of a sqlx worker-thread round trip and an `Any`
+/// conversion per statement (about a dozen per write). sqlx's write connection is held for
+/// each group, so the process's other writers wait for it as they wait for each other.
+mod sqlite {
+    use rusqlite::{Connection, OptionalExtension, params};
+
+    use super::*;
+    use crate::bulk::{UPDATE_USER, blocking, execute_user, failed, insert_user_sql};
+
+    pub(super) async fn writer(
+        db: Db,
+        mut conn: Connection,
+        clock: Arc<dyn Clock>,
+        mut receiver: mpsc::Receiver<Queued>,
+    ) {
+        let insert_user = insert_user_sql();
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
+            let now = clock.now().timestamp_millis();
+            let outcome = match db.write.acquire().await {
+                Ok(_writer) => blocking(|| {
+                    let jobs: Vec<&Job> = group.iter().map(|q| &q.job).collect();
+                    match commit_group(&mut conn, &insert_user, &jobs, now, false) {
+                        Ok(Some(results)) => Ok(results),
+                        Ok(None) => commit_group(&mut conn, &insert_user, &jobs, now, true)
+                            .map(Option::unwrap_or_default),
+                        Err(e) => Err(e),
+                    }
+                }),
+                Err(e) => Err(e.into()),
+            };
+            answer(&mut group, outcome, now);
+        }
+    }
+
+    fn commit_group(
+        conn: &mut Connection,
+        insert_user: &str,
+        jobs: &[&Job],
+        now: i64,
+        isolate: bool,
+    ) -> Result<Option<Vec<Result<bool>>>> {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if isolate {
+                tx.execute_batch("SAVEPOINT scim_write").map_err(failed)?;
+            }
+            match apply(&tx, insert_user, job, now) {
+                Ok(found) => {
+                    if isolate {
+                        tx.execute_batch("RELEASE SAVEPOINT scim_write")
+                            .map_err(failed)?;
+                    }
+                    results.push(Ok(found));
+                }
+                Err(e) if is_retryable(&e) && isolate => {
+                    tx.execute_batch(
+                        "ROLLBACK TO SAVEPOINT scim_write; RELEASE SAVEPOINT scim_write",
+                    )
+                    .map_err(failed)?;
+                    results.push(Err(e));
+                }
+                Err(e) if is_retryable(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        record_activities(&tx, &logged(jobs, &results), now)?;
+        tx.commit().map_err(failed)?;
+        Ok(Some(results))
+    }
+
+    fn apply(conn: &Connection, insert_user: &str, job: &Job, now: i64) -> Result<bool> {
+        let org = job.org.as_str();
+        match &job.change {
+            Change::Nothing => Ok(true),
+            Change::Users(writes) => {
+                for (user, version) in writes {
+                    if let Some(version) = version {
+                        let mut update = conn.prepare_cached(UPDATE_USER).map_err(failed)?;
+                        if execute_user(&mut update, org, user, now, *version)? != 1 {
+                            return Err(StoreError::StaleWrite);
+                        }
+                    }
+                }
+                for (user, _) in writes.iter().filter(|(_, v)| v.is_none()) {
+                    let mut insert = conn.prepare_cached(insert_user).map_err(failed)?;
+                    execute_user(&mut insert, org, user, now, now)?;
+                }
+                Ok(true)
+            }
+            Change::Delete(id) => {
+                let managed_by: Option<Option<String>> = conn
+                    .prepare_cached(SELECT_MANAGER_OF_VISIBLE)
+                    .map_err(failed)?
+                    .query_row(params![org, id.as_str()], |r| r.get(0))
+                    .optional()
+                    .map_err(failed)?;
+                let Some(managed_by) = managed_by else {
+                    return Ok(false);
+                };
+                check_delete(job, managed_by.as_deref())?;
+                conn.prepare_cached(SCIM_DELETE)
+                    .map_err(failed)?
+                    .execute(params![job.config.as_str(), now, org, id.as_str()])
+                    .map_err(failed)?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn record_activities(conn: &Connection, jobs: &[&Job], now: i64) -> Result<()> {
+        let hour = activity_hour(now);
+        for ((org, config), jobs) in by_config(jobs) {
+            conn.prepare_cached(INSERT_ACTIVITY_RUN)
+                .map_err(failed)?
+                .execute(params![
+                    new_id(),
+                    org,
+                    config,
+                    RunStatus::Success.code(),
+                    now,
+                    hour
+                ])
+                .map_err(failed)?;
+            let run: String = conn
+                .prepare_cached(SELECT_ACTIVITY_RUN)
+                .map_err(failed)?
+                .query_row(params![config, hour, org], |r| r.get(0))
+                .map_err(failed)?;
+            let mut seq: i64 = conn
+                .prepare_cached(LAST_LOG_SEQ)
+                .map_err(failed)?
+                .query_row(params![run], |r| r.get(0))
+                .map_err(failed)?;
+            let mut insert = conn.prepare_cached(INSERT_LOG_ROW).map_err(failed)?;
+            let mut delta = Counts::default();
+            for job in &jobs {
+                seq += 1;
+                delta.add(job.action, job.warning);
+                let log = &job.log;
+                insert
+                    .execute(params![
+                        run,
+                        seq,
+                        log.external_id,
+                        log.username,
+                        log.action,
+                        log.error_type,
+                        log.message,
+                        log.additional_data,
+                        log.changed_fields,
+                    ])
+                    .map_err(failed)?;
+            }
+            let n = |v: u64| i64::try_from(v).unwrap_or(0);
+            conn.prepare_cached(ADD_TO_RUN)
+                .map_err(failed)?
+                .execute(params![
+                    now,
+                    n(delta.created),
+                    n(delta.updated),
+                    n(delta.deactivated),
+                    n(delta.reactivated),
+                    n(delta.unchanged),
+                    n(delta.skipped),
+                    n(delta.warnings),
+                    RunStatus::NeedsAttention.code(),
+                    RunStatus::Success.code(),
+                    run,
+                ])
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
 }

@@ -30,7 +30,7 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Database
 }
 
-fn question_marks(n: usize) -> String {
+pub(crate) fn question_marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
@@ -253,16 +253,55 @@ pub(crate) async fn update_user(
     Ok(())
 }
 
+/// The batch's emails and mobile numbers that none of `users` (this organisation's) holds:
+/// only those can be held by another organisation (the indexes are global).
+fn not_held_by<'k>(users: &[StoredUser], keys: &'k BatchKeys) -> (Vec<&'k str>, Vec<&'k str>) {
+    let own_emails: HashSet<&str> = users
+        .iter()
+        .filter_map(|u| u.profile.email.as_ref().map(|e| e.normalized()))
+        .collect();
+    let own_phones: HashSet<&str> = users
+        .iter()
+        .filter_map(|u| u.profile.phone_mobile.as_ref().map(|p| p.e164()))
+        .collect();
+    let others = |values: &'k [String], own: &HashSet<&str>| -> Vec<&'k str> {
+        values
+            .iter()
+            .map(String::as_str)
+            .filter(|v| !own.contains(v))
+            .collect()
+    };
+    (
+        others(&keys.emails, &own_emails),
+        others(&keys.phones, &own_phones),
+    )
+}
+
 impl OrgStore {
     /// Load the users a batch can reach: by each of its keys, then up the manager chains of
     /// what was found. Every lookup is an indexed `IN (…)` on chunks of keys.
     pub async fn load_context(&self, keys: &BatchKeys) -> Result<Context> {
+        self.load_context_with(keys, None).await
+    }
+
+    /// [`OrgStore::load_context`] starting from a user the caller has just read (a SCIM write
+    /// reads the user it targets first): the lookups that user answers are not made again.
+    /// Every key is unique, so this finds the same users; a write planned on a user that
+    /// changed meanwhile is refused by its version check.
+    pub async fn load_context_with(
+        &self,
+        keys: &BatchKeys,
+        known: Option<StoredUser>,
+    ) -> Result<Context> {
         if let Some(bulk) = &self.store.bulk
             && let Some(ctx) = self.load_context_bulk(bulk, keys)?
         {
             return Ok(ctx);
         }
         let mut found: HashMap<String, StoredUser> = HashMap::new();
+        if let Some(user) = known {
+            found.insert(user.id.as_str().to_owned(), user);
+        }
         // Most records reach the same user by every key, so each lookup only asks for the
         // values that the users found so far do not already hold.
         type Holds = fn(&StoredUser) -> Option<String>;
@@ -323,10 +362,13 @@ impl OrgStore {
 
         let mut users: Vec<StoredUser> = found.into_values().collect();
         users.sort_by(|a, b| a.id.cmp(&b.id));
+        let (emails, phones) = not_held_by(&users, keys);
+        let emails: Vec<String> = emails.into_iter().map(str::to_owned).collect();
+        let phones: Vec<String> = phones.into_iter().map(str::to_owned).collect();
         Ok(Context {
+            foreign_emails: self.foreign_keys("email_norm", &emails).await?,
+            foreign_phones: self.foreign_keys("phone_mobile_e164", &phones).await?,
             users,
-            foreign_emails: self.foreign_keys("email_norm", &keys.emails).await?,
-            foreign_phones: self.foreign_keys("phone_mobile_e164", &keys.phones).await?,
         })
     }
 
@@ -364,30 +406,9 @@ impl OrgStore {
                     .min(keys.external_ids.len());
                 bulk.load_users(org, keys, expected)?
             };
-            // A value this organisation holds is held by no other (the indexes are global).
-            let own_emails: HashSet<&str> = found
-                .iter()
-                .filter_map(|u| u.profile.email.as_ref().map(|e| e.normalized()))
-                .collect();
-            let own_phones: HashSet<&str> = found
-                .iter()
-                .filter_map(|u| u.profile.phone_mobile.as_ref().map(|p| p.e164()))
-                .collect();
-            let emails: Vec<&str> = keys
-                .emails
-                .iter()
-                .map(String::as_str)
-                .filter(|v| !own_emails.contains(v))
-                .collect();
-            let phones: Vec<&str> = keys
-                .phones
-                .iter()
-                .map(String::as_str)
-                .filter(|v| !own_phones.contains(v))
-                .collect();
+            let (emails, phones) = not_held_by(&found, keys);
             let foreign_emails = bulk.foreign_keys(org, "email_norm", &emails)?;
             let foreign_phones = bulk.foreign_keys(org, "phone_mobile_e164", &phones)?;
-            drop((own_emails, own_phones));
             // The order is the scan's (deterministic for a given database); the plan does not
             // depend on it, and sorting a million users would move gigabytes.
             Ok(Some(Context {

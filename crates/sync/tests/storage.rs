@@ -489,9 +489,10 @@ on_both!(
                 record.profile.username = Some(UserName::parse(&format!("user{n}")).unwrap());
                 record.profile.email =
                     Some(Email::parse(&format!("pair{}@acme.com", n / 2)).unwrap());
-                rollcall_sync::scim::scim_apply(&org, &config, record)
+                rollcall_sync::scim::scim_apply(&org, &config, record, None)
                     .await
                     .unwrap()
+                    .0
             }));
         }
         let mut created = 0;
@@ -714,3 +715,72 @@ on_both!(
         assert!(phones.parse("+4400000002", None).is_err());
     }
 );
+
+on_both!(scim_pages_see_every_write, |db: TestDb| async move {
+    // SQLite keeps the page order between requests: a write from another process (here a
+    // second store on the same database) must show in the next page and its total.
+    let reader = Store::open(&db.url).await.unwrap();
+    let writer = Store::open(&db.url).await.unwrap();
+    let org = reader.create_org("Acme", true).await.unwrap();
+    let (read_org, write_org) = (reader.org(org.id.clone()), writer.org(org.id));
+    let config = write_org
+        .create_config(new_config("SCIM", ConfigKind::Scim, None))
+        .await
+        .unwrap();
+    let create = |n: u32| {
+        let mut record = Incoming::new(1, Link::New);
+        record.provided = FieldSet::all();
+        record.profile.username = Some(UserName::parse(&format!("user{n}")).unwrap());
+        record
+    };
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let (planned, at) = rollcall_sync::scim::scim_apply(&write_org, &config, create(n), None)
+            .await
+            .unwrap();
+        assert!(at.is_some(), "an active configuration writes");
+        ids.push(planned.user_id.unwrap());
+    }
+    let usernames = |rows: &[rollcall_store::UserRow]| -> Vec<String> {
+        rows.iter()
+            .map(|r| {
+                r.user
+                    .profile
+                    .username
+                    .as_ref()
+                    .unwrap()
+                    .as_str()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let (page, total) = read_org.scim_page(0, 2).await.unwrap();
+    assert_eq!(
+        (usernames(&page), total),
+        (vec!["user0".into(), "user1".into()], 3)
+    );
+
+    rollcall_sync::scim::scim_apply(&write_org, &config, create(3), None)
+        .await
+        .unwrap();
+    let (page, total) = read_org.scim_page(2, 2).await.unwrap();
+    assert_eq!(
+        (usernames(&page), total),
+        (vec!["user2".into(), "user3".into()], 4)
+    );
+
+    let activity = rollcall_store::Activity {
+        config: &config.id,
+        log: rollcall_domain::LogRow::default(),
+        action: Action::Deactivated,
+        warning: false,
+    };
+    assert!(write_org.scim_delete(&ids[0], activity).await.unwrap());
+    let (page, total) = read_org.scim_page(0, 10).await.unwrap();
+    assert_eq!(
+        (usernames(&page), total),
+        (vec!["user1".into(), "user2".into(), "user3".into()], 3)
+    );
+    let (page, total) = read_org.scim_page(5, 10).await.unwrap();
+    assert_eq!((page.len(), total), (0, 3));
+});

@@ -515,15 +515,17 @@ async fn log_refusal(caller: &ScimCaller, body: &Value, error: &ScimError) {
 }
 
 /// Run one record through the engine and answer with the resource or the SCIM error.
+/// `current` is the user a PUT or PATCH targets, as just read.
 async fn write_user(
     state: &AppState,
     caller: &ScimCaller,
     headers: &HeaderMap,
     body: &Value,
     link: Link,
-    created: bool,
+    current: Option<UserRow>,
 ) -> ScimResult {
     let schema = &state.scim.schema;
+    let posted = matches!(link, Link::New);
     let record = match resource::incoming_from_resource(
         body,
         1,
@@ -537,40 +539,68 @@ async fn write_user(
             return Err(e.into());
         }
     };
-    let planned = rollcall_sync::scim::scim_apply(&caller.org, &caller.config, record)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "SCIM write failed");
-            ScimApiError::internal()
-        })?;
+    let known = current.as_ref().map(|row| row.user.clone());
+    let (planned, written_at) =
+        rollcall_sync::scim::scim_apply(&caller.org, &caller.config, record, known)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "SCIM write failed");
+                ScimApiError::internal()
+            })?;
     if let Some(error) = &planned.error {
         return Err(engine_error(error));
     }
     let id = planned.user_id.clone().ok_or_else(ScimApiError::internal)?;
-    let base = base_url(headers);
-    // In dry-run mode nothing was written: answer with the planned user.
-    let row = match caller.org.scim_user(&id).await? {
-        Some(row) if caller.config.mode == rollcall_domain::config::Mode::Active => row,
-        _ => match planned.write {
-            Some(write) => {
-                let now = chrono::Utc::now();
-                UserRow {
+    let current = current.filter(|row| row.user.id == id);
+    // The user as stored now, without reading it back where the write says it all.
+    let row = match (planned.write, written_at) {
+        (Some(write), Some(at)) => {
+            let created_at = match &current {
+                Some(row) => Some(row.created_at),
+                None if planned.action == Action::Created => Some(at),
+                None => None,
+            };
+            match created_at {
+                Some(created_at) => UserRow {
                     user: write.user,
-                    created_at: now,
-                    updated_at: now,
-                }
+                    created_at,
+                    updated_at: at,
+                },
+                // A claimed user: its creation time is in storage.
+                None => caller
+                    .org
+                    .scim_user(&id)
+                    .await?
+                    .ok_or_else(|| ScimApiError::not_found(id.as_str()))?,
             }
-            None => return Err(ScimApiError::not_found(id.as_str())),
+        }
+        // Dry run: nothing was written; answer with the planned user.
+        (Some(write), None) => {
+            let now = chrono::Utc::now();
+            UserRow {
+                user: write.user,
+                created_at: current.map_or(now, |row| row.created_at),
+                updated_at: now,
+            }
+        }
+        // Nothing to change.
+        (None, _) => match current {
+            Some(row) => row,
+            None => caller
+                .org
+                .scim_user(&id)
+                .await?
+                .ok_or_else(|| ScimApiError::not_found(id.as_str()))?,
         },
     };
-    let status = if created && planned.action == Action::Created {
+    let status = if posted && planned.action == Action::Created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok(resource_response(
         status,
-        to_resource(&row, &base, schema),
+        to_resource(&row, &base_url(headers), schema),
         row.user.version,
     ))
 }
@@ -607,7 +637,7 @@ async fn create_user(
     body: Result<Bytes, BytesRejection>,
 ) -> ScimResult {
     let body = json_body(body)?;
-    write_user(&state, &caller, &headers, &body, Link::New, true).await
+    write_user(&state, &caller, &headers, &body, Link::New, None).await
 }
 
 /// `If-Match` (RFC 7644 §3.14): a stale version is refused with 412.
@@ -652,7 +682,7 @@ async fn replace_user(
         &headers,
         &body,
         Link::User(UserId::new(&id)),
-        false,
+        Some(current),
     )
     .await
 }
@@ -681,7 +711,7 @@ async fn patch_user(
         &headers,
         &resource,
         Link::User(UserId::new(&id)),
-        false,
+        Some(current),
     )
     .await
 }
