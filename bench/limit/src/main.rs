@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use axum::Router;
@@ -57,7 +57,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// The users table: rollcall's user ids are UUID text and userName matches without case.
-fn seed(path: &PathBuf, users: u32) -> rusqlite::Result<()> {
+fn seed(path: &Path, users: u32) -> rusqlite::Result<()> {
     let mut conn = Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
@@ -74,7 +74,8 @@ fn seed(path: &PathBuf, users: u32) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     tx.execute("DELETE FROM users", [])?;
     {
-        let mut insert = tx.prepare("INSERT INTO users (id, user_name, active) VALUES (?1, ?2, 1)")?;
+        let mut insert =
+            tx.prepare("INSERT INTO users (id, user_name, active) VALUES (?1, ?2, 1)")?;
         for i in 1..=users {
             let id = format!("00000000-0000-4000-8000-{i:012}");
             insert.execute(params![id, format!("user{i:07}@bench.example")])?;
@@ -152,7 +153,10 @@ fn main() {
         }
     };
     if let Err(e) = seed(&args.db, args.users) {
-        eprintln!("rollcall-bench-limit: cannot prepare {}: {e}", args.db.display());
+        eprintln!(
+            "rollcall-bench-limit: cannot prepare {}: {e}",
+            args.db.display()
+        );
         std::process::exit(1);
     }
     DB.set(args.db).expect("set once");
@@ -164,7 +168,10 @@ fn main() {
         let listener = tokio::net::TcpListener::bind(args.http)
             .await
             .expect("bind the HTTP address");
-        println!("http listening on {}", listener.local_addr().expect("bound"));
+        println!(
+            "http listening on {}",
+            listener.local_addr().expect("bound")
+        );
         let app = Router::new().route("/scim/v2/Users", get(users));
         axum::serve(listener, app).await.expect("serve");
     });
