@@ -67,7 +67,7 @@ step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)" >&2; }
 step "build (release): rollcall, the csv floor, bench/limit"
 build_started=$(date +%s.%N)
 cargo build --release --locked -q -p rollcall --bin rollcall -p rollcall-hrfile --example csv_floor \
-  -p rollcall-bench-limit
+  -p rollcall-bench-limit --bin rollcall-bench-limit
 BUILD_S=$(python3 -c "print(round($(date +%s.%N) - $build_started, 1))")
 export ROLLCALL_BIN=$PWD/target/release/rollcall
 LIMIT_BIN=$PWD/target/release/rollcall-bench-limit
@@ -109,7 +109,9 @@ PY
 }
 
 step "SCIM: rollcall, $SCIM_USERS users"
-USERS=$SCIM_USERS bash bench/scim/run.sh --json "$WORK/rollcall-$SCIM_USERS.json"
+PROFILE=
+if [ $QUICK = 0 ] && command -v perf >/dev/null; then PROFILE=$PWD/bench/results/profile-get-filter.txt; mkdir -p bench/results; fi
+USERS=$SCIM_USERS PROFILE=$PROFILE bash bench/scim/run.sh --json "$WORK/rollcall-$SCIM_USERS.json"
 step "SCIM: the limit, $SCIM_USERS users"
 run_limit "$SCIM_USERS" "$WORK/limit-$SCIM_USERS.json"
 if [ "$PEER_USERS" != "$SCIM_USERS" ]; then

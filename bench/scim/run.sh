@@ -10,7 +10,8 @@
 # (Debian package `wrk`) and python3. Prints one Markdown row per scenario (requests/s, p50,
 # p99, non-2xx), the server's peak RSS (VmHWM) and which of Entra's requests it handles
 # (bench/scim/entra_probe.py, sent after the load). ROLLCALL_BIN names a binary already built
-# (bench/run.sh builds once); otherwise the release build is made here.
+# (bench/run.sh builds once); otherwise the release build is made here. PROFILE=FILE also writes
+# a flat perf profile of the server under GET-by-filter load to FILE (needs perf).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 JSON=
@@ -97,6 +98,18 @@ PY
 IDS_FILE="$WORK/ids.txt" bench "PATCH active \"False\"/\"True\" (Entra)" patch.lua patch
 bench "GET page of 100 (random startIndex)" pages.lua pages
 RSS=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$SERVER/status)
+if [ -n "${PROFILE:-}" ]; then
+  # A flat perf profile of the server under 10 s more of the GET-by-filter load (not measured).
+  command -v perf >/dev/null || { echo "PROFILE needs perf (apt-get install linux-perf)" >&2; exit 2; }
+  perf record -q -F 499 -p "$SERVER" -o "$WORK/perf.data" -- sleep 10 2>/dev/null &
+  PERF=$!
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/scim/get_filter.lua "$URL" >/dev/null
+  wait "$PERF" || true
+  { echo "# perf record -F 499 of rollcall serve ($USERS users) under GET userName eq, 10 s, $(date -u +%FT%TZ)"
+    perf report -i "$WORK/perf.data" --stdio --sort dso,symbol --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60
+  } > "$PROFILE"
+  echo "profile of GET by filter: $PROFILE"
+fi
 echo
 echo "peak RSS of serve: $RSS MiB"
 echo "Entra's requests (bench/scim/entra_probe.py):"
