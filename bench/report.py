@@ -173,8 +173,10 @@ def render(d, ratios, targets):
             elif s["peer_non_2xx"]:
                 cells.append(f"{num(s['peer_rps'])} req/s, {s['peer_non_2xx']:,} non-2xx: refused")
             elif not s["peer_rps"]:
-                errors = d["scim"]["peers"][n]["scenarios"][key]["socket_errors"]
-                cells.append(f"0 req/s (no answer completed; socket errors {errors})")
+                fig = d["scim"]["peers"][n]["scenarios"][key]
+                one = fig.get("one_connection")
+                alone = (f"; one connection: {one['rps']:,.2f} req/s, p50 {one['p50_ms']:,.0f} ms" if one else "")
+                cells.append(f"0 req/s (no answer within wrk's {10} s timeout at {fig['connections']} connections{alone})")
             else:
                 wrong = ""
                 if key == "get_filter" and "filter_username_other_case" in ratios["peers"][n]["entra_refused"]:

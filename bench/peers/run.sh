@@ -5,7 +5,7 @@
 #
 #   scim2-server  PyPI scim2-server 0.8.3, its own `scim2-server` command (a threading WSGI
 #                 server from the standard library, InMemoryStorage), base path /v2
-#   scimmy        npm scimmy 1.3.5 + scimmy-routers 1.3.2 on express 5, wired by
+#   scimmy        npm scimmy 1.3.5 + scimmy-routers 1.3.2 on express 4.21 (the version scimmy-routers is tested with), wired by
 #                 bench/peers/scimmy-app.mjs (a Map as storage), base path /scim/v2
 #
 # Each peer is seeded with USERS users over its own SCIM POST (the same names as rollcall's
@@ -42,10 +42,11 @@ if ! "$PEERS_DIR/venv/bin/python" -c 'import scim2_server' 2>/dev/null; then
   python3 -m venv "$PEERS_DIR/venv" || { echo "bench/peers: python3 -m venv failed (apt-get install python3-venv)" >&2; exit 2; }
   "$PEERS_DIR/venv/bin/pip" install -q --disable-pip-version-check "scim2-server==0.8.3"
 fi
-if [ ! -f "$PEERS_DIR/node/node_modules/scimmy-routers/package.json" ]; then
-  echo "installing scimmy 1.3.5, scimmy-routers 1.3.2, express 5.3.0 from npm into $PEERS_DIR/node" >&2
+if ! grep -qs '"version": "4.21.2"' "$PEERS_DIR/node/node_modules/express/package.json" \
+   || [ ! -f "$PEERS_DIR/node/node_modules/scimmy-routers/package.json" ]; then
+  echo "installing scimmy 1.3.5, scimmy-routers 1.3.2, express 4.21.2 from npm into $PEERS_DIR/node" >&2
   npm install --silent --no-audit --no-fund --prefix "$PEERS_DIR/node" \
-    scimmy@1.3.5 scimmy-routers@1.3.2 express@5.3.0 </dev/null
+    scimmy@1.3.5 scimmy-routers@1.3.2 express@4.21.2 </dev/null
 fi
 # The app's imports resolve from its own folder, so it runs beside node_modules.
 cp bench/peers/scimmy-app.mjs "$PEERS_DIR/node/scimmy-app.mjs"
@@ -114,7 +115,7 @@ for path in sys.argv[2:]:
     d = json.load(open(path))
     peers[d["name"]] = d
 peers["scim2-server"]["version"] = "scim2-server 0.8.3 (PyPI), its scim2-server command"
-peers["scimmy"]["version"] = "scimmy 1.3.5 + scimmy-routers 1.3.2 + express 5.3.0 (npm), bench/peers/scimmy-app.mjs"
+peers["scimmy"]["version"] = "scimmy 1.3.5 + scimmy-routers 1.3.2 + express 4.21.2 (npm), bench/peers/scimmy-app.mjs"
 json.dump(peers, open(sys.argv[1], "w"), indent=2)
 PY
 fi
