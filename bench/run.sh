@@ -182,7 +182,6 @@ data = {
 json.dump(data, open("bench/results/latest.json", "w"), indent=2)
 PY
 # latest.json is the last run of either mode; <mode>.json keeps the last run of each.
-cp bench/results/latest.json "bench/results/$MODE.json"
 python3 bench/report.py bench/results/latest.json bench/RESULTS.md
 cp bench/results/latest.json "bench/results/$MODE.json"
 echo "wrote bench/results/latest.json and the summary of bench/RESULTS.md in $(python3 -c "print(round($(date +%s.%N) - $STARTED))") s" >&2
