@@ -175,10 +175,18 @@ def render(d, ratios, targets):
             elif not s["peer_rps"]:
                 fig = d["scim"]["peers"][n]["scenarios"][key]
                 one = fig.get("one_connection")
-                alone = (f"; one connection: {one['rps']:,.2f} req/s, p50 {one['p50_ms']:,.0f} ms" if one else "")
+                if one and one["requests"]:
+                    alone = f"; one connection: {one['rps']:,.2f} req/s, p50 {one['p50_ms']:,.0f} ms"
+                elif one:
+                    alone = f"; on one connection, not one answer in {fig['duration']}"
+                else:
+                    alone = ""
                 cells.append(f"0 req/s (no answer within wrk's {10} s timeout at {fig['connections']} connections{alone})")
             else:
+                fig = d["scim"]["peers"][n]["scenarios"][key]
                 wrong = ""
+                if fig["requests"] and fig["socket_errors"].get("timeout", 0) >= fig["requests"]:
+                    wrong = " (every answer took over wrk's 10 s timeout)"
                 if key == "get_filter" and "filter_username_other_case" in ratios["peers"][n]["entra_refused"]:
                     wrong = " (the upper-case half answered with an empty list: wrong)"
                 cells.append(f"{num(s['peer_rps'], 1 if s['peer_rps'] < 10 else 0)} req/s → **{s['ratio']:,.1f}×**{wrong}")

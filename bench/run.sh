@@ -92,6 +92,8 @@ run_limit() { # users, json out
   local addr
   addr=$(sed -n 's/^http listening on //p' "$WORK/limit.out")
   [ -n "$addr" ] || { cat "$WORK/limit.out" >&2; echo "bench/run.sh: the limit did not start" >&2; exit 1; }
+  curl -sf "http://$addr/scim/v2/Users?filter=userName+eq+%22USER0000001%40BENCH.EXAMPLE%22" | grep -q '"totalResults":1' \
+    || { echo "bench/run.sh: the limit does not find user 1" >&2; exit 1; }
   echo "| scenario (limit, $users users, $CONNECTIONS connections) | requests/s | p50 | p99 | non-2xx |"
   echo "|---|---|---|---|---|"
   USERS=$users TOKEN=unused python3 bench/scim/wrk_run.py "http://$addr" get_filter.lua \

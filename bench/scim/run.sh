@@ -69,6 +69,12 @@ SERVER=$!
 for _ in $(seq 1 100); do grep -q "listening" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
 ADDR=$(sed -n 's/^http listening on //p' "$WORK/serve.out" | head -n1)
 URL="http://$ADDR"
+# The seed must be there: a filter that matches nobody also answers 200.
+for probe_user in 1 "$USERS"; do
+  name=$(printf 'USER%07d%%40BENCH.EXAMPLE' "$probe_user")
+  curl -sf -H "Authorization: Bearer $TOKEN" "$URL/scim/v2/Users?filter=userName+eq+%22$name%22" \
+    | grep -q '"totalResults":1' || { echo "bench/scim: seeded user $probe_user not found over SCIM" >&2; exit 1; }
+done
 
 OUT="$WORK/figures.json"
 bench() { # scenario, script, key
@@ -106,7 +112,8 @@ if [ -n "${PROFILE:-}" ]; then
   wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/scim/get_filter.lua "$URL" >/dev/null
   wait "$PERF" || true
   { echo "# perf record -F 499 of rollcall serve ($USERS users) under GET userName eq, 10 s, $(date -u +%FT%TZ)"
-    perf report -i "$WORK/perf.data" --stdio --sort dso,symbol --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60
+    perf report -i "$WORK/perf.data" --stdio --sort dso,symbol --percent-limit 0.7 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | sed 's/[[:space:]-]*$//' | head -60
   } > "$PROFILE"
   echo "profile of GET by filter: $PROFILE"
 fi

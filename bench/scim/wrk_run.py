@@ -66,6 +66,10 @@ def main():
     if a.warmup not in ("0", "0s", ""):
         wrk(a.url, a.script, a.warmup, a.connections, a.threads)
     figures = parse(wrk(a.url, a.script, a.duration, a.connections, a.threads))
+    if figures["requests"] and figures["socket_errors"].get("timeout", 0) >= figures["requests"]:
+        # wrk counts an answer slower than its timeout as a timeout and leaves it out of the
+        # latency histogram: every answer took longer than the timeout.
+        figures.update(p50_ms=None, p90_ms=None, p99_ms=None, every_answer_over_timeout=True)
     if not figures["requests"]:
         # Nothing answered within the timeout under this load: measure one request at a time,
         # so that the report can say what a single request costs.
