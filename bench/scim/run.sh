@@ -26,7 +26,9 @@ CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-5s}
 THREADS=${THREADS:-2}
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+for tool in wrk curl python3; do
+  command -v $tool >/dev/null || { echo "$tool is not installed (apt-get install $tool)" >&2; exit 2; }
+done
 
 if [ -z "${ROLLCALL_BIN:-}" ]; then
   cargo build --release -q -p rollcall
