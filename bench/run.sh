@@ -52,6 +52,8 @@ THREADS=2
 export CONNECTIONS THREADS DURATION WARMUP
 
 STARTED=$(date +%s.%N)
+# Whether the tree differs from the commit, taken before this run writes its own results.
+DIRTY=$(git status --porcelain --untracked-files=no | grep -c . || true)
 WORK=$(mktemp -d)
 LIMIT=
 SAMPLER=
@@ -134,9 +136,9 @@ RUNS=$ADMIN_RUNS DURATION=$ADMIN_DURATION bash bench/admin/run.sh --json "$WORK/
 
 kill "$SAMPLER" 2>/dev/null || true; SAMPLER=
 mkdir -p bench/results
-python3 - "$WORK" "$MODE" "$COMMAND" "$STARTED" "$MEASURE_STARTED" "$BUILD_S" "$SCIM_USERS" "$PEER_USERS" <<'PY'
+python3 - "$WORK" "$MODE" "$COMMAND" "$STARTED" "$MEASURE_STARTED" "$BUILD_S" "$SCIM_USERS" "$PEER_USERS" "$DIRTY" <<'PY'
 import json, os, platform, subprocess, sys, time, datetime
-work, mode, command, started, measure_started, build_s, scim_users, peer_users = sys.argv[1:]
+work, mode, command, started, measure_started, build_s, scim_users, peer_users, dirty = sys.argv[1:]
 load = lambda name: json.load(open(os.path.join(work, name)))
 def cpu_model():
     for line in open("/proc/cpuinfo"):
@@ -160,7 +162,7 @@ data = {
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     "commit": git("rev-parse", "HEAD"),
     "commit_subject": git("log", "-1", "--format=%s"),
-    "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    "dirty": int(dirty) > 0,
     "machine": {
         "cpu": cpu_model(), "cores": os.cpu_count(), "memory_gib": round(mem_kib / 1048576, 1),
         "kernel": platform.release(), "os": os_name(),
