@@ -6,14 +6,29 @@
 #
 #   bash bench/admin/run.sh
 #   RUNS=10000 DURATION=5s bash bench/admin/run.sh
+#   bash bench/admin/run.sh --json FILE   # also write the figures as JSON (bench/run.sh does)
+#
+# ROLLCALL_BIN names a binary already built (bench/run.sh builds once).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+JSON=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --json) JSON=$2; shift 2 ;;
+    *) echo "usage: bash bench/admin/run.sh [--json FILE]" >&2; exit 2 ;;
+  esac
+done
 RUNS=${RUNS:-100000}
 DURATION=${DURATION:-10s}
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+for tool in wrk curl python3; do
+  command -v $tool >/dev/null || { echo "$tool is not installed (apt-get install $tool)" >&2; exit 2; }
+done
 
-cargo build --release -q -p rollcall
-BIN=$PWD/target/release/rollcall
+if [ -z "${ROLLCALL_BIN:-}" ]; then
+  cargo build --release -q -p rollcall
+  ROLLCALL_BIN=$PWD/target/release/rollcall
+fi
+BIN=$ROLLCALL_BIN
 WORK=$(mktemp -d)
 SERVER=
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -81,6 +96,23 @@ for path in \
   n=$(echo "$out" | awk '/requests in/{print $1}')
   non2xx=$(echo "$out" | awk '/Non-2xx/{print $NF}')
   echo "| \`${path/$CONFIG/CONFIG}\` | $p50 | $p90 | $p99 | $n${non2xx:+ ($non2xx non-2xx)} |"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${path/$CONFIG/CONFIG}" "$p50" "$p90" "$p99" "$n" "${non2xx:-0}" >> "$WORK/urls.tsv"
 done
+RSS=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$SERVER/status)
 echo
-echo "server peak RSS: $(grep VmHWM /proc/$SERVER/status | awk '{print $2 / 1024 " MiB"}')"
+echo "server peak RSS: $RSS MiB"
+if [ -n "$JSON" ]; then
+  python3 - "$WORK/urls.tsv" "$JSON" "$RSS" "$RUNS" "$DURATION" <<'PY'
+import json, re, sys
+def ms(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    return round(float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)], 3) if m else None
+urls = []
+for line in open(sys.argv[1]):
+    path, p50, p90, p99, n, bad = line.rstrip("\n").split("\t")
+    urls.append({"url": path, "p50_ms": ms(p50), "p90_ms": ms(p90), "p99_ms": ms(p99),
+                 "requests": int(n), "non_2xx": int(bad or 0)})
+json.dump({"runs": int(sys.argv[4]), "duration": sys.argv[5], "connections": 1, "urls": urls,
+           "peak_rss_mib": int(sys.argv[3])}, open(sys.argv[2], "w"), indent=2)
+PY
+fi

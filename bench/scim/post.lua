@@ -1,5 +1,7 @@
 -- POST /scim/v2/Users with a new Entra-style user each time.
 local token = os.getenv("TOKEN")
+-- BASE: the SCIM base path of the server under test (peers serve elsewhere than /scim/v2).
+local base = os.getenv("BASE") or "/scim/v2"
 local counter = 0
 -- `prefix` is set per thread by setup() (a global of the thread's Lua state).
 
@@ -17,6 +19,6 @@ request = function()
     '"name":{"givenName":"Given","familyName":"Family","formatted":"Given Family"},' ..
     '"emails":[{"primary":true,"type":"work","value":"' .. id .. '@post.example"}],' ..
     '"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Bench"}}'
-  return wrk.format("POST", "/scim/v2/Users",
+  return wrk.format("POST", base .. "/Users",
     {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/scim+json"}, body)
 end

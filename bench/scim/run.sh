@@ -4,19 +4,37 @@
 #
 #   bash bench/scim/run.sh                 # 100,000 users, 32 connections, 20 s per scenario
 #   USERS=10000 bash bench/scim/run.sh     # the same at 10,000 users
+#   bash bench/scim/run.sh --json FILE     # also write the figures as JSON (bench/run.sh does)
 #
-# Needs wrk (Debian package `wrk`) and python3. Prints one Markdown row per scenario
-# (requests/s, p50, p99, non-2xx) and the server's peak RSS (VmHWM).
+# Each scenario runs WARMUP (default 5s; 0 for none) before its measured DURATION. Needs wrk
+# (Debian package `wrk`) and python3. Prints one Markdown row per scenario (requests/s, p50,
+# p99, non-2xx), the server's peak RSS (VmHWM) and which of Entra's requests it handles
+# (bench/scim/entra_probe.py, sent after the load). ROLLCALL_BIN names a binary already built
+# (bench/run.sh builds once); otherwise the release build is made here. PROFILE=FILE also writes
+# a flat perf profile of the server under GET-by-filter load to FILE (needs perf).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+JSON=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --json) JSON=$2; shift 2 ;;
+    *) echo "usage: bash bench/scim/run.sh [--json FILE]" >&2; exit 2 ;;
+  esac
+done
 USERS=${USERS:-100000}
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-20s}
+WARMUP=${WARMUP:-5s}
 THREADS=${THREADS:-2}
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+for tool in wrk curl python3; do
+  command -v $tool >/dev/null || { echo "$tool is not installed (apt-get install $tool)" >&2; exit 2; }
+done
 
-cargo build --release -q -p rollcall
-BIN=$PWD/target/release/rollcall
+if [ -z "${ROLLCALL_BIN:-}" ]; then
+  cargo build --release -q -p rollcall
+  ROLLCALL_BIN=$PWD/target/release/rollcall
+fi
+BIN=$ROLLCALL_BIN
 WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 DATA=(--data-dir "$WORK/data")
@@ -43,7 +61,8 @@ $BIN org create "${DATA[@]}" --name Bench --provisioning >/dev/null
 $BIN config create "${DATA[@]}" --org Bench --name HR --kind sftp --mapping "$WORK/mapping.toml" --mode active >/dev/null
 seed_started=$(date +%s.%N)
 $BIN sync "${DATA[@]}" --org Bench --config HR "$WORK/people.csv" --json >/dev/null
-echo "seeded $USERS users in $(python3 -c "print(round($(date +%s.%N) - $seed_started, 1))") s" >&2
+SEED_S=$(python3 -c "print(round($(date +%s.%N) - $seed_started, 1))")
+echo "seeded $USERS users in $SEED_S s" >&2
 TOKEN=$($BIN token create "${DATA[@]}" --org Bench)
 export TOKEN USERS
 
@@ -52,27 +71,23 @@ SERVER=$!
 for _ in $(seq 1 100); do grep -q "listening" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
 ADDR=$(sed -n 's/^http listening on //p' "$WORK/serve.out" | head -n1)
 URL="http://$ADDR"
+# The seed must be there: a filter that matches nobody also answers 200.
+for probe_user in 1 "$USERS"; do
+  name=$(printf 'USER%07d%%40BENCH.EXAMPLE' "$probe_user")
+  curl -sf -H "Authorization: Bearer $TOKEN" "$URL/scim/v2/Users?filter=userName+eq+%22$name%22" \
+    | grep -q '"totalResults":1' || { echo "bench/scim: seeded user $probe_user not found over SCIM" >&2; exit 1; }
+done
 
-row() { # scenario, wrk output
-  python3 - "$1" <<'PY' "$2"
-import re, sys
-name, out = sys.argv[1], open(sys.argv[2]).read()
-rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
-lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-errors = re.search(r"Socket errors: (.*)", out)
-print(f"| {name} | {float(rps):,.0f} | {lat.get('50')} | {lat.get('99')} | {bad.group(1) if bad else 0}{' / ' + errors.group(1) if errors else ''} |")
-PY
-}
-bench() { # scenario, script
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "bench/scim/$2" "$URL" > "$WORK/$2.out"
-  row "$1" "$WORK/$2.out"
+OUT="$WORK/figures.json"
+bench() { # scenario, script, key
+  python3 bench/scim/wrk_run.py "$URL" "$2" --name "$1" --duration "$DURATION" --warmup "$WARMUP" \
+    --connections "$CONNECTIONS" --threads "$THREADS" --record "$OUT" "$3"
 }
 
 echo "| scenario ($USERS users, $CONNECTIONS connections) | requests/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|"
-bench "GET userName eq (random user)" get_filter.lua
-bench "POST new user" post.lua
+bench "GET userName eq (random user)" get_filter.lua get_filter
+bench "POST new user" post.lua post
 # The users POSTed above are SCIM-managed: PATCH flips them.
 python3 - "$URL" "$TOKEN" "$USERS" > "$WORK/ids.txt" <<'PY'
 import json, sys, urllib.request
@@ -88,7 +103,33 @@ for _ in range(50):
         break
     start += 200
 PY
-IDS_FILE="$WORK/ids.txt" bench "PATCH active \"False\"/\"True\" (Entra)" patch.lua
-bench "GET page of 100 (random startIndex)" pages.lua
+IDS_FILE="$WORK/ids.txt" bench "PATCH active \"False\"/\"True\" (Entra)" patch.lua patch
+bench "GET page of 100 (random startIndex)" pages.lua pages
+RSS=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$SERVER/status)
+if [ -n "${PROFILE:-}" ]; then
+  # A flat perf profile of the server under 10 s more of the GET-by-filter load (not measured).
+  command -v perf >/dev/null || { echo "PROFILE needs perf (apt-get install linux-perf)" >&2; exit 2; }
+  perf record -q -F 499 -p "$SERVER" -o "$WORK/perf.data" -- sleep 10 2>/dev/null &
+  PERF=$!
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/scim/get_filter.lua "$URL" >/dev/null
+  wait "$PERF" || true
+  { echo "# perf record -F 499 of rollcall serve ($USERS users) under GET userName eq, 10 s, $(date -u +%FT%TZ)"
+    perf report -i "$WORK/perf.data" --stdio --sort dso,symbol --percent-limit 0.7 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | sed 's/[[:space:]-]*$//' | head -60
+  } > "$PROFILE"
+  echo "profile of GET by filter: $PROFILE"
+fi
 echo
-echo "peak RSS of serve: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/$SERVER/status)"
+echo "peak RSS of serve: $RSS MiB"
+echo "Entra's requests (bench/scim/entra_probe.py):"
+python3 bench/scim/entra_probe.py "$URL/scim/v2" "$TOKEN" --json "$WORK/probe.json"
+if [ -n "$JSON" ]; then
+  python3 - "$OUT" "$JSON" "$USERS" "$SEED_S" "$RSS" "$WORK/probe.json" <<'PY'
+import json, sys
+out, dest, users, seed_s, rss, probe = sys.argv[1:]
+data = json.load(open(out))
+data.update(name="rollcall", users=int(users), seeded_by="rollcall sync (HR file)",
+            seed_s=float(seed_s), peak_rss_mib=int(rss), entra_probe=json.load(open(probe)))
+json.dump(data, open(dest, "w"), indent=2)
+PY
+fi

@@ -7,14 +7,28 @@
 #
 #   bash bench/sftp/run.sh             # 100 MB, 3 rounds
 #   SIZE_MB=20 ROUNDS=1 bash bench/sftp/run.sh
+#   bash bench/sftp/run.sh --json FILE # also write the figures as JSON (bench/run.sh does)
+#
+# ROLLCALL_BIN names a binary already built (bench/run.sh builds once).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+JSON=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --json) JSON=$2; shift 2 ;;
+    *) echo "usage: bash bench/sftp/run.sh [--json FILE]" >&2; exit 2 ;;
+  esac
+done
 SIZE_MB=${SIZE_MB:-100}
 ROUNDS=${ROUNDS:-3}
 command -v sftp >/dev/null || { echo "sftp is not installed (apt-get install openssh-client)" >&2; exit 2; }
+command -v ssh-keygen >/dev/null || { echo "ssh-keygen is not installed (apt-get install openssh-client)" >&2; exit 2; }
 
-cargo build --release -q -p rollcall
-BIN=$PWD/target/release/rollcall
+if [ -z "${ROLLCALL_BIN:-}" ]; then
+  cargo build --release -q -p rollcall
+  ROLLCALL_BIN=$PWD/target/release/rollcall
+fi
+BIN=$ROLLCALL_BIN
 WORK=$(mktemp -d)
 SERVER=
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -62,13 +76,26 @@ for round in $(seq 1 "$ROUNDS"); do
     -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
     -o IdentitiesOnly=yes -P "$PORT" bench@127.0.0.1 >/dev/null
   end=$(date +%s.%N)
-  python3 - "$BYTES" "$start" "$end" "$round" <<'PY'
-import sys
+  python3 - "$BYTES" "$start" "$end" "$round" "$WORK/rounds.jsonl" <<'PY'
+import json, sys
 b, s, e, r = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 t = e - s
 print(f"| {r} | {b:,} | {t:.2f} | {b / t / 1e6:.1f} |")
+with open(sys.argv[5], "a") as f:
+    f.write(json.dumps({"round": int(r), "bytes": b, "seconds": round(t, 3), "mb_per_s": round(b / t / 1e6, 1)}) + "\n")
 PY
 done
+RSS=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$SERVER/status)
 echo
-echo "server peak RSS: $(grep VmHWM /proc/$SERVER/status | awk '{print $2 / 1024 " MiB"}')"
+echo "server peak RSS: $RSS MiB"
+if [ -n "$JSON" ]; then
+  python3 - "$WORK/rounds.jsonl" "$JSON" "$RSS" <<'PY'
+import json, sys
+rounds = [json.loads(line) for line in open(sys.argv[1])]
+json.dump({"rounds": rounds, "peak_rss_mib": int(sys.argv[3]),
+           "best_mb_per_s": max(r["mb_per_s"] for r in rounds),
+           "median_mb_per_s": sorted(r["mb_per_s"] for r in rounds)[len(rounds) // 2]},
+          open(sys.argv[2], "w"), indent=2)
+PY
+fi
 "$BIN" runs list "${DATA[@]}" --org Bench | head -5
