@@ -117,7 +117,8 @@ impl OrgStore {
     /// One page of the users SCIM can see, in a stable order, and how many there are.
     pub async fn scim_page(&self, offset: u64, limit: u64) -> Result<(Vec<UserRow>, u64)> {
         if let (Some(fast), Some(order)) = (&self.store.fast, &self.store.page_order) {
-            let ids = order.of(self.org.as_str())?;
+            // Reading the order after a change takes milliseconds: off the async workers.
+            let ids = crate::bulk::blocking(|| order.of(self.org.as_str()))?;
             let from = usize::try_from(offset).unwrap_or(usize::MAX);
             let to = from.saturating_add(usize::try_from(limit).unwrap_or(usize::MAX));
             let page: Vec<&str> = ids.range(from, to).collect();
