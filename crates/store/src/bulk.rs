@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rollcall_domain::plan::{BatchKeys, Plan};
 use rollcall_domain::{Counts, LogRow, RunStatus, StoredUser};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, Statement, params};
 
 use crate::users::{USER_COLUMNS, user_from_row};
@@ -391,6 +392,58 @@ pub(crate) const UPDATE_USER: &str = "UPDATE users SET external_id = ?3, usernam
     active = ?23, start_employment_date = ?24, end_employment_date = ?25, custom_fields = ?26, managed_by = ?27, \
     scim_deleted = ?28, version = ?29, updated_at = ?30 WHERE id = ?1 AND org_id = ?2 AND version = ?31";
 
+/// A user's stored columns in [`USER_COLUMNS`] order, up to `version` (29 values).
+fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VALUES] {
+    let p = &u.profile;
+    let username = p.username.as_ref();
+    let text = |v: Option<&'u str>| match v {
+        Some(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+        None => ToSqlOutput::Owned(Value::Null),
+    };
+    let int = |v: i64| ToSqlOutput::Owned(Value::Integer(v));
+    let date = |d: Option<chrono::NaiveDate>| match d {
+        Some(d) => ToSqlOutput::Owned(Value::Text(d.format("%Y-%m-%d").to_string())),
+        None => ToSqlOutput::Owned(Value::Null),
+    };
+    let custom = serde_json::to_string(&p.custom_fields).unwrap_or_else(|_| "{}".into());
+    [
+        text(Some(u.id.as_str())),
+        text(Some(org)),
+        text(p.external_id.as_ref().map(|v| v.as_str())),
+        text(Some(username.map(|v| v.as_str()).unwrap_or_default())),
+        ToSqlOutput::Owned(Value::Text(
+            username.map(|v| v.normalized()).unwrap_or_default(),
+        )),
+        text(p.employee_id.as_ref().map(|v| v.as_str())),
+        text(p.first_name.as_deref()),
+        text(p.second_name.as_deref()),
+        text(p.email.as_ref().map(|v| v.as_str())),
+        text(p.email.as_ref().map(|v| v.normalized())),
+        int(i64::from(u.email_from_source)),
+        text(p.phone_mobile.as_ref().map(|v| v.as_str())),
+        text(p.phone_mobile.as_ref().map(|v| v.e164())),
+        int(i64::from(u.phone_mobile_from_source)),
+        text(p.phone_work.as_ref().map(|v| v.as_str())),
+        text(p.phone_work.as_ref().map(|v| v.e164())),
+        text(u.manager_id.as_ref().map(|v| v.as_str())),
+        text(p.job_title.as_deref()),
+        text(p.location.as_deref()),
+        text(p.department.as_deref()),
+        text(p.company.as_deref()),
+        text(p.description.as_deref()),
+        int(i64::from(u.active)),
+        date(p.start_employment_date),
+        date(p.end_employment_date),
+        ToSqlOutput::Owned(Value::Text(custom)),
+        text(u.managed_by.as_ref().map(|v| v.as_str())),
+        int(i64::from(u.scim_deleted)),
+        int(u.version),
+    ]
+}
+
+/// How many of [`USER_COLUMNS`] [`user_values`] gives (all but the two timestamps).
+const USER_VALUES: usize = 29;
+
 /// Bind a user's columns in [`USER_COLUMNS`] order (`?1`…`?29`), then `?30` = `now` and
 /// `?31` = `last` (the creation time of an insert, the expected version of an update), and
 /// run the statement.
@@ -401,44 +454,50 @@ pub(crate) fn execute_user(
     now: i64,
     last: i64,
 ) -> Result<usize> {
-    let p = &u.profile;
-    let username = p.username.as_ref();
-    let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
-    let custom = serde_json::to_string(&p.custom_fields).unwrap_or_else(|_| "{}".into());
+    let values = user_values(org, u);
+    let times = [ToSqlOutput::from(now), ToSqlOutput::from(last)];
     statement
-        .execute(params![
-            u.id.as_str(),
-            org,
-            p.external_id.as_ref().map(|v| v.as_str()),
-            username.map(|v| v.as_str()).unwrap_or_default(),
-            username.map(|v| v.normalized()).unwrap_or_default(),
-            p.employee_id.as_ref().map(|v| v.as_str()),
-            p.first_name,
-            p.second_name,
-            p.email.as_ref().map(|v| v.as_str()),
-            p.email.as_ref().map(|v| v.normalized()),
-            i64::from(u.email_from_source),
-            p.phone_mobile.as_ref().map(|v| v.as_str()),
-            p.phone_mobile.as_ref().map(|v| v.e164()),
-            i64::from(u.phone_mobile_from_source),
-            p.phone_work.as_ref().map(|v| v.as_str()),
-            p.phone_work.as_ref().map(|v| v.e164()),
-            u.manager_id.as_ref().map(|v| v.as_str()),
-            p.job_title,
-            p.location,
-            p.department,
-            p.company,
-            p.description,
-            i64::from(u.active),
-            date(p.start_employment_date),
-            date(p.end_employment_date),
-            custom,
-            u.managed_by.as_ref().map(|v| v.as_str()),
-            i64::from(u.scim_deleted),
-            u.version,
-            now,
-            last,
-        ])
+        .execute(rusqlite::params_from_iter(values.iter().chain(&times)))
+        .map_err(failed)
+}
+
+/// Update a user from `before` (as stored at `expected_version`) to `after`, setting only the
+/// columns that differ: SQLite then maintains only the indexes over those columns (a SCIM
+/// PATCH of `active` touches none of the eight). Returns the rows changed (0: stale).
+pub(crate) fn update_changed(
+    conn: &Connection,
+    org: &str,
+    before: &StoredUser,
+    after: &StoredUser,
+    now: i64,
+    expected_version: i64,
+) -> Result<usize> {
+    let old = user_values(org, before);
+    let new = user_values(org, after);
+    let mut sql = String::from("UPDATE users SET updated_at = ?1");
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&now];
+    // `id` and `org_id` (0, 1) identify the row; `version` (last) always changes.
+    for (i, name) in USER_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .enumerate()
+        .take(USER_VALUES)
+    {
+        if i >= 2 && (old[i] != new[i] || i == USER_VALUES - 1) {
+            args.push(&new[i]);
+            sql.push_str(&format!(", {name} = ?{}", args.len()));
+        }
+    }
+    args.extend([&old[0] as &dyn rusqlite::ToSql, &old[1], &expected_version]);
+    let n = args.len();
+    sql.push_str(&format!(
+        " WHERE id = ?{} AND org_id = ?{} AND version = ?{n}",
+        n - 2,
+        n - 1
+    ));
+    conn.prepare_cached(&sql)
+        .map_err(failed)?
+        .execute(rusqlite::params_from_iter(args))
         .map_err(failed)
 }
 

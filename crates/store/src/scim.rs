@@ -8,7 +8,7 @@ use rollcall_domain::{Action, ConfigId, LogRow, StoredUser, UserId};
 
 use crate::db::{get, query};
 use crate::fast::FastReads;
-use crate::scim_writes::{Change, Committed, Job};
+use crate::scim_writes::{Change, Committed, Job, UserWrite};
 use crate::users::{USER_COLUMNS, UserColumns, user_from_row};
 use crate::{OrgStore, Result};
 
@@ -189,15 +189,26 @@ impl OrgStore {
     /// in one transaction (shared with the requests that arrive at the same time): when this
     /// returns, the change and its log survive a crash. Returns the time recorded as the
     /// written users' `updated_at`.
+    /// `context` holds the users the plan was made from (its context's).
     pub async fn finish_scim(
         &self,
         plan: Option<&Plan>,
+        context: &[StoredUser],
         activity: Activity<'_>,
     ) -> Result<DateTime<Utc>> {
         let writes = plan
             .map(|plan| {
                 plan.writes()
-                    .map(|w| (w.user.clone(), w.expected_version))
+                    .map(|w| UserWrite {
+                        user: w.user.clone(),
+                        expected_version: w.expected_version,
+                        before: w.expected_version.and_then(|version| {
+                            context
+                                .iter()
+                                .find(|u| u.id == w.user.id && u.version == version)
+                                .cloned()
+                        }),
+                    })
                     .collect()
             })
             .unwrap_or_default();

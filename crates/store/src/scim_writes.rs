@@ -32,12 +32,21 @@ const QUEUE: usize = 4096;
 
 /// What a SCIM request changes.
 pub(crate) enum Change {
-    /// Users to write: new ones (no expected version) and updates of the given version.
-    Users(Vec<(StoredUser, Option<i64>)>),
+    /// Users to write: new ones and updates.
+    Users(Vec<UserWrite>),
     /// DELETE: deactivate and hide the user (refused when another configuration manages it).
     Delete(UserId),
     /// Nothing: a refused request, logged only.
     Nothing,
+}
+
+/// A user to write.
+pub(crate) struct UserWrite {
+    pub user: StoredUser,
+    /// `None` for a new user; otherwise the version the write was planned on.
+    pub expected_version: Option<i64>,
+    /// The user as stored at `expected_version`, when known: only what changed is written.
+    pub before: Option<StoredUser>,
 }
 
 /// A SCIM write with its activity log row.
@@ -251,11 +260,11 @@ async fn apply(
         Change::Nothing => Ok(true),
         Change::Users(writes) => {
             let mut new_users = Vec::new();
-            for (user, version) in writes {
-                match version {
-                    None => new_users.push(user),
+            for write in writes {
+                match write.expected_version {
+                    None => new_users.push(&write.user),
                     Some(version) => {
-                        update_user(backend, tx, &job.org, user, *version, now).await?
+                        update_user(backend, tx, &job.org, &write.user, version, now).await?
                     }
                 }
             }
@@ -381,7 +390,9 @@ mod sqlite {
     use rusqlite::{Connection, OptionalExtension, params};
 
     use super::*;
-    use crate::bulk::{UPDATE_USER, blocking, execute_user, failed, insert_user_sql};
+    use crate::bulk::{
+        UPDATE_USER, blocking, execute_user, failed, insert_user_sql, update_changed,
+    };
 
     pub(super) async fn writer(
         db: Db,
@@ -453,17 +464,26 @@ mod sqlite {
         match &job.change {
             Change::Nothing => Ok(true),
             Change::Users(writes) => {
-                for (user, version) in writes {
-                    if let Some(version) = version {
-                        let mut update = conn.prepare_cached(UPDATE_USER).map_err(failed)?;
-                        if execute_user(&mut update, org, user, now, *version)? != 1 {
-                            return Err(StoreError::StaleWrite);
+                for write in writes {
+                    let Some(version) = write.expected_version else {
+                        continue;
+                    };
+                    let changed = match &write.before {
+                        Some(before) => {
+                            update_changed(conn, org, before, &write.user, now, version)?
                         }
+                        None => {
+                            let mut update = conn.prepare_cached(UPDATE_USER).map_err(failed)?;
+                            execute_user(&mut update, org, &write.user, now, version)?
+                        }
+                    };
+                    if changed != 1 {
+                        return Err(StoreError::StaleWrite);
                     }
                 }
-                for (user, _) in writes.iter().filter(|(_, v)| v.is_none()) {
+                for write in writes.iter().filter(|w| w.expected_version.is_none()) {
                     let mut insert = conn.prepare_cached(insert_user).map_err(failed)?;
-                    execute_user(&mut insert, org, user, now, now)?;
+                    execute_user(&mut insert, org, &write.user, now, now)?;
                 }
                 Ok(true)
             }

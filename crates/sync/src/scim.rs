@@ -43,7 +43,10 @@ pub async fn scim_apply(
             warning: !planned.warnings.is_empty(),
         };
         let apply = config.mode == Mode::Active && planned.write.is_some();
-        match org.finish_scim(apply.then_some(&plan), activity).await {
+        match org
+            .finish_scim(apply.then_some(&plan), &ctx.users, activity)
+            .await
+        {
             Ok(at) => {
                 let mut records = plan.records;
                 let record = records
