@@ -292,8 +292,13 @@ impl Sieve {
         };
         let buf = &mut self.buf;
         buf.clear();
+        let mut given = fields.iter().filter(|(f, _)| *f != FieldKey::ExternalId);
         for field in &self.fields {
-            let value = cell(*field);
+            // The cells come in the mapping's order, as the stored values were packed.
+            let value = match given.next() {
+                Some((f, v)) if f == field => clean(v),
+                _ => return false,
+            };
             match field {
                 FieldKey::ExternalId => {}
                 FieldKey::Active => buf.push(match parse_bool(value) {

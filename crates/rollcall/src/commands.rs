@@ -663,7 +663,7 @@ async fn sync(args: SyncArgs) -> CmdResult {
     let run = match (items, sieve) {
         (Ok(items), Some(sieve)) => {
             match rollcall_sync::run_sifted(&org, &config, &meta, &items, sieve.finish()).await {
-                Ok(SiftedRun::Done(run)) => Ok(run),
+                Ok(SiftedRun::Done(run)) => Ok(*run),
                 Ok(SiftedRun::Replan(run_id)) => {
                     drop(items);
                     let whole =

@@ -135,15 +135,62 @@ impl BulkSqlite {
         org: &str,
         keys: &BatchKeys,
         expected: usize,
+        scan: bool,
     ) -> Result<Vec<StoredUser>> {
         let sets = KeySets::of(keys);
         let conn = self.open(false)?;
-        // One read transaction: the scan and the chain lookups see the same snapshot.
+        // One read transaction: the lookups and the chain lookups see the same snapshot.
         conn.execute_batch("BEGIN").map_err(failed)?;
         // Users are large: they are moved once, into `found`, and known by id beside it.
         let mut found: Vec<StoredUser> = Vec::with_capacity(expected);
         let mut ids: HashSet<String> = HashSet::with_capacity(expected);
-        {
+        if !scan {
+            // Indexed lookups, key by key; a value a user found so far holds needs none.
+            let mut held: [HashSet<String>; 6] = Default::default();
+            let lookups: [(&str, &[String]); 6] = [
+                ("external_id", &keys.external_ids),
+                ("username_norm", &keys.usernames),
+                ("employee_id", &keys.employee_ids),
+                ("email_norm", &keys.emails),
+                ("phone_mobile_e164", &keys.phones),
+                ("id", &keys.user_ids),
+            ];
+            for (position, (column, values)) in lookups.into_iter().enumerate() {
+                let mut by = conn
+                    .prepare(&format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND {column} = ?2"
+                    ))
+                    .map_err(failed)?;
+                for v in values {
+                    if held[position].contains(v) {
+                        continue;
+                    }
+                    let mut rows = by.query(params![org, v]).map_err(failed)?;
+                    while let Some(row) = rows.next().map_err(failed)? {
+                        let user = user_from_row(row)?;
+                        if !ids.insert(user.id.as_str().to_owned()) {
+                            continue;
+                        }
+                        for (i, column) in [
+                            EXTERNAL_ID,
+                            USERNAME_NORM,
+                            EMPLOYEE_ID,
+                            EMAIL_NORM,
+                            PHONE_MOBILE_E164,
+                            ID,
+                        ]
+                        .into_iter()
+                        .enumerate()
+                        {
+                            if let Some(v) = text_at(row, column)? {
+                                held[i].insert(v.to_owned());
+                            }
+                        }
+                        found.push(user);
+                    }
+                }
+            }
+        } else {
             let mut scan = conn
                 .prepare(&format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1"

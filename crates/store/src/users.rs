@@ -353,9 +353,8 @@ impl OrgStore {
         let org = self.org.as_str();
         crate::bulk::blocking(|| {
             let users = bulk.org_user_count(org)?;
-            if users > total as u64 * SCAN_ROWS_PER_KEY {
-                return Ok(None);
-            }
+            // Few keys for many users: indexed lookups through rusqlite rather than a scan.
+            let scan = users <= total as u64 * SCAN_ROWS_PER_KEY;
             let found = if users == 0 {
                 Vec::new()
             } else {
@@ -363,7 +362,7 @@ impl OrgStore {
                 let expected = usize::try_from(users)
                     .unwrap_or(0)
                     .min(keys.external_ids.len());
-                bulk.load_users(org, keys, expected)?
+                bulk.load_users(org, keys, expected, scan)?
             };
             // A value this organisation holds is held by no other (the indexes are global).
             let own_emails: HashSet<&str> = found

@@ -67,7 +67,7 @@ pub async fn run_batch(
 /// How a run whose file went through a [`Sieve`](rollcall_domain::unchanged::Sieve) ended.
 #[derive(Debug)]
 pub enum SiftedRun {
-    Done(RunRecord),
+    Done(Box<RunRecord>),
     /// The rows the sieve took depend on the file's other rows (a duplicate key, a renamed
     /// manager, a reporting loop): read the file again without the sieve and finish the run
     /// with [`finish_started`].
@@ -91,7 +91,7 @@ pub async fn run_sifted(
     };
     Ok(
         match plan_and_finish(org, config, &run_id, rest, Some(sifted), threshold).await? {
-            Some(record) => SiftedRun::Done(record),
+            Some(record) => SiftedRun::Done(Box::new(record)),
             None => SiftedRun::Replan(run_id),
         },
     )
