@@ -207,8 +207,16 @@ impl Sieve {
         !self.custom.is_empty()
     }
 
+    /// Room for `users` stored users and as many rows taken: growing these lists by doubling
+    /// would briefly hold both copies, the largest part of a run's memory.
     pub fn reserve(&mut self, users: usize) {
+        let keys = 2 + [FieldKey::EmployeeId, FieldKey::Email, FieldKey::PhoneMobile]
+            .iter()
+            .filter(|f| self.fields.contains(f))
+            .count();
         self.users.reserve(users);
+        self.unchanged.reserve(users);
+        self.keys.reserve(users.saturating_mul(keys));
     }
 
     /// Add a stored user (others than the configuration's own are ignored).
