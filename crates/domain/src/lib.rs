@@ -17,6 +17,7 @@ pub mod record;
 pub mod run;
 pub mod run_filter;
 pub mod throttle;
+pub mod unchanged;
 pub mod user;
 pub mod values;
 

@@ -17,6 +17,7 @@ use crate::field::FieldKey;
 use crate::ids::{ConfigId, UserId};
 use crate::record::{BatchItem, Incoming, Link, ManagerRef};
 use crate::run::{Action, Counts, ErrorType, Issue, LogRow};
+use crate::unchanged::UnchangedRow;
 use crate::user::{Profile, StoredUser};
 
 /// The stored users a batch can touch, as storage loaded them.
@@ -180,10 +181,24 @@ impl PlannedRecord {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub records: Vec<PlannedRecord>,
+    /// Rows that a [`crate::unchanged::Sieve`] recognised as leaving their user exactly as
+    /// stored, kept compact (they never became records); counted in `counts`.
+    pub unchanged: Vec<UnchangedRow>,
     pub counts: Counts,
 }
 
 impl Plan {
+    /// The log rows of SPEC §6 in the source's order: `records` and `unchanged` merged by row.
+    pub fn log_rows(&self) -> impl Iterator<Item = LogRow> + '_ {
+        let mut records = self.records.iter().peekable();
+        let mut unchanged = self.unchanged.iter().peekable();
+        std::iter::from_fn(move || match (records.peek(), unchanged.peek()) {
+            (Some(r), Some(u)) if u.row < r.row => unchanged.next().map(UnchangedRow::log_row),
+            (Some(_), _) => records.next().map(PlannedRecord::log_row),
+            (None, _) => unchanged.next().map(UnchangedRow::log_row),
+        })
+    }
+
     pub fn writes(&self) -> impl Iterator<Item = &Write> {
         self.records.iter().filter_map(|r| r.write.as_ref())
     }
@@ -508,7 +523,35 @@ pub fn plan(
     for r in &records {
         counts.add(r.action, !r.warnings.is_empty());
     }
-    Plan { records, counts }
+    Plan {
+        records,
+        unchanged: Vec::new(),
+        counts,
+    }
+}
+
+/// Each key of a batch item in the form [`find_duplicates`] compares, with its position in
+/// `Key::ALL` (0 external ID, 1 username, 2 employee ID, 3 email, 4 mobile).
+pub(crate) fn item_keys(item: &BatchItem, mut each: impl FnMut(usize, &str)) {
+    match item {
+        Ok(record) => {
+            for key in Key::ALL {
+                if let Some(v) = key.compared(&record.profile) {
+                    each(key as usize, &v);
+                }
+            }
+        }
+        Err(rejected) => {
+            let external_id = crate::values::clean(&rejected.external_id);
+            if !external_id.is_empty() {
+                each(Key::ExternalId as usize, external_id);
+            }
+            let username = crate::values::clean(&rejected.username);
+            if !username.is_empty() {
+                each(Key::Username as usize, &username.to_lowercase());
+            }
+        }
+    }
 }
 
 /// Rows of the batch that share a key with another row: every one of them fails.

@@ -6,6 +6,7 @@ use std::io::Read;
 use rollcall_domain::mapping::Mapping;
 use rollcall_domain::record::{BatchItem, RawRecord, ReadOptions, Rejected};
 use rollcall_domain::run::Issue;
+use rollcall_domain::unchanged::Sieve;
 use rollcall_domain::values::PhoneCache;
 use rollcall_domain::{ErrorType, FieldKey};
 
@@ -37,6 +38,20 @@ pub fn read_csv_with(
     mapping: &Mapping,
     options: &ReadOptions,
     phones: &mut PhoneCache,
+    limits: Limits,
+    on_row: impl FnMut(u64),
+) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
+    read_csv_sifted(input, mapping, options, phones, None, limits, on_row)
+}
+
+/// [`read_csv_with`], offering each well-formed row to `sieve` first: the rows it takes as
+/// Unchanged are not returned (they are in the sieve).
+pub fn read_csv_sifted(
+    input: impl Read,
+    mapping: &Mapping,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
+    mut sieve: Option<&mut Sieve>,
     limits: Limits,
     mut on_row: impl FnMut(u64),
 ) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
@@ -100,6 +115,18 @@ pub fn read_csv_with(
             return Err(vec![too_many_rows(limits)]);
         }
         on_row(rows);
+        if let Some(sieve) = sieve.as_deref_mut()
+            && cells.len() == columns.width
+            && columns.computed.is_empty()
+        {
+            let cell = |i: usize| cells.get(i).copied().unwrap_or_default();
+            let fields: Vec<(FieldKey, &str)> =
+                columns.fields.iter().map(|(f, i)| (*f, cell(*i))).collect();
+            let custom: Vec<&str> = columns.custom.iter().map(|(_, i)| cell(*i)).collect();
+            if sieve.take(line, &fields, &custom, phones) {
+                continue;
+            }
+        }
         items.push(to_item(line, &cells, &columns, options, phones));
     }
     if reader.get_mut().inner.over_limit() {

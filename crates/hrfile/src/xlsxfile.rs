@@ -17,6 +17,7 @@ use calamine::{DataRef, ExcelDateTime, Reader, Xlsx, XlsxCellReader, XlsxError};
 use rollcall_domain::mapping::Mapping;
 use rollcall_domain::record::{BatchItem, RawRecord, ReadOptions, Rejected};
 use rollcall_domain::run::Issue;
+use rollcall_domain::unchanged::Sieve;
 use rollcall_domain::values::{PhoneCache, clean};
 use rollcall_domain::{ErrorType, FieldKey};
 
@@ -66,6 +67,20 @@ pub fn read_xlsx_with(
     options: &ReadOptions,
     phones: &mut PhoneCache,
     limits: Limits,
+    on_row: impl FnMut(u64),
+) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
+    read_xlsx_sifted(bytes, mapping, options, phones, None, limits, on_row)
+}
+
+/// [`read_xlsx_with`], offering each well-formed row to `sieve` first: the rows it takes as
+/// Unchanged are not returned (they are in the sieve).
+pub fn read_xlsx_sifted(
+    bytes: &[u8],
+    mapping: &Mapping,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
+    sieve: Option<&mut Sieve>,
+    limits: Limits,
     mut on_row: impl FnMut(u64),
 ) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
     if bytes.len() as u64 > limits.max_bytes {
@@ -90,6 +105,7 @@ pub fn read_xlsx_with(
         items: Vec::new(),
         rows: 0,
         limits,
+        sieve,
     };
     let mut row: Option<RowCells> = None;
     while let Some(cell) = cells
@@ -347,13 +363,14 @@ impl RowCells {
     }
 }
 
-struct Output {
+struct Output<'s> {
     items: Vec<BatchItem>,
     rows: u64,
     limits: Limits,
+    sieve: Option<&'s mut Sieve>,
 }
 
-impl Output {
+impl Output<'_> {
     /// Turn a complete row into a record; rows whose cells are all empty are skipped.
     fn finish(
         &mut self,
@@ -372,6 +389,26 @@ impl Output {
             return Err(vec![too_many_rows(self.limits)]);
         }
         on_row(self.rows);
+        if let Some(sieve) = self.sieve.as_deref_mut()
+            && row.outside.is_none()
+            && columns.computed.is_empty()
+            && row.slots.iter().all(|s| matches!(s, Slot::Text(_)))
+        {
+            let cell = |column: usize| {
+                slots
+                    .of
+                    .get(column)
+                    .copied()
+                    .flatten()
+                    .map_or("", |slot| row.slots[slot].text())
+            };
+            let fields: Vec<(FieldKey, &str)> =
+                columns.fields.iter().map(|(f, i)| (*f, cell(*i))).collect();
+            let custom: Vec<&str> = columns.custom.iter().map(|(_, i)| cell(*i)).collect();
+            if sieve.take(u64::from(row.row) + 1, &fields, &custom, phones) {
+                return Ok(());
+            }
+        }
         self.items
             .push(to_item(row, columns, slots, options, phones));
         Ok(())

@@ -11,13 +11,14 @@ use chrono::Offset;
 use indicatif::{ProgressBar, ProgressStyle};
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
 use rollcall_domain::record::ReadOptions;
+use rollcall_domain::unchanged::Sieve;
 use rollcall_domain::values::{Email, PhoneCache, PhoneRegion};
-use rollcall_domain::{RunId, RunStatus};
+use rollcall_domain::{LogRow, RunId, RunStatus};
 use rollcall_store::{
     NewAdmin, NewConfig, OrgStore, RunRecord, SftpCredentials, SourceConfig, Store, StoreError,
     credentials,
 };
-use rollcall_sync::{RunMeta, exports};
+use rollcall_sync::{RunMeta, SiftedRun, exports};
 use sha2::{Digest, Sha256};
 
 use crate::cli::{
@@ -632,25 +633,64 @@ async fn sync(args: SyncArgs) -> CmdResult {
     let limits = settings.limits;
     let quiet = args.json;
     let source = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut phones = known_phones(&org, &config, total).await?;
-    let (items, sha) = tokio::task::spawn_blocking(move || {
-        read_records(
+    let sieve = sieve_for(&org, &config, total)
+        .await
+        .map_err(store_failure)?;
+    // The sieve gives the stored numbers of the rows it does not take.
+    let mut phones = match sieve {
+        Some(_) => PhoneCache::new(),
+        None => known_phones(&org, &config, total).await?,
+    };
+    let (read_mapping, read_extension) = (mapping.clone(), extension.clone());
+    let (items, sha, sieve) = tokio::task::spawn_blocking(move || {
+        let mut sieve = sieve;
+        let (items, sha) = read_records(
             source,
-            &extension,
-            &mapping,
+            &read_extension,
+            &read_mapping,
             &options,
             &mut phones,
+            sieve.as_mut(),
             limits,
             total,
             quiet,
-        )
+        );
+        (items, sha, sieve)
     })
     .await
     .map_err(|e| Failure::Internal(e.into()))?;
-    meta.file_sha256 = Some(sha);
-    let run = match items {
-        Ok(items) => rollcall_sync::run_batch(&org, &config, &meta, &items).await,
-        Err(problems) => {
+    meta.file_sha256 = Some(sha.clone());
+    let run = match (items, sieve) {
+        (Ok(items), Some(sieve)) => {
+            match rollcall_sync::run_sifted(&org, &config, &meta, &items, sieve.finish()).await {
+                Ok(SiftedRun::Done(run)) => Ok(*run),
+                Ok(SiftedRun::Replan(run_id)) => {
+                    drop(items);
+                    let whole =
+                        read_again(&org, &config, &args.file, &extension, options, limits, &sha)
+                            .await?;
+                    match whole {
+                        Ok(items) => {
+                            rollcall_sync::finish_started(
+                                &org,
+                                &config,
+                                &run_id,
+                                meta.dry_run,
+                                &items,
+                            )
+                            .await
+                        }
+                        Err(rows) => org
+                            .finish_run(&run_id, rollcall_store::Finish::DataLoadFailed(&rows))
+                            .await
+                            .map_err(rollcall_sync::SyncError::from),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        (Ok(items), None) => rollcall_sync::run_batch(&org, &config, &meta, &items).await,
+        (Err(problems), _) => {
             let rows: Vec<_> = problems.iter().map(|p| p.log_row()).collect();
             rollcall_sync::record_load_failure(&org, &config, &meta, &rows).await
         }
@@ -678,6 +718,80 @@ pub(crate) async fn known_phones(
             .map_err(store_failure)?;
     }
     Ok(phones)
+}
+
+/// A sieve for reading a file of `bytes` bytes for `config`, when it pays: it holds every
+/// user the configuration manages, which a file with a small part of them does not need (a
+/// row is 100 to 200 bytes; the sieve is used when the file may hold a tenth of the users).
+pub(crate) async fn sieve_for(
+    org: &OrgStore,
+    config: &SourceConfig,
+    bytes: u64,
+) -> Result<Option<Sieve>, StoreError> {
+    let Some(mut sieve) = config
+        .mapping
+        .as_ref()
+        .and_then(|m| Sieve::new(m, &config.id))
+    else {
+        return Ok(None);
+    };
+    let managed = org.managed_count(&config.id).await?;
+    if managed == 0 || bytes < managed.saturating_mul(20) {
+        return Ok(None);
+    }
+    sieve.reserve(usize::try_from(managed).unwrap_or(0));
+    org.fill_sieve(&config.id, &mut sieve).await?;
+    Ok(Some(sieve))
+}
+
+/// Read a file again, whole, after [`SiftedRun::Replan`]: its records, or the error log of a
+/// file that no longer reads as it did (changed on disk meanwhile).
+#[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
+async fn read_again(
+    org: &OrgStore,
+    config: &SourceConfig,
+    path: &Path,
+    extension: &str,
+    options: ReadOptions,
+    limits: rollcall_hrfile::Limits,
+    sha: &str,
+) -> Result<Result<Vec<rollcall_domain::record::BatchItem>, Vec<LogRow>>, Failure> {
+    let Some(mapping) = config.mapping.clone() else {
+        return Err(Failure::Internal(anyhow::anyhow!(
+            "the configuration has no mapping"
+        )));
+    };
+    let file = std::fs::File::open(path).map_err(|e| {
+        Failure::Internal(anyhow::anyhow!("cannot read {} again: {e}", path.display()))
+    })?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let source = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut phones = known_phones(org, config, total).await?;
+    let extension = extension.to_owned();
+    let (items, again) = tokio::task::spawn_blocking(move || {
+        read_records(
+            source,
+            &extension,
+            &mapping,
+            &options,
+            &mut phones,
+            None,
+            limits,
+            total,
+            true,
+        )
+    })
+    .await
+    .map_err(|e| Failure::Internal(e.into()))?;
+    if again != sha {
+        return Ok(Err(vec![LogRow {
+            action: "Failed".into(),
+            error_type: rollcall_domain::ErrorType::DataLoadFailed.code().into(),
+            message: "The file changed while it was synced: sync it again".into(),
+            ..LogRow::default()
+        }]));
+    }
+    Ok(items.map_err(|problems| problems.iter().map(|p| p.log_row()).collect()))
 }
 
 /// Keep the file of a run the threshold blocked, so `runs approve` applies exactly it. The
@@ -711,6 +825,7 @@ pub(crate) fn read_records(
     mapping: &rollcall_domain::mapping::Mapping,
     options: &ReadOptions,
     phones: &mut PhoneCache,
+    mut sieve: Option<&mut Sieve>,
     limits: rollcall_hrfile::Limits,
     total: u64,
     quiet: bool,
@@ -734,11 +849,12 @@ pub(crate) fn read_records(
             .take(limits.max_bytes.saturating_add(1))
             .read_to_end(&mut data)
         {
-            Ok(_) => rollcall_hrfile::xlsxfile::read_xlsx_with(
+            Ok(_) => rollcall_hrfile::xlsxfile::read_xlsx_sifted(
                 &data,
                 mapping,
                 options,
                 phones,
+                sieve.take(),
                 limits,
                 |rows| progress.row(rows, started),
             ),
@@ -749,11 +865,12 @@ pub(crate) fn read_records(
             )]),
         }
     } else {
-        rollcall_hrfile::csvfile::read_csv_with(
+        rollcall_hrfile::csvfile::read_csv_sifted(
             &mut tap,
             mapping,
             options,
             phones,
+            sieve,
             limits,
             |rows| progress.row(rows, started),
         )
@@ -830,6 +947,7 @@ async fn runs_approve(db: &DbArgs, run: &str, json: bool) -> CmdResult {
             &mapping,
             &options,
             &mut phones,
+            None,
             limits,
             total,
             json,

@@ -222,24 +222,56 @@ impl Runner {
             .await
             .map(|m| m.len())
             .unwrap_or(0);
-        let mut phones = crate::commands::known_phones(org, &config, total)
-            .await
-            .map_err(|_| anyhow::anyhow!("cannot read the configuration's phone numbers"))?;
-        let (loaded, sha) = tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(&path)?;
-            let source = std::io::BufReader::with_capacity(1 << 20, file);
-            Ok::<_, std::io::Error>(crate::commands::read_records(
-                source,
-                &extension,
-                &mapping,
-                &options,
-                &mut phones,
-                limits,
-                total,
-                true,
-            ))
-        })
-        .await??;
+        let sieve = crate::commands::sieve_for(org, &config, total).await?;
+        let read = |sieve: Option<rollcall_domain::unchanged::Sieve>| async {
+            // The sieve gives the stored numbers of the rows it does not take.
+            let mut phones = match sieve {
+                Some(_) => rollcall_domain::values::PhoneCache::new(),
+                None => crate::commands::known_phones(org, &config, total)
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!("cannot read the configuration's phone numbers")
+                    })?,
+            };
+            let (path, extension, mapping) = (path.clone(), extension.clone(), mapping.clone());
+            let read = tokio::task::spawn_blocking(move || {
+                let mut sieve = sieve;
+                let file = std::fs::File::open(&path)?;
+                let source = std::io::BufReader::with_capacity(1 << 20, file);
+                let (loaded, sha) = crate::commands::read_records(
+                    source,
+                    &extension,
+                    &mapping,
+                    &options,
+                    &mut phones,
+                    sieve.as_mut(),
+                    limits,
+                    total,
+                    true,
+                );
+                Ok::<_, std::io::Error>((loaded, sha, sieve))
+            })
+            .await??;
+            anyhow::Ok(read)
+        };
+        let (mut loaded, sha, sieve) = read(sieve).await?;
+        if let (Ok(rest), Some(sieve)) = (&loaded, sieve)
+            && run
+                .file_sha256
+                .as_deref()
+                .is_none_or(|stored| stored == sha)
+        {
+            if let Some(record) =
+                rollcall_sync::run_claimed_sifted(org, &config, run, rest, sieve.finish()).await?
+            {
+                return Ok(record);
+            }
+            // The unchanged rows depend on the others: the whole file, planned as one.
+            drop(std::mem::replace(&mut loaded, Ok(Vec::new())));
+            let (whole, again, _) = read(None).await?;
+            anyhow::ensure!(again == sha, "the spooled file changed while it was read");
+            loaded = whole;
+        }
         if run
             .file_sha256
             .as_deref()

@@ -83,7 +83,7 @@ const EMPLOYEE_ID: usize = 5;
 const EMAIL_NORM: usize = 9;
 const PHONE_MOBILE_E164: usize = 12;
 
-fn text_at<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>> {
+pub(crate) fn text_at<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>> {
     match row.get_ref(i).map_err(failed)? {
         rusqlite::types::ValueRef::Null => Ok(None),
         rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
@@ -136,15 +136,62 @@ impl BulkSqlite {
         org: &str,
         keys: &BatchKeys,
         expected: usize,
+        scan: bool,
     ) -> Result<Vec<StoredUser>> {
         let sets = KeySets::of(keys);
         let conn = self.open(false)?;
-        // One read transaction: the scan and the chain lookups see the same snapshot.
+        // One read transaction: the lookups and the chain lookups see the same snapshot.
         conn.execute_batch("BEGIN").map_err(failed)?;
         // Users are large: they are moved once, into `found`, and known by id beside it.
         let mut found: Vec<StoredUser> = Vec::with_capacity(expected);
         let mut ids: HashSet<String> = HashSet::with_capacity(expected);
-        {
+        if !scan {
+            // Indexed lookups, key by key; a value a user found so far holds needs none.
+            let mut held: [HashSet<String>; 6] = Default::default();
+            let lookups: [(&str, &[String]); 6] = [
+                ("external_id", &keys.external_ids),
+                ("username_norm", &keys.usernames),
+                ("employee_id", &keys.employee_ids),
+                ("email_norm", &keys.emails),
+                ("phone_mobile_e164", &keys.phones),
+                ("id", &keys.user_ids),
+            ];
+            for (position, (column, values)) in lookups.into_iter().enumerate() {
+                let mut by = conn
+                    .prepare(&format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND {column} = ?2"
+                    ))
+                    .map_err(failed)?;
+                for v in values {
+                    if held[position].contains(v) {
+                        continue;
+                    }
+                    let mut rows = by.query(params![org, v]).map_err(failed)?;
+                    while let Some(row) = rows.next().map_err(failed)? {
+                        let user = user_from_row(row)?;
+                        if !ids.insert(user.id.as_str().to_owned()) {
+                            continue;
+                        }
+                        for (i, column) in [
+                            EXTERNAL_ID,
+                            USERNAME_NORM,
+                            EMPLOYEE_ID,
+                            EMAIL_NORM,
+                            PHONE_MOBILE_E164,
+                            ID,
+                        ]
+                        .into_iter()
+                        .enumerate()
+                        {
+                            if let Some(v) = text_at(row, column)? {
+                                held[i].insert(v.to_owned());
+                            }
+                        }
+                        found.push(user);
+                    }
+                }
+            }
+        } else {
             let mut scan = conn
                 .prepare(&format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1"
@@ -221,6 +268,27 @@ impl BulkSqlite {
             if let (Some(a), Some(b)) = (text_at(row, 0)?, text_at(row, 1)?) {
                 each(a, b);
             }
+        }
+        Ok(())
+    }
+
+    /// Run `sql` with text parameters and hand each row to `each`, its text columns borrowed.
+    pub fn rows<const N: usize>(
+        &self,
+        sql: &str,
+        params: [&str; N],
+        mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let conn = self.open(false)?;
+        // One pass over the rows: a large page cache would only add to the caller's memory.
+        conn.execute_batch("PRAGMA cache_size = -8192;")
+            .map_err(failed)?;
+        let mut statement = conn.prepare(sql).map_err(failed)?;
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(params))
+            .map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            each(row)?;
         }
         Ok(())
     }
@@ -302,43 +370,51 @@ impl BulkSqlite {
             write_users(&tx, f.org, plan, f.now)?;
         }
         {
-            let mut log = tx
-                .prepare(
-                    "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, \
-                     error_type, message, additional_data, changed_fields) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(failed)?;
+            // Many rows per statement: a million log rows cost half as much as one by one.
+            let mut many = tx.prepare(&log_insert(LOG_ROWS)).map_err(failed)?;
+            let mut one = tx.prepare(&log_insert(1)).map_err(failed)?;
+            let mut pending: Vec<LogRow> = Vec::with_capacity(LOG_ROWS);
             let mut seq = 0i64;
-            let mut insert = |row: &LogRow| -> Result<()> {
-                log.execute(params![
-                    f.run,
-                    seq,
-                    row.row.map(|r| i64::try_from(r).unwrap_or(i64::MAX)),
-                    row.external_id,
-                    row.username,
-                    row.action,
-                    row.error_type,
-                    row.message,
-                    row.additional_data,
-                    row.changed_fields,
-                ])
-                .map_err(failed)?;
-                seq += 1;
+            let mut flush = |pending: &mut Vec<LogRow>| -> Result<()> {
+                let statement = if pending.len() == LOG_ROWS {
+                    &mut many
+                } else {
+                    &mut one
+                };
+                for chunk in pending.chunks(if pending.len() == LOG_ROWS {
+                    LOG_ROWS
+                } else {
+                    1
+                }) {
+                    for (k, row) in chunk.iter().enumerate() {
+                        bind_log_row(statement, k * 10, f.run, seq, row)?;
+                        seq += 1;
+                    }
+                    statement.raw_execute().map_err(failed)?;
+                }
+                pending.clear();
+                Ok(())
+            };
+            let mut insert = |row: LogRow| -> Result<()> {
+                pending.push(row);
+                if pending.len() == LOG_ROWS {
+                    flush(&mut pending)?;
+                }
                 Ok(())
             };
             match f.plan {
                 Some(plan) => {
-                    for record in &plan.records {
-                        insert(&record.log_row())?;
+                    for row in plan.log_rows() {
+                        insert(row)?;
                     }
                 }
                 None => {
                     for row in f.logs {
-                        insert(row)?;
+                        insert(row.clone())?;
                     }
                 }
             }
+            flush(&mut pending)?;
         }
         let c = &f.counts;
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -369,6 +445,45 @@ impl BulkSqlite {
         }
         tx.commit().map_err(failed)
     }
+}
+
+/// Log rows per multi-row INSERT (10 parameters each).
+const LOG_ROWS: usize = 64;
+
+fn log_insert(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|k| {
+            let p: Vec<String> = (1..=10).map(|i| format!("?{}", k * 10 + i)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, \
+         error_type, message, additional_data, changed_fields) VALUES {}",
+        values.join(", ")
+    )
+}
+
+/// Bind one log row as parameters `at + 1` … `at + 10`.
+fn bind_log_row(
+    statement: &mut Statement<'_>,
+    at: usize,
+    run: &str,
+    seq: i64,
+    row: &LogRow,
+) -> Result<()> {
+    let mut bind =
+        |i: usize, v: &dyn rusqlite::ToSql| statement.raw_bind_parameter(at + i, v).map_err(failed);
+    bind(1, &run)?;
+    bind(2, &seq)?;
+    bind(3, &row.row.map(|r| i64::try_from(r).unwrap_or(i64::MAX)))?;
+    bind(4, &row.external_id)?;
+    bind(5, &row.username)?;
+    bind(6, &row.action)?;
+    bind(7, &row.error_type)?;
+    bind(8, &row.message)?;
+    bind(9, &row.additional_data)?;
+    bind(10, &row.changed_fields)
 }
 
 /// What [`BulkSqlite::finish`] records.

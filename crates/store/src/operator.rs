@@ -496,6 +496,18 @@ impl OrgStore {
 
     /// The number of active users a configuration manages (the base of a percentage
     /// deactivation threshold).
+    /// How many users `config` manages, active or not.
+    pub async fn managed_count(&self, config: &ConfigId) -> Result<u64> {
+        let row = query(
+            self.store.db.backend,
+            "SELECT COUNT(*) AS n FROM users WHERE org_id = $1 AND managed_by = $2",
+            vec![self.org.as_str().into(), config.as_str().into()],
+        )
+        .fetch_one(&self.store.db.read)
+        .await?;
+        Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
+    }
+
     pub async fn active_managed_count(&self, config: &ConfigId) -> Result<u64> {
         let row = query(
             self.store.db.backend,

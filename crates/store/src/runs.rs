@@ -249,14 +249,10 @@ impl OrgStore {
                 (
                     plan.counts.completed_status(),
                     plan.counts,
-                    plan.records.iter().map(|r| r.log_row()).collect(),
+                    plan.log_rows().collect(),
                 )
             }
-            Finish::Report(plan, status) => (
-                status,
-                plan.counts,
-                plan.records.iter().map(|r| r.log_row()).collect(),
-            ),
+            Finish::Report(plan, status) => (status, plan.counts, plan.log_rows().collect()),
             Finish::DataLoadFailed(rows) => {
                 (RunStatus::DataLoadFailed, Counts::default(), rows.to_vec())
             }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use rollcall_domain::plan::{BatchKeys, Context};
+use rollcall_domain::unchanged::{Sieve, StoredManager, StoredView};
 use rollcall_domain::user::Profile;
 use rollcall_domain::values::{Email, EmployeeId, ExternalId, Phone, UserName};
 use rollcall_domain::{ConfigId, OrgId, StoredUser, UserId};
@@ -394,9 +395,8 @@ impl OrgStore {
         let org = self.org.as_str();
         crate::bulk::blocking(|| {
             let users = bulk.org_user_count(org)?;
-            if users > total as u64 * SCAN_ROWS_PER_KEY {
-                return Ok(None);
-            }
+            // Few keys for many users: indexed lookups through rusqlite rather than a scan.
+            let scan = users <= total as u64 * SCAN_ROWS_PER_KEY;
             let found = if users == 0 {
                 Vec::new()
             } else {
@@ -404,7 +404,7 @@ impl OrgStore {
                 let expected = usize::try_from(users)
                     .unwrap_or(0)
                     .min(keys.external_ids.len());
-                bulk.load_users(org, keys, expected)?
+                bulk.load_users(org, keys, expected, scan)?
             };
             let (emails, phones) = not_held_by(&found, keys);
             let foreign_emails = bulk.foreign_keys(org, "email_norm", &emails)?;
@@ -595,6 +595,128 @@ impl OrgStore {
             if let (Some(v), Some(e)) = (value, e164) {
                 cache.know(&v, &e);
             }
+        }
+        Ok(())
+    }
+}
+
+/// The columns [`OrgStore::fill_sieve`] reads, in [`sieve_view`]'s order.
+const SIEVE_SQL: &str = "SELECT u.managed_by, u.external_id, u.username, u.employee_id, u.first_name, \
+    u.second_name, u.email, u.email_from_source, u.phone_mobile, u.phone_mobile_e164, u.phone_mobile_from_source, \
+    u.phone_work, u.phone_work_e164, u.manager_id, m.external_id, u.job_title, u.location, u.department, \
+    u.company, u.description, u.active, u.start_employment_date, u.end_employment_date, u.custom_fields \
+    FROM users u LEFT JOIN users m ON m.id = u.manager_id AND m.org_id = u.org_id \
+    WHERE u.org_id = $1 AND u.managed_by = $2 AND u.external_id IS NOT NULL";
+
+/// A row of [`SIEVE_SQL`], its columns by position.
+trait SieveRow {
+    fn text(&self, i: usize) -> Result<Option<&str>>;
+    fn int(&self, i: usize) -> Result<i64>;
+}
+
+impl SieveRow for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<Option<&str>> {
+        crate::bulk::text_at(self, i)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        self.get(i).map_err(crate::bulk::failed)
+    }
+}
+
+/// A row of [`SIEVE_SQL`] read through sqlx.
+struct OwnedSieveRow {
+    texts: Vec<Option<String>>,
+    ints: [i64; 3],
+}
+
+impl SieveRow for OwnedSieveRow {
+    fn text(&self, i: usize) -> Result<Option<&str>> {
+        Ok(self.texts.get(i).and_then(|t| t.as_deref()))
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(match i {
+            7 => self.ints[0],
+            10 => self.ints[1],
+            _ => self.ints[2],
+        })
+    }
+}
+
+/// Hand one row of [`SIEVE_SQL`] to the sieve.
+fn sieve_view(sieve: &mut Sieve, row: &impl SieveRow) -> Result<()> {
+    let text = |i: usize| row.text(i);
+    let int = |i: usize| row.int(i);
+    let custom_fields: BTreeMap<String, String> = match text(23)? {
+        Some(json) if sieve.reads_custom_fields() => {
+            serde_json::from_str(json).map_err(|_| corrupt("custom_fields"))?
+        }
+        _ => BTreeMap::new(),
+    };
+    let manager = match (text(13)?, text(14)?) {
+        (None, _) => StoredManager::None,
+        (Some(_), Some(ext)) => StoredManager::External(ext),
+        (Some(_), None) => StoredManager::Unnamed,
+    };
+    sieve.add(&StoredView {
+        managed_by: text(0)?,
+        external_id: text(1)?.ok_or_else(|| corrupt("external_id"))?,
+        username: text(2)?.ok_or_else(|| corrupt("username"))?,
+        employee_id: text(3)?,
+        first_name: text(4)?,
+        second_name: text(5)?,
+        email: text(6)?,
+        email_from_source: int(7)? != 0,
+        phone_mobile: text(8)?,
+        phone_mobile_e164: text(9)?,
+        phone_mobile_from_source: int(10)? != 0,
+        phone_work: text(11)?,
+        phone_work_e164: text(12)?,
+        manager,
+        job_title: text(15)?,
+        location: text(16)?,
+        department: text(17)?,
+        company: text(18)?,
+        description: text(19)?,
+        active: int(20)? != 0,
+        start_employment_date: text(21)?,
+        end_employment_date: text(22)?,
+        custom_fields: &custom_fields,
+    });
+    Ok(())
+}
+
+impl OrgStore {
+    /// Give `sieve` the users `config` manages, so that a file of that configuration can be
+    /// read without planning the rows that leave them as they are.
+    pub async fn fill_sieve(&self, config: &ConfigId, sieve: &mut Sieve) -> Result<()> {
+        if let Some(bulk) = &self.store.bulk {
+            let (org, config) = (self.org.as_str(), config.as_str());
+            let sql = SIEVE_SQL.replace("$1", "?1").replace("$2", "?2");
+            return crate::bulk::blocking(|| {
+                bulk.rows(&sql, [org, config], |row| sieve_view(sieve, row))
+            });
+        }
+        let rows = query(
+            self.store.db.backend,
+            SIEVE_SQL,
+            vec![self.org.as_str().into(), config.as_str().into()],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        sieve.reserve(rows.len());
+        for row in rows {
+            let texts: Vec<Option<String>> = (0..24)
+                .map(|i| match i {
+                    7 | 10 | 20 => Ok(None),
+                    _ => sqlx::Row::try_get::<Option<String>, _>(&row, i).map_err(StoreError::from),
+                })
+                .collect::<Result<_>>()?;
+            let int = |i: usize| sqlx::Row::try_get::<i64, _>(&row, i).map_err(StoreError::from);
+            let owned = OwnedSieveRow {
+                texts,
+                ints: [int(7)?, int(10)?, int(20)?],
+            };
+            sieve_view(sieve, &owned)?;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod scim;
 use rollcall_domain::config::Mode;
 use rollcall_domain::plan::{self, BatchKeys, Options, Plan};
 use rollcall_domain::record::BatchItem;
+use rollcall_domain::unchanged::Sifted;
 use rollcall_domain::{ErrorType, LogRow, RunId, RunStatus, UserId};
 use rollcall_store::{Finish, NewRun, OrgStore, RunRecord, SourceConfig, StoreError};
 
@@ -60,7 +61,73 @@ pub async fn run_batch(
     } else {
         Threshold::Check
     };
-    plan_and_finish(org, config, &run_id, batch, threshold).await
+    plan_whole(org, config, &run_id, batch, threshold).await
+}
+
+/// How a run whose file went through a [`Sieve`](rollcall_domain::unchanged::Sieve) ended.
+#[derive(Debug)]
+pub enum SiftedRun {
+    Done(Box<RunRecord>),
+    /// The rows the sieve took depend on the file's other rows (a duplicate key, a renamed
+    /// manager, a reporting loop): read the file again without the sieve and finish the run
+    /// with [`finish_started`].
+    Replan(RunId),
+}
+
+/// [`run_batch`] for a file read through a sieve: `rest` is the file's other rows.
+pub async fn run_sifted(
+    org: &OrgStore,
+    config: &SourceConfig,
+    meta: &RunMeta,
+    rest: &[BatchItem],
+    sifted: Sifted,
+) -> Result<SiftedRun, SyncError> {
+    let run = new_run(config, meta);
+    let run_id = org.start_run(&run).await?;
+    let threshold = if run.dry_run {
+        Threshold::DryRun
+    } else {
+        Threshold::Check
+    };
+    Ok(
+        match plan_and_finish(org, config, &run_id, rest, Some(sifted), threshold).await? {
+            Some(record) => SiftedRun::Done(Box::new(record)),
+            None => SiftedRun::Replan(run_id),
+        },
+    )
+}
+
+/// Finish a run that [`run_sifted`] started and gave back, with the whole file's records.
+pub async fn finish_started(
+    org: &OrgStore,
+    config: &SourceConfig,
+    run_id: &RunId,
+    dry_run: bool,
+    batch: &[BatchItem],
+) -> Result<RunRecord, SyncError> {
+    let threshold = if dry_run || config.mode == Mode::DryRun {
+        Threshold::DryRun
+    } else {
+        Threshold::Check
+    };
+    plan_whole(org, config, run_id, batch, threshold).await
+}
+
+/// [`run_claimed`] for a file read through a sieve; `None` asks for the whole file
+/// ([`SiftedRun::Replan`]), to be given to [`run_claimed`].
+pub async fn run_claimed_sifted(
+    org: &OrgStore,
+    config: &SourceConfig,
+    run: &RunRecord,
+    rest: &[BatchItem],
+    sifted: Sifted,
+) -> Result<Option<RunRecord>, SyncError> {
+    let threshold = if run.dry_run {
+        Threshold::DryRun
+    } else {
+        Threshold::Check
+    };
+    plan_and_finish(org, config, &run.id, rest, Some(sifted), threshold).await
 }
 
 /// Run a queued run that a worker claimed: `loaded` is its file's records, or the problems
@@ -78,7 +145,7 @@ pub async fn run_claimed(
             } else {
                 Threshold::Check
             };
-            plan_and_finish(org, config, &run.id, batch, threshold).await
+            plan_whole(org, config, &run.id, batch, threshold).await
         }
         Err(problems) => Ok(org
             .finish_run(&run.id, Finish::DataLoadFailed(problems))
@@ -95,7 +162,7 @@ pub async fn approve_run(
     batch: &[BatchItem],
 ) -> Result<RunRecord, SyncError> {
     org.take_for_approval(run_id).await?;
-    let applied = plan_and_finish(org, config, run_id, batch, Threshold::Approved).await;
+    let applied = plan_whole(org, config, run_id, batch, Threshold::Approved).await;
     if applied.is_err()
         && let Err(e) = org.release_approval(run_id).await
     {
@@ -114,27 +181,55 @@ enum Threshold {
     Approved,
 }
 
-async fn plan_and_finish(
+async fn plan_whole(
     org: &OrgStore,
     config: &SourceConfig,
     run_id: &RunId,
     batch: &[BatchItem],
     threshold: Threshold,
 ) -> Result<RunRecord, SyncError> {
+    match plan_and_finish(org, config, run_id, batch, None, threshold).await? {
+        Some(record) => Ok(record),
+        // Only a sieve's rows can ask for the whole file, and there are none.
+        None => Err(SyncError::Store(StoreError::Database)),
+    }
+}
+
+/// Plan `batch` (with the rows `sifted` took, if any), check the threshold and finish the run.
+/// `None` when the sifted rows depend on the batch ([`SiftedRun::Replan`]).
+async fn plan_and_finish(
+    org: &OrgStore,
+    config: &SourceConfig,
+    run_id: &RunId,
+    batch: &[BatchItem],
+    sifted: Option<Sifted>,
+    threshold: Threshold,
+) -> Result<Option<RunRecord>, SyncError> {
     let options = Options {
         config: config.id.clone(),
         create_inactive: false,
     };
+    let mut sifted = sifted.unwrap_or_default();
+    if sifted.conflicts_with(batch) {
+        tracing::debug!(run = %run_id, "a row shares a key with an unchanged row; planning the whole file");
+        return Ok(None);
+    }
     for attempt in 1..=MAX_ATTEMPTS {
         let started = std::time::Instant::now();
         // The keys are as large as the batch: computed again for a retry rather than kept.
         let ctx = org.load_context(&BatchKeys::of(batch)).await?;
         let loaded = started.elapsed();
-        let plan = plan::plan(batch, &ctx, &options, &mut || {
+        let mut plan = plan::plan(batch, &ctx, &options, &mut || {
             UserId::new(rollcall_store::new_id())
         });
         drop(ctx);
-        tracing::debug!(run = %run_id, records = batch.len(), ?loaded, planned = ?started.elapsed() - loaded, "planned");
+        if !sifted.holds_for(&plan) {
+            tracing::debug!(run = %run_id, "the plan changes what unchanged rows depend on; planning the whole file");
+            return Ok(None);
+        }
+        plan.counts.unchanged += sifted.unchanged.len() as u64;
+        plan.unchanged = std::mem::take(&mut sifted.unchanged);
+        tracing::debug!(run = %run_id, records = batch.len(), unchanged = plan.unchanged.len(), ?loaded, planned = ?started.elapsed() - loaded, "planned");
         let finish = match threshold {
             Threshold::DryRun => Finish::Report(&plan, plan.counts.completed_status()),
             Threshold::Check if above_threshold(org, config, &plan).await? => {
@@ -143,10 +238,13 @@ async fn plan_and_finish(
             Threshold::Check | Threshold::Approved => Finish::Apply(&plan),
         };
         let applying = std::time::Instant::now();
-        match org.finish_run(run_id, finish).await {
+        let finished = org.finish_run(run_id, finish).await;
+        // Kept for another attempt.
+        sifted.unchanged = std::mem::take(&mut plan.unchanged);
+        match finished {
             Ok(record) => {
                 tracing::debug!(run = %run_id, finished = ?applying.elapsed(), "finished");
-                return Ok(record);
+                return Ok(Some(record));
             }
             Err(StoreError::Conflict(what)) => {
                 tracing::info!(run = %run_id, attempt, conflict = %what, "concurrent write; planning again");
@@ -163,7 +261,9 @@ async fn plan_and_finish(
         message: "The users changed too often while this run was applied; run it again".into(),
         ..LogRow::default()
     }];
-    Ok(org.finish_run(run_id, Finish::DataLoadFailed(&log)).await?)
+    Ok(Some(
+        org.finish_run(run_id, Finish::DataLoadFailed(&log)).await?,
+    ))
 }
 
 /// Record a run whose data could not be loaded (a bad file), with its error log.

@@ -784,3 +784,132 @@ on_both!(scim_pages_see_every_write, |db: TestDb| async move {
     let (page, total) = read_org.scim_page(5, 10).await.unwrap();
     assert_eq!((page.len(), total), (0, 3));
 });
+
+/// Read `csv` for `config`, through a sieve of the users it manages when `sifted`.
+async fn read_csv(
+    org: &OrgStore,
+    config: &SourceConfig,
+    csv: &str,
+    sifted: bool,
+) -> (Vec<BatchItem>, Option<rollcall_domain::unchanged::Sifted>) {
+    let mapping = config.mapping.clone().unwrap();
+    let mut sieve =
+        sifted.then(|| rollcall_domain::unchanged::Sieve::new(&mapping, &config.id).unwrap());
+    if let Some(sieve) = sieve.as_mut() {
+        org.fill_sieve(&config.id, sieve).await.unwrap();
+    }
+    let items = rollcall_hrfile::csvfile::read_csv_sifted(
+        csv.as_bytes(),
+        &mapping,
+        &ReadOptions::default(),
+        &mut PhoneCache::new(),
+        sieve.as_mut(),
+        rollcall_hrfile::Limits::default(),
+        |_| {},
+    )
+    .unwrap();
+    (items, sieve.map(|s| s.finish()))
+}
+
+on_both!(
+    a_sifted_file_runs_as_the_whole_file_would,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let org = store.create_org("Acme", true).await.unwrap();
+        let org = store.org(org.id);
+        let f = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        let mapping = rollcall_domain::mapping::Mapping::new(
+            [
+                f("external_id", "Id"),
+                f("username", "Login"),
+                f("email", "Email"),
+                f("phone_mobile", "Mobile"),
+                f("manager", "Boss"),
+                f("job_title", "Title"),
+                f("active", "Active"),
+                f("start_employment_date", "Start"),
+            ],
+            [f("CostCentre", "Cc")],
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap();
+        let config = org
+            .create_config(support::new_config(
+                "Payroll",
+                ConfigKind::Sftp,
+                Some(mapping),
+            ))
+            .await
+            .unwrap();
+        const HEADER: &str = "Id,Login,Email,Mobile,Boss,Title,Active,Start,Cc\n";
+        let first = format!(
+            "{HEADER}1,ann,Ann@Acme.com,+447400000001,,CEO,true,2020-01-31,CC1\n\
+             2,bob,,+44 7400 000002,1,CFO,true,,\n\
+             3,cy,cy@acme.com,,2,Clerk,true,,CC3\n\
+             4,dee,dee@acme.com,,2,Clerk,true,,CC4\n"
+        );
+        let (items, _) = read_csv(&org, &config, &first, false).await;
+        let run = run_batch(&org, &config, &meta(), &items).await.unwrap();
+        assert_eq!(run.counts.created, 4);
+
+        // The next file: one row changed (the email's case), one leaver, one new, two as
+        // they were (one with spaces and TRUE).
+        let next = format!(
+            "{HEADER}1 , ann ,Ann@Acme.com, +447400000001 ,,CEO,TRUE,2020-01-31,CC1\n\
+             5,eve,eve@acme.com,,1,VP,true,,\n\
+             2,bob,,+44 7400 000002,1,CFO,true,,\n\
+             3,cy,Cy@acme.com,,2,Clerk,true,,CC3\n\
+             4,dee,dee@acme.com,,2,Clerk,false,,CC4\n"
+        );
+        let mut dry = meta();
+        dry.dry_run = true;
+        let (whole, _) = read_csv(&org, &config, &next, false).await;
+        let expected = run_batch(&org, &config, &dry, &whole).await.unwrap();
+        let (rest, sifted) = read_csv(&org, &config, &next, true).await;
+        assert_eq!(rest.len(), 3, "two rows were taken as unchanged");
+        let rollcall_sync::SiftedRun::Done(got) =
+            rollcall_sync::run_sifted(&org, &config, &dry, &rest, sifted.unwrap())
+                .await
+                .unwrap()
+        else {
+            panic!("the sifted rows hold");
+        };
+        assert_eq!(got.counts, expected.counts);
+        assert_eq!(got.counts.unchanged, 2);
+        assert_eq!(got.status, expected.status);
+        assert_eq!(
+            org.run_logs(&got.id).await.unwrap(),
+            org.run_logs(&expected.id).await.unwrap()
+        );
+
+        // Applied: the same users as the whole file gives.
+        let (rest, sifted) = read_csv(&org, &config, &next, true).await;
+        let rollcall_sync::SiftedRun::Done(applied) =
+            rollcall_sync::run_sifted(&org, &config, &meta(), &rest, sifted.unwrap())
+                .await
+                .unwrap()
+        else {
+            panic!("the sifted rows hold");
+        };
+        assert_eq!(applied.counts, expected.counts);
+        let (again, _) = read_csv(&org, &config, &next, false).await;
+        let rerun = run_batch(&org, &config, &meta(), &again).await.unwrap();
+        assert_eq!(rerun.counts.unchanged, 5);
+
+        // A new row with an unchanged row's mobile: the whole file is planned.
+        let clash = format!("{next}6,fay,,+447400000001,,,true,,\n");
+        let (rest, sifted) = read_csv(&org, &config, &clash, true).await;
+        let replan = rollcall_sync::run_sifted(&org, &config, &dry, &rest, sifted.unwrap())
+            .await
+            .unwrap();
+        let rollcall_sync::SiftedRun::Replan(run_id) = replan else {
+            panic!("a duplicate key needs the whole file: {replan:?}");
+        };
+        let (whole, _) = read_csv(&org, &config, &clash, false).await;
+        let finished = rollcall_sync::finish_started(&org, &config, &run_id, true, &whole)
+            .await
+            .unwrap();
+        assert_eq!(finished.counts.skipped, 2);
+        assert_eq!(finished.status, RunStatus::NeedsAttention);
+    }
+);
