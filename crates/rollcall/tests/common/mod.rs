@@ -36,10 +36,12 @@ impl Env {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollcall"));
         cmd.args(args);
-        match &self.database_url {
-            Some(url) => cmd.arg("--database-url").arg(url),
-            None => cmd.arg("--data-dir").arg(self.path("data")),
-        };
+        // The data directory also holds the SFTP host key, the spool and the node id, so it
+        // is given with PostgreSQL too (else they would land in the working directory).
+        cmd.arg("--data-dir").arg(self.path("data"));
+        if let Some(url) = &self.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
         cmd.env_remove("ROLLCALL_DATABASE_URL")
             .env_remove("ROLLCALL_DATA_DIR");
         cmd
