@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -118,25 +117,15 @@ impl Drop {
 
     /// `sftp -b` with the key; the batch's relative local paths are in the test's folder.
     fn sftp(&self, server: &Server, login: &str, batch: &str) -> Output {
-        let mut child = Command::new("sftp")
+        let mut command = Command::new("sftp");
+        command
             .current_dir(self.env.dir.path())
             .args(["-b", "-", "-i"])
             .arg(&self.key)
             .args(ssh_options())
             .args(["-o", "BatchMode=yes"])
-            .args(["-P", &server.sftp_port(), &format!("{login}@127.0.0.1")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(batch.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+            .args(["-P", &server.sftp_port(), &format!("{login}@127.0.0.1")]);
+        common::output_with_stdin(command, batch)
     }
 
     fn sftp_ok(&self, server: &Server, login: &str, batch: &str) -> String {
@@ -206,7 +195,8 @@ fn ssh_options() -> [&'static str; 10] {
 
 /// `sftp` signing in with `password` only (sshpass answers the prompt), running `batch`.
 fn sftp_with_password(server: &Server, dir: &Path, password: &str, batch: &str) -> Output {
-    let mut child = Command::new("sshpass")
+    let mut command = Command::new("sshpass");
+    command
         .current_dir(dir)
         .args(["-p", password, "sftp"])
         .args(ssh_options())
@@ -224,19 +214,8 @@ fn sftp_with_password(server: &Server, dir: &Path, password: &str, batch: &str) 
             "-P",
             &server.sftp_port(),
             "payroll@127.0.0.1",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(batch.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        ]);
+    common::output_with_stdin(command, batch)
 }
 
 /// The names an `ls -1` printed (the batch's own echoed commands left out).

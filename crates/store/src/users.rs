@@ -364,8 +364,6 @@ impl OrgStore {
         let mut users: Vec<StoredUser> = found.into_values().collect();
         users.sort_by(|a, b| a.id.cmp(&b.id));
         let (emails, phones) = not_held_by(&users, keys);
-        let emails: Vec<String> = emails.into_iter().map(str::to_owned).collect();
-        let phones: Vec<String> = phones.into_iter().map(str::to_owned).collect();
         Ok(Context {
             foreign_emails: self.foreign_keys("email_norm", &emails).await?,
             foreign_phones: self.foreign_keys("phone_mobile_e164", &phones).await?,
@@ -428,7 +426,7 @@ impl OrgStore {
         if values.is_empty() {
             return Ok(());
         }
-        if let Some(fast) = self.fast_for(values) {
+        if let Some(fast) = self.fast_for(values.len()) {
             let sql = format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE org_id = ? AND {column} IN ({})",
                 question_marks(values.len())
@@ -461,18 +459,17 @@ impl OrgStore {
 
     /// Which of `values` are held by users of other organisations. Only the values come back:
     /// nothing about the other organisation.
-    async fn foreign_keys(&self, column: &str, values: &[String]) -> Result<HashSet<String>> {
+    async fn foreign_keys(&self, column: &str, values: &[&str]) -> Result<HashSet<String>> {
         let mut held = HashSet::new();
         if values.is_empty() {
             return Ok(held);
         }
-        if let Some(fast) = self.fast_for(values) {
+        if let Some(fast) = self.fast_for(values.len()) {
             let sql = format!(
                 "SELECT {column} FROM users WHERE org_id <> ? AND {column} IN ({})",
                 question_marks(values.len())
             );
-            let params =
-                std::iter::once(self.org.as_str()).chain(values.iter().map(String::as_str));
+            let params = std::iter::once(self.org.as_str()).chain(values.iter().copied());
             fast.for_each_row(&sql, params, |row| {
                 held.insert(row.get::<_, String>(0).map_err(failed)?);
                 Ok(())
@@ -485,7 +482,7 @@ impl OrgStore {
                 placeholders(2, chunk.len())
             );
             let mut args: Vec<Arg> = vec![self.org.as_str().into()];
-            args.extend(chunk.iter().map(|v| Arg::from(v.as_str())));
+            args.extend(chunk.iter().map(|v| Arg::from(*v)));
             for row in query(self.store.db.backend, sql, args)
                 .fetch_all(&self.store.db.read)
                 .await?
@@ -499,12 +496,9 @@ impl OrgStore {
     /// The direct SQLite path, for the few keys of a SCIM request: a handful of index probes
     /// cost less on the calling thread than on sqlx's worker. Files' thousands of keys stay on
     /// sqlx, off the async threads.
-    fn fast_for(&self, values: &[String]) -> Option<&crate::fast::FastReads> {
+    fn fast_for(&self, keys: usize) -> Option<&crate::fast::FastReads> {
         const INLINE_KEYS: usize = 16;
-        self.store
-            .fast
-            .as_deref()
-            .filter(|_| values.len() <= INLINE_KEYS)
+        self.store.fast.as_deref().filter(|_| keys <= INLINE_KEYS)
     }
 
     /// One user of this organisation.
