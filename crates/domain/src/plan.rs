@@ -19,6 +19,7 @@ use crate::record::{BatchItem, Incoming, Link, ManagerRef};
 use crate::run::{Action, Counts, ErrorType, Issue, LogRow};
 use crate::unchanged::UnchangedRow;
 use crate::user::{Profile, StoredUser};
+use crate::values::ExternalId;
 
 /// The stored users a batch can touch, as storage loaded them.
 #[derive(Clone, Debug, Default)]
@@ -386,6 +387,80 @@ pub fn plan(
     options: &Options,
     new_id: &mut dyn FnMut() -> UserId,
 ) -> Plan {
+    plan_records(batch, ctx, options, new_id, false).0
+}
+
+/// The plan of one chunk of a file that is planned and applied chunk by chunk (see
+/// `rollcall_sync::initial`).
+#[derive(Debug)]
+pub struct ChunkPlan {
+    pub plan: Plan,
+    /// Records whose manager is neither in the chunk nor in the context (a later chunk may
+    /// hold them): `plan.records[i]` leaves the manager as it was, and names `manager`.
+    pub deferred: Vec<(usize, ExternalId)>,
+    /// Whether the chunk's managers make a reporting loop: whole-file planning decides loops
+    /// differently from chunk by chunk, so the caller plans the whole file instead.
+    pub loops: bool,
+}
+
+/// [`plan`] for one chunk of a file planned chunk by chunk: a manager that neither the chunk
+/// nor the context holds is not a warning yet but [`ChunkPlan::deferred`].
+pub fn plan_chunk(
+    batch: &[BatchItem],
+    ctx: &Context,
+    options: &Options,
+    new_id: &mut dyn FnMut() -> UserId,
+) -> ChunkPlan {
+    let (plan, deferred) = plan_records(batch, ctx, options, new_id, true);
+    let loops = plan.records.iter().any(|r| {
+        r.warnings
+            .iter()
+            .any(|w| w.error_type == ErrorType::ManagerCycle)
+    });
+    ChunkPlan {
+        plan,
+        deferred,
+        loops,
+    }
+}
+
+/// The changed fields of a record once its manager changes too, in the planner's order.
+pub fn with_manager_changed(changed: &[String]) -> Vec<String> {
+    let manager = FieldKey::Manager.key();
+    if changed.iter().any(|f| f == manager) {
+        return changed.to_vec();
+    }
+    // Standard fields come in `FieldKey` order, custom fields after them.
+    let rank = |f: &String| FieldKey::ALL.iter().position(|k| k.key() == f);
+    let manager_rank = rank(&manager.to_owned());
+    let at = changed
+        .iter()
+        .position(|f| rank(f).is_none_or(|r| Some(r) > manager_rank))
+        .unwrap_or(changed.len());
+    let mut out = changed.to_vec();
+    out.insert(at, manager.to_owned());
+    out
+}
+
+/// The warning of a record whose manager matches no user.
+pub fn manager_not_found(ext: &str) -> Issue {
+    Issue::new(
+        ErrorType::ManagerNotFound,
+        format!(
+            "Manager '{ext}' matches no user, so the manager was not changed: check the \
+             manager's External ID or add the manager to the source"
+        ),
+        format!("manager={ext}"),
+    )
+}
+
+fn plan_records(
+    batch: &[BatchItem],
+    ctx: &Context,
+    options: &Options,
+    new_id: &mut dyn FnMut() -> UserId,
+    defer_unknown_managers: bool,
+) -> (Plan, Vec<(usize, ExternalId)>) {
     let index = Index::new(&ctx.users);
     let mut slots: Vec<Option<PlannedRecord>> = vec![None; batch.len()];
 
@@ -455,7 +530,11 @@ pub fn plan(
         }
     }
 
-    let warnings = resolve_managers(&mut accepted, &index);
+    let (warnings, deferred) = resolve_managers(&mut accepted, &index, defer_unknown_managers);
+    let deferred: Vec<(usize, ExternalId)> = deferred
+        .into_iter()
+        .map(|(k, ext)| (accepted[k].slot, ext))
+        .collect();
 
     for ((a, warns), record) in accepted.into_iter().zip(warnings).zip(accepted_records) {
         let (external_id, username) = describe(record);
@@ -523,16 +602,19 @@ pub fn plan(
     for r in &records {
         counts.add(r.action, !r.warnings.is_empty());
     }
-    Plan {
-        records,
-        unchanged: Vec::new(),
-        counts,
-    }
+    (
+        Plan {
+            records,
+            unchanged: Vec::new(),
+            counts,
+        },
+        deferred,
+    )
 }
 
 /// Each key of a batch item in the form [`find_duplicates`] compares, with its position in
 /// `Key::ALL` (0 external ID, 1 username, 2 employee ID, 3 email, 4 mobile).
-pub(crate) fn item_keys(item: &BatchItem, mut each: impl FnMut(usize, &str)) {
+pub fn item_keys(item: &BatchItem, mut each: impl FnMut(usize, &str)) {
     match item {
         Ok(record) => {
             for key in Key::ALL {
@@ -958,9 +1040,15 @@ impl<'a> Graph<'a> {
 
 /// Resolve manager references once the whole batch is known (a manager may come after their
 /// reports), then undo any assignment that would make a reporting loop. Returns the warnings of
-/// each accepted record, in order.
-fn resolve_managers(accepted: &mut [Accepted], index: &Index<'_>) -> Vec<Vec<Issue>> {
+/// each accepted record, in order, and (with `defer`) the records whose manager by external ID
+/// was not found, instead of their warning.
+fn resolve_managers(
+    accepted: &mut [Accepted],
+    index: &Index<'_>,
+    defer: bool,
+) -> (Vec<Vec<Issue>>, Vec<(usize, ExternalId)>) {
     let mut warnings: Vec<Vec<Issue>> = vec![Vec::new(); accepted.len()];
+    let mut deferred = Vec::new();
     // The ids of the batch's users, apart from `accepted`, whose managers change below.
     let accepted_ids: Vec<UserId> = accepted.iter().map(|a| a.user(index).id.clone()).collect();
 
@@ -1007,7 +1095,12 @@ fn resolve_managers(accepted: &mut [Accepted], index: &Index<'_>) -> Vec<Vec<Iss
             })
             .collect();
         let mut managers = initial.clone();
-        for ((a, manager), warns) in acc.iter().zip(managers.iter_mut()).zip(warnings.iter_mut()) {
+        for (k, ((a, manager), warns)) in acc
+            .iter()
+            .zip(managers.iter_mut())
+            .zip(warnings.iter_mut())
+            .enumerate()
+        {
             let Some(reference) = &a.manager else {
                 continue;
             };
@@ -1015,14 +1108,8 @@ fn resolve_managers(accepted: &mut [Accepted], index: &Index<'_>) -> Vec<Vec<Iss
                 None => *manager = None,
                 Some(ManagerRef::ExternalId(ext)) => match by_external.get(ext.as_str()) {
                     Some(n) => *manager = Some(*n),
-                    None => warns.push(Issue::new(
-                        ErrorType::ManagerNotFound,
-                        format!(
-                            "Manager '{ext}' matches no user, so the manager was not changed: check the \
-                             manager's External ID or add the manager to the source"
-                        ),
-                        format!("manager={ext}"),
-                    )),
+                    None if defer => deferred.push((k, ext.clone())),
+                    None => warns.push(manager_not_found(ext.as_str())),
                 },
                 Some(ManagerRef::User(id)) => match graph.node_of.get(id.as_str()) {
                     Some(n) if graph.known[*n as usize] => *manager = Some(*n),
@@ -1118,7 +1205,7 @@ fn resolve_managers(accepted: &mut [Accepted], index: &Index<'_>) -> Vec<Vec<Iss
             }
         }
     }
-    warnings
+    (warnings, deferred)
 }
 
 /// The loops of a graph in which every node has at most one parent, reachable from `starts`.

@@ -51,10 +51,42 @@ pub fn read_csv_sifted(
     mapping: &Mapping,
     options: &ReadOptions,
     phones: &mut PhoneCache,
+    sieve: Option<&mut Sieve>,
+    limits: Limits,
+    on_row: impl FnMut(u64),
+) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
+    let mut items = Vec::new();
+    read_csv_into(
+        input,
+        mapping,
+        options,
+        phones,
+        sieve,
+        limits,
+        on_row,
+        &mut |item| {
+            items.push(item);
+            true
+        },
+    )?;
+    Ok(items)
+}
+
+/// [`read_csv_sifted`], handing each record to `sink` as soon as it is read (a large file
+/// need not be held whole); reading stops early, with `Ok`, when `sink` returns false. The
+/// records already handed over belong to a file that may still fail as a whole: the caller
+/// applies nothing before this returns `Ok`.
+#[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
+pub fn read_csv_into(
+    input: impl Read,
+    mapping: &Mapping,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
     mut sieve: Option<&mut Sieve>,
     limits: Limits,
     mut on_row: impl FnMut(u64),
-) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
+    sink: &mut dyn FnMut(BatchItem) -> bool,
+) -> Result<(), Vec<FileProblem>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -86,7 +118,6 @@ pub fn read_csv_sifted(
         Err(e) => return Err(too_big_or(&mut reader, vec![csv_problem(&e)])),
     };
 
-    let mut items = Vec::new();
     let mut rows = 0u64;
     loop {
         match reader.read_byte_record(&mut record) {
@@ -127,7 +158,9 @@ pub fn read_csv_sifted(
                 continue;
             }
         }
-        items.push(to_item(line, &cells, &columns, options, phones));
+        if !sink(to_item(line, &cells, &columns, options, phones)) {
+            return Ok(());
+        }
     }
     if reader.get_mut().inner.over_limit() {
         return Err(vec![too_big(limits)]);
@@ -135,7 +168,7 @@ pub fn read_csv_sifted(
     if rows == 0 {
         return Err(vec![no_data_rows()]);
     }
-    Ok(items)
+    Ok(())
 }
 
 /// A header row that reads as one column holding `;` or tabs: another separator was used.

@@ -81,8 +81,39 @@ pub fn read_xlsx_sifted(
     phones: &mut PhoneCache,
     sieve: Option<&mut Sieve>,
     limits: Limits,
-    mut on_row: impl FnMut(u64),
+    on_row: impl FnMut(u64),
 ) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
+    let mut items = Vec::new();
+    read_xlsx_into(
+        bytes,
+        mapping,
+        options,
+        phones,
+        sieve,
+        limits,
+        on_row,
+        &mut |item| {
+            items.push(item);
+            true
+        },
+    )?;
+    Ok(items)
+}
+
+/// [`read_xlsx_sifted`], handing each record to `sink` as soon as it is read; reading stops
+/// early, with `Ok`, when `sink` returns false. The records already handed over belong to a
+/// file that may still fail as a whole: the caller applies nothing before this returns `Ok`.
+#[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
+pub fn read_xlsx_into(
+    bytes: &[u8],
+    mapping: &Mapping,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
+    sieve: Option<&mut Sieve>,
+    limits: Limits,
+    mut on_row: impl FnMut(u64),
+    sink: &mut dyn FnMut(BatchItem) -> bool,
+) -> Result<(), Vec<FileProblem>> {
     if bytes.len() as u64 > limits.max_bytes {
         return Err(vec![too_big(limits)]);
     }
@@ -102,7 +133,8 @@ pub fn read_xlsx_sifted(
     let mut cells = open_cells(&mut workbook, &sheet)?;
     let mut walk = Walk::default();
     let mut out = Output {
-        items: Vec::new(),
+        sink,
+        stopped: false,
         rows: 0,
         limits,
         sieve,
@@ -119,6 +151,9 @@ pub fn read_xlsx_sifted(
         }
         if row.as_ref().is_some_and(|row| row.row != r) {
             out.finish(row.take(), &columns, &slots, options, phones, &mut on_row)?;
+            if out.stopped {
+                return Ok(());
+            }
         }
         let row = row.get_or_insert_with(|| RowCells::new(r, slots.len()));
         // A formula cell with nothing cached: Excel always saves the result, other writers
@@ -165,7 +200,7 @@ pub fn read_xlsx_sifted(
     if out.rows == 0 {
         return Err(vec![no_data_rows()]);
     }
-    Ok(out.items)
+    Ok(())
 }
 
 /// "The file is not a valid .xlsx workbook: …", the problem for anything that is not a
@@ -364,7 +399,9 @@ impl RowCells {
 }
 
 struct Output<'s> {
-    items: Vec<BatchItem>,
+    sink: &'s mut dyn FnMut(BatchItem) -> bool,
+    /// The sink asked for no more rows.
+    stopped: bool,
     rows: u64,
     limits: Limits,
     sieve: Option<&'s mut Sieve>,
@@ -409,8 +446,7 @@ impl Output<'_> {
                 return Ok(());
             }
         }
-        self.items
-            .push(to_item(row, columns, slots, options, phones));
+        self.stopped = !(self.sink)(to_item(row, columns, slots, options, phones));
         Ok(())
     }
 }

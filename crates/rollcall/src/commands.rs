@@ -641,6 +641,65 @@ async fn sync(args: SyncArgs) -> CmdResult {
         Some(_) => PhoneCache::new(),
         None => known_phones(&org, &config, total).await?,
     };
+    // A first sync into an empty organisation is planned and applied chunk by chunk, in
+    // bounded memory, while the file is read.
+    if sieve.is_none()
+        && !meta.dry_run
+        && config.mode != rollcall_domain::config::Mode::DryRun
+        && org.user_count().await.map_err(store_failure)? == 0
+    {
+        let run_id = rollcall_sync::start_run(&org, &config, &meta)
+            .await
+            .map_err(|e| Failure::Internal(e.into()))?;
+        let (read_mapping, read_extension) = (mapping.clone(), extension.clone());
+        let read = move |sink: &mut dyn FnMut(rollcall_domain::record::BatchItem) -> bool| {
+            let (loaded, sha) = read_into(
+                source,
+                &read_extension,
+                &read_mapping,
+                &options,
+                &mut phones,
+                None,
+                limits,
+                total,
+                quiet,
+                sink,
+            );
+            (
+                loaded.map_err(|problems| problems.iter().map(|p| p.log_row()).collect()),
+                sha,
+            )
+        };
+        let run = match rollcall_sync::run_chunked(&org, &config, &run_id, meta.dry_run, read)
+            .await
+            .map_err(|e| Failure::Internal(e.into()))?
+        {
+            rollcall_sync::Chunked::Done(run) => *run,
+            rollcall_sync::Chunked::Whole => {
+                let (whole, sha) =
+                    read_again(&org, &config, &args.file, &extension, options, limits, None)
+                        .await?;
+                org.set_run_sha256(&run_id, &sha)
+                    .await
+                    .map_err(store_failure)?;
+                match whole {
+                    Ok(items) => {
+                        rollcall_sync::finish_started(&org, &config, &run_id, meta.dry_run, &items)
+                            .await
+                    }
+                    Err(rows) => org
+                        .finish_run(&run_id, rollcall_store::Finish::DataLoadFailed(&rows))
+                        .await
+                        .map_err(rollcall_sync::SyncError::from),
+                }
+                .map_err(|e| Failure::Internal(e.into()))?
+            }
+        };
+        if run.status == RunStatus::AboveDeactivationThreshold {
+            keep_blocked_file(&org, &run, &args.file, &file_name).await?;
+        }
+        return report(&org, &run, args.json).await;
+    }
     let (read_mapping, read_extension) = (mapping.clone(), extension.clone());
     let (items, sha, sieve) = tokio::task::spawn_blocking(move || {
         let mut sieve = sieve;
@@ -666,9 +725,16 @@ async fn sync(args: SyncArgs) -> CmdResult {
                 Ok(SiftedRun::Done(run)) => Ok(*run),
                 Ok(SiftedRun::Replan(run_id)) => {
                     drop(items);
-                    let whole =
-                        read_again(&org, &config, &args.file, &extension, options, limits, &sha)
-                            .await?;
+                    let (whole, _) = read_again(
+                        &org,
+                        &config,
+                        &args.file,
+                        &extension,
+                        options,
+                        limits,
+                        Some(&sha),
+                    )
+                    .await?;
                     match whole {
                         Ok(items) => {
                             rollcall_sync::finish_started(
@@ -744,8 +810,9 @@ pub(crate) async fn sieve_for(
     Ok(Some(sieve))
 }
 
-/// Read a file again, whole, after [`SiftedRun::Replan`]: its records, or the error log of a
-/// file that no longer reads as it did (changed on disk meanwhile).
+/// Read a file again, whole, after [`SiftedRun::Replan`] or [`rollcall_sync::Chunked::Whole`]:
+/// its records, or the error log of a file that no longer reads as it did (its hash is not
+/// `sha` any more: changed on disk meanwhile); and its hash.
 #[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
 async fn read_again(
     org: &OrgStore,
@@ -754,8 +821,14 @@ async fn read_again(
     extension: &str,
     options: ReadOptions,
     limits: rollcall_hrfile::Limits,
-    sha: &str,
-) -> Result<Result<Vec<rollcall_domain::record::BatchItem>, Vec<LogRow>>, Failure> {
+    sha: Option<&str>,
+) -> Result<
+    (
+        Result<Vec<rollcall_domain::record::BatchItem>, Vec<LogRow>>,
+        String,
+    ),
+    Failure,
+> {
     let Some(mapping) = config.mapping.clone() else {
         return Err(Failure::Internal(anyhow::anyhow!(
             "the configuration has no mapping"
@@ -783,15 +856,19 @@ async fn read_again(
     })
     .await
     .map_err(|e| Failure::Internal(e.into()))?;
-    if again != sha {
-        return Ok(Err(vec![LogRow {
+    if sha.is_some_and(|sha| again != sha) {
+        let changed = vec![LogRow {
             action: "Failed".into(),
             error_type: rollcall_domain::ErrorType::DataLoadFailed.code().into(),
             message: "The file changed while it was synced: sync it again".into(),
             ..LogRow::default()
-        }]));
+        }];
+        return Ok((Err(changed), again));
     }
-    Ok(items.map_err(|problems| problems.iter().map(|p| p.log_row()).collect()))
+    Ok((
+        items.map_err(|problems| problems.iter().map(|p| p.log_row()).collect()),
+        again,
+    ))
 }
 
 /// Keep the file of a run the threshold blocked, so `runs approve` applies exactly it. The
@@ -825,7 +902,7 @@ pub(crate) fn read_records(
     mapping: &rollcall_domain::mapping::Mapping,
     options: &ReadOptions,
     phones: &mut PhoneCache,
-    mut sieve: Option<&mut Sieve>,
+    sieve: Option<&mut Sieve>,
     limits: rollcall_hrfile::Limits,
     total: u64,
     quiet: bool,
@@ -833,6 +910,39 @@ pub(crate) fn read_records(
     Result<Vec<rollcall_domain::record::BatchItem>, Vec<rollcall_hrfile::FileProblem>>,
     String,
 ) {
+    let mut items = Vec::new();
+    let (loaded, sha) = read_into(
+        source,
+        extension,
+        mapping,
+        options,
+        phones,
+        sieve,
+        limits,
+        total,
+        quiet,
+        &mut |item| {
+            items.push(item);
+            true
+        },
+    );
+    (loaded.map(|()| items), sha)
+}
+
+/// [`read_records`], handing each record to `sink` (reading stops when it returns false).
+#[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
+pub(crate) fn read_into(
+    source: impl Read,
+    extension: &str,
+    mapping: &rollcall_domain::mapping::Mapping,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
+    mut sieve: Option<&mut Sieve>,
+    limits: rollcall_hrfile::Limits,
+    total: u64,
+    quiet: bool,
+    sink: &mut dyn FnMut(rollcall_domain::record::BatchItem) -> bool,
+) -> (Result<(), Vec<rollcall_hrfile::FileProblem>>, String) {
     let bytes = Arc::new(AtomicU64::new(0));
     let mut tap = Tap {
         inner: source,
@@ -841,7 +951,7 @@ pub(crate) fn read_records(
     };
     let started = Instant::now();
     let mut progress = Progress::new(total, bytes, quiet);
-    let items = if extension == "xlsx" {
+    let loaded = if extension == "xlsx" {
         // A workbook is a zip archive, read whole (the reader checks the byte limit again)
         // and then streamed row by row.
         let mut data = Vec::new();
@@ -849,7 +959,7 @@ pub(crate) fn read_records(
             .take(limits.max_bytes.saturating_add(1))
             .read_to_end(&mut data)
         {
-            Ok(_) => rollcall_hrfile::xlsxfile::read_xlsx_sifted(
+            Ok(_) => rollcall_hrfile::xlsxfile::read_xlsx_into(
                 &data,
                 mapping,
                 options,
@@ -857,6 +967,7 @@ pub(crate) fn read_records(
                 sieve.take(),
                 limits,
                 |rows| progress.row(rows, started),
+                sink,
             ),
             Err(e) => Err(vec![rollcall_hrfile::FileProblem::new(
                 None,
@@ -865,7 +976,7 @@ pub(crate) fn read_records(
             )]),
         }
     } else {
-        rollcall_hrfile::csvfile::read_csv_sifted(
+        rollcall_hrfile::csvfile::read_csv_into(
             &mut tap,
             mapping,
             options,
@@ -873,13 +984,13 @@ pub(crate) fn read_records(
             sieve,
             limits,
             |rows| progress.row(rows, started),
+            sink,
         )
     };
     progress.finish();
-    (items, hex::encode(tap.hasher.finalize()))
+    (loaded, hex::encode(tap.hasher.finalize()))
 }
 
-/// `runs approve RUN`: apply a run the deactivation threshold blocked, from its kept file.
 async fn runs_cancel(db: &DbArgs, run: &str, json: bool) -> CmdResult {
     let store = store(db).await?;
     let run_id = RunId::new(run.trim());

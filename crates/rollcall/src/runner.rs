@@ -223,6 +223,55 @@ impl Runner {
             .map(|m| m.len())
             .unwrap_or(0);
         let sieve = crate::commands::sieve_for(org, &config, total).await?;
+        if sieve.is_none()
+            && !run.dry_run
+            && config.mode != rollcall_domain::config::Mode::DryRun
+            && org.user_count().await? == 0
+        {
+            let mut phones = crate::commands::known_phones(org, &config, total)
+                .await
+                .map_err(|_| anyhow::anyhow!("cannot read the configuration's phone numbers"))?;
+            let (path, extension, mapping) = (path.clone(), extension.clone(), mapping.clone());
+            let expected = run.file_sha256.clone();
+            let read = move |sink: &mut dyn FnMut(rollcall_domain::record::BatchItem) -> bool| {
+                let file = match std::fs::File::open(&path) {
+                    Ok(file) => file,
+                    Err(e) => {
+                        let problem = rollcall_hrfile::FileProblem::new(
+                            None,
+                            format!("The spooled file could not be read: {e}"),
+                            "",
+                        );
+                        return (Err(vec![problem.log_row()]), String::new());
+                    }
+                };
+                let source = std::io::BufReader::with_capacity(1 << 20, file);
+                let (loaded, sha) = crate::commands::read_into(
+                    source,
+                    &extension,
+                    &mapping,
+                    &options,
+                    &mut phones,
+                    None,
+                    limits,
+                    total,
+                    true,
+                    sink,
+                );
+                let loaded = match (loaded, expected) {
+                    (Err(problems), _) => Err(problems.iter().map(|p| p.log_row()).collect()),
+                    (Ok(()), Some(expected)) if expected != sha => {
+                        Err(vec![stored_file_differs(&expected).log_row()])
+                    }
+                    (Ok(()), _) => Ok(()),
+                };
+                (loaded, sha)
+            };
+            match rollcall_sync::run_chunked(org, &config, &run.id, run.dry_run, read).await? {
+                rollcall_sync::Chunked::Done(record) => return Ok(*record),
+                rollcall_sync::Chunked::Whole => {}
+            }
+        }
         let read = |sieve: Option<rollcall_domain::unchanged::Sieve>| async {
             // The sieve gives the stored numbers of the rows it does not take.
             let mut phones = match sieve {
@@ -277,14 +326,7 @@ impl Runner {
             .as_deref()
             .is_some_and(|stored| stored != sha)
         {
-            let problem = rollcall_hrfile::FileProblem::new(
-                None,
-                "the stored file does not match the upload (SHA-256 differs): upload it again",
-                format!(
-                    "expected={}",
-                    run.file_sha256.as_deref().unwrap_or_default()
-                ),
-            );
+            let problem = stored_file_differs(run.file_sha256.as_deref().unwrap_or_default());
             return self.finish(org, &config, run, Err(fail(problem))).await;
         }
         let loaded = loaded.map_err(|problems| problems.iter().map(|p| p.log_row()).collect());
@@ -324,4 +366,12 @@ impl Runner {
             }
         }
     }
+}
+
+fn stored_file_differs(expected: &str) -> rollcall_hrfile::FileProblem {
+    rollcall_hrfile::FileProblem::new(
+        None,
+        "the stored file does not match the upload (SHA-256 differs): upload it again",
+        format!("expected={expected}"),
+    )
 }

@@ -138,115 +138,10 @@ impl BulkSqlite {
         expected: usize,
         scan: bool,
     ) -> Result<Vec<StoredUser>> {
-        let sets = KeySets::of(keys);
         let conn = self.open(false)?;
         // One read transaction: the lookups and the chain lookups see the same snapshot.
         conn.execute_batch("BEGIN").map_err(failed)?;
-        // Users are large: they are moved once, into `found`, and known by id beside it.
-        let mut found: Vec<StoredUser> = Vec::with_capacity(expected);
-        let mut ids: HashSet<String> = HashSet::with_capacity(expected);
-        if !scan {
-            // Indexed lookups, key by key; a value a user found so far holds needs none.
-            let mut held: [HashSet<String>; 6] = Default::default();
-            let lookups: [(&str, &[String]); 6] = [
-                ("external_id", &keys.external_ids),
-                ("username_norm", &keys.usernames),
-                ("employee_id", &keys.employee_ids),
-                ("email_norm", &keys.emails),
-                ("phone_mobile_e164", &keys.phones),
-                ("id", &keys.user_ids),
-            ];
-            for (position, (column, values)) in lookups.into_iter().enumerate() {
-                let mut by = conn
-                    .prepare(&format!(
-                        "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND {column} = ?2"
-                    ))
-                    .map_err(failed)?;
-                for v in values {
-                    if held[position].contains(v) {
-                        continue;
-                    }
-                    let mut rows = by.query(params![org, v]).map_err(failed)?;
-                    while let Some(row) = rows.next().map_err(failed)? {
-                        let user = user_from_row(row)?;
-                        if !ids.insert(user.id.as_str().to_owned()) {
-                            continue;
-                        }
-                        for (i, column) in [
-                            EXTERNAL_ID,
-                            USERNAME_NORM,
-                            EMPLOYEE_ID,
-                            EMAIL_NORM,
-                            PHONE_MOBILE_E164,
-                            ID,
-                        ]
-                        .into_iter()
-                        .enumerate()
-                        {
-                            if let Some(v) = text_at(row, column)? {
-                                held[i].insert(v.to_owned());
-                            }
-                        }
-                        found.push(user);
-                    }
-                }
-            }
-        } else {
-            let mut scan = conn
-                .prepare(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1"
-                ))
-                .map_err(failed)?;
-            let mut rows = scan.query([org]).map_err(failed)?;
-            while let Some(row) = rows.next().map_err(failed)? {
-                let holds = |i: usize, set: &HashSet<&str>| -> Result<bool> {
-                    Ok(text_at(row, i)?.is_some_and(|v| set.contains(v)))
-                };
-                let wanted = holds(EXTERNAL_ID, &sets.external_ids)?
-                    || holds(USERNAME_NORM, &sets.usernames)?
-                    || holds(EMPLOYEE_ID, &sets.employee_ids)?
-                    || holds(EMAIL_NORM, &sets.emails)?
-                    || holds(PHONE_MOBILE_E164, &sets.phones)?
-                    || holds(ID, &sets.user_ids)?;
-                if wanted {
-                    let user = user_from_row(row)?;
-                    ids.insert(user.id.as_str().to_owned());
-                    found.push(user);
-                }
-            }
-        }
-        // Manager chains, level by level (the stored graph has no loops; the cap guards
-        // against a corrupted database).
-        let mut by_id = conn
-            .prepare(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND id = ?2"
-            ))
-            .map_err(failed)?;
-        let mut level = 0..found.len();
-        for _ in 0..10_000 {
-            let mut missing: Vec<String> = found[level.clone()]
-                .iter()
-                .filter_map(|u| u.manager_id.as_ref())
-                .filter(|m| !ids.contains(m.as_str()))
-                .map(|m| m.as_str().to_owned())
-                .collect();
-            missing.sort_unstable();
-            missing.dedup();
-            let before = found.len();
-            for id in missing {
-                let mut rows = by_id.query(params![org, id]).map_err(failed)?;
-                if let Some(row) = rows.next().map_err(failed)? {
-                    let user = user_from_row(row)?;
-                    ids.insert(user.id.as_str().to_owned());
-                    found.push(user);
-                }
-            }
-            if found.len() == before {
-                break;
-            }
-            level = before..found.len();
-        }
-        drop(by_id);
+        let found = lookup_users(&conn, org, keys, expected, scan)?;
         conn.execute_batch("COMMIT").map_err(failed)?;
         Ok(found)
     }
@@ -302,48 +197,12 @@ impl BulkSqlite {
         column: &'static str,
         values: &[&str],
     ) -> Result<HashSet<String>> {
-        let mut held = HashSet::new();
         if values.is_empty() {
-            return Ok(held);
+            return Ok(HashSet::new());
         }
         let conn = self.open(false)?;
         conn.execute_batch("BEGIN").map_err(failed)?;
-        let total: i64 = conn
-            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
-            .map_err(failed)?;
-        let own: i64 = conn
-            .query_row("SELECT COUNT(*) FROM users WHERE org_id = ?1", [org], |r| {
-                r.get(0)
-            })
-            .map_err(failed)?;
-        let others = usize::try_from(total - own).unwrap_or(0);
-        if others <= values.len() {
-            let wanted: HashSet<&str> = values.iter().copied().collect();
-            let mut scan = conn
-                .prepare(&format!(
-                    "SELECT {column} FROM users WHERE org_id <> ?1 AND {column} IS NOT NULL"
-                ))
-                .map_err(failed)?;
-            let mut rows = scan.query([org]).map_err(failed)?;
-            while let Some(row) = rows.next().map_err(failed)? {
-                if let Some(v) = text_at(row, 0)?
-                    && wanted.contains(v)
-                {
-                    held.insert(v.to_owned());
-                }
-            }
-        } else {
-            let mut probe = conn
-                .prepare(&format!(
-                    "SELECT 1 FROM users WHERE {column} = ?1 AND org_id <> ?2"
-                ))
-                .map_err(failed)?;
-            for v in values {
-                if probe.exists(params![v, org]).map_err(failed)? {
-                    held.insert((*v).to_owned());
-                }
-            }
-        }
+        let held = foreign_keys_on(&conn, org, column, values)?;
         conn.execute_batch("COMMIT").map_err(failed)?;
         Ok(held)
     }
@@ -369,52 +228,10 @@ impl BulkSqlite {
         if let (Some(plan), true) = (f.plan, f.apply) {
             write_users(&tx, f.org, plan, f.now)?;
         }
-        {
-            // Many rows per statement: a million log rows cost half as much as one by one.
-            let mut many = tx.prepare(&log_insert(LOG_ROWS)).map_err(failed)?;
-            let mut one = tx.prepare(&log_insert(1)).map_err(failed)?;
-            let mut pending: Vec<LogRow> = Vec::with_capacity(LOG_ROWS);
-            let mut seq = 0i64;
-            let mut flush = |pending: &mut Vec<LogRow>| -> Result<()> {
-                let statement = if pending.len() == LOG_ROWS {
-                    &mut many
-                } else {
-                    &mut one
-                };
-                for chunk in pending.chunks(if pending.len() == LOG_ROWS {
-                    LOG_ROWS
-                } else {
-                    1
-                }) {
-                    for (k, row) in chunk.iter().enumerate() {
-                        bind_log_row(statement, k * 10, f.run, seq, row)?;
-                        seq += 1;
-                    }
-                    statement.raw_execute().map_err(failed)?;
-                }
-                pending.clear();
-                Ok(())
-            };
-            let mut insert = |row: LogRow| -> Result<()> {
-                pending.push(row);
-                if pending.len() == LOG_ROWS {
-                    flush(&mut pending)?;
-                }
-                Ok(())
-            };
-            match f.plan {
-                Some(plan) => {
-                    for row in plan.log_rows() {
-                        insert(row)?;
-                    }
-                }
-                None => {
-                    for row in f.logs {
-                        insert(row.clone())?;
-                    }
-                }
-            }
-            flush(&mut pending)?;
+        let mut seq = 0;
+        match f.plan {
+            Some(plan) => insert_logs(&tx, f.run, &mut seq, plan.log_rows())?,
+            None => insert_logs(&tx, f.run, &mut seq, f.logs.iter().cloned())?,
         }
         let c = &f.counts;
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -445,6 +262,205 @@ impl BulkSqlite {
         }
         tx.commit().map_err(failed)
     }
+}
+
+/// [`BulkSqlite::load_users`] on an open connection, in the caller's transaction.
+pub(crate) fn lookup_users(
+    conn: &Connection,
+    org: &str,
+    keys: &BatchKeys,
+    expected: usize,
+    scan: bool,
+) -> Result<Vec<StoredUser>> {
+    let sets = KeySets::of(keys);
+    // Users are large: they are moved once, into `found`, and known by id beside it.
+    let mut found: Vec<StoredUser> = Vec::with_capacity(expected);
+    let mut ids: HashSet<String> = HashSet::with_capacity(expected);
+    if !scan {
+        // Indexed lookups, key by key; a value a user found so far holds needs none.
+        let mut held: [HashSet<String>; 6] = Default::default();
+        let lookups: [(&str, &[String]); 6] = [
+            ("external_id", &keys.external_ids),
+            ("username_norm", &keys.usernames),
+            ("employee_id", &keys.employee_ids),
+            ("email_norm", &keys.emails),
+            ("phone_mobile_e164", &keys.phones),
+            ("id", &keys.user_ids),
+        ];
+        for (position, (column, values)) in lookups.into_iter().enumerate() {
+            let mut by = conn
+                .prepare(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND {column} = ?2"
+                ))
+                .map_err(failed)?;
+            for v in values {
+                if held[position].contains(v) {
+                    continue;
+                }
+                let mut rows = by.query(params![org, v]).map_err(failed)?;
+                while let Some(row) = rows.next().map_err(failed)? {
+                    let user = user_from_row(row)?;
+                    if !ids.insert(user.id.as_str().to_owned()) {
+                        continue;
+                    }
+                    for (i, column) in [
+                        EXTERNAL_ID,
+                        USERNAME_NORM,
+                        EMPLOYEE_ID,
+                        EMAIL_NORM,
+                        PHONE_MOBILE_E164,
+                        ID,
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        if let Some(v) = text_at(row, column)? {
+                            held[i].insert(v.to_owned());
+                        }
+                    }
+                    found.push(user);
+                }
+            }
+        }
+    } else {
+        let mut scan = conn
+            .prepare(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1"
+            ))
+            .map_err(failed)?;
+        let mut rows = scan.query([org]).map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            let holds = |i: usize, set: &HashSet<&str>| -> Result<bool> {
+                Ok(text_at(row, i)?.is_some_and(|v| set.contains(v)))
+            };
+            let wanted = holds(EXTERNAL_ID, &sets.external_ids)?
+                || holds(USERNAME_NORM, &sets.usernames)?
+                || holds(EMPLOYEE_ID, &sets.employee_ids)?
+                || holds(EMAIL_NORM, &sets.emails)?
+                || holds(PHONE_MOBILE_E164, &sets.phones)?
+                || holds(ID, &sets.user_ids)?;
+            if wanted {
+                let user = user_from_row(row)?;
+                ids.insert(user.id.as_str().to_owned());
+                found.push(user);
+            }
+        }
+    }
+    // Manager chains, level by level (the stored graph has no loops; the cap guards
+    // against a corrupted database).
+    let mut by_id = conn
+        .prepare(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND id = ?2"
+        ))
+        .map_err(failed)?;
+    let mut level = 0..found.len();
+    for _ in 0..10_000 {
+        let mut missing: Vec<String> = found[level.clone()]
+            .iter()
+            .filter_map(|u| u.manager_id.as_ref())
+            .filter(|m| !ids.contains(m.as_str()))
+            .map(|m| m.as_str().to_owned())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let before = found.len();
+        for id in missing {
+            let mut rows = by_id.query(params![org, id]).map_err(failed)?;
+            if let Some(row) = rows.next().map_err(failed)? {
+                let user = user_from_row(row)?;
+                ids.insert(user.id.as_str().to_owned());
+                found.push(user);
+            }
+        }
+        if found.len() == before {
+            break;
+        }
+        level = before..found.len();
+    }
+    drop(by_id);
+    Ok(found)
+}
+
+/// [`BulkSqlite::foreign_keys`] on an open connection, in the caller's transaction.
+pub(crate) fn foreign_keys_on(
+    conn: &Connection,
+    org: &str,
+    column: &'static str,
+    values: &[&str],
+) -> Result<HashSet<String>> {
+    let mut held = HashSet::new();
+    if values.is_empty() {
+        return Ok(held);
+    }
+    let total: i64 = conn
+        .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+        .map_err(failed)?;
+    let own: i64 = conn
+        .query_row("SELECT COUNT(*) FROM users WHERE org_id = ?1", [org], |r| {
+            r.get(0)
+        })
+        .map_err(failed)?;
+    let others = usize::try_from(total - own).unwrap_or(0);
+    if others <= values.len() {
+        let wanted: HashSet<&str> = values.iter().copied().collect();
+        let mut scan = conn
+            .prepare(&format!(
+                "SELECT {column} FROM users WHERE org_id <> ?1 AND {column} IS NOT NULL"
+            ))
+            .map_err(failed)?;
+        let mut rows = scan.query([org]).map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            if let Some(v) = text_at(row, 0)?
+                && wanted.contains(v)
+            {
+                held.insert(v.to_owned());
+            }
+        }
+    } else {
+        let mut probe = conn
+            .prepare(&format!(
+                "SELECT 1 FROM users WHERE {column} = ?1 AND org_id <> ?2"
+            ))
+            .map_err(failed)?;
+        for v in values {
+            if probe.exists(params![v, org]).map_err(failed)? {
+                held.insert((*v).to_owned());
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// Insert log rows of `run`, numbered from `seq` on (which ends past the last one), many rows
+/// per statement: a million log rows cost half as much as one by one.
+pub(crate) fn insert_logs(
+    conn: &Connection,
+    run: &str,
+    seq: &mut i64,
+    rows: impl Iterator<Item = LogRow>,
+) -> Result<()> {
+    let mut many = conn.prepare_cached(&log_insert(LOG_ROWS)).map_err(failed)?;
+    let mut one = conn.prepare_cached(&log_insert(1)).map_err(failed)?;
+    let mut pending: Vec<LogRow> = Vec::with_capacity(LOG_ROWS);
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        pending.clear();
+        pending.extend(rows.by_ref().take(LOG_ROWS));
+        if pending.len() == LOG_ROWS {
+            for (k, row) in pending.iter().enumerate() {
+                bind_log_row(&mut many, k * 10, run, *seq + k as i64, row)?;
+            }
+            many.raw_execute().map_err(failed)?;
+            *seq += LOG_ROWS as i64;
+        } else {
+            for row in &pending {
+                bind_log_row(&mut one, 0, run, *seq, row)?;
+                one.raw_execute().map_err(failed)?;
+                *seq += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Log rows per multi-row INSERT (10 parameters each).
@@ -517,7 +533,8 @@ fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VA
     };
     let int = |v: i64| ToSqlOutput::Owned(Value::Integer(v));
     let date = |d: Option<chrono::NaiveDate>| match d {
-        Some(d) => ToSqlOutput::Owned(Value::Text(d.format("%Y-%m-%d").to_string())),
+        // NaiveDate displays as %Y-%m-%d, without parsing a format string per value.
+        Some(d) => ToSqlOutput::Owned(Value::Text(d.to_string())),
         None => ToSqlOutput::Owned(Value::Null),
     };
     let custom = serde_json::to_string(&p.custom_fields).unwrap_or_else(|_| "{}".into());
@@ -628,7 +645,7 @@ pub(crate) fn insert_user_sql() -> String {
 }
 
 /// Updates first (each checked against the version it was planned on), then inserts.
-fn write_users(tx: &rusqlite::Transaction<'_>, org: &str, plan: &Plan, now: i64) -> Result<()> {
+pub(crate) fn write_users(tx: &Connection, org: &str, plan: &Plan, now: i64) -> Result<()> {
     {
         let mut update = tx.prepare(UPDATE_USER).map_err(failed)?;
         for write in plan.writes() {

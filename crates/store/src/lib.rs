@@ -11,6 +11,7 @@ mod bulk;
 pub mod credentials;
 mod db;
 mod fast;
+mod initial;
 mod operator;
 mod queue;
 mod runs;
@@ -28,6 +29,7 @@ use rollcall_domain::OrgId;
 pub use admin_web::{
     AuditEntry, BULK_UPDATE_TRIGGER, BulkRow, RunCursor, RunPage, Session, SessionLimits, UserPage,
 };
+pub use initial::InitialRun;
 pub use operator::{
     Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig,
 };

@@ -174,6 +174,19 @@ impl OrgStore {
         Ok(())
     }
 
+    /// Record the hash of a run's file, known only once the file was read (a run planned chunk
+    /// by chunk starts before). A hash recorded at upload is kept.
+    pub async fn set_run_sha256(&self, run: &RunId, sha256: &str) -> Result<()> {
+        query(
+            self.store.db.backend,
+            "UPDATE sync_runs SET file_sha256 = COALESCE(file_sha256, $1) WHERE id = $2 AND org_id = $3",
+            vec![sha256.into(), run.as_str().into(), self.org.as_str().into()],
+        )
+        .execute(&self.store.db.write)
+        .await?;
+        Ok(())
+    }
+
     /// Record a run that starts now (In Progress).
     pub async fn start_run(&self, run: &NewRun) -> Result<RunId> {
         let id = new_id();

@@ -3,6 +3,7 @@
 //! threshold, applies it in one transaction and records the run with its log.
 
 pub mod exports;
+pub mod initial;
 pub mod scim;
 
 use rollcall_domain::config::Mode;
@@ -292,4 +293,130 @@ async fn above_threshold(
     }
     let active = org.active_managed_count(&config.id).await?;
     Ok(threshold.exceeded(plan.counts.deactivated, active))
+}
+
+/// Record that a run starts now, before its records are read (a file planned chunk by chunk
+/// is read while the run applies it).
+pub async fn start_run(
+    org: &OrgStore,
+    config: &SourceConfig,
+    meta: &RunMeta,
+) -> Result<RunId, SyncError> {
+    Ok(org.start_run(&new_run(config, meta)).await?)
+}
+
+/// How [`run_chunked`] ended.
+#[derive(Debug)]
+pub enum Chunked {
+    /// The run is recorded.
+    Done(Box<RunRecord>),
+    /// Nothing was applied: read the whole file and finish the run with [`finish_started`]
+    /// (or its load problems).
+    Whole,
+}
+
+/// What reading a file gave: its load problems, if any, and its SHA-256.
+pub type ReadEnd = (Result<(), Vec<LogRow>>, String);
+
+/// Run the file that `read` reads (handing each record to its sink, stopping when the sink
+/// returns false) chunk by chunk, as [`initial`] describes, when that applies: a run that is
+/// not a dry run, into an organisation without users, on SQLite. The run was started with
+/// [`start_run`] or claimed from the queue.
+pub async fn run_chunked<R>(
+    org: &OrgStore,
+    config: &SourceConfig,
+    run_id: &RunId,
+    dry_run: bool,
+    read: R,
+) -> Result<Chunked, SyncError>
+where
+    R: FnOnce(&mut dyn FnMut(BatchItem) -> bool) -> ReadEnd + Send + 'static,
+{
+    run_chunked_sized(org, config, run_id, dry_run, initial::CHUNK_ROWS, read).await
+}
+
+/// [`run_chunked`] with chunks of `size` records (tests use small ones).
+pub async fn run_chunked_sized<R>(
+    org: &OrgStore,
+    config: &SourceConfig,
+    run_id: &RunId,
+    dry_run: bool,
+    size: usize,
+    read: R,
+) -> Result<Chunked, SyncError>
+where
+    R: FnOnce(&mut dyn FnMut(BatchItem) -> bool) -> ReadEnd + Send + 'static,
+{
+    let size = size.max(1);
+    if dry_run || config.mode == Mode::DryRun {
+        return Ok(Chunked::Whole);
+    }
+    let Some(run) = org.begin_initial_run(run_id).await? else {
+        return Ok(Chunked::Whole);
+    };
+    let options = Options {
+        config: config.id.clone(),
+        create_inactive: false,
+    };
+    let (applied, (loaded, sha)) = tokio::task::spawn_blocking(move || {
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<BatchItem>>(1);
+            let reader = scope.spawn(move || {
+                let mut chunk = Vec::with_capacity(size);
+                let mut open = true;
+                let end = read(&mut |item| {
+                    chunk.push(item);
+                    if chunk.len() == size {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(size));
+                        open = tx.send(full).is_ok();
+                    }
+                    open
+                });
+                if open && !chunk.is_empty() && end.0.is_ok() {
+                    let _ = tx.send(chunk);
+                }
+                end
+            });
+            let applied = initial::apply_chunks(run, &options, rx.into_iter());
+            let end = reader
+                .join()
+                .unwrap_or_else(|_| (Err(vec![read_panicked()]), String::new()));
+            (applied, end)
+        })
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "a chunked run's thread failed");
+        SyncError::Store(StoreError::Database)
+    })?;
+    let applied = applied?;
+    match (loaded, applied) {
+        (Err(problems), applied) => {
+            // Nothing of a file that does not load is kept.
+            tokio::task::spawn_blocking(move || drop(applied))
+                .await
+                .map_err(|_| SyncError::Store(StoreError::Database))?;
+            org.set_run_sha256(run_id, &sha).await?;
+            let record = org
+                .finish_run(run_id, Finish::DataLoadFailed(&problems))
+                .await?;
+            Ok(Chunked::Done(Box::new(record)))
+        }
+        (Ok(()), None) => Ok(Chunked::Whole),
+        (Ok(()), Some(applied)) => {
+            tokio::task::spawn_blocking(move || applied.finish(&sha))
+                .await
+                .map_err(|_| SyncError::Store(StoreError::Database))??;
+            Ok(Chunked::Done(Box::new(org.run(run_id).await?)))
+        }
+    }
+}
+
+fn read_panicked() -> LogRow {
+    LogRow {
+        action: "Failed".into(),
+        error_type: ErrorType::DataLoadFailed.code().into(),
+        message: "The file could not be read (internal error): sync it again".into(),
+        ..LogRow::default()
+    }
 }
