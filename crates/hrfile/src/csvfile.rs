@@ -55,21 +55,9 @@ pub fn read_csv_sifted(
     limits: Limits,
     on_row: impl FnMut(u64),
 ) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
-    let mut items = Vec::new();
-    read_csv_into(
-        input,
-        mapping,
-        options,
-        phones,
-        sieve,
-        limits,
-        on_row,
-        &mut |item| {
-            items.push(item);
-            true
-        },
-    )?;
-    Ok(items)
+    crate::collect(|sink| {
+        read_csv_into(input, mapping, options, phones, sieve, limits, on_row, sink)
+    })
 }
 
 /// [`read_csv_sifted`], handing each record to `sink` as soon as it is read (a large file

@@ -6,6 +6,7 @@ mod header;
 pub mod mapping_file;
 pub mod xlsxfile;
 
+use rollcall_domain::record::BatchItem;
 use rollcall_domain::{ErrorType, LogRow};
 
 /// A file-level problem: the run fails as Data Load Failed and the error log names each one
@@ -101,4 +102,16 @@ pub(crate) fn no_data_rows() -> FileProblem {
         "The file has headers but no data rows: add at least one user",
         "",
     )
+}
+
+/// The records a reader hands its sink, collected.
+fn collect(
+    read: impl FnOnce(&mut dyn FnMut(BatchItem) -> bool) -> Result<(), Vec<FileProblem>>,
+) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
+    let mut items = Vec::new();
+    read(&mut |item| {
+        items.push(item);
+        true
+    })?;
+    Ok(items)
 }

@@ -83,21 +83,9 @@ pub fn read_xlsx_sifted(
     limits: Limits,
     on_row: impl FnMut(u64),
 ) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
-    let mut items = Vec::new();
-    read_xlsx_into(
-        bytes,
-        mapping,
-        options,
-        phones,
-        sieve,
-        limits,
-        on_row,
-        &mut |item| {
-            items.push(item);
-            true
-        },
-    )?;
-    Ok(items)
+    crate::collect(|sink| {
+        read_xlsx_into(bytes, mapping, options, phones, sieve, limits, on_row, sink)
+    })
 }
 
 /// [`read_xlsx_sifted`], handing each record to `sink` as soon as it is read; reading stops

@@ -346,14 +346,32 @@ pub(crate) fn lookup_users(
             }
         }
     }
-    // Manager chains, level by level (the stored graph has no loops; the cap guards
-    // against a corrupted database).
     let mut by_id = conn
         .prepare(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND id = ?2"
         ))
         .map_err(failed)?;
-    let mut level = 0..found.len();
+    add_manager_chains(&mut found, &mut ids, 0, |id| {
+        let mut rows = by_id.query(params![org, id]).map_err(failed)?;
+        match rows.next().map_err(failed)? {
+            Some(row) => user_from_row(row).map(Some),
+            None => Ok(None),
+        }
+    })?;
+    drop(by_id);
+    Ok(found)
+}
+
+/// Add to `found` (whose ids are `ids`) the managers of `found[from..]`, level by level up
+/// the chains, read by `by_id`. The stored graph has no loops; the cap guards against a
+/// corrupted database.
+pub(crate) fn add_manager_chains(
+    found: &mut Vec<StoredUser>,
+    ids: &mut HashSet<String>,
+    from: usize,
+    mut by_id: impl FnMut(&str) -> Result<Option<StoredUser>>,
+) -> Result<()> {
+    let mut level = from..found.len();
     for _ in 0..10_000 {
         let mut missing: Vec<String> = found[level.clone()]
             .iter()
@@ -365,9 +383,7 @@ pub(crate) fn lookup_users(
         missing.dedup();
         let before = found.len();
         for id in missing {
-            let mut rows = by_id.query(params![org, id]).map_err(failed)?;
-            if let Some(row) = rows.next().map_err(failed)? {
-                let user = user_from_row(row)?;
+            if let Some(user) = by_id(&id)? {
                 ids.insert(user.id.as_str().to_owned());
                 found.push(user);
             }
@@ -377,8 +393,7 @@ pub(crate) fn lookup_users(
         }
         level = before..found.len();
     }
-    drop(by_id);
-    Ok(found)
+    Ok(())
 }
 
 /// [`BulkSqlite::foreign_keys`] on an open connection, in the caller's transaction.

@@ -128,30 +128,9 @@ impl InitialRun {
                 "SELECT id, external_id, manager_id FROM users WHERE org_id = ?1 AND id = ?2",
             )
             .map_err(failed)?;
-        // Up the chains, level by level (the written graph has no loops; the cap guards
-        // against a corrupted database).
-        let mut level = 0..found.len();
-        for _ in 0..10_000 {
-            let mut missing: Vec<String> = found[level.clone()]
-                .iter()
-                .filter_map(|u| u.manager_id.as_ref())
-                .filter(|m| !ids.contains(m.as_str()))
-                .map(|m| m.as_str().to_owned())
-                .collect();
-            missing.sort_unstable();
-            missing.dedup();
-            let before = found.len();
-            for id in missing {
-                if let Some(user) = slim_user(&mut by_id, params![self.org, id])? {
-                    ids.insert(user.id.as_str().to_owned());
-                    found.push(user);
-                }
-            }
-            if found.len() == before {
-                break;
-            }
-            level = before..found.len();
-        }
+        crate::bulk::add_manager_chains(&mut found, &mut ids, 0, |id| {
+            slim_user(&mut by_id, params![self.org, id])
+        })?;
         Ok(found)
     }
 

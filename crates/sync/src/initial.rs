@@ -115,9 +115,8 @@ pub fn apply_chunks(
     let mut new_id = || UserId::new(rollcall_store::new_id());
     // Where the time goes (debug log): waiting for the reader, lookups, planning, writing.
     let mut spent = [std::time::Duration::ZERO; 4];
-    let mut chunks = chunks;
     let mut mark = std::time::Instant::now();
-    while let Some(chunk) = chunks.next() {
+    for chunk in chunks {
         let mut lap = |i: usize| {
             let now = std::time::Instant::now();
             spent[i] += now - mark;

@@ -6,41 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use rollcall_domain::record::{BatchItem, RawRecord, ReadOptions};
+use rollcall_domain::record::BatchItem;
 use rollcall_domain::{FieldKey, LogRow, RunStatus};
 use rollcall_store::{OrgStore, RunRecord, SourceConfig, Store};
-use rollcall_sync::{Chunked, RunMeta, run_batch, run_chunked_sized, start_run};
+use rollcall_sync::{Chunked, run_batch, run_chunked_sized, start_run};
 
 #[macro_use]
 mod support;
-use support::{setup, sqlite};
-
-fn meta() -> RunMeta {
-    RunMeta {
-        trigger: "test".into(),
-        file_name: Some("people.csv".into()),
-        file_sha256: None,
-        dry_run: false,
-    }
-}
-
-fn row(n: u64, id: &str, extra: &[(FieldKey, &str)]) -> BatchItem {
-    let mut cells = vec![
-        (FieldKey::ExternalId, id.to_owned()),
-        (FieldKey::Username, format!("user{id}")),
-        (FieldKey::Active, "true".to_owned()),
-    ];
-    for (k, v) in extra {
-        cells.retain(|(key, _)| key != k);
-        cells.push((*k, v.to_string()));
-    }
-    RawRecord {
-        row: n,
-        cells,
-        custom: vec![("CostCentre".into(), format!("CC-{id}"))],
-    }
-    .validate(&ReadOptions::default())
-}
+use support::{meta, row, setup, sqlite};
 
 /// 60 people in a reporting tree whose order in the file is shuffled (managers come before
 /// and after their reports), with a manager nobody has, an invalid email, two rows sharing

@@ -5,44 +5,16 @@
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold};
 use rollcall_domain::field::FieldSet;
 use rollcall_domain::plan::{self, BatchKeys, Options};
-use rollcall_domain::record::{BatchItem, Incoming, Link, RawRecord, ReadOptions};
+use rollcall_domain::record::{BatchItem, Incoming, Link, ReadOptions};
 use rollcall_domain::values::{Email, Phone, PhoneCache, UserName};
 use rollcall_domain::{Action, ErrorType, FieldKey, RunStatus, StoredUser, UserId};
 use rollcall_store::{DatabaseUrl, Finish, NewRun, OrgStore, SourceConfig, Store, StoreError};
-use rollcall_sync::{RunMeta, run_batch};
+use rollcall_sync::run_batch;
 use sqlx::Connection;
 
 #[macro_use]
 mod support;
-use support::{TestDb, mapping, new_config, postgres, setup, sqlite};
-
-/// A file row with the given cells on top of id, login and active.
-fn row(n: u64, id: &str, extra: &[(FieldKey, &str)]) -> BatchItem {
-    let mut cells = vec![
-        (FieldKey::ExternalId, id.to_owned()),
-        (FieldKey::Username, format!("user{id}")),
-        (FieldKey::Active, "true".to_owned()),
-    ];
-    for (k, v) in extra {
-        cells.retain(|(key, _)| key != k);
-        cells.push((*k, v.to_string()));
-    }
-    RawRecord {
-        row: n,
-        cells,
-        custom: vec![("CostCentre".into(), format!("CC-{id}"))],
-    }
-    .validate(&ReadOptions::default())
-}
-
-fn meta() -> RunMeta {
-    RunMeta {
-        trigger: "test".into(),
-        file_name: Some("people.csv".into()),
-        file_sha256: None,
-        dry_run: false,
-    }
-}
+use support::{TestDb, mapping, meta, new_config, postgres, row, setup, sqlite};
 
 async fn all_users(org: &OrgStore) -> Vec<StoredUser> {
     org.users(0, 10_000).await.unwrap()

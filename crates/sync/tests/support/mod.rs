@@ -2,9 +2,12 @@
 //! when `ROLLCALL_TEST_DATABASE_URL` names a server, and a few fixtures.
 #![allow(dead_code)]
 
+use rollcall_domain::FieldKey;
 use rollcall_domain::config::{ConfigKind, Mode};
 use rollcall_domain::mapping::Mapping;
+use rollcall_domain::record::{BatchItem, RawRecord, ReadOptions};
 use rollcall_store::{DatabaseUrl, NewConfig, OrgStore, SourceConfig, Store};
+use rollcall_sync::RunMeta;
 use sqlx::Connection;
 
 /// A database for one test, dropped (PostgreSQL) or deleted (SQLite) afterwards.
@@ -117,4 +120,32 @@ pub async fn setup(store: &Store, org_name: &str) -> (OrgStore, SourceConfig) {
         .await
         .unwrap();
     (org, config)
+}
+
+/// A file row with the given cells on top of id, login and active.
+pub fn row(n: u64, id: &str, extra: &[(FieldKey, &str)]) -> BatchItem {
+    let mut cells = vec![
+        (FieldKey::ExternalId, id.to_owned()),
+        (FieldKey::Username, format!("user{id}")),
+        (FieldKey::Active, "true".to_owned()),
+    ];
+    for (k, v) in extra {
+        cells.retain(|(key, _)| key != k);
+        cells.push((*k, v.to_string()));
+    }
+    RawRecord {
+        row: n,
+        cells,
+        custom: vec![("CostCentre".into(), format!("CC-{id}"))],
+    }
+    .validate(&ReadOptions::default())
+}
+
+pub fn meta() -> RunMeta {
+    RunMeta {
+        trigger: "test".into(),
+        file_name: Some("people.csv".into()),
+        file_sha256: None,
+        dry_run: false,
+    }
 }
