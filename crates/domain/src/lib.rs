@@ -12,6 +12,7 @@ pub mod expr;
 pub mod field;
 pub mod ids;
 pub mod mapping;
+mod phone_valid;
 pub mod plan;
 pub mod record;
 pub mod run;

@@ -243,8 +243,8 @@ impl fmt::Debug for Email {
 }
 
 /// Phone numbers already read, by their cleaned text, so that each distinct number runs
-/// through libphonenumber once per file (its validation costs about 15 µs, serialised on one
-/// lock inside the library).
+/// through libphonenumber once per file (parsing costs a few µs, serialised on one lock inside
+/// the library).
 ///
 /// Besides what it has validated itself, the cache may be given the numbers storage already
 /// holds ([`PhoneCache::know`]): a stored number was validated when it was written, so a file
@@ -357,7 +357,7 @@ impl Phone {
             Ok(parsed) => parsed,
             Err(_) => return fail("it cannot be read as a phone number"),
         };
-        if !phonenumber::is_valid(&parsed) {
+        if !crate::phone_valid::is_valid(&parsed) {
             return fail("no such number exists in its country's numbering plan");
         }
         let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();

@@ -99,12 +99,15 @@ impl Applied {
     }
 }
 
-/// Plan and write `chunks` (a file's records in order) into `run`. `None` when the file must
-/// be planned whole instead: nothing is kept (the run rolls back when dropped). Blocking.
+/// Plan and write `chunks` (a file's records in order) into `run`; each chunk, once planned,
+/// is handed to `done` to be freed (plans are freed here: freeing them on another thread
+/// made this one slower). `None` when the file must be planned whole instead: nothing is
+/// kept (the run rolls back when dropped). Blocking.
 pub fn apply_chunks(
     mut run: InitialRun,
     options: &Options,
     chunks: impl Iterator<Item = Vec<BatchItem>>,
+    mut done: impl FnMut(Vec<BatchItem>),
 ) -> Result<Option<Applied>, SyncError> {
     let mut seen = Seen {
         hasher: std::collections::hash_map::RandomState::new(),
@@ -162,7 +165,8 @@ pub fn apply_chunks(
         }
         lap(1);
         let planned = plan::plan_chunk(&chunk, &ctx, options, &mut new_id);
-        drop((ctx, chunk));
+        drop(ctx);
+        done(chunk);
         lap(2);
         if planned.loops || planned.plan.counts.deactivated > 0 {
             tracing::debug!("a reporting loop; planning the whole file");

@@ -361,23 +361,41 @@ where
     let (applied, (loaded, sha)) = tokio::task::spawn_blocking(move || {
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<BatchItem>>(1);
+            // Planned chunks go back to the reader to be freed: on the thread that allocated
+            // their records, and off the planner's.
+            let (back, planned) = std::sync::mpsc::channel::<Vec<BatchItem>>();
             let reader = scope.spawn(move || {
                 let mut chunk = Vec::with_capacity(size);
                 let mut open = true;
+                // How long the reader waited for the planner (debug log).
+                let mut waited = std::time::Duration::ZERO;
                 let end = read(&mut |item| {
+                    if chunk.is_empty() {
+                        while let Ok(old) = planned.try_recv() {
+                            drop(old);
+                        }
+                    }
                     chunk.push(item);
                     if chunk.len() == size {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(size));
+                        let sending = std::time::Instant::now();
                         open = tx.send(full).is_ok();
+                        waited += sending.elapsed();
                     }
                     open
                 });
                 if open && !chunk.is_empty() && end.0.is_ok() {
                     let _ = tx.send(chunk);
                 }
+                tracing::debug!(?waited, "file read");
                 end
             });
-            let applied = initial::apply_chunks(run, &options, rx.into_iter());
+            let applied = initial::apply_chunks(run, &options, rx.into_iter(), |spent| {
+                // Once the reader is done, the planner frees them itself.
+                if let Err(std::sync::mpsc::SendError(spent)) = back.send(spent) {
+                    drop(spent);
+                }
+            });
             let end = reader
                 .join()
                 .unwrap_or_else(|_| (Err(vec![read_panicked()]), String::new()));
