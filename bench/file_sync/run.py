@@ -8,7 +8,8 @@ Generates the files deterministically (generate.py), measures the floors in the 
 unique indexes in one transaction), then:
   (a) the initial sync, (b) the same file again (all Unchanged), (c) the file with 1 % of
   rows changed, and the initial sync of an XLSX file, each in a fresh process.
-Peak RSS is the process's own maximum resident set (wait4's ru_maxrss).
+Peak RSS is the process's own maximum resident set (wait4's ru_maxrss). Each step starts after
+os.sync(), so that the kernel's write-back of an earlier step is not counted against it.
 --json FILE also writes the figures as JSON (bench/run.sh reads it); --venv DIR keeps the
 virtualenv with xlsxwriter there between runs instead of making one per run. With the
 environment variable ROLLCALL_BIN set (bench/run.sh builds once), nothing is built here: the
@@ -41,6 +42,9 @@ CostCentre = "CostCentre"
 
 
 def measure(cmd, **kw):
+    # The writes of earlier steps (generated files, the floor's database) are flushed first:
+    # the kernel writing them back during a step would be counted against it.
+    os.sync()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -91,6 +95,7 @@ def main():
                   "BEGIN;\n.mode csv\n"
                   f".import --skip 1 {people} people\nCOMMIT;\n")
         if shutil.which("sqlite3"):
+            os.sync()
             started = time.monotonic()
             proc = subprocess.Popen(["sqlite3", os.path.join(work, "floor.db")],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

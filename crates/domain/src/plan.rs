@@ -129,7 +129,7 @@ pub struct PlannedRecord {
     /// Informational message (e.g. how a user was claimed).
     pub note: Option<String>,
     /// Fields whose value changes (field keys, and custom field names).
-    pub changed_fields: Vec<String>,
+    pub changed_fields: Vec<Cow<'static, str>>,
     pub write: Option<Write>,
 }
 
@@ -425,20 +425,20 @@ pub fn plan_chunk(
 }
 
 /// The changed fields of a record once its manager changes too, in the planner's order.
-pub fn with_manager_changed(changed: &[String]) -> Vec<String> {
+pub fn with_manager_changed(changed: &[Cow<'static, str>]) -> Vec<Cow<'static, str>> {
     let manager = FieldKey::Manager.key();
     if changed.iter().any(|f| f == manager) {
         return changed.to_vec();
     }
     // Standard fields come in `FieldKey` order, custom fields after them.
-    let rank = |f: &String| FieldKey::ALL.iter().position(|k| k.key() == f);
-    let manager_rank = rank(&manager.to_owned());
+    let rank = |f: &str| FieldKey::ALL.iter().position(|k| k.key() == f);
+    let manager_rank = rank(manager);
     let at = changed
         .iter()
         .position(|f| rank(f).is_none_or(|r| Some(r) > manager_rank))
         .unwrap_or(changed.len());
     let mut out = changed.to_vec();
-    out.insert(at, manager.to_owned());
+    out.insert(at, Cow::Borrowed(manager));
     out
 }
 
@@ -1242,7 +1242,7 @@ fn find_cycles(parent: &[Option<u32>], starts: impl Iterator<Item = u32>) -> Vec
 }
 
 /// The fields whose value differs between the stored user and the planned one.
-fn changed_fields(base: Option<&StoredUser>, user: &StoredUser) -> Vec<String> {
+fn changed_fields(base: Option<&StoredUser>, user: &StoredUser) -> Vec<Cow<'static, str>> {
     let empty = StoredUser::new(user.id.clone());
     let created = base.is_none();
     let b = base.unwrap_or(&empty);
@@ -1250,7 +1250,7 @@ fn changed_fields(base: Option<&StoredUser>, user: &StoredUser) -> Vec<String> {
     let mut changed = Vec::new();
     let mut check = |field: FieldKey, differs: bool| {
         if differs {
-            changed.push(field.key().to_owned());
+            changed.push(Cow::Borrowed(field.key()));
         }
     };
     check(FieldKey::ExternalId, p.external_id != q.external_id);
@@ -1295,7 +1295,7 @@ fn changed_fields(base: Option<&StoredUser>, user: &StoredUser) -> Vec<String> {
         .collect();
     for name in names {
         if p.custom_fields.get(name) != q.custom_fields.get(name) {
-            changed.push(name.clone());
+            changed.push(Cow::Owned(name.clone()));
         }
     }
     changed

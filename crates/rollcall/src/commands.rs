@@ -591,7 +591,16 @@ async fn sync(args: SyncArgs) -> CmdResult {
     let store = crate::open_store(&settings)
         .await
         .map_err(|e| usage(format!("{e:#}")))?;
-    let org = find_org(&store, &args.org).await?;
+    let result = sync_in(&store, &settings, args).await;
+    // Closed, SQLite's last connection folds the write-ahead log into the database and
+    // deletes it; left open at exit, the next process first reads the whole log back (a
+    // first sync of a million rows leaves 1.3 GB of it).
+    store.close().await;
+    result
+}
+
+async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> CmdResult {
+    let org = find_org(store, &args.org).await?;
     let config = find_config(&org, &args.config).await?;
     let Some(mapping) = config.mapping.clone() else {
         return Err(usage(format!(

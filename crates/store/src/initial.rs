@@ -249,6 +249,7 @@ impl InitialRun {
         }
         self.conn.execute_batch("COMMIT").map_err(failed)?;
         self.finished = true;
+        crate::bulk::truncate_log(&self.conn);
         Ok(())
     }
 }
