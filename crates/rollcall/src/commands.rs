@@ -642,9 +642,11 @@ async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> C
     let limits = settings.limits;
     let quiet = args.json;
     let source = std::io::BufReader::with_capacity(1 << 20, file);
+    let filling = Instant::now();
     let sieve = sieve_for(&org, &config, total)
         .await
         .map_err(store_failure)?;
+    tracing::debug!(filled = ?filling.elapsed(), sieve = sieve.is_some(), "sieve");
     // The sieve gives the stored numbers of the rows it does not take.
     let mut phones = match sieve {
         Some(_) => PhoneCache::new(),
@@ -710,6 +712,7 @@ async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> C
         return report(&org, &run, args.json).await;
     }
     let (read_mapping, read_extension) = (mapping.clone(), extension.clone());
+    let reading = Instant::now();
     let (items, sha, sieve) = tokio::task::spawn_blocking(move || {
         let mut sieve = sieve;
         let (items, sha) = read_records(
@@ -727,6 +730,7 @@ async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> C
     })
     .await
     .map_err(|e| Failure::Internal(e.into()))?;
+    tracing::debug!(read = ?reading.elapsed(), "file read");
     meta.file_sha256 = Some(sha.clone());
     let run = match (items, sieve) {
         (Ok(items), Some(sieve)) => {
