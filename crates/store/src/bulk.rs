@@ -233,33 +233,7 @@ impl BulkSqlite {
             Some(plan) => insert_logs(&tx, f.run, &mut seq, plan.log_rows())?,
             None => insert_logs(&tx, f.run, &mut seq, f.logs.iter().cloned())?,
         }
-        let c = &f.counts;
-        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let done = tx
-            .execute(
-                "UPDATE sync_runs SET status = ?1, ended_at = ?2, created = ?3, updated = ?4, deactivated = ?5, \
-                 reactivated = ?6, unchanged = ?7, skipped = ?8, warnings = ?9 \
-                 WHERE id = ?10 AND org_id = ?11 AND status = 'in_progress'",
-                params![
-                    f.status.code(),
-                    f.now,
-                    n(c.created),
-                    n(c.updated),
-                    n(c.deactivated),
-                    n(c.reactivated),
-                    n(c.unchanged),
-                    n(c.skipped),
-                    n(c.warnings),
-                    f.run,
-                    f.org,
-                ],
-            )
-            .map_err(failed)?;
-        if done != 1 {
-            // Unknown, or no longer In Progress (cancelled, or queued again after its lease
-            // ran out): nothing of this attempt is kept.
-            return Err(StoreError::NotFound(format!("run {} in progress", f.run)));
-        }
+        end_run(&tx, f.org, f.run, f.status, f.now, &f.counts, None)?;
         tx.commit().map_err(failed)?;
         truncate_log(&conn);
         Ok(())
@@ -476,6 +450,47 @@ pub(crate) fn insert_logs(
                 *seq += 1;
             }
         }
+    }
+    Ok(())
+}
+
+/// End a run in the caller's transaction: its status, end time and counts, and the file's
+/// hash unless one is recorded. A run no longer In Progress (cancelled, or queued again after
+/// its lease ran out) is not ended twice: `NotFound`, and nothing of this attempt is kept.
+pub(crate) fn end_run(
+    conn: &Connection,
+    org: &str,
+    run: &str,
+    status: RunStatus,
+    ended_at: i64,
+    counts: &Counts,
+    sha256: Option<&str>,
+) -> Result<()> {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let done = conn
+        .execute(
+            "UPDATE sync_runs SET status = ?1, ended_at = ?2, created = ?3, updated = ?4, deactivated = ?5, \
+             reactivated = ?6, unchanged = ?7, skipped = ?8, warnings = ?9, \
+             file_sha256 = COALESCE(file_sha256, ?10) \
+             WHERE id = ?11 AND org_id = ?12 AND status = 'in_progress'",
+            params![
+                status.code(),
+                ended_at,
+                n(counts.created),
+                n(counts.updated),
+                n(counts.deactivated),
+                n(counts.reactivated),
+                n(counts.unchanged),
+                n(counts.skipped),
+                n(counts.warnings),
+                sha256,
+                run,
+                org,
+            ],
+        )
+        .map_err(failed)?;
+    if done != 1 {
+        return Err(StoreError::NotFound(format!("run {run} in progress")));
     }
     Ok(())
 }

@@ -218,35 +218,15 @@ impl InitialRun {
 
     /// End the run with its status, counts and file hash, and commit everything.
     pub fn finish(mut self, status: RunStatus, counts: &Counts, sha256: &str) -> Result<()> {
-        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let done = self
-            .conn
-            .execute(
-                "UPDATE sync_runs SET status = ?1, ended_at = ?2, created = ?3, updated = ?4, deactivated = ?5, \
-                 reactivated = ?6, unchanged = ?7, skipped = ?8, warnings = ?9, file_sha256 = COALESCE(file_sha256, ?10) \
-                 WHERE id = ?11 AND org_id = ?12 AND status = 'in_progress'",
-                params![
-                    status.code(),
-                    self.clock.now().timestamp_millis(),
-                    n(counts.created),
-                    n(counts.updated),
-                    n(counts.deactivated),
-                    n(counts.reactivated),
-                    n(counts.unchanged),
-                    n(counts.skipped),
-                    n(counts.warnings),
-                    sha256,
-                    self.run,
-                    self.org,
-                ],
-            )
-            .map_err(failed)?;
-        if done != 1 {
-            return Err(StoreError::NotFound(format!(
-                "run {} in progress",
-                self.run
-            )));
-        }
+        crate::bulk::end_run(
+            &self.conn,
+            &self.org,
+            &self.run,
+            status,
+            self.clock.now().timestamp_millis(),
+            counts,
+            Some(sha256),
+        )?;
         self.conn.execute_batch("COMMIT").map_err(failed)?;
         self.finished = true;
         crate::bulk::truncate_log(&self.conn);
