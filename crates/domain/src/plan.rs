@@ -17,7 +17,7 @@ use crate::field::FieldKey;
 use crate::ids::{ConfigId, UserId};
 use crate::record::{BatchItem, Incoming, Link, ManagerRef};
 use crate::run::{Action, Counts, ErrorType, Issue, LogRow};
-use crate::unchanged::UnchangedRow;
+use crate::unchanged::UnchangedRows;
 use crate::user::{Profile, StoredUser};
 use crate::values::ExternalId;
 
@@ -184,7 +184,7 @@ pub struct Plan {
     pub records: Vec<PlannedRecord>,
     /// Rows that a [`crate::unchanged::Sieve`] recognised as leaving their user exactly as
     /// stored, kept compact (they never became records); counted in `counts`.
-    pub unchanged: Vec<UnchangedRow>,
+    pub unchanged: UnchangedRows,
     pub counts: Counts,
 }
 
@@ -194,9 +194,9 @@ impl Plan {
         let mut records = self.records.iter().peekable();
         let mut unchanged = self.unchanged.iter().peekable();
         std::iter::from_fn(move || match (records.peek(), unchanged.peek()) {
-            (Some(r), Some(u)) if u.row < r.row => unchanged.next().map(UnchangedRow::log_row),
+            (Some(r), Some(u)) if u.row < r.row => unchanged.next().map(|u| u.log_row()),
             (Some(_), _) => records.next().map(PlannedRecord::log_row),
-            (None, _) => unchanged.next().map(UnchangedRow::log_row),
+            (None, _) => unchanged.next().map(|u| u.log_row()),
         })
     }
 
@@ -605,7 +605,7 @@ fn plan_records(
     (
         Plan {
             records,
-            unchanged: Vec::new(),
+            unchanged: UnchangedRows::default(),
             counts,
         },
         deferred,

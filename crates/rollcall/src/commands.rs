@@ -655,6 +655,7 @@ async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> C
     // A first sync into an empty organisation is planned and applied chunk by chunk, in
     // bounded memory, while the file is read.
     if sieve.is_none()
+        && total >= rollcall_sync::initial::MIN_BYTES
         && !meta.dry_run
         && config.mode != rollcall_domain::config::Mode::DryRun
         && org.user_count().await.map_err(store_failure)? == 0

@@ -224,6 +224,7 @@ impl Runner {
             .unwrap_or(0);
         let sieve = crate::commands::sieve_for(org, &config, total).await?;
         if sieve.is_none()
+            && total >= rollcall_sync::initial::MIN_BYTES
             && !run.dry_run
             && config.mode != rollcall_domain::config::Mode::DryRun
             && org.user_count().await? == 0

@@ -35,6 +35,12 @@ use crate::SyncError;
 /// chunk's records and plan stay a few tens of megabytes.
 pub const CHUNK_ROWS: usize = 20_000;
 
+/// Files smaller than this are planned whole even on a first sync. They fit in memory (a
+/// whole-file plan costs about 6 KB a row: 8 MiB of CSV, some 40,000 rows, stay near 250
+/// MB), and a chunked run holds the database's write lock from its first chunk to its
+/// commit, which keeps other configurations' runs and SCIM writes waiting meanwhile.
+pub const MIN_BYTES: u64 = 8 << 20;
+
 /// A fingerprint is already a uniform hash: the set uses it as its own hash.
 #[derive(Default)]
 struct AsIs(u64);
