@@ -2595,3 +2595,68 @@ fn sync_json_prints_one_object_with_the_run_id_status_and_counts() {
     // No progress output mixed into stdout (checked by `sync`), and nothing on stderr.
     assert_eq!(run.stderr, "");
 }
+
+/// A first sync of a file of 8 MiB or more into an organisation without users is planned and
+/// applied chunk by chunk (20,000 records; `rollcall_sync::initial`), with every manager named
+/// by a later row, in a later chunk, set once the chunks are written.
+#[test]
+fn a_large_first_sync_is_applied_chunk_by_chunk_with_managers_named_by_later_rows() {
+    let env = acme();
+    const N: usize = 41_000;
+    // Each row reports to the next one; row 100's manager exists nowhere. The unmapped
+    // padding column brings the file over 8 MiB without slowing a debug build down.
+    let padding = "x".repeat(160);
+    let mut text = format!("{HEADER},Notes\n");
+    for i in 0..N {
+        let manager = match i {
+            100 => "NOBODY".to_owned(),
+            i if i + 1 < N => format!("E{}", i + 1),
+            _ => String::new(),
+        };
+        text.push_str(&format!(
+            "E{i},user{i},person{i}@acme.example,,true,{manager},,CC{},{padding}\n",
+            i % 7
+        ));
+    }
+    assert!(text.len() >= 8 << 20, "{} bytes", text.len());
+    let file = env.write("everyone.csv", &text);
+    let run = sync_with(
+        &env,
+        "Acme",
+        "Payroll",
+        &file,
+        &[],
+        &[("ROLLCALL_LOG", "rollcall_sync=debug")],
+    );
+    assert!(
+        run.stderr.contains("chunks written"),
+        "the chunked path: {}",
+        run.stderr
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.status(), "needs_attention", "{}", run.json);
+    assert_eq!(
+        run.counts(),
+        Counts {
+            created: N as u64,
+            warnings: 1,
+            ..Counts::default()
+        }
+    );
+    let logs = logs(&env, &run.id());
+    assert_eq!(logs.len(), N);
+    // Row 2 of the file is E0, whose manager E1 came in the same chunk; E19999's manager
+    // E20000 came in the next chunk; both are set, and logged among the changed fields.
+    for (i, log) in [
+        (0usize, &logs[0]),
+        (19_999, &logs[19_999]),
+        (20_000, &logs[20_000]),
+    ] {
+        assert_eq!(log[1], format!("E{i}"));
+        assert_eq!(log[3], "Created");
+        assert!(log[7].contains("manager"), "{log:?}");
+    }
+    assert_eq!(logs[100][4], "MANAGER_NOT_FOUND", "{:?}", logs[100]);
+    assert!(!logs[100][7].contains("manager"), "{:?}", logs[100]);
+    assert!(!logs[N - 1][7].contains("manager"), "{:?}", logs[N - 1]);
+}
