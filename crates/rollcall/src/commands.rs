@@ -654,7 +654,7 @@ async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> C
     };
     // A first sync into an empty organisation is planned and applied chunk by chunk, in
     // bounded memory, while the file is read.
-    if sieve.is_none()
+    let run = if sieve.is_none()
         && total >= rollcall_sync::initial::MIN_BYTES
         && !meta.dry_run
         && config.mode != rollcall_domain::config::Mode::DryRun
@@ -665,114 +665,78 @@ async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> C
             .map_err(|e| Failure::Internal(e.into()))?;
         let (read_mapping, read_extension) = (mapping.clone(), extension.clone());
         let read = move |sink: &mut dyn FnMut(rollcall_domain::record::BatchItem) -> bool| {
-            let (loaded, sha) = read_into(
+            read_chunked(
                 source,
                 &read_extension,
                 &read_mapping,
                 &options,
                 &mut phones,
-                None,
                 limits,
                 total,
                 quiet,
                 sink,
-            );
-            (
-                loaded.map_err(|problems| problems.iter().map(|p| p.log_row()).collect()),
-                sha,
             )
         };
-        let run = match rollcall_sync::run_chunked(&org, &config, &run_id, meta.dry_run, read)
-            .await
-            .map_err(|e| Failure::Internal(e.into()))?
-        {
-            rollcall_sync::Chunked::Done(run) => *run,
-            rollcall_sync::Chunked::Whole => {
-                let (whole, sha) =
-                    read_again(&org, &config, &args.file, &extension, options, limits, None)
-                        .await?;
-                org.set_run_sha256(&run_id, &sha)
-                    .await
-                    .map_err(store_failure)?;
-                match whole {
-                    Ok(items) => {
-                        rollcall_sync::finish_started(&org, &config, &run_id, meta.dry_run, &items)
-                            .await
-                    }
-                    Err(rows) => org
-                        .finish_run(&run_id, rollcall_store::Finish::DataLoadFailed(&rows))
-                        .await
-                        .map_err(rollcall_sync::SyncError::from),
-                }
-                .map_err(|e| Failure::Internal(e.into()))?
+        match rollcall_sync::run_chunked(&org, &config, &run_id, meta.dry_run, read).await {
+            Ok(rollcall_sync::Chunked::Done(run)) => Ok(*run),
+            Ok(rollcall_sync::Chunked::Whole) => {
+                let again = Again {
+                    path: &args.file,
+                    extension: &extension,
+                    options,
+                    limits,
+                    sha: None,
+                };
+                finish_whole(&org, &config, &run_id, meta.dry_run, again).await?
             }
-        };
-        if run.status == RunStatus::AboveDeactivationThreshold {
-            keep_blocked_file(&org, &run, &args.file, &file_name).await?;
+            Err(e) => Err(e),
         }
-        return report(&org, &run, args.json).await;
-    }
-    let (read_mapping, read_extension) = (mapping.clone(), extension.clone());
-    let reading = Instant::now();
-    let (items, sha, sieve) = tokio::task::spawn_blocking(move || {
-        let mut sieve = sieve;
-        let (items, sha) = read_records(
-            source,
-            &read_extension,
-            &read_mapping,
-            &options,
-            &mut phones,
-            sieve.as_mut(),
-            limits,
-            total,
-            quiet,
-        );
-        (items, sha, sieve)
-    })
-    .await
-    .map_err(|e| Failure::Internal(e.into()))?;
-    tracing::debug!(read = ?reading.elapsed(), "file read");
-    meta.file_sha256 = Some(sha.clone());
-    let run = match (items, sieve) {
-        (Ok(items), Some(sieve)) => {
-            match rollcall_sync::run_sifted(&org, &config, &meta, &items, sieve.finish()).await {
-                Ok(SiftedRun::Done(run)) => Ok(*run),
-                Ok(SiftedRun::Replan(run_id)) => {
-                    drop(items);
-                    let (whole, _) = read_again(
-                        &org,
-                        &config,
-                        &args.file,
-                        &extension,
-                        options,
-                        limits,
-                        Some(&sha),
-                    )
-                    .await?;
-                    match whole {
-                        Ok(items) => {
-                            rollcall_sync::finish_started(
-                                &org,
-                                &config,
-                                &run_id,
-                                meta.dry_run,
-                                &items,
-                            )
-                            .await
-                        }
-                        Err(rows) => org
-                            .finish_run(&run_id, rollcall_store::Finish::DataLoadFailed(&rows))
-                            .await
-                            .map_err(rollcall_sync::SyncError::from),
+    } else {
+        let (read_mapping, read_extension) = (mapping.clone(), extension.clone());
+        let reading = Instant::now();
+        let (items, sha, sieve) = tokio::task::spawn_blocking(move || {
+            let mut sieve = sieve;
+            let (items, sha) = read_records(
+                source,
+                &read_extension,
+                &read_mapping,
+                &options,
+                &mut phones,
+                sieve.as_mut(),
+                limits,
+                total,
+                quiet,
+            );
+            (items, sha, sieve)
+        })
+        .await
+        .map_err(|e| Failure::Internal(e.into()))?;
+        tracing::debug!(read = ?reading.elapsed(), "file read");
+        meta.file_sha256 = Some(sha.clone());
+        match (items, sieve) {
+            (Ok(items), Some(sieve)) => {
+                match rollcall_sync::run_sifted(&org, &config, &meta, &items, sieve.finish()).await
+                {
+                    Ok(SiftedRun::Done(run)) => Ok(*run),
+                    Ok(SiftedRun::Replan(run_id)) => {
+                        drop(items);
+                        let again = Again {
+                            path: &args.file,
+                            extension: &extension,
+                            options,
+                            limits,
+                            sha: Some(&sha),
+                        };
+                        finish_whole(&org, &config, &run_id, meta.dry_run, again).await?
                     }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
             }
-        }
-        (Ok(items), None) => rollcall_sync::run_batch(&org, &config, &meta, &items).await,
-        (Err(problems), _) => {
-            let rows: Vec<_> = problems.iter().map(|p| p.log_row()).collect();
-            rollcall_sync::record_load_failure(&org, &config, &meta, &rows).await
+            (Ok(items), None) => rollcall_sync::run_batch(&org, &config, &meta, &items).await,
+            (Err(problems), _) => {
+                let rows: Vec<_> = problems.iter().map(|p| p.log_row()).collect();
+                rollcall_sync::record_load_failure(&org, &config, &meta, &rows).await
+            }
         }
     }
     .map_err(|e| Failure::Internal(e.into()))?;
@@ -824,38 +788,40 @@ pub(crate) async fn sieve_for(
     Ok(Some(sieve))
 }
 
-/// Read a file again, whole, after [`SiftedRun::Replan`] or [`rollcall_sync::Chunked::Whole`]:
-/// its records, or the error log of a file that no longer reads as it did (its hash is not
-/// `sha` any more: changed on disk meanwhile); and its hash.
-#[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
-async fn read_again(
-    org: &OrgStore,
-    config: &SourceConfig,
-    path: &Path,
-    extension: &str,
+/// Where a started run's file is read again from, and the hash it must still have (`None`:
+/// not known yet, the run is given the hash read now).
+struct Again<'a> {
+    path: &'a Path,
+    extension: &'a str,
     options: ReadOptions,
     limits: rollcall_hrfile::Limits,
-    sha: Option<&str>,
-) -> Result<
-    (
-        Result<Vec<rollcall_domain::record::BatchItem>, Vec<LogRow>>,
-        String,
-    ),
-    Failure,
-> {
+    sha: Option<&'a str>,
+}
+
+/// Finish a started run with its whole file, read again, after [`SiftedRun::Replan`] or
+/// [`rollcall_sync::Chunked::Whole`]. A file that no longer reads as it did (its hash is not
+/// `again.sha` any more: changed on disk meanwhile) ends the run as Data Load Failed.
+async fn finish_whole(
+    org: &OrgStore,
+    config: &SourceConfig,
+    run_id: &RunId,
+    dry_run: bool,
+    again: Again<'_>,
+) -> Result<Result<RunRecord, rollcall_sync::SyncError>, Failure> {
     let Some(mapping) = config.mapping.clone() else {
         return Err(Failure::Internal(anyhow::anyhow!(
             "the configuration has no mapping"
         )));
     };
+    let path = again.path;
     let file = std::fs::File::open(path).map_err(|e| {
         Failure::Internal(anyhow::anyhow!("cannot read {} again: {e}", path.display()))
     })?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let source = std::io::BufReader::with_capacity(1 << 20, file);
     let mut phones = known_phones(org, config, total).await?;
-    let extension = extension.to_owned();
-    let (items, again) = tokio::task::spawn_blocking(move || {
+    let (extension, options, limits) = (again.extension.to_owned(), again.options, again.limits);
+    let (items, sha) = tokio::task::spawn_blocking(move || {
         read_records(
             source,
             &extension,
@@ -870,19 +836,28 @@ async fn read_again(
     })
     .await
     .map_err(|e| Failure::Internal(e.into()))?;
-    if sha.is_some_and(|sha| again != sha) {
-        let changed = vec![LogRow {
+    let loaded = match again.sha {
+        Some(expected) if expected != sha => Err(vec![LogRow {
             action: "Failed".into(),
             error_type: rollcall_domain::ErrorType::DataLoadFailed.code().into(),
             message: "The file changed while it was synced: sync it again".into(),
             ..LogRow::default()
-        }];
-        return Ok((Err(changed), again));
-    }
-    Ok((
-        items.map_err(|problems| problems.iter().map(|p| p.log_row()).collect()),
-        again,
-    ))
+        }]),
+        Some(_) => items.map_err(|problems| problems.iter().map(|p| p.log_row()).collect()),
+        None => {
+            org.set_run_sha256(run_id, &sha)
+                .await
+                .map_err(store_failure)?;
+            items.map_err(|problems| problems.iter().map(|p| p.log_row()).collect())
+        }
+    };
+    Ok(match loaded {
+        Ok(items) => rollcall_sync::finish_started(org, config, run_id, dry_run, &items).await,
+        Err(rows) => org
+            .finish_run(run_id, rollcall_store::Finish::DataLoadFailed(&rows))
+            .await
+            .map_err(rollcall_sync::SyncError::from),
+    })
 }
 
 /// Keep the file of a run the threshold blocked, so `runs approve` applies exactly it. The
@@ -941,6 +916,28 @@ pub(crate) fn read_records(
         },
     );
     (loaded.map(|()| items), sha)
+}
+
+/// [`read_into`] for [`rollcall_sync::run_chunked`]: the file's problems as log rows.
+#[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
+pub(crate) fn read_chunked(
+    source: impl Read,
+    extension: &str,
+    mapping: &rollcall_domain::mapping::Mapping,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
+    limits: rollcall_hrfile::Limits,
+    total: u64,
+    quiet: bool,
+    sink: &mut dyn FnMut(rollcall_domain::record::BatchItem) -> bool,
+) -> rollcall_sync::ReadEnd {
+    let (loaded, sha) = read_into(
+        source, extension, mapping, options, phones, None, limits, total, quiet, sink,
+    );
+    (
+        loaded.map_err(|problems| problems.iter().map(|p| p.log_row()).collect()),
+        sha,
+    )
 }
 
 /// [`read_records`], handing each record to `sink` (reading stops when it returns false).

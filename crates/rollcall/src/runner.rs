@@ -247,20 +247,19 @@ impl Runner {
                     }
                 };
                 let source = std::io::BufReader::with_capacity(1 << 20, file);
-                let (loaded, sha) = crate::commands::read_into(
+                let (loaded, sha) = crate::commands::read_chunked(
                     source,
                     &extension,
                     &mapping,
                     &options,
                     &mut phones,
-                    None,
                     limits,
                     total,
                     true,
                     sink,
                 );
                 let loaded = match (loaded, expected) {
-                    (Err(problems), _) => Err(problems.iter().map(|p| p.log_row()).collect()),
+                    (Err(rows), _) => Err(rows),
                     (Ok(()), Some(expected)) if expected != sha => {
                         Err(vec![stored_file_differs(&expected).log_row()])
                     }

@@ -190,15 +190,17 @@ pub fn apply_chunks(
         };
         lap(3);
         add_counts(&mut counts, &planned.plan.counts);
-        let mut records = planned.plan.records;
-        for (i, manager) in planned.deferred {
-            let mut record = std::mem::replace(&mut records[i], placeholder());
-            record.write = None;
-            pending.push(Pending {
-                seq: first + i as i64,
-                record,
-                manager,
-            });
+        // Deferred records come in plan order.
+        let mut deferred = planned.deferred.into_iter().peekable();
+        for (i, mut record) in planned.plan.records.into_iter().enumerate() {
+            if let Some((_, manager)) = deferred.next_if(|(k, _)| *k == i) {
+                record.write = None;
+                pending.push(Pending {
+                    seq: first + i as i64,
+                    record,
+                    manager,
+                });
+            }
         }
     }
     let [reading, lookups, planning, writing] = spent;
@@ -295,20 +297,4 @@ fn add_counts(total: &mut Counts, more: &Counts) {
     total.unchanged += more.unchanged;
     total.skipped += more.skipped;
     total.warnings += more.warnings;
-}
-
-/// What a remembered record leaves in its chunk's plan (which is dropped next).
-fn placeholder() -> PlannedRecord {
-    PlannedRecord {
-        row: 0,
-        external_id: String::new(),
-        username: String::new(),
-        action: rollcall_domain::run::Action::Skipped,
-        user_id: None,
-        error: None,
-        warnings: Vec::new(),
-        note: None,
-        changed_fields: Vec::new(),
-        write: None,
-    }
 }
