@@ -44,7 +44,35 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "operator_tokens",
         include_str!("../migrations/0007_operator_tokens.sql"),
     ),
+    (
+        8,
+        "lean_indexes",
+        include_str!("../migrations/0008_lean_indexes.sql"),
+    ),
 ];
+
+/// A migration's text for PostgreSQL: binary columns are BYTEA, and the lines between
+/// `-- begin: SQLite only` and `-- end: SQLite only` (SQLite's storage layout) are left out.
+/// A text without either is otherwise unchanged: sqlx checks applied migrations' checksums.
+fn for_postgres(sql: &str) -> String {
+    if !sql.contains("-- begin: SQLite only") {
+        return sql.replace(" BLOB", " BYTEA");
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut sqlite_only = false;
+    for line in sql.lines() {
+        match line.trim() {
+            "-- begin: SQLite only" => sqlite_only = true,
+            "-- end: SQLite only" => sqlite_only = false,
+            _ if !sqlite_only => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out.replace(" BLOB", " BYTEA")
+}
 
 /// A bound value. TEXT and BIGINT (and BLOB for stored files), so both backends agree on
 /// every type.
@@ -231,12 +259,10 @@ impl Db {
         let migrations = MIGRATIONS
             .iter()
             .map(|(version, description, sql)| {
-                // One schema text for both backends; PostgreSQL calls binary columns BYTEA.
+                // One schema text for both backends (see `for_postgres`).
                 let sql = match self.backend {
-                    Backend::Postgres if sql.contains(" BLOB") => {
-                        AssertSqlSafe(sql.replace(" BLOB", " BYTEA")).into_sql_str()
-                    }
-                    _ => sql.into_sql_str(),
+                    Backend::Postgres => AssertSqlSafe(for_postgres(sql)).into_sql_str(),
+                    Backend::Sqlite => sql.into_sql_str(),
                 };
                 Migration::new(
                     *version,
@@ -345,5 +371,28 @@ mod tests {
             .map(|i: i64| Arg::from(i))
             .collect();
         assert_eq!(args, expected);
+    }
+
+    #[test]
+    fn postgres_leaves_out_sqlite_only_lines_and_keeps_other_texts_byte_for_byte() {
+        let plain = "CREATE TABLE f (data BLOB NOT NULL);\r\n-- a comment\n";
+        assert_eq!(
+            super::for_postgres(plain),
+            "CREATE TABLE f (data BYTEA NOT NULL);\r\n-- a comment\n"
+        );
+        let marked = "DROP INDEX a;\n-- begin: SQLite only\nCREATE TABLE t (x) WITHOUT ROWID;\n\
+                      -- end: SQLite only\nCREATE INDEX b ON t (y);\n";
+        assert_eq!(
+            super::for_postgres(marked),
+            "DROP INDEX a;\nCREATE INDEX b ON t (y);\n"
+        );
+        for (_, _, sql) in super::MIGRATIONS {
+            let pg = super::for_postgres(sql);
+            assert!(!pg.contains("WITHOUT ROWID"), "{pg}");
+            assert_eq!(
+                sql.matches("-- begin: SQLite only").count(),
+                sql.matches("-- end: SQLite only").count()
+            );
+        }
     }
 }
