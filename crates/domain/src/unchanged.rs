@@ -216,52 +216,105 @@ fn key_hash(hashing: &Hashing, key: usize, value: &str) -> u64 {
     h.finish()
 }
 
-/// Where a stored user is in [`Stored::bytes`]: its external ID, then its packed fields.
+/// Where a stored user is in [`Stored::blocks`]: its external ID, then its packed fields.
 #[derive(Clone, Copy)]
 struct Slot {
-    start: usize,
+    block: u32,
+    offset: u32,
     key_len: u32,
     len: u32,
 }
 
-/// The stored users, packed in one buffer and found by external ID through a table of their
-/// positions: a million users in three allocations instead of two million (filling them was
-/// mostly `malloc`, and their per-allocation overhead a fifth of their memory).
+/// The size of a block of [`Stored`]: large enough that a million users take a hundred or
+/// so, small enough that the last one's unused room does not matter.
+const BLOCK: usize = 4 << 20;
+
+/// The stored users, packed in blocks and found by external ID through a table of their
+/// positions: a million users in a few hundred allocations instead of two million (filling
+/// them was mostly `malloc`, and the per-allocation overhead a fifth of their memory). Fixed
+/// blocks rather than one growing buffer: doubling a buffer of a few hundred megabytes would
+/// hold both copies for a moment.
 struct Stored {
-    bytes: Vec<u8>,
+    blocks: Vec<Vec<u8>>,
     slots: Vec<Slot>,
     /// Indices into `slots`, by the hash of the external ID.
     table: hashbrown::HashTable<u32>,
 }
 
 impl Stored {
-    fn key(&self, slot: Slot) -> &str {
-        let key = &self.bytes[slot.start..slot.start + slot.key_len as usize];
-        // Keys are written from `&str` only.
-        std::str::from_utf8(key).unwrap_or_default()
+    fn new() -> Stored {
+        Stored {
+            blocks: Vec::new(),
+            slots: Vec::new(),
+            table: hashbrown::HashTable::new(),
+        }
+    }
+
+    fn bytes(blocks: &[Vec<u8>], slot: Slot) -> &[u8] {
+        let from = slot.offset as usize;
+        &blocks[slot.block as usize][from..from + slot.key_len as usize + slot.len as usize]
+    }
+
+    fn key(blocks: &[Vec<u8>], slot: Slot) -> &[u8] {
+        &Self::bytes(blocks, slot)[..slot.key_len as usize]
     }
 
     fn entry(&self, slot: Slot) -> &[u8] {
-        let from = slot.start + slot.key_len as usize;
-        &self.bytes[from..from + slot.len as usize]
+        &Self::bytes(&self.blocks, slot)[slot.key_len as usize..]
+    }
+
+    /// Add a user packed as its key (`key_len` bytes) and then its entry.
+    fn push(&mut self, hashing: &Hashing, packed: &[u8], key_len: usize) {
+        let fits = self
+            .blocks
+            .last()
+            .is_some_and(|b| b.capacity() - b.len() >= packed.len());
+        if !fits {
+            self.blocks
+                .push(Vec::with_capacity(BLOCK.max(packed.len())));
+        }
+        let block = self.blocks.len() - 1;
+        let (Ok(block), Ok(offset), Ok(key_len), Ok(len), Ok(index)) = (
+            u32::try_from(block),
+            u32::try_from(self.blocks[block].len()),
+            u32::try_from(key_len),
+            u32::try_from(packed.len() - key_len),
+            u32::try_from(self.slots.len()),
+        ) else {
+            // Beyond four billion users: the rest are planned as any other row.
+            return;
+        };
+        self.blocks[block as usize].extend_from_slice(packed);
+        let slot = Slot {
+            block,
+            offset,
+            key_len,
+            len,
+        };
+        self.slots.push(slot);
+        let (blocks, slots) = (&self.blocks, &self.slots);
+        // External IDs are unique per organisation (storage's index): no need to look first.
+        self.table
+            .insert_unique(hashing.hash_one(Self::key(blocks, slot)), index, |&i| {
+                hashing.hash_one(Self::key(blocks, slots[i as usize]))
+            });
     }
 
     fn find(&self, hashing: &Hashing, key: &str) -> Option<Slot> {
-        let hash = hashing.hash_one(key);
+        let key = key.as_bytes();
         self.table
-            .find(hash, |&i| self.key(self.slots[i as usize]) == key)
+            .find(hashing.hash_one(key), |&i| {
+                Self::key(&self.blocks, self.slots[i as usize]) == key
+            })
             .map(|&i| self.slots[i as usize])
     }
 
     /// Forget `key` (each stored user is taken once).
     fn remove(&mut self, hashing: &Hashing, key: &str) {
-        let hash = hashing.hash_one(key);
-        let (bytes, slots) = (&self.bytes, &self.slots);
-        let same = |&i: &u32| {
-            let slot = slots[i as usize];
-            &bytes[slot.start..slot.start + slot.key_len as usize] == key.as_bytes()
-        };
-        if let Ok(found) = self.table.find_entry(hash, same) {
+        let key = key.as_bytes();
+        let (blocks, slots) = (&self.blocks, &self.slots);
+        let same = |&i: &u32| Self::key(blocks, slots[i as usize]) == key;
+        if let Ok(found) = self.table.find_entry(hashing.hash_one(key), same) {
             found.remove();
         }
     }
@@ -297,11 +350,7 @@ impl Sieve {
                 .filter(|f| *f != FieldKey::ExternalId)
                 .collect(),
             custom: mapping.custom_fields().map(|(n, _)| n.to_owned()).collect(),
-            users: Stored {
-                bytes: Vec::new(),
-                slots: Vec::new(),
-                table: hashbrown::HashTable::new(),
-            },
+            users: Stored::new(),
             hashing: Hashing::default(),
             unchanged: UnchangedRows::default(),
             keys: Vec::new(),
@@ -321,8 +370,6 @@ impl Sieve {
             .iter()
             .filter(|f| self.fields.contains(f))
             .count();
-        // About 100 bytes a user: their fields as a file repeats them.
-        self.users.bytes.reserve(users.saturating_mul(112));
         self.users.slots.reserve(users);
         self.users.table.reserve(users, |_| 0);
         self.unchanged.reserve(users);
@@ -335,16 +382,9 @@ impl Sieve {
             return;
         }
         let international = |v: Option<&str>| v.is_none_or(|v| v.starts_with('+'));
-        let (Ok(key_len), Ok(index)) = (
-            u32::try_from(u.external_id.len()),
-            u32::try_from(self.users.slots.len()),
-        ) else {
-            // Beyond four billion users or a 4 GB key: planned as any other row.
-            return;
-        };
-        let start = self.users.bytes.len();
-        self.users.bytes.extend_from_slice(u.external_id.as_bytes());
-        let buf = &mut self.users.bytes;
+        let buf = &mut self.buf;
+        buf.clear();
+        buf.extend_from_slice(u.external_id.as_bytes());
         for field in &self.fields {
             match field {
                 FieldKey::ExternalId => {}
@@ -384,26 +424,8 @@ impl Sieve {
         }
         put_text(buf, u.phone_mobile_e164);
         put_text(buf, u.phone_work_e164);
-        let Ok(len) = u32::try_from(buf.len() - start - key_len as usize) else {
-            buf.truncate(start);
-            return;
-        };
-        // External IDs are unique per organisation (storage's index): no need to look first.
-        let stored = &mut self.users;
-        stored.slots.push(Slot {
-            start,
-            key_len,
-            len,
-        });
-        let hashing = &self.hashing;
-        let (bytes, slots) = (&stored.bytes, &stored.slots);
-        stored
-            .table
-            .insert_unique(hashing.hash_one(u.external_id), index, |&i| {
-                let slot = slots[i as usize];
-                let key = &bytes[slot.start..slot.start + slot.key_len as usize];
-                hashing.hash_one(std::str::from_utf8(key).unwrap_or_default())
-            });
+        self.users
+            .push(&self.hashing, &self.buf, u.external_id.len());
     }
 
     /// Offer one row: its mapped cells as read (`fields` in mapping order, the external ID

@@ -715,8 +715,10 @@ async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> C
         meta.file_sha256 = Some(sha.clone());
         match (items, sieve) {
             (Ok(items), Some(sieve)) => {
-                match rollcall_sync::run_sifted(&org, &config, &meta, &items, sieve.finish()).await
-                {
+                // The stored users are dropped here; the log rows and the writes come next.
+                let sifted = sieve.finish();
+                crate::return_freed_memory();
+                match rollcall_sync::run_sifted(&org, &config, &meta, &items, sifted).await {
                     Ok(SiftedRun::Done(run)) => Ok(*run),
                     Ok(SiftedRun::Replan(run_id)) => {
                         drop(items);

@@ -17,6 +17,19 @@ use rollcall_store::Store;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, DbArgs};
+
+/// mimalloc for Rust's allocations: a million-row file allocates and frees tens of millions of
+/// small strings across the reader and planner threads, which spent a fifth of their time in
+/// glibc's malloc and free (bench/RESULTS.md). SQLite's C allocations stay on glibc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Hand memory freed by a large phase back to the system now, before the next phase grows:
+/// mimalloc keeps freed pages for reuse a while, so a run's peak would be both phases' sum.
+pub(crate) fn return_freed_memory() {
+    // SAFETY: mi_collect only frees memory the allocator holds and no longer hands out.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
 use crate::settings::{Layers, LogStyle, Settings};
 
 /// How a command ends when it does not succeed.
