@@ -3,9 +3,10 @@
 //! Most rows of a daily HR file repeat what the last run stored. Planning them in full costs a
 //! typed [`Incoming`](crate::record::Incoming), a [`StoredUser`](crate::StoredUser) and a
 //! planned record each, and libphonenumber for every number. A [`Sieve`] holds, per user the
-//! configuration manages, the stored values of the mapped fields (packed, all in one buffer);
-//! a row whose cleaned cells equal them byte for byte is Unchanged and is kept as an
-//! [`UnchangedRow`] only. Every other row goes through the planner as before.
+//! configuration manages, a digest of the stored values of the mapped fields packed in one
+//! form (and the stored phone numbers); a row whose cleaned cells pack to the same digest is
+//! Unchanged and is kept as an [`UnchangedRow`] only. Every other row goes through the
+//! planner as before.
 //!
 //! Why equal cells mean the planner's Unchanged: the stored values were validated when this
 //! configuration wrote them, and each parser returns its (cleaned) input unchanged, so the row
@@ -150,6 +151,51 @@ const TRUE: u8 = b'T';
 const FALSE: u8 = b'F';
 const NEVER: u8 = b'X';
 const BAD: u8 = b'R';
+/// A stored number whose E.164 form is the number as sent.
+const SAME: u8 = b'S';
+
+/// Bytes of a packed form's digest.
+const DIGEST: usize = 16;
+
+/// What a sieve keeps of a stored user's packed form: the first 128 bits of its SHA-256,
+/// salted per sieve. A row is Unchanged when its packed cells have the same digest; two
+/// different forms sharing one would take 2^64 attempts to find, against a salt unknown to
+/// whoever writes the file. Kept whole, the forms were three quarters of a large run's memory.
+fn digest(salt: &[u8; 16], packed: &[u8]) -> [u8; DIGEST] {
+    use sha2::Digest;
+    let hash = sha2::Sha256::new()
+        .chain_update(salt)
+        .chain_update(packed)
+        .finalize();
+    let mut out = [0; DIGEST];
+    out.copy_from_slice(&hash[..DIGEST]);
+    out
+}
+
+/// A stored number a row may repeat: as sent, then its E.164 form (or `SAME`).
+fn put_phone(buf: &mut Vec<u8>, value: &str, e164: &str) {
+    put_value(buf, value);
+    if e164 == value {
+        buf.push(SAME);
+    } else {
+        put_value(buf, e164);
+    }
+}
+
+/// The stored mobile and work numbers after an entry's digest (see [`Sieve::add`]).
+fn stored_phones(rest: &[u8]) -> [Option<(&str, &str)>; 2] {
+    let mut items = items(rest);
+    let mut phone = || match items.next() {
+        Some((VALUE, value)) => match items.next() {
+            Some((SAME, _)) => Some((value, value)),
+            Some((VALUE, e164)) => Some((value, e164)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mobile = phone();
+    [mobile, phone()]
+}
 
 fn put_len(buf: &mut Vec<u8>, mut n: usize) {
     loop {
@@ -225,8 +271,8 @@ struct Slot {
     len: u32,
 }
 
-/// The size of a block of [`Stored`]: large enough that a million users take a hundred or
-/// so, small enough that the last one's unused room does not matter.
+/// The size of a block of [`Stored`]: large enough that a million users take a few dozen,
+/// small enough that the last one's unused room does not matter.
 const BLOCK: usize = 4 << 20;
 
 /// The stored users, packed in blocks and found by external ID through a table of their
@@ -285,12 +331,20 @@ impl Stored {
             return;
         };
         self.blocks[block as usize].extend_from_slice(packed);
-        let slot = Slot {
-            block,
-            offset,
-            key_len,
-            len,
-        };
+        self.index(
+            hashing,
+            Slot {
+                block,
+                offset,
+                key_len,
+                len,
+            },
+            index,
+        );
+    }
+
+    /// Make `slot` (of a user in `blocks`) findable as `slots[index]`.
+    fn index(&mut self, hashing: &Hashing, slot: Slot, index: u32) {
         self.slots.push(slot);
         let (blocks, slots) = (&self.blocks, &self.slots);
         // External IDs are unique per organisation (storage's index): no need to look first.
@@ -298,6 +352,24 @@ impl Stored {
             .insert_unique(hashing.hash_one(Self::key(blocks, slot)), index, |&i| {
                 hashing.hash_one(Self::key(blocks, slots[i as usize]))
             });
+    }
+
+    /// Take over the users of `other` (their blocks move, nothing is copied).
+    fn absorb(&mut self, hashing: &Hashing, other: Stored) {
+        let Ok(offset) = u32::try_from(self.blocks.len()) else {
+            return;
+        };
+        self.blocks.extend(other.blocks);
+        for slot in other.slots {
+            let Ok(index) = u32::try_from(self.slots.len()) else {
+                return;
+            };
+            let slot = Slot {
+                block: slot.block + offset,
+                ..slot
+            };
+            self.index(hashing, slot, index);
+        }
     }
 
     fn find(&self, hashing: &Hashing, key: &str) -> Option<Slot> {
@@ -326,9 +398,10 @@ pub struct Sieve {
     /// The mapped standard fields but the external ID (the entry's key), in mapping order.
     fields: Vec<FieldKey>,
     custom: Vec<String>,
-    /// Per user: the packed mapped fields, then its mobile and work numbers' E.164 forms.
+    /// Per user: the digest of its packed mapped fields, then the numbers a row may repeat.
     users: Stored,
     hashing: Hashing,
+    salt: [u8; 16],
     unchanged: UnchangedRows,
     /// Hashes of the keys of the rows taken, for the duplicate check.
     keys: Vec<u64>,
@@ -351,6 +424,13 @@ impl Sieve {
                 .collect(),
             custom: mapping.custom_fields().map(|(n, _)| n.to_owned()).collect(),
             users: Stored::new(),
+            salt: {
+                let hashing = Hashing::default();
+                let mut salt = [0; 16];
+                salt[..8].copy_from_slice(&hashing.hash_one(0u64).to_le_bytes());
+                salt[8..].copy_from_slice(&hashing.hash_one(1u64).to_le_bytes());
+                salt
+            },
             hashing: Hashing::default(),
             unchanged: UnchangedRows::default(),
             keys: Vec::new(),
@@ -374,6 +454,31 @@ impl Sieve {
         self.users.table.reserve(users, |_| 0);
         self.unchanged.reserve(users);
         self.keys.reserve(users.saturating_mul(keys));
+    }
+
+    /// An empty sieve of the same layout, with room for half the users this one has room for
+    /// ([`Sieve::reserve`]), to be filled on another thread and given to [`Sieve::absorb`].
+    pub fn part(&self) -> Sieve {
+        let mut part = Sieve {
+            config: self.config.clone(),
+            fields: self.fields.clone(),
+            custom: self.custom.clone(),
+            users: Stored::new(),
+            hashing: self.hashing.clone(),
+            salt: self.salt,
+            unchanged: UnchangedRows::default(),
+            keys: Vec::new(),
+            buf: Vec::new(),
+        };
+        part.users
+            .slots
+            .reserve(self.users.slots.capacity() / 2 + 1);
+        part
+    }
+
+    /// Take over the stored users of `part` (see [`Sieve::part`]).
+    pub fn absorb(&mut self, part: Sieve) {
+        self.users.absorb(&self.hashing, part.users);
     }
 
     /// Add a stored user (others than the configuration's own are ignored).
@@ -422,10 +527,26 @@ impl Sieve {
         for name in &self.custom {
             put_text(buf, u.custom_fields.get(name).map(String::as_str));
         }
-        put_text(buf, u.phone_mobile_e164);
-        put_text(buf, u.phone_work_e164);
-        self.users
-            .push(&self.hashing, &self.buf, u.external_id.len());
+        // The entry: the key, the packed form's digest, and the numbers a row may repeat.
+        let key_len = u.external_id.len();
+        let sum = digest(&self.salt, &buf[key_len..]);
+        buf.truncate(key_len);
+        buf.extend_from_slice(&sum);
+        let mobile = (self.fields.contains(&FieldKey::PhoneMobile) && u.phone_mobile_from_source)
+            .then_some((u.phone_mobile, u.phone_mobile_e164));
+        let work = self
+            .fields
+            .contains(&FieldKey::PhoneWork)
+            .then_some((u.phone_work, u.phone_work_e164));
+        for phone in [mobile, work] {
+            match phone {
+                Some((Some(value), Some(e164))) if international(Some(value)) => {
+                    put_phone(buf, value, e164)
+                }
+                _ => buf.push(EMPTY),
+            }
+        }
+        self.users.push(&self.hashing, &self.buf, key_len);
     }
 
     /// Offer one row: its mapped cells as read (`fields` in mapping order, the external ID
@@ -486,25 +607,23 @@ impl Sieve {
             }
         }
         let stored = self.users.entry(slot);
-        if !stored.starts_with(buf) || items(&stored[buf.len()..]).count() != 2 {
+        let (sum, rest) = stored.split_at(DIGEST.min(stored.len()));
+        let numbers = stored_phones(rest);
+        if sum != digest(&self.salt, buf) {
             // Not unchanged: the numbers the row repeats need no libphonenumber.
-            let mut tail = items(stored).skip(self.fields.len() + self.custom.len());
-            let e164 = [tail.next(), tail.next()];
-            for (i, (field, (tag, value))) in self.fields.iter().zip(items(stored)).enumerate() {
-                let slot = match field {
-                    FieldKey::PhoneMobile => 0,
-                    FieldKey::PhoneWork => 1,
-                    _ => continue,
-                };
-                if let (VALUE, Some((VALUE, e164))) = (tag, e164[slot])
-                    && cell(self.fields[i]) == value
+            for (field, number) in [FieldKey::PhoneMobile, FieldKey::PhoneWork]
+                .into_iter()
+                .zip(numbers)
+            {
+                if let Some((value, e164)) = number
+                    && cell(field) == value
                 {
                     phones.know(value, e164);
                 }
             }
             return false;
         }
-        let mobile_e164 = items(&stored[buf.len()..]).next().map(|(_, v)| v);
+        let mobile_e164 = numbers[0].map(|(_, e164)| e164);
         let username = cell(FieldKey::Username);
         let hashing = &self.hashing;
         self.keys.push(key_hash(hashing, 0, external_id));
