@@ -33,7 +33,7 @@ use crate::SyncError;
 
 /// Records per chunk: large enough that per-chunk lookups are few, small enough that a
 /// chunk's records and plan stay a few tens of megabytes.
-pub const CHUNK_ROWS: usize = 20_000;
+pub const CHUNK_ROWS: usize = 10_000;
 
 /// Files smaller than this are planned whole even on a first sync. They fit in memory (a
 /// whole-file plan costs about 6 KB a row: 8 MiB of CSV, some 40,000 rows, stay near 250
