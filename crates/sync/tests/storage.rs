@@ -885,3 +885,40 @@ on_both!(
         assert_eq!(finished.status, RunStatus::NeedsAttention);
     }
 );
+
+on_both!(
+    a_sieve_holds_every_managed_user_between_other_organisations_users,
+    |db: TestDb| async move {
+        // SQLite fills the sieve in two halves by rowid: users written one by one, each
+        // followed by another organisation's, so both halves span rowids of others.
+        let store = Store::open(&db.url).await.unwrap();
+        let (org, config) = setup(&store, "Acme").await;
+        let (other, other_config) = setup(&store, "Globex").await;
+        const HEADER: &str = "Id,Login,Email,Active\n";
+        let line = |i: usize, domain: &str| format!("{i},user{i},user{i}@{domain},true\n");
+        let mut file = String::from(HEADER);
+        for i in 0..41 {
+            for (org, config, domain) in [
+                (&org, &config, "acme.com"),
+                (&other, &other_config, "globex.com"),
+            ] {
+                let (items, _) =
+                    read_csv(org, config, &format!("{HEADER}{}", line(i, domain)), false).await;
+                let run = run_batch(org, config, &meta(), &items).await.unwrap();
+                assert_eq!(run.counts.created, 1);
+            }
+            file.push_str(&line(i, "acme.com"));
+        }
+        let (rest, sifted) = read_csv(&org, &config, &file, true).await;
+        assert!(rest.is_empty(), "rows not taken: {}", rest.len());
+        let sifted = sifted.unwrap();
+        assert_eq!(sifted.unchanged.len(), 41);
+        let rows: Vec<u64> = sifted.unchanged.iter().map(|u| u.row).collect();
+        assert_eq!(rows, (2..43).collect::<Vec<u64>>());
+
+        // The other organisation's file is not taken by this configuration's sieve.
+        let theirs = file.replace("acme.com", "globex.com");
+        let (rest, _) = read_csv(&org, &config, &theirs, true).await;
+        assert_eq!(rest.len(), 41);
+    }
+);
