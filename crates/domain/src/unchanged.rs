@@ -285,14 +285,18 @@ struct Stored {
     slots: Vec<Slot>,
     /// Indices into `slots`, by the hash of the external ID.
     table: hashbrown::HashTable<u32>,
+    /// Whether users are indexed as they are added: not in a part filled for
+    /// [`Stored::absorb`], which indexes them into the absorbing table.
+    indexed: bool,
 }
 
 impl Stored {
-    fn new() -> Stored {
+    fn new(indexed: bool) -> Stored {
         Stored {
             blocks: Vec::new(),
             slots: Vec::new(),
             table: hashbrown::HashTable::new(),
+            indexed,
         }
     }
 
@@ -331,16 +335,17 @@ impl Stored {
             return;
         };
         self.blocks[block as usize].extend_from_slice(packed);
-        self.index(
-            hashing,
-            Slot {
-                block,
-                offset,
-                key_len,
-                len,
-            },
-            index,
-        );
+        let slot = Slot {
+            block,
+            offset,
+            key_len,
+            len,
+        };
+        if self.indexed {
+            self.index(hashing, slot, index);
+        } else {
+            self.slots.push(slot);
+        }
     }
 
     /// Make `slot` (of a user in `blocks`) findable as `slots[index]`.
@@ -423,7 +428,7 @@ impl Sieve {
                 .filter(|f| *f != FieldKey::ExternalId)
                 .collect(),
             custom: mapping.custom_fields().map(|(n, _)| n.to_owned()).collect(),
-            users: Stored::new(),
+            users: Stored::new(true),
             salt: {
                 let hashing = Hashing::default();
                 let mut salt = [0; 16];
@@ -457,13 +462,14 @@ impl Sieve {
     }
 
     /// An empty sieve of the same layout, with room for half the users this one has room for
-    /// ([`Sieve::reserve`]), to be filled on another thread and given to [`Sieve::absorb`].
+    /// ([`Sieve::reserve`]), to be filled on another thread and given to [`Sieve::absorb`]. It
+    /// finds no user itself: its users are indexed once, by the sieve that absorbs them.
     pub fn part(&self) -> Sieve {
         let mut part = Sieve {
             config: self.config.clone(),
             fields: self.fields.clone(),
             custom: self.custom.clone(),
-            users: Stored::new(),
+            users: Stored::new(false),
             hashing: self.hashing.clone(),
             salt: self.salt,
             unchanged: UnchangedRows::default(),

@@ -715,10 +715,7 @@ async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> C
         meta.file_sha256 = Some(sha.clone());
         match (items, sieve) {
             (Ok(items), Some(sieve)) => {
-                // The stored users are dropped here; the log rows and the writes come next.
-                let sifted = sieve.finish();
-                crate::return_freed_memory();
-                match rollcall_sync::run_sifted(&org, &config, &meta, &items, sifted).await {
+                match rollcall_sync::run_sifted(&org, &config, &meta, &items, sifted(sieve)).await {
                     Ok(SiftedRun::Done(run)) => Ok(*run),
                     Ok(SiftedRun::Replan(run_id)) => {
                         drop(items);
@@ -788,6 +785,14 @@ pub(crate) async fn sieve_for(
     sieve.reserve(usize::try_from(managed).unwrap_or(0));
     org.fill_sieve(&config.id, &mut sieve).await?;
     Ok(Some(sieve))
+}
+
+/// The rows `sieve` took, once its file is read. The stored users are dropped here, and
+/// their memory handed back before the log rows and the writes need theirs.
+pub(crate) fn sifted(sieve: Sieve) -> rollcall_domain::unchanged::Sifted {
+    let sifted = sieve.finish();
+    crate::return_freed_memory();
+    sifted
 }
 
 /// Where a started run's file is read again from, and the hash it must still have (`None`:

@@ -310,9 +310,7 @@ impl Runner {
                 .as_deref()
                 .is_none_or(|stored| stored == sha)
         {
-            // The stored users are dropped here; the log rows and the writes come next.
-            let sifted = sieve.finish();
-            crate::return_freed_memory();
+            let sifted = crate::commands::sifted(sieve);
             if let Some(record) =
                 rollcall_sync::run_claimed_sifted(org, &config, run, rest, sifted).await?
             {

@@ -635,12 +635,10 @@ fn fill_in_halves(
     // Each user is read once (rowids do not change); a user written between the two reads
     // may be missed, and is then planned as any row the sieve does not take.
     let mut part = sieve.part();
-    let part_ref = &mut part;
     std::thread::scope(|scope| {
-        let part = part_ref;
-        let second = scope.spawn(move || {
+        let second = scope.spawn(|| {
             bulk.rows(&half(middle + 1, high), [org, config], |row| {
-                sieve_view(part, row)
+                sieve_view(&mut part, row)
             })
         });
         let first = bulk.rows(&half(low, middle), [org, config], |row| {
