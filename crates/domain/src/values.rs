@@ -321,6 +321,12 @@ pub struct Phone {
     e164: String,
 }
 
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
 impl Phone {
     pub fn parse(raw: &str, region: Option<PhoneRegion>) -> Result<Phone, ValueError> {
         let value = clean(raw);
@@ -338,12 +344,27 @@ impl Phone {
         if value.is_empty() {
             return fail("it is empty");
         }
+        // RFC 7643 §4.1.2 recommends RFC 3966 URIs for SCIM phone numbers
+        // (`tel:+1-201-555-0123`). Only a global number qualifies: a local tel: number needs a
+        // `phone-context`, and parameters (`;ext=`) carry what SPEC §2 does not store.
+        let number = match strip_prefix_ignore_case(value, "tel:") {
+            None => value,
+            Some(uri) if uri.contains(';') => {
+                return fail("tel: parameters such as ;ext= are not supported");
+            }
+            Some(uri) if !uri.starts_with('+') => {
+                return fail("a tel: URI must hold a global number starting with +");
+            }
+            // RFC 3966's visual separators are `-`, `.`, `(` and `)`; no spaces.
+            Some(uri) if uri.contains(' ') => return fail("a tel: URI has no spaces"),
+            Some(uri) => uri,
+        };
         // libphonenumber also reads letters (vanity numbers) and extensions; an HR record
         // holding those is a data-entry mistake, so only the separators of SPEC §2 pass.
         let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')');
-        let (plus, rest) = match value.strip_prefix('+') {
+        let (plus, rest) = match number.strip_prefix('+') {
             Some(rest) => (true, rest),
-            None => (false, value),
+            None => (false, number),
         };
         if !rest.chars().all(allowed) {
             return fail(
@@ -353,7 +374,7 @@ impl Phone {
         if !plus && region.is_none() {
             return fail("it is not in international form");
         }
-        let parsed = match phonenumber::parse(region.map(|r| r.0), value) {
+        let parsed = match phonenumber::parse(region.map(|r| r.0), number) {
             Ok(parsed) => parsed,
             Err(_) => return fail("it cannot be read as a phone number"),
         };
@@ -482,6 +503,10 @@ mod tests {
             ("+44-7495-944376", "+447495944376"),
             ("+44 (0) 7495.944376", "+447495944376"),
             ("+1 425 555 0100", "+14255550100"),
+            // RFC 3966, as RFC 7643 §4.1.2 recommends for SCIM.
+            ("tel:+44-7495-944376", "+447495944376"),
+            ("TEL:+1-425-555-0100", "+14255550100"),
+            ("tel:+1.(425).555.0100", "+14255550100"),
         ] {
             let p = Phone::parse(raw, None).unwrap_or_else(|e| panic!("{raw}: {e}"));
             assert_eq!(p.as_str(), raw);
@@ -517,9 +542,18 @@ mod tests {
             "12345",
             "+999 1234567",
             "phone",
+            "tel:",
+            "tel:07495944376",
+            "tel:+44 7495 944376",
+            "tel:+1-800-FLOWERS",
+            "tel:tel:+447495944376",
         ] {
             assert!(Phone::parse(bad, gb).is_err(), "{bad} should be invalid");
         }
+        let ext = Phone::parse("tel:+44-7495-944376;ext=12", gb).unwrap_err();
+        assert!(ext.to_string().contains(";ext= are not supported"), "{ext}");
+        let local = Phone::parse("tel:07495944376", gb).unwrap_err();
+        assert!(local.to_string().contains("global number"), "{local}");
     }
 
     #[test]

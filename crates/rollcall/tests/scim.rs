@@ -488,6 +488,33 @@ fn conflicts_and_bad_input() {
     assert_eq!(r.json()["scimType"], "invalidPath");
 }
 
+/// RFC 7643 §4.1.2 recommends RFC 3966 URIs for phone numbers: stored as sent, compared in
+/// E.164 form like any other (SPEC §2).
+#[test]
+fn phone_numbers_in_rfc_3966_form() {
+    let scim = Scim::start();
+    let mut tel = entra_user("tel");
+    tel["phoneNumbers"] = json!([{"type": "mobile", "value": "tel:+44-7495-944376"}]);
+    let user = scim.create(&tel);
+    assert_eq!(user["phoneNumbers"][0]["value"], "tel:+44-7495-944376");
+    let found = scim.filter(r#"phoneNumbers[type eq "mobile"].value eq "tel:+44-7495-944376""#);
+    assert_eq!(total(&found), 1, "{found}");
+
+    // The same number in E.164 form is the same mobile: unique across users.
+    let mut same = entra_user("e164");
+    same["phoneNumbers"] = json!([{"type": "mobile", "value": "+447495944376"}]);
+    let r = scim.call("POST", "/scim/v2/Users", Some(&same));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("phone_mobile"), "{}", r.body);
+
+    let mut ext = entra_user("ext");
+    ext["phoneNumbers"] = json!([{"type": "work", "value": "tel:+44-20-7946-0018;ext=12"}]);
+    let r = scim.call("POST", "/scim/v2/Users", Some(&ext));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let detail = r.json()["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(detail.contains(";ext= are not supported"), "{detail}");
+}
+
 #[test]
 fn etags_and_if_match() {
     let scim = Scim::start();
