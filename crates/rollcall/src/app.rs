@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use rollcall_store::Store;
-use rollcall_web::AppState;
+use rollcall_web::{AppServices, AppState};
 use tokio::net::TcpListener;
 
 use crate::settings::Settings;
@@ -80,13 +80,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let state = AppState {
+        let state = AppState::new(AppServices {
             store: self.store.clone(),
             metrics: self.metrics,
             scim: self.scim,
             tokens: rollcall_web::scim::TokenCache::default(),
             admin: rollcall_web::api::AdminSettings::new(self.secure_cookies, self.limits),
-        };
+        });
         let app = rollcall_web::app(state);
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

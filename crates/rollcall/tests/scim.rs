@@ -468,6 +468,21 @@ fn conflicts_and_bad_input() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["scimType"], "invalidFilter");
 
+    // A count too large for any integer type is still "as many as allowed"; a startIndex
+    // that is not a number is refused with what was sent.
+    let page = scim.get("/scim/v2/Users?count=99999999999999999999999");
+    assert_eq!(total(&page), 1, "{page}");
+    assert_eq!(page["itemsPerPage"], 1, "{page}");
+    let r = scim.call("GET", "/scim/v2/Users?startIndex=first", None);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["scimType"], "invalidValue");
+    assert!(
+        r.body
+            .contains("startIndex must be an integer, not 'first'"),
+        "{}",
+        r.body
+    );
+
     let mut bad_phone = entra_user("phone");
     bad_phone["phoneNumbers"] = json!([{"type": "mobile", "value": "07495 944376"}]);
     let r = scim.call("POST", "/scim/v2/Users", Some(&bad_phone));

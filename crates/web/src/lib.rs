@@ -6,6 +6,7 @@ mod ops;
 mod pages;
 pub mod scim;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -17,14 +18,31 @@ use rollcall_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-/// What every handler can reach.
+/// What every handler can reach. axum clones the state for every request, so it is one
+/// reference count rather than a copy of each service's handles and settings.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+pub struct AppServices {
     pub store: Store,
     pub metrics: PrometheusHandle,
     pub scim: scim::ScimSettings,
     pub tokens: scim::TokenCache,
     pub admin: api::AdminSettings,
+}
+
+impl AppState {
+    pub fn new(services: AppServices) -> AppState {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
 }
 
 /// The service `serve` runs: the router, behind the SCIM path normalisation that must happen

@@ -4,6 +4,7 @@
 //! and is recorded in the configuration's hourly activity run in the same transaction.
 
 use std::collections::HashMap;
+use std::num::IntErrorKind;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,7 @@ pub struct ScimSettings {
 }
 
 /// When a token was verified, and what it grants.
-type CachedToken = (Instant, OrgStore, SourceConfig);
+type CachedToken = (Instant, ScimCaller);
 
 /// Verified tokens, by digest.
 #[derive(Clone, Default)]
@@ -190,10 +191,22 @@ async fn method_not_allowed() -> ScimApiError {
     ScimApiError::new(405, None, "Method not allowed on this SCIM endpoint")
 }
 
-/// The caller: the organisation and SCIM configuration its bearer token belongs to.
-pub struct ScimCaller {
+/// The caller: the organisation and SCIM configuration its bearer token belongs to. Shared
+/// with the token cache, so a request's authentication copies nothing.
+#[derive(Clone)]
+pub struct ScimCaller(Arc<Grant>);
+
+pub struct Grant {
     org: OrgStore,
     config: SourceConfig,
+}
+
+impl std::ops::Deref for ScimCaller {
+    type Target = Grant;
+
+    fn deref(&self) -> &Grant {
+        &self.0
+    }
 }
 
 impl FromRequestParts<AppState> for ScimCaller {
@@ -216,32 +229,33 @@ impl FromRequestParts<AppState> for ScimCaller {
             .filter(|t| !t.is_empty())
             .ok_or_else(unauthorized)?;
         let digest = rollcall_store::credentials::token_digest(token);
-        if let Some((org, config)) = state.tokens.get(&digest) {
-            return Ok(ScimCaller { org, config });
+        if let Some(caller) = state.tokens.get(&digest) {
+            return Ok(caller);
         }
         let Some((org_id, config_id)) = state.store.authenticate_token(token).await? else {
             return Err(unauthorized());
         };
         let org = state.store.org(org_id);
         let config = org.config(config_id.as_str()).await?;
-        state.tokens.put(digest, org.clone(), config.clone());
-        Ok(ScimCaller { org, config })
+        let caller = ScimCaller(Arc::new(Grant { org, config }));
+        state.tokens.put(digest, caller.clone());
+        Ok(caller)
     }
 }
 
 impl TokenCache {
-    fn get(&self, digest: &str) -> Option<(OrgStore, SourceConfig)> {
+    fn get(&self, digest: &str) -> Option<ScimCaller> {
         let entries = self.entries.lock().ok()?;
-        let (at, org, config) = entries.get(digest)?;
-        (at.elapsed() < TOKEN_CACHE_TTL).then(|| (org.clone(), config.clone()))
+        let (at, caller) = entries.get(digest)?;
+        (at.elapsed() < TOKEN_CACHE_TTL).then(|| caller.clone())
     }
 
-    fn put(&self, digest: String, org: OrgStore, config: SourceConfig) {
+    fn put(&self, digest: String, caller: ScimCaller) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() > 10_000 {
-                entries.retain(|_, (at, _, _)| at.elapsed() < TOKEN_CACHE_TTL);
+                entries.retain(|_, (at, _)| at.elapsed() < TOKEN_CACHE_TTL);
             }
-            entries.insert(digest, (Instant::now(), org, config));
+            entries.insert(digest, (Instant::now(), caller));
         }
     }
 }
@@ -306,13 +320,18 @@ pub struct ProjectionParams {
 fn number(raw: Option<&str>, name: &str) -> Result<Option<i64>, ScimApiError> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
-            ScimApiError::new(
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) => Ok(Some(n)),
+            // An integer too large to hold still means "as many as you allow" (count) or
+            // "past the end" (startIndex): both are clamped by the caller.
+            Err(e) if matches!(e.kind(), IntErrorKind::PosOverflow) => Ok(Some(i64::MAX)),
+            Err(e) if matches!(e.kind(), IntErrorKind::NegOverflow) => Ok(Some(i64::MIN)),
+            Err(_) => Err(ScimApiError::new(
                 400,
                 Some(ScimType::InvalidValue),
-                format!("{name} must be an integer"),
-            )
-        }),
+                format!("{name} must be an integer, not '{s}'"),
+            )),
+        },
     }
 }
 
