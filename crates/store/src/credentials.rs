@@ -5,7 +5,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 
-/// A fresh bearer token: `rc_` and 43 characters of URL-safe randomness (256 bits).
+/// A fresh bearer token: `rc_` and 64 hex digits (256 random bits).
 pub fn new_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
