@@ -112,12 +112,35 @@ pub enum TokenCommand {
         #[arg(long, value_name = "NAME")]
         config: Option<String>,
     },
-    /// Revoke a SCIM bearer token (read from standard input when not given).
+    /// Revoke a SCIM bearer token (read from standard input when not given), or one of an
+    /// organisation's tokens by the id `token list` shows.
     Revoke {
         #[command(flatten)]
         db: DbArgs,
+        #[arg(conflicts_with = "id")]
         token: Option<String>,
+        /// The token's id, from `rollcall token list`, when the token itself is not at hand.
+        #[arg(long, requires = "org")]
+        id: Option<String>,
+        /// Organisation id or name (with --id).
+        #[arg(long, requires = "id")]
+        org: Option<String>,
     },
+    /// List an organisation's SCIM tokens: id, configuration, created, last used, revoked.
+    List(OrgListArgs),
+}
+
+/// The arguments of an organisation's listing.
+#[derive(Args, Debug)]
+pub struct OrgListArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Organisation id or name.
+    #[arg(long)]
+    pub org: String,
+    /// One JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -255,14 +278,7 @@ pub enum LogFormat {
 #[derive(Subcommand, Debug)]
 pub enum RunsCommand {
     /// The organisation's runs, newest first.
-    List {
-        #[command(flatten)]
-        db: DbArgs,
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        json: bool,
-    },
+    List(OrgListArgs),
     /// Download a run's log.
     Logs {
         #[command(flatten)]

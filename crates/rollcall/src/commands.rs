@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::{
     AdminCommand, Command, ConfigCommand, ConfigCreateArgs, ConfigUpdateArgs, DbArgs, KindArg,
-    LogFormat, ModeArg, OperatorTokenCommand, OrgCommand, RunsCommand, SyncArgs, TokenCommand,
+    LogFormat, ModeArg, OperatorTokenCommand, OrgCommand, OrgListArgs, RunsCommand, SyncArgs,
+    TokenCommand,
 };
 use crate::{CmdResult, Failure, settings_for, usage};
 
@@ -41,7 +42,17 @@ pub async fn run(command: Command) -> CmdResult {
         Command::Token(TokenCommand::Create { db, org, config }) => {
             token_create(&db, &org, config.as_deref()).await
         }
-        Command::Token(TokenCommand::Revoke { db, token }) => token_revoke(&db, token).await,
+        // clap makes --id and a token exclusive, and --id and --org go together.
+        Command::Token(TokenCommand::Revoke {
+            db,
+            id: Some(id),
+            org: Some(org),
+            ..
+        }) => token_revoke_by_id(&db, &org, &id).await,
+        Command::Token(TokenCommand::Revoke { db, token, .. }) => token_revoke(&db, token).await,
+        Command::Token(TokenCommand::List(OrgListArgs { db, org, json })) => {
+            token_list(&db, &org, json).await
+        }
         Command::OperatorToken(OperatorTokenCommand::Create { db, name }) => {
             let store = store(&db).await?;
             let token = store
@@ -57,16 +68,11 @@ pub async fn run(command: Command) -> CmdResult {
                 None => read_secret("operator token")?,
             };
             let store = store(&db).await?;
-            if store
+            let done = store
                 .revoke_operator_token(token.trim())
                 .await
-                .map_err(store_failure)?
-            {
-                println!("revoked");
-                Ok(())
-            } else {
-                Err(usage("no such live operator token"))
-            }
+                .map_err(store_failure)?;
+            revoked(done, "no such live operator token")
         }
         Command::Config(ConfigCommand::Create(args)) => config_create(args).await,
         Command::Config(ConfigCommand::Update(args)) => config_update(args).await,
@@ -79,7 +85,9 @@ pub async fn run(command: Command) -> CmdResult {
             password_stdin: _,
         }) => admin_create(&db, &org, &email, &role, sync_access).await,
         Command::Sync(args) => sync(args).await,
-        Command::Runs(RunsCommand::List { db, org, json }) => runs_list(&db, &org, json).await,
+        Command::Runs(RunsCommand::List(OrgListArgs { db, org, json })) => {
+            runs_list(&db, &org, json).await
+        }
         Command::Runs(RunsCommand::Logs {
             db,
             run,
@@ -222,18 +230,81 @@ async fn token_revoke(db: &DbArgs, token: Option<String>) -> CmdResult {
         None => read_secret("token")?,
     };
     let store = store(db).await?;
-    if store
+    let done = store
         .revoke_token(token.trim())
         .await
-        .map_err(store_failure)?
-    {
+        .map_err(store_failure)?;
+    revoked(
+        done,
+        "no active token matches: it may be mistyped or already revoked",
+    )
+}
+
+async fn token_revoke_by_id(db: &DbArgs, org: &str, id: &str) -> CmdResult {
+    let store = store(db).await?;
+    let org = find_org(&store, org).await?;
+    let done = org
+        .revoke_token_by_id(id.trim())
+        .await
+        .map_err(store_failure)?;
+    revoked(
+        done,
+        format!(
+            "the organisation has no live token with id '{}': see `rollcall token list`",
+            id.trim()
+        ),
+    )
+}
+
+/// What a revocation prints: `revoked`, or why nothing was revoked.
+fn revoked(done: bool, otherwise: impl Into<String>) -> CmdResult {
+    if done {
         println!("revoked");
         Ok(())
     } else {
-        Err(usage(
-            "no active token matches: it may be mistyped or already revoked",
-        ))
+        Err(usage(otherwise.into()))
     }
+}
+
+async fn token_list(db: &DbArgs, org: &str, json: bool) -> CmdResult {
+    let store = store(db).await?;
+    let org = find_org(&store, org).await?;
+    let tokens = org.tokens().await.map_err(store_failure)?;
+    let stamp = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    if json {
+        let rfc3339 = |t: &chrono::DateTime<chrono::Utc>| {
+            serde_json::Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        };
+        let list = tokens
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "id": t.id,
+                    "configuration": t.config_name,
+                    "created_at": rfc3339(&t.created_at),
+                    "last_used_at": t.last_used_at.as_ref().map(rfc3339),
+                    "revoked_at": t.revoked_at.as_ref().map(rfc3339),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<20}  {:<19}  {:<19}  REVOKED (UTC)",
+        "TOKEN ID", "CONFIGURATION", "CREATED (UTC)", "LAST USED (UTC)"
+    );
+    for t in &tokens {
+        println!(
+            "{:<36}  {:<20}  {:<19}  {:<19}  {}",
+            t.id,
+            t.config_name,
+            stamp(&t.created_at),
+            t.last_used_at.as_ref().map(stamp).unwrap_or("never".into()),
+            t.revoked_at.as_ref().map(stamp).unwrap_or("-".into()),
+        );
+    }
+    Ok(())
 }
 
 /// An OpenSSH public key line: `TYPE BASE64 [comment]`.

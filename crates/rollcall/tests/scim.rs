@@ -364,6 +364,61 @@ fn tokens_are_checked() {
     assert_eq!(r.status, 401);
 }
 
+/// An operator who no longer holds a token finds it with `token list` (with its last use) and
+/// revokes it by id; the serving process stops accepting it within the 10 s it remembers a
+/// verified token. Another organisation cannot revoke it.
+#[test]
+fn tokens_are_listed_and_revoked_by_id() {
+    let scim = Scim::start();
+    let _other = scim.token_for("Other");
+    let listed = |org: &str| -> Vec<Value> {
+        let out = scim.env.ok(&["token", "list", "--org", org, "--json"]);
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let tokens = listed("Acme");
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(tokens[0]["configuration"], "SCIM");
+    assert_eq!(tokens[0]["last_used_at"], Value::Null);
+    assert_eq!(tokens[0]["revoked_at"], Value::Null);
+    let id = tokens[0]["id"].as_str().unwrap().to_owned();
+
+    scim.get("/scim/v2/Users");
+    assert!(listed("Acme")[0]["last_used_at"].is_string());
+
+    let refused = scim
+        .env
+        .run(&["token", "revoke", "--org", "Other", "--id", &id]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no live token with id"));
+    scim.get("/scim/v2/Users");
+
+    assert_eq!(
+        scim.env
+            .ok(&["token", "revoke", "--org", "Acme", "--id", &id])
+            .trim(),
+        "revoked"
+    );
+    assert!(listed("Acme")[0]["revoked_at"].is_string());
+    let revoked = std::time::Instant::now();
+    loop {
+        let r = scim.call("GET", "/scim/v2/Users", None);
+        if r.status == 401 {
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            revoked.elapsed() < std::time::Duration::from_secs(12),
+            "a revoked token still works after {:?}",
+            revoked.elapsed()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 #[test]
 fn organisations_are_isolated() {
     let scim = Scim::start();

@@ -189,6 +189,15 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// A stored time (milliseconds since the epoch, UTC).
+pub(crate) fn time(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_default()
+}
+
 pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool> {
     Ok(get::<i64>(row, column)? != 0)
 }

@@ -31,7 +31,7 @@ pub use admin_web::{
 };
 pub use initial::InitialRun;
 pub use operator::{
-    Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig,
+    Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig, TokenInfo,
 };
 pub use queue::{CHUNK_BYTES, Claim, QueuedFile, UploadError};
 pub use runs::{Finish, NewRun, RunRecord};

@@ -1,5 +1,6 @@
 //! What the operator manages: organisations, source configurations, SCIM tokens and admins.
 
+use chrono::{DateTime, Utc};
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
 use rollcall_domain::mapping::Mapping;
 use rollcall_domain::values::PhoneRegion;
@@ -7,7 +8,7 @@ use rollcall_domain::{ConfigId, OrgId};
 use sqlx::any::AnyRow;
 
 use crate::credentials;
-use crate::db::{flag, get, query};
+use crate::db::{flag, get, query, time};
 use crate::{OrgStore, Result, Store, StoreError, new_id};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +16,16 @@ pub struct Organisation {
     pub id: OrgId,
     pub name: String,
     pub provisioning: bool,
+}
+
+/// A SCIM bearer token as the operator sees it: never the token itself, which is not kept.
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    pub id: String,
+    pub config_name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A source configuration as stored.
@@ -460,6 +471,49 @@ impl OrgStore {
         .execute(&self.store.db.write)
         .await?;
         Ok(token)
+    }
+
+    /// The organisation's SCIM tokens, newest first, revoked ones included.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        let rows = query(
+            self.store.db.backend,
+            "SELECT t.id, c.name, t.created_at, t.last_used_at, t.revoked_at \
+             FROM scim_tokens t JOIN source_configs c ON c.id = t.config_id \
+             WHERE t.org_id = $1 ORDER BY t.created_at DESC, t.id",
+            vec![self.org.as_str().into()],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TokenInfo {
+                    id: get(row, "id")?,
+                    config_name: get(row, "name")?,
+                    created_at: time(get(row, "created_at")?),
+                    last_used_at: get::<Option<i64>>(row, "last_used_at")?.map(time),
+                    revoked_at: get::<Option<i64>>(row, "revoked_at")?.map(time),
+                })
+            })
+            .collect()
+    }
+
+    /// Revoke one of the organisation's SCIM tokens by its id (from [`OrgStore::tokens`]), for
+    /// an operator who no longer holds the token. False when the organisation has no live
+    /// token with that id.
+    pub async fn revoke_token_by_id(&self, id: &str) -> Result<bool> {
+        let done = query(
+            self.store.db.backend,
+            "UPDATE scim_tokens SET revoked_at = $1 \
+             WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL",
+            vec![
+                self.store.now_ms().into(),
+                id.into(),
+                self.org.as_str().into(),
+            ],
+        )
+        .execute(&self.store.db.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn create_admin(&self, admin: NewAdmin) -> Result<Admin> {

@@ -1,11 +1,11 @@
 //! Sync runs and their logs, and the atomic apply of a plan.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rollcall_domain::plan::Plan;
 use rollcall_domain::{ConfigId, Counts, LogRow, OrgId, RunId, RunStatus};
 use sqlx::any::AnyRow;
 
-use crate::db::{Arg, flag, get, placeholders, query};
+use crate::db::{Arg, flag, get, placeholders, query, time};
 use crate::users::{insert_users, update_user};
 use crate::{OrgStore, Result, StoreError, new_id};
 
@@ -64,10 +64,6 @@ pub enum Finish<'a> {
 pub(crate) const RUN_COLUMNS: &str = "r.id, r.org_id, r.config_id, c.name AS config_name, r.connector, r.trigger_kind, r.file_name, \
     r.file_sha256, r.status, r.dry_run, r.queued_at, r.started_at, r.ended_at, r.created, r.updated, r.deactivated, \
     r.reactivated, r.unchanged, r.skipped, r.warnings";
-
-fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
 
 fn count(row: &AnyRow, column: &str) -> Result<u64> {
     Ok(u64::try_from(get::<i64>(row, column)?).unwrap_or(0))

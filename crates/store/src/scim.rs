@@ -2,11 +2,11 @@
 //! `meta`), indexed lookups for the filters identity providers send, stable pages, SCIM
 //! deletes, and the hourly activity runs that record every write (SPEC §6, §7).
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rollcall_domain::plan::Plan;
 use rollcall_domain::{Action, ConfigId, LogRow, StoredUser, UserId};
 
-use crate::db::{get, query};
+use crate::db::{get, query, time};
 use crate::fast::FastReads;
 use crate::scim_writes::{Change, Committed, Job, UserWrite};
 use crate::users::{USER_COLUMNS, UserColumns, user_from_row};
@@ -42,10 +42,6 @@ impl IndexedColumn {
             IndexedColumn::EmployeeId => ("employee_id", value.to_owned()),
         }
     }
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
 fn user_row(row: &impl UserColumns) -> Result<UserRow> {

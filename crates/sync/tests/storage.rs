@@ -391,6 +391,35 @@ on_both!(tokens_authenticate_and_revoke, |db: TestDb| async move {
     assert!(store.authenticate_token(&token).await.unwrap().is_none());
 });
 
+on_both!(
+    tokens_are_listed_and_revoked_by_id_within_their_organisation,
+    |db: TestDb| async move {
+        let store = Store::open(&db.url).await.unwrap();
+        let (a, config) = setup(&store, "A").await;
+        let (b, _) = setup(&store, "B").await;
+        let token = a.create_token(&config.id).await.unwrap();
+        let listed = a.tokens().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].config_name, config.name);
+        assert!(listed[0].last_used_at.is_none() && listed[0].revoked_at.is_none());
+        assert!(b.tokens().await.unwrap().is_empty());
+
+        store.authenticate_token(&token).await.unwrap().unwrap();
+        assert!(a.tokens().await.unwrap()[0].last_used_at.is_some());
+
+        let id = listed[0].id.clone();
+        assert!(
+            !b.revoke_token_by_id(&id).await.unwrap(),
+            "another organisation's token"
+        );
+        assert!(store.authenticate_token(&token).await.unwrap().is_some());
+        assert!(a.revoke_token_by_id(&id).await.unwrap());
+        assert!(!a.revoke_token_by_id(&id).await.unwrap(), "already revoked");
+        assert!(store.authenticate_token(&token).await.unwrap().is_none());
+        assert!(a.tokens().await.unwrap()[0].revoked_at.is_some());
+    }
+);
+
 on_both!(a_newer_schema_is_refused, |db: TestDb| async move {
     let store = Store::open(&db.url).await.unwrap();
     store.close().await;
