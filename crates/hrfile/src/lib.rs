@@ -105,6 +105,20 @@ pub(crate) fn no_data_rows() -> FileProblem {
 }
 
 /// The records a reader hands its sink, collected.
+/// Run a reader, turning a panic in it into a problem of the file.
+///
+/// The readers parse hostile input, much of it through third-party code (csv, calamine, zip).
+/// A panic there must fail this one file as Data Load Failed: left to unwind into the run
+/// queue, the run would be retried, panic again, and hold up every later upload of its
+/// configuration.
+fn guarded(
+    read: impl FnOnce() -> Result<(), Vec<FileProblem>>,
+    damaged: impl FnOnce() -> FileProblem,
+) -> Result<(), Vec<FileProblem>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err(vec![damaged()]))
+}
+
 fn collect(
     read: impl FnOnce(&mut dyn FnMut(BatchItem) -> bool) -> Result<(), Vec<FileProblem>>,
 ) -> Result<Vec<BatchItem>, Vec<FileProblem>> {
@@ -114,4 +128,71 @@ fn collect(
         true
     })?;
     Ok(items)
+}
+
+/// Damaged input for the readers' robustness tests.
+#[cfg(test)]
+mod damage {
+    /// A small deterministic generator (xorshift64*), so that a failure names its case.
+    pub struct Rng(u64);
+
+    impl Rng {
+        pub fn new(seed: u64) -> Rng {
+            Rng(seed.max(1))
+        }
+
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// One damage of the kind a broken writer, a truncated transfer or a hostile file leaves in
+    /// a part: bytes dropped, repeated, changed to markup or digits, or the part cut short.
+    pub fn damage(data: &mut Vec<u8>, rng: &mut Rng) {
+        if data.is_empty() {
+            data.push(b'<');
+            return;
+        }
+        let at = rng.below(data.len());
+        match rng.below(6) {
+            0 => {
+                let end = (at + 1 + rng.below(16)).min(data.len());
+                data.drain(at..end);
+            }
+            1 => {
+                let end = (at + 1 + rng.below(64)).min(data.len());
+                let copy = data[at..end].to_vec();
+                let to = rng.below(data.len());
+                data.splice(to..to, copy);
+            }
+            2 => {
+                let markup = b"<>\"'&=/:;";
+                data[at] = markup[rng.below(markup.len())];
+            }
+            3 => {
+                let numeric = b"0123456789-+.eE";
+                data[at] = numeric[rng.below(numeric.len())];
+            }
+            4 => data.truncate(at),
+            _ => {
+                let big = [
+                    "99999999999",
+                    "XFD1048576",
+                    "-1",
+                    "1e308",
+                    "&#0;",
+                    "\u{10FFFF}",
+                ];
+                let text = big[rng.below(big.len())].as_bytes().to_vec();
+                data.splice(at..at, text);
+            }
+        }
+    }
 }

@@ -99,6 +99,23 @@ pub fn read_xlsx_into(
     phones: &mut PhoneCache,
     sieve: Option<&mut Sieve>,
     limits: Limits,
+    on_row: impl FnMut(u64),
+    sink: &mut dyn FnMut(BatchItem) -> bool,
+) -> Result<(), Vec<FileProblem>> {
+    crate::guarded(
+        || read_sheet(bytes, mapping, options, phones, sieve, limits, on_row, sink),
+        || not_workbook("it is damaged: reading it failed part-way"),
+    )
+}
+
+#[allow(clippy::too_many_arguments)] // as read_xlsx_into
+fn read_sheet(
+    bytes: &[u8],
+    mapping: &Mapping,
+    options: &ReadOptions,
+    phones: &mut PhoneCache,
+    sieve: Option<&mut Sieve>,
+    limits: Limits,
     mut on_row: impl FnMut(u64),
     sink: &mut dyn FnMut(BatchItem) -> bool,
 ) -> Result<(), Vec<FileProblem>> {
@@ -690,6 +707,7 @@ mod tests {
 
     use super::*;
     use crate::csvfile::read_csv;
+    use crate::damage::{Rng, damage};
 
     /// The mapping of the CSV reader's tests, so that both readers can be compared.
     fn csv_mapping() -> Mapping {
@@ -925,6 +943,106 @@ mod tests {
         assert_eq!(second.row, 7);
         assert!(!second.active);
         assert_eq!(custom(second, "CostCentre"), "");
+    }
+
+    /// No damaged workbook makes the reader panic (beyond calamine's debug-only overflow
+    /// checks): each is read or refused with problems.
+    #[test]
+    fn damaged_workbooks_are_refused_not_a_panic() {
+        let good = book(|sheet| {
+            headers(
+                sheet,
+                0,
+                &[
+                    "EmployeeNumber",
+                    "WorkEmail",
+                    "Active",
+                    "StartDate",
+                    "CostCentre",
+                ],
+            );
+            for r in 1..6u32 {
+                sheet.write_string(r, 0, format!("E{r}")).unwrap();
+                sheet.write_string(r, 1, format!("p{r}@acme.com")).unwrap();
+                sheet.write_boolean(r, 2, r % 2 == 0).unwrap();
+                sheet.write_number(r, 3, 45000.0 + f64::from(r)).unwrap();
+                sheet.write_number(r, 4, f64::from(r) * 1.5).unwrap();
+            }
+        });
+        let parts = parts_of(&good);
+        let sheet = parts.iter().position(|(name, _)| name == SHEET).unwrap();
+        let mapping = mapping();
+        let mut rng = Rng::new(0x5EED_F0DD);
+        let mut panics = Vec::new();
+        for case in 0..3000 {
+            let mut damaged = parts.clone();
+            // Half the damage goes to the sheet, where the reader spends its time.
+            let which = match rng.below(2) {
+                0 => sheet,
+                _ => rng.below(damaged.len()),
+            };
+            for _ in 0..1 + rng.below(3) {
+                damage(&mut damaged[which].1, &mut rng);
+            }
+            let bytes = package(&damaged);
+            // Guarded, a panic would fail the file; unguarded, this finds them.
+            let unguarded = || {
+                let (options, mut phones) = (ReadOptions::default(), PhoneCache::new());
+                crate::collect(|sink| {
+                    read_sheet(
+                        &bytes,
+                        &mapping,
+                        &options,
+                        &mut phones,
+                        None,
+                        Limits::default(),
+                        |_| {},
+                        sink,
+                    )
+                })
+                .map(|rows| rows.len())
+            };
+            if let Err(payload) = std::panic::catch_unwind(unguarded) {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|m| m.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                // calamine's cell references overflow a u32: checked only in debug builds, and
+                // refused by `Walk` where the arithmetic wraps (see the next test).
+                if !message.starts_with("attempt to") || !message.ends_with("with overflow") {
+                    panics.push(format!("case {case}: {}: {message}", damaged[which].0));
+                }
+            }
+        }
+        assert!(
+            panics.is_empty(),
+            "{} panics: {:?}",
+            panics.len(),
+            &panics[..panics.len().min(20)]
+        );
+    }
+
+    /// Found by the test above: calamine computes a row number like `A99999999999` in a u32,
+    /// which panics where overflow is checked and wraps where it is not. Either way the file
+    /// is refused as damaged.
+    #[test]
+    fn a_cell_reference_past_any_row_is_refused() {
+        let good = book(|sheet| {
+            headers(sheet, 0, &["EmployeeNumber", "WorkEmail", "Active"]);
+            headers(sheet, 1, &["E1", "a@acme.com", "true"]);
+        });
+        let bytes = edit(&good, SHEET, |xml| {
+            xml.replace(r#"r="A2""#, r#"r="A99999999999""#)
+        });
+        let problems = read(&bytes, &csv_mapping()).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .message
+                .starts_with("The file is not a valid .xlsx workbook: "),
+            "{problems:?}"
+        );
     }
 
     #[test]
