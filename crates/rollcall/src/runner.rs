@@ -27,6 +27,23 @@ const POLL: Duration = Duration::from_secs(2);
 /// How long a shutdown waits for the runs in progress before leaving them to the next start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How many times a run may be taken from the queue and not finish (an error, or the process
+/// stopping) before it ends as Data Load Failed. Without a limit, a run that fails every time
+/// would hold up its configuration's later uploads for ever.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// The problem that ends a run taken for the `attempts`-th time, if it is one too many.
+fn given_up(attempts: u32) -> Option<rollcall_hrfile::FileProblem> {
+    (attempts > MAX_ATTEMPTS).then(|| {
+        rollcall_hrfile::FileProblem::new(
+            None,
+            format!(
+                "rollcall could not finish this run in {MAX_ATTEMPTS} attempts (the service log has each error): upload the file again, and if this happens again, report it with this run's id"
+            ),
+            format!("attempts={MAX_ATTEMPTS}"),
+        )
+    })
+}
 
 /// This node's identity in the queue, kept in the data directory so that a restarted node
 /// recognises the runs it held.
@@ -171,6 +188,10 @@ impl Runner {
         let config = org.config(run.config_id.as_str()).await?;
         let file_name = run.file_name.clone().unwrap_or_default();
         let fail = |problem: rollcall_hrfile::FileProblem| vec![problem.log_row()];
+        if let Some(problem) = given_up(run.attempts) {
+            tracing::error!(run = %run.id, attempts = MAX_ATTEMPTS, "run given up");
+            return self.finish(org, &config, run, Err(fail(problem))).await;
+        }
         let extension = Path::new(&file_name)
             .extension()
             .map(|e| e.to_string_lossy().to_lowercase())
@@ -375,4 +396,23 @@ fn stored_file_differs(expected: &str) -> rollcall_hrfile::FileProblem {
         "the stored file does not match the upload (SHA-256 differs): upload it again",
         format!("expected={expected}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_given_up_after_its_last_attempt() {
+        for attempts in 1..=MAX_ATTEMPTS {
+            assert!(given_up(attempts).is_none(), "attempt {attempts}");
+        }
+        let problem = given_up(MAX_ATTEMPTS + 1).expect("one attempt too many");
+        assert!(
+            problem.message.contains("in 3 attempts"),
+            "{}",
+            problem.message
+        );
+        assert_eq!(problem.log_row().error_type, "DATA_LOAD_FAILED");
+    }
 }

@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lean_indexes",
         include_str!("../migrations/0008_lean_indexes.sql"),
     ),
+    (
+        9,
+        "run_attempts",
+        include_str!("../migrations/0009_run_attempts.sql"),
+    ),
 ];
 
 /// A migration's text for PostgreSQL: binary columns are BYTEA, and the lines between

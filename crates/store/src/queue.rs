@@ -358,8 +358,8 @@ impl Store {
             }
             let claimed = query(
                 backend,
-                "UPDATE sync_runs SET status = $1, started_at = $2, claimed_by = $3, lease_until = $4 \
-                 WHERE id = $5 AND status = $6",
+                "UPDATE sync_runs SET status = $1, started_at = $2, claimed_by = $3, lease_until = $4, \
+                 attempts = attempts + 1 WHERE id = $5 AND status = $6",
                 vec![
                     RunStatus::InProgress.code().into(),
                     now.into(),

@@ -42,6 +42,8 @@ pub struct RunRecord {
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub counts: Counts,
+    /// How many times a worker has taken the run from the queue, this time included.
+    pub attempts: u32,
 }
 
 impl RunRecord {
@@ -63,7 +65,7 @@ pub enum Finish<'a> {
 
 pub(crate) const RUN_COLUMNS: &str = "r.id, r.org_id, r.config_id, c.name AS config_name, r.connector, r.trigger_kind, r.file_name, \
     r.file_sha256, r.status, r.dry_run, r.queued_at, r.started_at, r.ended_at, r.created, r.updated, r.deactivated, \
-    r.reactivated, r.unchanged, r.skipped, r.warnings";
+    r.reactivated, r.unchanged, r.skipped, r.warnings, r.attempts";
 
 fn count(row: &AnyRow, column: &str) -> Result<u64> {
     Ok(u64::try_from(get::<i64>(row, column)?).unwrap_or(0))
@@ -94,6 +96,7 @@ pub(crate) fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
             skipped: count(row, "skipped")?,
             warnings: count(row, "warnings")?,
         },
+        attempts: u32::try_from(get::<i64>(row, "attempts")?).unwrap_or(u32::MAX),
     })
 }
 

@@ -185,6 +185,7 @@ on_both!(
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(claim.run.attempts, 1);
         assert_eq!(store.requeue_runs_of("node-2").await.unwrap(), 0);
         assert_eq!(store.requeue_runs_of("node-1").await.unwrap(), 1);
         assert_eq!(
@@ -205,6 +206,8 @@ on_both!(
             .unwrap()
             .unwrap();
         assert_eq!(taken.run.id.as_str(), id);
+        // Each taking counts: the runner gives a run up after too many (MAX_ATTEMPTS).
+        assert_eq!((stale.run.attempts, taken.run.attempts), (2, 3));
         assert!(
             !store
                 .renew_lease(&stale.run.id, "node-1", LEASE)
