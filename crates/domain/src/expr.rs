@@ -1790,22 +1790,6 @@ mod tests {
         );
     }
 
-    /// A small deterministic pseudo-random generator (xorshift64*), enough to vary inputs.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     fn check_no_panic(text: &str, rows: &[Vec<(&str, String)>]) {
         match Expr::parse(text) {
             Err(e) => {
@@ -1872,7 +1856,7 @@ mod tests {
         )
         .split(' ')
         .collect();
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = crate::damage::Rng::new(0x9E37_79B9_7F4A_7C15);
         for _ in 0..4_000 {
             // Random ASCII.
             let len = rng.below(40);

@@ -8,6 +8,8 @@
 pub mod admin_edit;
 pub mod bulk_update;
 pub mod config;
+#[doc(hidden)]
+pub mod damage;
 pub mod expr;
 pub mod field;
 pub mod ids;

@@ -473,12 +473,12 @@ mod tests {
                     2,b@acme.com,false,\"multi\nline \"\"quoted\"\"\"\r\n\
                     3,é@acme.com,true,Zürich\n\
                     ,,,\n4,d@acme.com,true,\n";
-        let mut rng = crate::damage::Rng::new(0xC5F0_DA4A);
+        let mut rng = rollcall_domain::damage::Rng::new(0xC5F0_DA4A);
         let mut panics = Vec::new();
         for case in 0..5000 {
             let mut bytes = good.as_bytes().to_vec();
             for _ in 0..1 + rng.below(4) {
-                crate::damage::damage(&mut bytes, &mut rng);
+                rollcall_domain::damage::damage(&mut bytes, &mut rng);
             }
             // Unguarded: a panic here is a bug in this reader or in csv.
             let unguarded = || {

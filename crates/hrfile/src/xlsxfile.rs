@@ -707,7 +707,7 @@ mod tests {
 
     use super::*;
     use crate::csvfile::read_csv;
-    use crate::damage::{Rng, damage};
+    use rollcall_domain::damage::{Rng, damage};
 
     /// The mapping of the CSV reader's tests, so that both readers can be compared.
     fn csv_mapping() -> Mapping {

@@ -2135,4 +2135,102 @@ mod tests {
         apply_patch(&mut user, &ops, &other).expect("applied");
         assert_eq!(user["urn:acme:User"], json!({"company": "x"}));
     }
+
+    /// Damaged PATCH bodies: each is refused as a SCIM error with the resource unchanged, or
+    /// applied, and the patched resource then reads as an engine record or is refused; none
+    /// panics.
+    #[test]
+    fn damaged_patches_are_refused_whole_not_a_panic() {
+        use rollcall_domain::damage::{Rng, damage_with};
+        use rollcall_domain::record::{Link, ReadOptions};
+        const TOKENS: &[&str] = &[
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            "\"",
+            ":",
+            "null",
+            "true",
+            "\"False\"",
+            "\"\"",
+            "[]",
+            "{}",
+            "\"op\":\"Remove\"",
+            "\"path\":\"emails\"",
+            "\"value\":",
+            "\\u0000",
+            "1e999",
+            ENTERPRISE_USER,
+            DEFAULT_CUSTOM_URN,
+            "[type eq \\\"work\\\"]",
+            ".value",
+            "é",
+        ];
+        let valid = [
+            body(json!([
+                {"op": "Replace", "path": "active", "value": "False"},
+                {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "new@example.com"},
+            ])),
+            body(json!([{"op": "replace", "value": {
+                "name.givenName": "Anne",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager": "0190Boss2",
+                "active": false,
+            }}])),
+            body(json!([
+                {"op": "remove", "path": format!("{ENTERPRISE_USER}:manager")},
+                {"op": "add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+44 7700 900999"},
+                {"op": "replace", "path": format!("{DEFAULT_CUSTOM_URN}:customFields"), "value": {"a": "b"}},
+            ])),
+        ]
+        .map(|b| b.to_string());
+        let schema = UserSchema::default();
+        let original = ann();
+        let mut rng = Rng::new(0x09A7_C4ED);
+        let mut failures = Vec::new();
+        let mut refused_by_apply = 0;
+        for case in 0..60_000 {
+            let mut bytes = valid[case % valid.len()].as_bytes().to_vec();
+            for _ in 0..1 + rng.below(3) {
+                damage_with(&mut bytes, &mut rng, TOKENS);
+            }
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            // What became of the body: not a PATCH body, applied, or refused by apply_patch
+            // with the resource as it was (false: half applied).
+            let outcome = std::panic::catch_unwind(|| {
+                let Ok(body) = serde_json::from_str::<Value>(&text) else {
+                    return None;
+                };
+                let ops = parse_patch(&body).ok()?;
+                let mut resource = original.clone();
+                match apply_patch(&mut resource, &ops, &schema) {
+                    Err(_) => Some(resource == original),
+                    Ok(()) => {
+                        let options = ReadOptions::default();
+                        let read = crate::resource::incoming_from_resource;
+                        let _ = read(&resource, 1, Link::New, &options, &schema);
+                        None
+                    }
+                }
+            });
+            match outcome {
+                Ok(None) => {}
+                Ok(Some(true)) => refused_by_apply += 1,
+                Ok(Some(false)) => failures.push(format!("half applied: {text}")),
+                Err(_) => failures.push(format!("panic: {text}")),
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failures: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(10)]
+        );
+        // Enough damaged bodies must get as far as apply_patch for this to mean something.
+        assert!(
+            refused_by_apply > 1_000,
+            "only {refused_by_apply} reached apply_patch and failed there"
+        );
+    }
 }
