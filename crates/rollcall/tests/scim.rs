@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Env, Response, Server, http};
+use common::{Env, Response, Server, http, try_http};
 use serde_json::{Value, json};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -17,7 +17,10 @@ struct Scim {
 impl Scim {
     /// A server with organisation `Acme` and a SCIM token for it.
     fn start() -> Scim {
-        let env = Env::new();
+        Scim::start_in(Env::new())
+    }
+
+    fn start_in(env: Env) -> Scim {
         env.ok(&["org", "create", "--name", "Acme", "--provisioning"]);
         let token = env
             .ok(&["token", "create", "--org", "Acme"])
@@ -556,6 +559,99 @@ fn conflicts_and_bad_input() {
     );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["scimType"], "invalidPath");
+}
+
+/// A write answered 2xx is committed before the answer: a server killed (SIGKILL) in the
+/// middle of a burst of POSTs and PATCHes has every acknowledged one after a restart.
+#[test]
+fn acknowledged_writes_survive_a_kill() {
+    survives_a_kill(Scim::start());
+}
+
+#[test]
+fn acknowledged_writes_survive_a_kill_on_postgres() {
+    let Some(url) = common::postgres_database("scim_kill") else {
+        return;
+    };
+    let mut env = Env::new();
+    env.database_url = Some(url);
+    survives_a_kill(Scim::start_in(env));
+}
+
+fn survives_a_kill(mut scim: Scim) {
+    let target = scim.create(&entra_user("patched"));
+    let target = target["id"].as_str().unwrap().to_owned();
+    let (addr, auth) = (scim.server.addr.clone(), format!("Bearer {}", scim.token));
+    // Until the server is gone: Some(acknowledged) on 2xx, None once it cannot answer.
+    let send = move |method: &str, path: &str, body: &Value| -> Option<bool> {
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/scim+json"),
+        ];
+        let text = body.to_string();
+        match try_http(&addr, method, path, &headers, Some(text.as_bytes())) {
+            Ok(r) if (200..300).contains(&r.status) => Some(true),
+            Ok(r) if r.status == 0 => None,
+            Ok(r) => panic!("{method} {path}: {} {}", r.status, r.body),
+            Err(_) => None,
+        }
+    };
+    let posters: Vec<_> = (0..3)
+        .map(|t| {
+            let send = send.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for n in 0.. {
+                    let user = entra_user(&format!("{t}-{n}"));
+                    if send("POST", "/scim/v2/Users", &user).is_none() {
+                        break;
+                    }
+                    acknowledged.push(user["userName"].as_str().unwrap().to_owned());
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let patcher = {
+        let path = format!("/scim/v2/Users/{target}");
+        std::thread::spawn(move || {
+            let mut last = None;
+            for n in 0u32.. {
+                let op = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "Replace", "path": "title", "value": format!("t{n}")}]});
+                if send("PATCH", &path, &op).is_none() {
+                    return last;
+                }
+                last = Some(n);
+            }
+            last
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    scim.server.kill();
+    let acknowledged: Vec<String> = posters
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
+    let last = patcher.join().unwrap().expect("no PATCH was answered");
+    assert!(
+        acknowledged.len() >= 20,
+        "only {} POSTs answered",
+        acknowledged.len()
+    );
+
+    scim.server = scim.env.serve();
+    for name in &acknowledged {
+        let found = scim.filter(&format!("userName eq \"{name}\""));
+        assert_eq!(total(&found), 1, "{name} was acknowledged but is gone");
+    }
+    // The last PATCH answered is there, or the one sent after it that the kill cut short.
+    let user = scim.get(&format!("/scim/v2/Users/{target}"));
+    let title = user["title"].as_str().unwrap_or_default();
+    assert!(
+        title == format!("t{last}") || title == format!("t{}", last + 1),
+        "title {title}, last acknowledged t{last}"
+    );
 }
 
 /// RFC 7643 §4.1.2 recommends RFC 3966 URIs for phone numbers: stored as sent, compared in
