@@ -188,6 +188,15 @@ pub struct Store {
     page_order: Option<Arc<fast::PageOrder>>,
 }
 
+/// How many SQLite connections serve point reads: one per core. They are used on the async
+/// runtime's workers (one per core), so more would only hold more page caches.
+fn point_readers() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+        .clamp(2, 8)
+}
+
 impl Store {
     /// Connect and bring the schema up to date. A database migrated by a newer rollcall is
     /// refused rather than used.
@@ -200,7 +209,7 @@ impl Store {
         db.migrate().await?;
         let (fast, bulk, page_order) = match (db.backend, db::sqlite_path(url)) {
             (Backend::Sqlite, Some(path)) => (
-                Some(Arc::new(fast::FastReads::open(&path, 4)?)),
+                Some(Arc::new(fast::FastReads::open(&path, point_readers())?)),
                 Some(Arc::new(bulk::BulkSqlite::new(&path))),
                 Some(Arc::new(fast::PageOrder::open(&path)?)),
             ),
