@@ -19,7 +19,8 @@ pub struct Application {
     http_addr: SocketAddr,
     sftp: rollcall_sftp::SftpServer,
     sftp_addr: SocketAddr,
-    runner: crate::runner::Runner,
+    engine: rollcall_sync::Engine,
+    queue: rollcall_sync::queue::Queue,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     scim: rollcall_web::scim::ScimSettings,
     secure_cookies: bool,
@@ -33,7 +34,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
         let http_addr = http.local_addr()?;
-        let runs_waiting = std::sync::Arc::new(tokio::sync::Notify::new());
+        let engine = crate::engine(store.clone(), settings);
         let sftp = rollcall_sftp::SftpServer::bind(
             store.clone(),
             &rollcall_sftp::SftpSettings {
@@ -41,12 +42,20 @@ impl Application {
                 data_dir: settings.data_dir.clone(),
                 max_bytes: settings.limits.max_bytes,
             },
-            runs_waiting.clone(),
+            engine.clone(),
         )
         .await?;
         let sftp_addr = sftp.local_addr()?;
         tracing::info!(fingerprint = sftp.host_key_fingerprint(), "SFTP host key");
-        let runner = crate::runner::Runner::new(store.clone(), settings, runs_waiting)?;
+        let queue = rollcall_sync::queue::Queue::new(
+            engine.clone(),
+            rollcall_sync::queue::QueueSettings {
+                node: node_id(&settings.data_dir)?,
+                workers: settings.run_workers,
+                work_dir: settings.data_dir.join("work"),
+                retention: settings.file_retention,
+            },
+        );
         // One recorder per process; a second build (tests) reuses a fresh local handle.
         let recorder = PrometheusBuilder::new().build_recorder();
         let metrics = recorder.handle();
@@ -57,7 +66,8 @@ impl Application {
             http_addr,
             sftp,
             sftp_addr,
-            runner,
+            engine,
+            queue,
             metrics,
             scim: rollcall_web::scim::ScimSettings {
                 schema: rollcall_scim::schema::UserSchema::new(&settings.scim_extension_urn),
@@ -86,6 +96,7 @@ impl Application {
             scim: self.scim,
             tokens: rollcall_web::scim::TokenCache::default(),
             admin: rollcall_web::api::AdminSettings::new(self.secure_cookies, self.limits),
+            engine: self.engine,
         });
         let app = rollcall_web::app(state);
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -106,7 +117,7 @@ impl Application {
         let (http, sftp, runs) = tokio::join!(
             async { http.await.context("HTTP server failed") },
             self.sftp.run(stopped(stop.clone())),
-            self.runner.run(stop),
+            async { self.queue.run(stop).await.context("the run queue failed") },
         );
         http?;
         sftp?;
@@ -137,4 +148,20 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// This node's identity in the run queue, kept in the data directory so that a restarted node
+/// recognises the runs it held.
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path)
+        && !id.trim().is_empty()
+    {
+        return Ok(id.trim().to_owned());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let id = rollcall_store::new_id();
+    std::fs::write(&path, &id).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
 }

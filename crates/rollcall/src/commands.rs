@@ -3,23 +3,18 @@
 
 use std::io::{IsTerminal, Read};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Offset;
 use indicatif::{ProgressBar, ProgressStyle};
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
-use rollcall_domain::record::ReadOptions;
-use rollcall_domain::unchanged::Sieve;
-use rollcall_domain::values::{Email, PhoneCache, PhoneRegion};
-use rollcall_domain::{LogRow, RunId, RunStatus};
+use rollcall_domain::values::{Email, PhoneRegion};
+use rollcall_domain::{RunId, RunStatus};
 use rollcall_store::{
     NewAdmin, NewConfig, OrgStore, RunRecord, SftpCredentials, SourceConfig, Store, StoreError,
     credentials,
 };
-use rollcall_sync::{RunMeta, SiftedRun, exports};
-use sha2::{Digest, Sha256};
+use rollcall_sync::{FileInput, ReadProgress, RunMeta, Start, SyncError, exports};
 
 use crate::cli::{
     AdminCommand, Command, ConfigCommand, ConfigCreateArgs, ConfigUpdateArgs, DbArgs, KindArg,
@@ -575,44 +570,17 @@ async fn admin_create(
     Ok(())
 }
 
-/// Why a file that is not `.csv` or `.xlsx` is not read.
-pub(crate) fn unsupported_file(file_name: &str) -> rollcall_hrfile::FileProblem {
-    rollcall_hrfile::FileProblem::new(
-        None,
-        format!(
-            "'{file_name}' is neither a .csv nor a .xlsx file: save the HR export as CSV (UTF-8, comma-separated) or as an Excel workbook (.xlsx)"
-        ),
-        format!("file={file_name}"),
-    )
-}
-
-/// Counts bytes and hashes the file as the CSV reader consumes it.
-struct Tap<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Tap<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 /// Progress on a terminal: a bar by bytes read, with rows, rate and ETA. Elsewhere: a plain
 /// line every few seconds.
 struct Progress {
     bar: Option<ProgressBar>,
-    bytes: Arc<AtomicU64>,
+    started: Instant,
     last_line: Instant,
     quiet: bool,
 }
 
 impl Progress {
-    fn new(total: u64, bytes: Arc<AtomicU64>, quiet: bool) -> Progress {
+    fn new(total: u64, quiet: bool) -> Progress {
         let bar = (std::io::stderr().is_terminal() && !quiet).then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
@@ -626,20 +594,19 @@ impl Progress {
         });
         Progress {
             bar,
-            bytes,
+            started: Instant::now(),
             last_line: Instant::now(),
             quiet,
         }
     }
+}
 
-    fn row(&mut self, rows: u64, started: Instant) {
-        if !rows.is_multiple_of(1000) {
-            return;
-        }
-        let rate = rows as f64 / started.elapsed().as_secs_f64().max(0.001);
+impl ReadProgress for Progress {
+    fn read(&mut self, rows: u64, bytes: u64) {
+        let rate = rows as f64 / self.started.elapsed().as_secs_f64().max(0.001);
         match &self.bar {
             Some(bar) => {
-                bar.set_position(self.bytes.load(Ordering::Relaxed));
+                bar.set_position(bytes);
                 bar.set_message(format!("{rows} rows, {rate:.0} rows/s"));
             }
             None if !self.quiet && self.last_line.elapsed() > Duration::from_secs(2) => {
@@ -650,7 +617,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    fn done(&mut self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -673,411 +640,40 @@ async fn sync(args: SyncArgs) -> CmdResult {
 async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> CmdResult {
     let org = find_org(store, &args.org).await?;
     let config = find_config(&org, &args.config).await?;
-    let Some(mapping) = config.mapping.clone() else {
-        return Err(usage(format!(
-            "configuration '{}' is a {} configuration: only file and pull configurations sync files",
-            config.name, config.kind
-        )));
-    };
     let file = std::fs::File::open(&args.file)
         .map_err(|e| usage(format!("cannot open {}: {e}", args.file.display())))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    drop(file);
     let file_name = args
         .file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut meta = RunMeta {
+    let meta = RunMeta {
         trigger: "cli".into(),
         file_name: Some(file_name.clone()),
         file_sha256: None,
         dry_run: args.dry_run,
     };
-
-    let extension = args
-        .file
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    if extension != "csv" && extension != "xlsx" {
-        let problem = unsupported_file(&file_name);
-        let run = rollcall_sync::record_load_failure(&org, &config, &meta, &[problem.log_row()])
-            .await
-            .map_err(|e| Failure::Internal(e.into()))?;
-        return report(&org, &run, args.json).await;
-    }
-
-    let options = ReadOptions {
-        phone_region: config.phone_region,
+    let input = FileInput {
+        path: &args.file,
+        name: &file_name,
     };
-    let limits = settings.limits;
-    let quiet = args.json;
-    let source = std::io::BufReader::with_capacity(1 << 20, file);
-    let filling = Instant::now();
-    let sieve = sieve_for(&org, &config, total)
+    let progress = Box::new(Progress::new(total, args.json));
+    let run = crate::engine(store.clone(), settings)
+        .run_file(&org, &config, Start::New(&meta), input, progress)
         .await
-        .map_err(store_failure)?;
-    tracing::debug!(filled = ?filling.elapsed(), sieve = sieve.is_some(), "sieve");
-    // The sieve gives the stored numbers of the rows it does not take.
-    let mut phones = match sieve {
-        Some(_) => PhoneCache::new(),
-        None => known_phones(&org, &config, total).await?,
-    };
-    // A first sync into an empty organisation is planned and applied chunk by chunk, in
-    // bounded memory, while the file is read.
-    let run = if sieve.is_none()
-        && total >= rollcall_sync::initial::MIN_BYTES
-        && !meta.dry_run
-        && config.mode != rollcall_domain::config::Mode::DryRun
-        && org.user_count().await.map_err(store_failure)? == 0
-    {
-        let run_id = rollcall_sync::start_run(&org, &config, &meta)
-            .await
-            .map_err(|e| Failure::Internal(e.into()))?;
-        let (read_mapping, read_extension) = (mapping.clone(), extension.clone());
-        let read = move |sink: &mut dyn FnMut(rollcall_domain::record::BatchItem) -> bool| {
-            read_chunked(
-                source,
-                &read_extension,
-                &read_mapping,
-                &options,
-                &mut phones,
-                limits,
-                total,
-                quiet,
-                sink,
-            )
-        };
-        match rollcall_sync::run_chunked(&org, &config, &run_id, meta.dry_run, read).await {
-            Ok(rollcall_sync::Chunked::Done(run)) => Ok(*run),
-            Ok(rollcall_sync::Chunked::Whole) => {
-                let again = Again {
-                    path: &args.file,
-                    extension: &extension,
-                    options,
-                    limits,
-                    sha: None,
-                };
-                finish_whole(&org, &config, &run_id, meta.dry_run, again).await?
-            }
-            Err(e) => Err(e),
-        }
-    } else {
-        let (read_mapping, read_extension) = (mapping.clone(), extension.clone());
-        let reading = Instant::now();
-        let (items, sha, sieve) = tokio::task::spawn_blocking(move || {
-            let mut sieve = sieve;
-            let (items, sha) = read_records(
-                source,
-                &read_extension,
-                &read_mapping,
-                &options,
-                &mut phones,
-                sieve.as_mut(),
-                limits,
-                total,
-                quiet,
-            );
-            (items, sha, sieve)
-        })
-        .await
-        .map_err(|e| Failure::Internal(e.into()))?;
-        tracing::debug!(read = ?reading.elapsed(), "file read");
-        meta.file_sha256 = Some(sha.clone());
-        match (items, sieve) {
-            (Ok(items), Some(sieve)) => {
-                match rollcall_sync::run_sifted(&org, &config, &meta, &items, sifted(sieve)).await {
-                    Ok(SiftedRun::Done(run)) => Ok(*run),
-                    Ok(SiftedRun::Replan(run_id)) => {
-                        drop(items);
-                        let again = Again {
-                            path: &args.file,
-                            extension: &extension,
-                            options,
-                            limits,
-                            sha: Some(&sha),
-                        };
-                        finish_whole(&org, &config, &run_id, meta.dry_run, again).await?
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            (Ok(items), None) => rollcall_sync::run_batch(&org, &config, &meta, &items).await,
-            (Err(problems), _) => {
-                let rows: Vec<_> = problems.iter().map(|p| p.log_row()).collect();
-                rollcall_sync::record_load_failure(&org, &config, &meta, &rows).await
-            }
-        }
-    }
-    .map_err(|e| Failure::Internal(e.into()))?;
-    if run.status == RunStatus::AboveDeactivationThreshold {
-        keep_blocked_file(&org, &run, &args.file, &file_name).await?;
-    }
+        .map_err(sync_failure)?;
     report(&org, &run, args.json).await
 }
 
-/// A phone cache for reading a file of `bytes` bytes for `config`: it knows the numbers the
-/// configuration's users hold, unless the file is small (a few hundred rows validate faster
-/// than those numbers load).
-pub(crate) async fn known_phones(
-    org: &OrgStore,
-    config: &SourceConfig,
-    bytes: u64,
-) -> Result<PhoneCache, Failure> {
-    const SMALL_FILE: u64 = 64 * 1024;
-    let mut phones = PhoneCache::new();
-    if bytes >= SMALL_FILE {
-        org.known_phones(&config.id, &mut phones)
-            .await
-            .map_err(store_failure)?;
+/// A run the engine refused is the caller's to fix; anything else failed inside.
+fn sync_failure(e: SyncError) -> Failure {
+    match e {
+        SyncError::Store(e) => store_failure(e),
+        refused if refused.is_refusal() => usage(refused.to_string()),
+        other => Failure::Internal(other.into()),
     }
-    Ok(phones)
-}
-
-/// A sieve for reading a file of `bytes` bytes for `config`, when it pays: it holds every
-/// user the configuration manages, which a file with a small part of them does not need (a
-/// row is 100 to 200 bytes; the sieve is used when the file may hold a tenth of the users).
-pub(crate) async fn sieve_for(
-    org: &OrgStore,
-    config: &SourceConfig,
-    bytes: u64,
-) -> Result<Option<Sieve>, StoreError> {
-    let Some(mut sieve) = config
-        .mapping
-        .as_ref()
-        .and_then(|m| Sieve::new(m, &config.id))
-    else {
-        return Ok(None);
-    };
-    let managed = org.managed_count(&config.id).await?;
-    if managed == 0 || bytes < managed.saturating_mul(20) {
-        return Ok(None);
-    }
-    sieve.reserve(usize::try_from(managed).unwrap_or(0));
-    org.fill_sieve(&config.id, &mut sieve).await?;
-    Ok(Some(sieve))
-}
-
-/// The rows `sieve` took, once its file is read. The stored users are dropped here, and
-/// their memory handed back before the log rows and the writes need theirs.
-pub(crate) fn sifted(sieve: Sieve) -> rollcall_domain::unchanged::Sifted {
-    let sifted = sieve.finish();
-    crate::return_freed_memory();
-    sifted
-}
-
-/// Where a started run's file is read again from, and the hash it must still have (`None`:
-/// not known yet, the run is given the hash read now).
-struct Again<'a> {
-    path: &'a Path,
-    extension: &'a str,
-    options: ReadOptions,
-    limits: rollcall_hrfile::Limits,
-    sha: Option<&'a str>,
-}
-
-/// Finish a started run with its whole file, read again, after [`SiftedRun::Replan`] or
-/// [`rollcall_sync::Chunked::Whole`]. A file that no longer reads as it did (its hash is not
-/// `again.sha` any more: changed on disk meanwhile) ends the run as Data Load Failed.
-async fn finish_whole(
-    org: &OrgStore,
-    config: &SourceConfig,
-    run_id: &RunId,
-    dry_run: bool,
-    again: Again<'_>,
-) -> Result<Result<RunRecord, rollcall_sync::SyncError>, Failure> {
-    let Some(mapping) = config.mapping.clone() else {
-        return Err(Failure::Internal(anyhow::anyhow!(
-            "the configuration has no mapping"
-        )));
-    };
-    let path = again.path;
-    let file = std::fs::File::open(path).map_err(|e| {
-        Failure::Internal(anyhow::anyhow!("cannot read {} again: {e}", path.display()))
-    })?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let source = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut phones = known_phones(org, config, total).await?;
-    let (extension, options, limits) = (again.extension.to_owned(), again.options, again.limits);
-    let (items, sha) = tokio::task::spawn_blocking(move || {
-        read_records(
-            source,
-            &extension,
-            &mapping,
-            &options,
-            &mut phones,
-            None,
-            limits,
-            total,
-            true,
-        )
-    })
-    .await
-    .map_err(|e| Failure::Internal(e.into()))?;
-    let loaded = match again.sha {
-        Some(expected) if expected != sha => Err(vec![LogRow {
-            action: "Failed".into(),
-            error_type: rollcall_domain::ErrorType::DataLoadFailed.code().into(),
-            message: "The file changed while it was synced: sync it again".into(),
-            ..LogRow::default()
-        }]),
-        Some(_) => items.map_err(|problems| problems.iter().map(|p| p.log_row()).collect()),
-        None => {
-            org.set_run_sha256(run_id, &sha)
-                .await
-                .map_err(store_failure)?;
-            items.map_err(|problems| problems.iter().map(|p| p.log_row()).collect())
-        }
-    };
-    Ok(match loaded {
-        Ok(items) => rollcall_sync::finish_started(org, config, run_id, dry_run, &items).await,
-        Err(rows) => org
-            .finish_run(run_id, rollcall_store::Finish::DataLoadFailed(&rows))
-            .await
-            .map_err(rollcall_sync::SyncError::from),
-    })
-}
-
-/// Keep the file of a run the threshold blocked, so `runs approve` applies exactly it. The
-/// file is read again and must be the one the run hashed.
-async fn keep_blocked_file(
-    org: &OrgStore,
-    run: &RunRecord,
-    path: &Path,
-    file_name: &str,
-) -> Result<(), Failure> {
-    let content = std::fs::read(path).map_err(|e| {
-        Failure::Internal(anyhow::anyhow!("cannot read {} again: {e}", path.display()))
-    })?;
-    if run.file_sha256.as_deref() != Some(hex::encode(Sha256::digest(&content)).as_str()) {
-        return Err(Failure::Internal(anyhow::anyhow!(
-            "{} changed while it was synced: run the sync again",
-            path.display()
-        )));
-    }
-    org.save_run_file(&run.id, file_name, content)
-        .await
-        .map_err(store_failure)
-}
-
-/// Read an HR file (CSV or XLSX, by `extension`) into records, hashing it on the way, with
-/// progress on standard error. Blocking: call it off the async runtime.
-#[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
-pub(crate) fn read_records(
-    source: impl Read,
-    extension: &str,
-    mapping: &rollcall_domain::mapping::Mapping,
-    options: &ReadOptions,
-    phones: &mut PhoneCache,
-    sieve: Option<&mut Sieve>,
-    limits: rollcall_hrfile::Limits,
-    total: u64,
-    quiet: bool,
-) -> (
-    Result<Vec<rollcall_domain::record::BatchItem>, Vec<rollcall_hrfile::FileProblem>>,
-    String,
-) {
-    let mut items = Vec::new();
-    let (loaded, sha) = read_into(
-        source,
-        extension,
-        mapping,
-        options,
-        phones,
-        sieve,
-        limits,
-        total,
-        quiet,
-        &mut |item| {
-            items.push(item);
-            true
-        },
-    );
-    (loaded.map(|()| items), sha)
-}
-
-/// [`read_into`] for [`rollcall_sync::run_chunked`]: the file's problems as log rows.
-#[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
-pub(crate) fn read_chunked(
-    source: impl Read,
-    extension: &str,
-    mapping: &rollcall_domain::mapping::Mapping,
-    options: &ReadOptions,
-    phones: &mut PhoneCache,
-    limits: rollcall_hrfile::Limits,
-    total: u64,
-    quiet: bool,
-    sink: &mut dyn FnMut(rollcall_domain::record::BatchItem) -> bool,
-) -> rollcall_sync::ReadEnd {
-    let (loaded, sha) = read_into(
-        source, extension, mapping, options, phones, None, limits, total, quiet, sink,
-    );
-    (
-        loaded.map_err(|problems| problems.iter().map(|p| p.log_row()).collect()),
-        sha,
-    )
-}
-
-/// [`read_records`], handing each record to `sink` (reading stops when it returns false).
-#[allow(clippy::too_many_arguments)] // the reader's inputs, each used once
-pub(crate) fn read_into(
-    source: impl Read,
-    extension: &str,
-    mapping: &rollcall_domain::mapping::Mapping,
-    options: &ReadOptions,
-    phones: &mut PhoneCache,
-    mut sieve: Option<&mut Sieve>,
-    limits: rollcall_hrfile::Limits,
-    total: u64,
-    quiet: bool,
-    sink: &mut dyn FnMut(rollcall_domain::record::BatchItem) -> bool,
-) -> (Result<(), Vec<rollcall_hrfile::FileProblem>>, String) {
-    let bytes = Arc::new(AtomicU64::new(0));
-    let mut tap = Tap {
-        inner: source,
-        hasher: Sha256::new(),
-        bytes: bytes.clone(),
-    };
-    let started = Instant::now();
-    let mut progress = Progress::new(total, bytes, quiet);
-    let loaded = if extension == "xlsx" {
-        // A workbook is a zip archive, read whole (the reader checks the byte limit again)
-        // and then streamed row by row.
-        let mut data = Vec::new();
-        match (&mut tap)
-            .take(limits.max_bytes.saturating_add(1))
-            .read_to_end(&mut data)
-        {
-            Ok(_) => rollcall_hrfile::xlsxfile::read_xlsx_into(
-                &data,
-                mapping,
-                options,
-                phones,
-                sieve.take(),
-                limits,
-                |rows| progress.row(rows, started),
-                sink,
-            ),
-            Err(e) => Err(vec![rollcall_hrfile::FileProblem::new(
-                None,
-                format!("The file could not be read: {e}"),
-                "",
-            )]),
-        }
-    } else {
-        rollcall_hrfile::csvfile::read_csv_into(
-            &mut tap,
-            mapping,
-            options,
-            phones,
-            sieve,
-            limits,
-            |rows| progress.row(rows, started),
-            sink,
-        )
-    };
-    progress.finish();
-    (loaded, hex::encode(tap.hasher.finalize()))
 }
 
 async fn runs_cancel(db: &DbArgs, run: &str, json: bool) -> CmdResult {
@@ -1108,68 +704,10 @@ async fn runs_approve(db: &DbArgs, run: &str, json: bool) -> CmdResult {
         Err(StoreError::NotFound(_)) => return Err(usage(format!("unknown run '{run}'"))),
         Err(e) => return Err(store_failure(e)),
     };
-    let record = org.run(&run_id).await.map_err(store_failure)?;
-    if record.status != RunStatus::AboveDeactivationThreshold {
-        return Err(usage(format!(
-            "run {run} is {}: only a run blocked by the deactivation threshold can be approved",
-            record.status.label()
-        )));
-    }
-    let config = org
-        .configs()
+    let applied = crate::engine(store.clone(), &settings)
+        .approve(&run_id)
         .await
-        .map_err(store_failure)?
-        .into_iter()
-        .find(|c| c.id == record.config_id)
-        .ok_or_else(|| usage(format!("the configuration of run {run} no longer exists")))?;
-    let Some(mapping) = config.mapping.clone() else {
-        return Err(usage(format!("run {run} is not a file run")));
-    };
-    let Some((file_name, content)) = org.run_file(&run_id).await.map_err(store_failure)? else {
-        return Err(usage(format!(
-            "run {run} has no kept file to apply: sync the file again"
-        )));
-    };
-    let extension = Path::new(&file_name)
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let options = ReadOptions {
-        phone_region: config.phone_region,
-    };
-    let limits = settings.limits;
-    let total = content.len() as u64;
-    let mut phones = known_phones(&org, &config, total).await?;
-    let (items, _) = tokio::task::spawn_blocking(move || {
-        read_records(
-            content.as_slice(),
-            &extension,
-            &mapping,
-            &options,
-            &mut phones,
-            None,
-            limits,
-            total,
-            json,
-        )
-    })
-    .await
-    .map_err(|e| Failure::Internal(e.into()))?;
-    let items = items.map_err(|problems| {
-        usage(format!(
-            "the kept file no longer reads with the configuration's mapping: {}",
-            problems
-                .first()
-                .map(|p| p.log_row().message)
-                .unwrap_or_default()
-        ))
-    })?;
-    let applied = rollcall_sync::approve_run(&org, &config, &run_id, &items)
-        .await
-        .map_err(|e| match e {
-            rollcall_sync::SyncError::Store(e) => store_failure(e),
-            other => Failure::Internal(other.into()),
-        })?;
+        .map_err(sync_failure)?;
     report(&org, &applied, json).await
 }
 

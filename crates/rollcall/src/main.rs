@@ -7,7 +7,6 @@
 mod app;
 mod cli;
 mod commands;
-mod runner;
 mod settings;
 
 use std::process::ExitCode;
@@ -100,6 +99,18 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Store::open(&settings.database_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", settings.database_url))
+}
+
+/// The run engine every command and `serve` hand their runs to.
+pub fn engine(store: Store, settings: &Settings) -> rollcall_sync::Engine {
+    rollcall_sync::Engine::new(
+        store,
+        rollcall_sync::EngineSettings {
+            limits: settings.limits,
+            release_memory: return_freed_memory,
+            ..rollcall_sync::EngineSettings::default()
+        },
+    )
 }
 
 fn init_logging(style: LogStyle) {

@@ -750,3 +750,167 @@ fn the_host_key_is_the_same_after_a_restart() {
     let server = drop.env.serve();
     assert_eq!(scan(&server), before);
 }
+
+/// The run's log as the CSV download gives it, byte for byte.
+fn log_bytes(env: &Env, run: &str) -> Vec<u8> {
+    let path = env.path(&format!("{run}.csv"));
+    env.ok(&[
+        "runs",
+        "logs",
+        run,
+        "--format",
+        "csv",
+        "--output",
+        path.to_str().unwrap(),
+    ]);
+    std::fs::read(path).unwrap()
+}
+
+/// Counts and status of a run, as `runs list --json` gives them.
+fn outcome(run: &Value) -> Vec<(String, Value)> {
+    [
+        "status",
+        "created",
+        "updated",
+        "deactivated",
+        "reactivated",
+        "unchanged",
+        "skipped",
+        "warnings",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), run[*k].clone()))
+    .collect()
+}
+
+/// One engine whatever the source: the same file, after the same earlier sync, gives the
+/// same log rows and counts through `rollcall sync`, an SFTP upload run by the queue, and a
+/// run the deactivation threshold blocked and an operator then approved.
+#[test]
+fn the_same_file_gives_the_same_log_through_sync_the_queue_and_approval() {
+    // Ten people, then a file that keeps three unchanged, changes one, deactivates three,
+    // brings two new ones, repeats a username and has an invalid email.
+    let first = people(1, 11);
+    let mut second = String::from("EmployeeNumber,Username,WorkEmail,Active\n");
+    for n in 1..4 {
+        second.push_str(&format!("{n},user{n},user{n}@acme.example,true\n"));
+    }
+    second.push_str("4,user4,renamed4@acme.example,true\n");
+    for n in 5..8 {
+        second.push_str(&format!("{n},user{n},user{n}@acme.example,false\n"));
+    }
+    second.push_str("11,user11,user11@acme.example,true\n");
+    second.push_str("12,user11,user12@acme.example,true\n");
+    second.push_str("13,user13,not-an-email,true\n");
+    second.push_str("14,user14,user14@acme.example,true\n");
+
+    let mut logs = Vec::new();
+    let mut outcomes = Vec::new();
+
+    // Through `rollcall sync`, then through the queue.
+    for via_sftp in [false, true] {
+        let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+            return;
+        };
+        let base = drop.file("base.csv", &first);
+        drop.env.ok(&[
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            "Payroll",
+            base.to_str().unwrap(),
+        ]);
+        let file = drop.file("people.csv", &second);
+        let run = if via_sftp {
+            let server = drop.env.serve();
+            drop.sftp_ok(&server, "payroll", "put people.csv\n");
+            drop.ended(2).pop().unwrap()
+        } else {
+            drop.env.run(&[
+                "sync",
+                "--org",
+                "Acme",
+                "--config",
+                "Payroll",
+                file.to_str().unwrap(),
+            ]);
+            drop.runs().pop().unwrap()
+        };
+        assert_eq!(run["file_name"], "people.csv", "{run:#}");
+        logs.push(log_bytes(&drop.env, run["run_id"].as_str().unwrap()));
+        outcomes.push(outcome(&run));
+    }
+
+    // Blocked by a threshold of two deactivations, then approved.
+    let env = Env::new();
+    env.ok(&["org", "create", "--name", "Acme", "--provisioning"]);
+    let mapping = env.write("mapping.toml", MAPPING);
+    env.ok(&[
+        "config",
+        "create",
+        "--org",
+        "Acme",
+        "--name",
+        "Payroll",
+        "--kind",
+        "workday",
+        "--mode",
+        "active",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--deactivation-threshold",
+        "2",
+    ]);
+    let base = env.write("base.csv", &first);
+    env.ok(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        base.to_str().unwrap(),
+    ]);
+    let file = env.write("people.csv", &second);
+    let blocked = env.run(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    let blocked: Value = serde_json::from_slice(&blocked.stdout).unwrap();
+    assert_eq!(
+        blocked["status"], "above_deactivation_threshold",
+        "{blocked:#}"
+    );
+    let id = blocked["run_id"].as_str().unwrap();
+    let approved: Value =
+        serde_json::from_str(&env.ok(&["runs", "approve", id, "--json"])).unwrap();
+    assert_eq!(approved["run_id"], id);
+    logs.push(log_bytes(&env, id));
+    outcomes.push(outcome(&approved));
+
+    // The file did something of every kind, and all three agree byte for byte.
+    let log = String::from_utf8(logs[0].clone()).unwrap();
+    for action in ["Updated", "Deactivated", "Created", "Failed", "Unchanged"] {
+        assert!(log.contains(action), "no {action} row in:\n{log}");
+    }
+    assert_eq!(outcomes[0][0].1, "needs_attention", "{:?}", outcomes[0]);
+    assert_eq!(outcomes[0], outcomes[1], "sync and queue counts differ");
+    assert_eq!(outcomes[0], outcomes[2], "sync and approval counts differ");
+    assert_eq!(
+        logs[0],
+        logs[1],
+        "sync and queue logs differ:\n{log}\n---\n{}",
+        String::from_utf8_lossy(&logs[1])
+    );
+    assert_eq!(
+        logs[0],
+        logs[2],
+        "sync and approval logs differ:\n{log}\n---\n{}",
+        String::from_utf8_lossy(&logs[2])
+    );
+}

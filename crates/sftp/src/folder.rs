@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rollcall_domain::config::Mode;
 use rollcall_domain::{ConfigId, RunStatus};
-use rollcall_store::{NewRun, OrgStore, SourceConfig};
+use rollcall_store::{OrgStore, SourceConfig};
 use russh_sftp::protocol::{
     Attrs, Data, File, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode, Version,
 };
@@ -199,23 +198,15 @@ impl Folder {
         let file = tokio::fs::File::open(spool)
             .await
             .map_err(storage_failure)?;
-        let run = NewRun {
-            config_id: self.config.id.clone(),
-            connector: self.config.kind.connector().to_owned(),
-            trigger: "sftp".into(),
-            file_name: Some(name.to_owned()),
-            file_sha256: None,
-            dry_run: self.config.mode == Mode::DryRun,
-        };
         let reader = tokio::io::BufReader::with_capacity(1 << 20, file);
         let queued = self
-            .org
-            .enqueue_upload(&run, reader)
+            .shared
+            .engine
+            .enqueue_upload(&self.org, &self.config, name, reader)
             .await
             .map_err(storage_failure)?;
         let _ = tokio::fs::remove_file(spool).await;
         tracing::info!(run = %queued.id, config = %self.config.name, file = name, "upload stored; run queued");
-        self.shared.runs_waiting.notify_waiters();
         Ok(())
     }
 

@@ -24,7 +24,6 @@ use russh::keys::ssh_key::{self, HashAlg, LineEnding, PrivateKey, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 /// Settings of the SFTP server.
 #[derive(Clone, Debug)]
@@ -46,8 +45,8 @@ pub(crate) struct Shared {
     spool_dir: PathBuf,
     max_bytes: u64,
     pending: folder::PendingFiles,
-    /// Woken when a run is queued, so that a worker picks it up at once.
-    runs_waiting: Arc<Notify>,
+    /// Completed uploads are handed to the run engine, which queues their runs.
+    engine: rollcall_sync::Engine,
     throttle: Mutex<Throttle>,
     sessions: AtomicU64,
 }
@@ -99,7 +98,7 @@ impl SftpServer {
     pub async fn bind(
         store: Store,
         settings: &SftpSettings,
-        runs_waiting: Arc<Notify>,
+        engine: rollcall_sync::Engine,
     ) -> anyhow::Result<SftpServer> {
         let key = load_or_create_host_key(&settings.data_dir)?;
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
@@ -133,7 +132,7 @@ impl SftpServer {
                 spool_dir,
                 max_bytes: settings.max_bytes,
                 pending: Default::default(),
-                runs_waiting,
+                engine,
                 throttle: Mutex::new(Throttle::new(MAX_FAILURES, THROTTLE_WINDOW)),
                 sessions: AtomicU64::new(0),
             }),

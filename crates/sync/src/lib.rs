@@ -1,22 +1,32 @@
-//! Sync runs: every source (files, pulls, SCIM, bulk update) hands a batch of records to
-//! [`run_batch`], which plans it against what the store holds, checks the deactivation
-//! threshold, applies it in one transaction and records the run with its log.
+//! Sync runs of every kind. A source hands its data to the [`Engine`] and nothing below it:
+//!
+//! - [`Engine::run_file`]: an HR file, from `rollcall sync` or a queued SFTP upload;
+//! - [`Engine::run_batch`]: records already read (pull connectors, Bulk Update);
+//! - [`Engine::approve`]: a run the deactivation threshold blocked, applied as approved;
+//! - [`Engine::enqueue_upload`] and [`queue::Queue`]: uploads stored, then run one at a time
+//!   per configuration by the workers of every node;
+//! - [`scim::scim_apply`]: one SCIM write, committed with others in groups.
+//!
+//! Each plans its records against what the store holds (`rollcall_domain::plan`), checks
+//! the deactivation threshold, applies the plan in one transaction and records the run with
+//! its log ([`stages`]).
 
 pub mod exports;
+mod file;
 pub mod initial;
+pub mod queue;
 pub mod scim;
+#[doc(hidden)]
+pub mod stages;
 
-use rollcall_domain::config::Mode;
-use rollcall_domain::plan::{self, BatchKeys, Options, Plan};
+use std::sync::Arc;
+
 use rollcall_domain::record::BatchItem;
-use rollcall_domain::unchanged::Sifted;
-use rollcall_domain::{ErrorType, LogRow, RunId, RunStatus, UserId};
-use rollcall_store::{Finish, NewRun, OrgStore, RunRecord, SourceConfig, StoreError};
+use rollcall_domain::{RunId, RunStatus};
+use rollcall_store::{OrgStore, RunRecord, SourceConfig, Store, StoreError, UploadError};
+use tokio::sync::Notify;
 
-/// How often a run plans again after a concurrent writer took a key or changed a user it
-/// planned against. Each retry sees the other writer's committed state, so conflicts become
-/// log rows rather than failures; the limit only guards against a pathological storm.
-pub(crate) const MAX_ATTEMPTS: usize = 5;
+pub use file::{FileInput, ReadProgress, Start};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -25,6 +35,43 @@ pub enum SyncError {
     /// Concurrent writers kept changing what the record depends on.
     #[error("the users changed too often while this write was applied; try again")]
     Busy,
+    /// The file handed to a run could not be opened or read (not the file's content: that
+    /// ends the run as Data Load Failed).
+    #[error("cannot read {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A file was handed to a configuration that syncs no files (SCIM, Bulk Update).
+    #[error(
+        "configuration '{config}' is a {kind} configuration: only file and pull configurations sync files"
+    )]
+    NotAFileConfiguration { config: String, kind: String },
+    /// Only a run blocked by the deactivation threshold can be approved.
+    #[error(
+        "run {run} is {}: only a run blocked by the deactivation threshold can be approved", status.label()
+    )]
+    NotBlocked { run: RunId, status: RunStatus },
+    /// The blocked run's file is gone (its retention period ended, or it was never kept).
+    #[error("run {run} has no kept file to apply: sync the file again")]
+    NoKeptFile { run: RunId },
+    /// The blocked run's file no longer reads with its configuration's current mapping.
+    #[error("the kept file no longer reads with the configuration's mapping: {problem}")]
+    KeptFileUnreadable { problem: String },
+}
+
+impl SyncError {
+    /// Whether the caller asked for something that cannot be done (an answer to give the
+    /// caller), rather than something failing inside rollcall.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            SyncError::NotAFileConfiguration { .. }
+                | SyncError::NotBlocked { .. }
+                | SyncError::NoKeptFile { .. }
+                | SyncError::KeptFileUnreadable { .. }
+        )
+    }
 }
 
 /// What starts a run, besides its records.
@@ -37,404 +84,87 @@ pub struct RunMeta {
     pub dry_run: bool,
 }
 
-fn new_run(config: &SourceConfig, meta: &RunMeta) -> NewRun {
-    NewRun {
-        config_id: config.id.clone(),
-        connector: config.kind.connector().to_owned(),
-        trigger: meta.trigger.clone(),
-        file_name: meta.file_name.clone(),
-        file_sha256: meta.file_sha256.clone(),
-        dry_run: meta.dry_run || config.mode == Mode::DryRun,
-    }
+/// How the engine of one process reads files and uses memory.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineSettings {
+    pub limits: rollcall_hrfile::Limits,
+    /// A first sync of a file at least this large into an organisation without users is
+    /// planned and applied chunk by chunk ([`initial`]).
+    pub chunked_min_bytes: u64,
+    /// Records per chunk of such a run.
+    pub chunk_rows: usize,
+    /// Hands memory freed after a large stage back to the system (the binary's allocator
+    /// keeps freed pages otherwise); called once a file's sieve is dropped.
+    pub release_memory: fn(),
 }
 
-/// Run a batch through the engine and record it as a run.
-pub async fn run_batch(
-    org: &OrgStore,
-    config: &SourceConfig,
-    meta: &RunMeta,
-    batch: &[BatchItem],
-) -> Result<RunRecord, SyncError> {
-    let run = new_run(config, meta);
-    let run_id = org.start_run(&run).await?;
-    let threshold = if run.dry_run {
-        Threshold::DryRun
-    } else {
-        Threshold::Check
-    };
-    plan_whole(org, config, &run_id, batch, threshold).await
-}
-
-/// How a run whose file went through a [`Sieve`](rollcall_domain::unchanged::Sieve) ended.
-#[derive(Debug)]
-pub enum SiftedRun {
-    Done(Box<RunRecord>),
-    /// The rows the sieve took depend on the file's other rows (a duplicate key, a renamed
-    /// manager, a reporting loop): read the file again without the sieve and finish the run
-    /// with [`finish_started`].
-    Replan(RunId),
-}
-
-/// [`run_batch`] for a file read through a sieve: `rest` is the file's other rows.
-pub async fn run_sifted(
-    org: &OrgStore,
-    config: &SourceConfig,
-    meta: &RunMeta,
-    rest: &[BatchItem],
-    sifted: Sifted,
-) -> Result<SiftedRun, SyncError> {
-    let run = new_run(config, meta);
-    let run_id = org.start_run(&run).await?;
-    let threshold = if run.dry_run {
-        Threshold::DryRun
-    } else {
-        Threshold::Check
-    };
-    Ok(
-        match plan_and_finish(org, config, &run_id, rest, Some(sifted), threshold).await? {
-            Some(record) => SiftedRun::Done(Box::new(record)),
-            None => SiftedRun::Replan(run_id),
-        },
-    )
-}
-
-/// Finish a run that [`run_sifted`] started and gave back, with the whole file's records.
-pub async fn finish_started(
-    org: &OrgStore,
-    config: &SourceConfig,
-    run_id: &RunId,
-    dry_run: bool,
-    batch: &[BatchItem],
-) -> Result<RunRecord, SyncError> {
-    let threshold = if dry_run || config.mode == Mode::DryRun {
-        Threshold::DryRun
-    } else {
-        Threshold::Check
-    };
-    plan_whole(org, config, run_id, batch, threshold).await
-}
-
-/// [`run_claimed`] for a file read through a sieve; `None` asks for the whole file
-/// ([`SiftedRun::Replan`]), to be given to [`run_claimed`].
-pub async fn run_claimed_sifted(
-    org: &OrgStore,
-    config: &SourceConfig,
-    run: &RunRecord,
-    rest: &[BatchItem],
-    sifted: Sifted,
-) -> Result<Option<RunRecord>, SyncError> {
-    let threshold = if run.dry_run {
-        Threshold::DryRun
-    } else {
-        Threshold::Check
-    };
-    plan_and_finish(org, config, &run.id, rest, Some(sifted), threshold).await
-}
-
-/// Run a queued run that a worker claimed: `loaded` is its file's records, or the problems
-/// that kept the file from loading.
-pub async fn run_claimed(
-    org: &OrgStore,
-    config: &SourceConfig,
-    run: &RunRecord,
-    loaded: Result<&[BatchItem], &[LogRow]>,
-) -> Result<RunRecord, SyncError> {
-    match loaded {
-        Ok(batch) => {
-            let threshold = if run.dry_run {
-                Threshold::DryRun
-            } else {
-                Threshold::Check
-            };
-            plan_whole(org, config, &run.id, batch, threshold).await
+impl Default for EngineSettings {
+    fn default() -> EngineSettings {
+        EngineSettings {
+            limits: rollcall_hrfile::Limits::default(),
+            chunked_min_bytes: initial::MIN_BYTES,
+            chunk_rows: initial::CHUNK_ROWS,
+            release_memory: || {},
         }
-        Err(problems) => Ok(org
-            .finish_run(&run.id, Finish::DataLoadFailed(problems))
-            .await?),
     }
 }
 
-/// Apply a run that the deactivation threshold blocked, as the operator approved it: `batch`
-/// is the run's own file read again, planned against the users as they are now.
-pub async fn approve_run(
-    org: &OrgStore,
-    config: &SourceConfig,
-    run_id: &RunId,
-    batch: &[BatchItem],
-) -> Result<RunRecord, SyncError> {
-    org.take_for_approval(run_id).await?;
-    let applied = plan_whole(org, config, run_id, batch, Threshold::Approved).await;
-    if applied.is_err()
-        && let Err(e) = org.release_approval(run_id).await
-    {
-        tracing::error!(run = %run_id, error = %e, "an approved run failed and could not be released");
-    }
-    applied
+/// The run engine: every source's runs start here. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+    settings: EngineSettings,
+    /// Wakes this node's queue workers when an upload is queued here.
+    queued: Arc<Notify>,
 }
 
-/// What the deactivation threshold does to a run.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Threshold {
-    /// A dry run reports everything and applies nothing.
-    DryRun,
-    Check,
-    /// The operator approved the run.
-    Approved,
-}
-
-async fn plan_whole(
-    org: &OrgStore,
-    config: &SourceConfig,
-    run_id: &RunId,
-    batch: &[BatchItem],
-    threshold: Threshold,
-) -> Result<RunRecord, SyncError> {
-    match plan_and_finish(org, config, run_id, batch, None, threshold).await? {
-        Some(record) => Ok(record),
-        // Only a sieve's rows can ask for the whole file, and there are none.
-        None => Err(SyncError::Store(StoreError::Database)),
-    }
-}
-
-/// Plan `batch` (with the rows `sifted` took, if any), check the threshold and finish the run.
-/// `None` when the sifted rows depend on the batch ([`SiftedRun::Replan`]).
-async fn plan_and_finish(
-    org: &OrgStore,
-    config: &SourceConfig,
-    run_id: &RunId,
-    batch: &[BatchItem],
-    sifted: Option<Sifted>,
-    threshold: Threshold,
-) -> Result<Option<RunRecord>, SyncError> {
-    let options = Options {
-        config: config.id.clone(),
-        create_inactive: false,
-    };
-    let mut sifted = sifted.unwrap_or_default();
-    if sifted.conflicts_with(batch) {
-        tracing::debug!(run = %run_id, "a row shares a key with an unchanged row; planning the whole file");
-        return Ok(None);
-    }
-    for attempt in 1..=MAX_ATTEMPTS {
-        let started = std::time::Instant::now();
-        // The keys are as large as the batch: computed again for a retry rather than kept.
-        let ctx = org.load_context(&BatchKeys::of(batch)).await?;
-        let loaded = started.elapsed();
-        let mut plan = plan::plan(batch, &ctx, &options, &mut || {
-            UserId::new(rollcall_store::new_id())
-        });
-        drop(ctx);
-        if !sifted.holds_for(&plan) {
-            tracing::debug!(run = %run_id, "the plan changes what unchanged rows depend on; planning the whole file");
-            return Ok(None);
+impl Engine {
+    pub fn new(store: Store, settings: EngineSettings) -> Engine {
+        Engine {
+            store,
+            settings,
+            queued: Arc::new(Notify::new()),
         }
-        plan.counts.unchanged += sifted.unchanged.len() as u64;
-        plan.unchanged = std::mem::take(&mut sifted.unchanged);
-        tracing::debug!(run = %run_id, records = batch.len(), unchanged = plan.unchanged.len(), ?loaded, planned = ?started.elapsed() - loaded, "planned");
-        let finish = match threshold {
-            Threshold::DryRun => Finish::Report(&plan, plan.counts.completed_status()),
-            Threshold::Check if above_threshold(org, config, &plan).await? => {
-                Finish::Report(&plan, RunStatus::AboveDeactivationThreshold)
-            }
-            Threshold::Check | Threshold::Approved => Finish::Apply(&plan),
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Run records already read and validated (a pull, a Bulk Update) through the engine.
+    pub async fn run_batch(
+        &self,
+        org: &OrgStore,
+        config: &SourceConfig,
+        meta: &RunMeta,
+        batch: &[BatchItem],
+    ) -> Result<RunRecord, SyncError> {
+        stages::run_batch(org, config, meta, batch).await
+    }
+
+    /// Store a completed upload with its queued run, and wake a worker. The run uses the
+    /// configuration's mode; a worker of any node runs it ([`queue::Queue`]).
+    pub async fn enqueue_upload(
+        &self,
+        org: &OrgStore,
+        config: &SourceConfig,
+        file_name: &str,
+        content: impl tokio::io::AsyncRead + Unpin,
+    ) -> Result<RunRecord, UploadError> {
+        let meta = RunMeta {
+            trigger: "sftp".into(),
+            file_name: Some(file_name.to_owned()),
+            file_sha256: None,
+            dry_run: false,
         };
-        let applying = std::time::Instant::now();
-        let finished = org.finish_run(run_id, finish).await;
-        // Kept for another attempt.
-        sifted.unchanged = std::mem::take(&mut plan.unchanged);
-        match finished {
-            Ok(record) => {
-                tracing::debug!(run = %run_id, finished = ?applying.elapsed(), "finished");
-                return Ok(Some(record));
-            }
-            Err(StoreError::Conflict(what)) => {
-                tracing::info!(run = %run_id, attempt, conflict = %what, "concurrent write; planning again");
-            }
-            Err(StoreError::StaleWrite) => {
-                tracing::info!(run = %run_id, attempt, "a planned user changed meanwhile; planning again");
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let log = [LogRow {
-        action: "Failed".into(),
-        error_type: ErrorType::DataLoadFailed.code().into(),
-        message: "The users changed too often while this run was applied; run it again".into(),
-        ..LogRow::default()
-    }];
-    Ok(Some(
-        org.finish_run(run_id, Finish::DataLoadFailed(&log)).await?,
-    ))
-}
-
-/// Record a run whose data could not be loaded (a bad file), with its error log.
-pub async fn record_load_failure(
-    org: &OrgStore,
-    config: &SourceConfig,
-    meta: &RunMeta,
-    problems: &[LogRow],
-) -> Result<RunRecord, SyncError> {
-    let run_id = org.start_run(&new_run(config, meta)).await?;
-    Ok(org
-        .finish_run(&run_id, Finish::DataLoadFailed(problems))
-        .await?)
-}
-
-async fn above_threshold(
-    org: &OrgStore,
-    config: &SourceConfig,
-    plan: &Plan,
-) -> Result<bool, StoreError> {
-    let Some(threshold) = config.deactivation_threshold else {
-        return Ok(false);
-    };
-    if plan.counts.deactivated == 0 {
-        return Ok(false);
-    }
-    let active = org.active_managed_count(&config.id).await?;
-    Ok(threshold.exceeded(plan.counts.deactivated, active))
-}
-
-/// Record that a run starts now, before its records are read (a file planned chunk by chunk
-/// is read while the run applies it).
-pub async fn start_run(
-    org: &OrgStore,
-    config: &SourceConfig,
-    meta: &RunMeta,
-) -> Result<RunId, SyncError> {
-    Ok(org.start_run(&new_run(config, meta)).await?)
-}
-
-/// How [`run_chunked`] ended.
-#[derive(Debug)]
-pub enum Chunked {
-    /// The run is recorded.
-    Done(Box<RunRecord>),
-    /// Nothing was applied: read the whole file and finish the run with [`finish_started`]
-    /// (or its load problems).
-    Whole,
-}
-
-/// What reading a file gave: its load problems, if any, and its SHA-256.
-pub type ReadEnd = (Result<(), Vec<LogRow>>, String);
-
-/// Run the file that `read` reads (handing each record to its sink, stopping when the sink
-/// returns false) chunk by chunk, as [`initial`] describes, when that applies: a run that is
-/// not a dry run, into an organisation without users, on SQLite. The run was started with
-/// [`start_run`] or claimed from the queue.
-pub async fn run_chunked<R>(
-    org: &OrgStore,
-    config: &SourceConfig,
-    run_id: &RunId,
-    dry_run: bool,
-    read: R,
-) -> Result<Chunked, SyncError>
-where
-    R: FnOnce(&mut dyn FnMut(BatchItem) -> bool) -> ReadEnd + Send + 'static,
-{
-    run_chunked_sized(org, config, run_id, dry_run, initial::CHUNK_ROWS, read).await
-}
-
-/// [`run_chunked`] with chunks of `size` records (tests use small ones).
-pub async fn run_chunked_sized<R>(
-    org: &OrgStore,
-    config: &SourceConfig,
-    run_id: &RunId,
-    dry_run: bool,
-    size: usize,
-    read: R,
-) -> Result<Chunked, SyncError>
-where
-    R: FnOnce(&mut dyn FnMut(BatchItem) -> bool) -> ReadEnd + Send + 'static,
-{
-    let size = size.max(1);
-    if dry_run || config.mode == Mode::DryRun {
-        return Ok(Chunked::Whole);
-    }
-    let Some(run) = org.begin_initial_run(run_id).await? else {
-        return Ok(Chunked::Whole);
-    };
-    let options = Options {
-        config: config.id.clone(),
-        create_inactive: false,
-    };
-    let (applied, (loaded, sha)) = tokio::task::spawn_blocking(move || {
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<BatchItem>>(1);
-            // Planned chunks go back to the reader to be freed: on the thread that allocated
-            // their records, and off the planner's.
-            let (back, planned) = std::sync::mpsc::channel::<Vec<BatchItem>>();
-            let reader = scope.spawn(move || {
-                let mut chunk = Vec::with_capacity(size);
-                let mut open = true;
-                // How long the reader waited for the planner (debug log).
-                let mut waited = std::time::Duration::ZERO;
-                let end = read(&mut |item| {
-                    if chunk.is_empty() {
-                        while let Ok(old) = planned.try_recv() {
-                            drop(old);
-                        }
-                    }
-                    chunk.push(item);
-                    if chunk.len() == size {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(size));
-                        let sending = std::time::Instant::now();
-                        open = tx.send(full).is_ok();
-                        waited += sending.elapsed();
-                    }
-                    open
-                });
-                if open && !chunk.is_empty() && end.0.is_ok() {
-                    let _ = tx.send(chunk);
-                }
-                tracing::debug!(?waited, "file read");
-                end
-            });
-            let applied = initial::apply_chunks(run, &options, rx.into_iter(), |spent| {
-                // Once the reader is done, the planner frees them itself.
-                if let Err(std::sync::mpsc::SendError(spent)) = back.send(spent) {
-                    drop(spent);
-                }
-            });
-            let end = reader
-                .join()
-                .unwrap_or_else(|_| (Err(vec![read_panicked()]), String::new()));
-            (applied, end)
-        })
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "a chunked run's thread failed");
-        SyncError::Store(StoreError::Database)
-    })?;
-    let applied = applied?;
-    match (loaded, applied) {
-        (Err(problems), applied) => {
-            // Nothing of a file that does not load is kept.
-            tokio::task::spawn_blocking(move || drop(applied))
-                .await
-                .map_err(|_| SyncError::Store(StoreError::Database))?;
-            org.set_run_sha256(run_id, &sha).await?;
-            let record = org
-                .finish_run(run_id, Finish::DataLoadFailed(&problems))
-                .await?;
-            Ok(Chunked::Done(Box::new(record)))
-        }
-        (Ok(()), None) => Ok(Chunked::Whole),
-        (Ok(()), Some(applied)) => {
-            tokio::task::spawn_blocking(move || applied.finish(&sha))
-                .await
-                .map_err(|_| SyncError::Store(StoreError::Database))??;
-            Ok(Chunked::Done(Box::new(org.run(run_id).await?)))
-        }
-    }
-}
-
-fn read_panicked() -> LogRow {
-    LogRow {
-        action: "Failed".into(),
-        error_type: ErrorType::DataLoadFailed.code().into(),
-        message: "The file could not be read (internal error): sync it again".into(),
-        ..LogRow::default()
+        let queued = org
+            .enqueue_upload(&stages::new_run(config, &meta), content)
+            .await?;
+        self.queued.notify_waiters();
+        Ok(queued)
     }
 }

@@ -8,7 +8,8 @@ use rollcall_domain::record::{BatchItem, Incoming};
 use rollcall_domain::{StoredUser, UserId};
 use rollcall_store::{Activity, OrgStore, SourceConfig, StoreError};
 
-use crate::{MAX_ATTEMPTS, SyncError};
+use crate::SyncError;
+use crate::stages::MAX_ATTEMPTS;
 
 /// Plan one SCIM record, apply it (unless the configuration is in dry run) and log it in the
 /// hour's activity run. The returned plan says what happened, with the time recorded as the

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rollcall_domain::record::BatchItem;
 use rollcall_domain::{FieldKey, LogRow, RunStatus};
 use rollcall_store::{OrgStore, RunRecord, SourceConfig, Store};
-use rollcall_sync::{Chunked, run_batch, run_chunked_sized, start_run};
+use rollcall_sync::stages::{Chunked, run_batch, run_chunked_sized, start_run};
 
 #[macro_use]
 mod support;
@@ -192,7 +192,7 @@ async fn a_key_repeated_in_a_later_chunk_falls_back_to_the_whole_file() {
     assert!(matches!(done, Chunked::Whole), "{done:?}");
     nothing_applied(&org, &run_id).await;
     // And the whole-file path finishes the same run.
-    let run = rollcall_sync::finish_started(&org, &config, &run_id, false, &batch)
+    let run = rollcall_sync::stages::finish_started(&org, &config, &run_id, false, &batch)
         .await
         .unwrap();
     let logs = org.run_logs(&run.id).await.unwrap();

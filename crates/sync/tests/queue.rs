@@ -53,7 +53,7 @@ async fn end(org: &OrgStore, config: &SourceConfig, run: &rollcall_store::RunRec
         message: "test".into(),
         ..LogRow::default()
     }];
-    rollcall_sync::run_claimed(org, config, run, Err(&problem))
+    rollcall_sync::stages::run_claimed(org, config, run, Err(&problem))
         .await
         .unwrap();
 }
@@ -224,7 +224,7 @@ on_both!(
         // Both finish: exactly one ending is kept.
         end(&org, &a, &taken.run).await;
         let problem = [LogRow::default()];
-        let late = rollcall_sync::run_claimed(&org, &a, &stale.run, Err(&problem)).await;
+        let late = rollcall_sync::stages::run_claimed(&org, &a, &stale.run, Err(&problem)).await;
         assert!(matches!(
             late,
             Err(rollcall_sync::SyncError::Store(StoreError::NotFound(_)))

@@ -9,7 +9,7 @@ use rollcall_domain::record::{BatchItem, Incoming, Link, ReadOptions};
 use rollcall_domain::values::{Email, Phone, PhoneCache, UserName};
 use rollcall_domain::{Action, ErrorType, FieldKey, RunStatus, StoredUser, UserId};
 use rollcall_store::{DatabaseUrl, Finish, NewRun, OrgStore, SourceConfig, Store, StoreError};
-use rollcall_sync::run_batch;
+use rollcall_sync::stages::run_batch;
 use sqlx::Connection;
 
 #[macro_use]
@@ -571,7 +571,7 @@ on_both!(
             RunStatus::AboveDeactivationThreshold
         );
 
-        let approved = rollcall_sync::approve_run(&org, &config, &blocked.id, &leavers)
+        let approved = rollcall_sync::stages::approve_run(&org, &config, &blocked.id, &leavers)
             .await
             .unwrap();
         assert_eq!(approved.id, blocked.id);
@@ -583,7 +583,7 @@ on_both!(
             "the log is the applied one"
         );
         assert!(all_users(&org).await.iter().all(|u| !u.active));
-        let twice = rollcall_sync::approve_run(&org, &config, &blocked.id, &leavers).await;
+        let twice = rollcall_sync::stages::approve_run(&org, &config, &blocked.id, &leavers).await;
         assert!(
             matches!(
                 twice,
@@ -868,8 +868,8 @@ on_both!(
         let expected = run_batch(&org, &config, &dry, &whole).await.unwrap();
         let (rest, sifted) = read_csv(&org, &config, &next, true).await;
         assert_eq!(rest.len(), 3, "two rows were taken as unchanged");
-        let rollcall_sync::SiftedRun::Done(got) =
-            rollcall_sync::run_sifted(&org, &config, &dry, &rest, sifted.unwrap())
+        let rollcall_sync::stages::SiftedRun::Done(got) =
+            rollcall_sync::stages::run_sifted(&org, &config, &dry, &rest, sifted.unwrap())
                 .await
                 .unwrap()
         else {
@@ -885,8 +885,8 @@ on_both!(
 
         // Applied: the same users as the whole file gives.
         let (rest, sifted) = read_csv(&org, &config, &next, true).await;
-        let rollcall_sync::SiftedRun::Done(applied) =
-            rollcall_sync::run_sifted(&org, &config, &meta(), &rest, sifted.unwrap())
+        let rollcall_sync::stages::SiftedRun::Done(applied) =
+            rollcall_sync::stages::run_sifted(&org, &config, &meta(), &rest, sifted.unwrap())
                 .await
                 .unwrap()
         else {
@@ -900,14 +900,14 @@ on_both!(
         // A new row with an unchanged row's mobile: the whole file is planned.
         let clash = format!("{next}6,fay,,+447400000001,,,true,,\n");
         let (rest, sifted) = read_csv(&org, &config, &clash, true).await;
-        let replan = rollcall_sync::run_sifted(&org, &config, &dry, &rest, sifted.unwrap())
+        let replan = rollcall_sync::stages::run_sifted(&org, &config, &dry, &rest, sifted.unwrap())
             .await
             .unwrap();
-        let rollcall_sync::SiftedRun::Replan(run_id) = replan else {
+        let rollcall_sync::stages::SiftedRun::Replan(run_id) = replan else {
             panic!("a duplicate key needs the whole file: {replan:?}");
         };
         let (whole, _) = read_csv(&org, &config, &clash, false).await;
-        let finished = rollcall_sync::finish_started(&org, &config, &run_id, true, &whole)
+        let finished = rollcall_sync::stages::finish_started(&org, &config, &run_id, true, &whole)
             .await
             .unwrap();
         assert_eq!(finished.counts.skipped, 2);

@@ -738,65 +738,17 @@ async fn approve_run(
     if !state.store.authenticate_operator(token.trim()).await? {
         return Err(ApiError::Unauthorized);
     }
-    let id = RunId::new(id);
-    let org = state.store.org(state.store.run_org(&id).await?);
-    let run = org.run(&id).await?;
-    if run.status != rollcall_domain::RunStatus::AboveDeactivationThreshold {
-        return Err(ApiError::Conflict(format!(
-            "the run is {}: only a run blocked by the deactivation threshold can be approved",
-            run.status.label()
-        )));
-    }
-    let config = org.config(run.config_id.as_str()).await?;
-    let (Some(mapping), Some((file_name, content))) =
-        (config.mapping.clone(), org.run_file(&id).await?)
-    else {
-        return Err(ApiError::Conflict(
-            "the run's file is no longer kept: sync the file again".into(),
-        ));
-    };
-    let options = rollcall_domain::record::ReadOptions {
-        phone_region: config.phone_region,
-    };
-    let limits = state.admin.limits;
-    let items = tokio::task::spawn_blocking(move || {
-        let mut phones = rollcall_domain::values::PhoneCache::new();
-        if file_name.to_lowercase().ends_with(".xlsx") {
-            rollcall_hrfile::xlsxfile::read_xlsx_with(
-                &content,
-                &mapping,
-                &options,
-                &mut phones,
-                limits,
-                |_| {},
-            )
-        } else {
-            rollcall_hrfile::csvfile::read_csv_with(
-                content.as_slice(),
-                &mapping,
-                &options,
-                &mut phones,
-                limits,
-                |_| {},
-            )
-        }
-    })
-    .await
-    .map_err(|_| ApiError::Internal)?
-    .map_err(|problems| {
-        ApiError::Conflict(format!(
-            "the kept file no longer reads with the configuration's mapping: {}",
-            problems
-                .first()
-                .map(|p| p.log_row().message)
-                .unwrap_or_default()
-        ))
-    })?;
-    let applied = rollcall_sync::approve_run(&org, &config, &id, &items)
+    let applied = state
+        .engine
+        .approve(&RunId::new(id))
         .await
         .map_err(|e| match e {
             rollcall_sync::SyncError::Store(e) => ApiError::from(e),
-            _ => ApiError::Internal,
+            refused if refused.is_refusal() => ApiError::Conflict(refused.to_string()),
+            other => {
+                tracing::error!(error = %other, "an approved run failed");
+                ApiError::Internal
+            }
         })?;
     tracing::info!(run = %applied.id, status = applied.status.label(), "blocked run approved by an operator");
     Ok(Json(run_view(&applied)))

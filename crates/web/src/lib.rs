@@ -29,6 +29,8 @@ pub struct AppServices {
     pub scim: scim::ScimSettings,
     pub tokens: scim::TokenCache,
     pub admin: api::AdminSettings,
+    /// Where runs start (approvals, Bulk Update).
+    pub engine: rollcall_sync::Engine,
 }
 
 impl AppState {
