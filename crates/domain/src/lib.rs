@@ -19,6 +19,7 @@ pub mod plan;
 pub mod record;
 pub mod run;
 pub mod run_filter;
+pub mod setup;
 pub mod throttle;
 pub mod unchanged;
 pub mod user;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Offset;
 use indicatif::{ProgressBar, ProgressStyle};
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
+use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPublicKey};
 use rollcall_domain::values::{Email, PhoneRegion};
 use rollcall_domain::{RunId, RunStatus};
 use rollcall_store::{
@@ -160,15 +161,10 @@ fn read_secret(what: &str) -> Result<String, Failure> {
 }
 
 async fn org_create(db: &DbArgs, name: &str, provisioning: bool) -> CmdResult {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(usage(
-            "the organisation name must have 1 to 200 printable characters",
-        ));
-    }
+    let name = OrgName::parse(name).map_err(|e| usage(format!("the organisation name {e}")))?;
     let store = store(db).await?;
     let org = store
-        .create_org(name, provisioning)
+        .create_org(name.as_str(), provisioning)
         .await
         .map_err(store_failure)?;
     println!("{}", org.id);
@@ -302,67 +298,38 @@ async fn token_list(db: &DbArgs, org: &str, json: bool) -> CmdResult {
     Ok(())
 }
 
-/// An OpenSSH public key line: `TYPE BASE64 [comment]`.
-fn check_public_key(path: &Path) -> Result<String, Failure> {
+/// The OpenSSH public key in the file at `path`.
+fn read_public_key(path: &Path) -> Result<String, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         usage(format!(
             "cannot read the public key {}: {e}",
             path.display()
         ))
     })?;
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .unwrap_or_default();
-    let mut parts = line.split_whitespace();
-    let (kind, body) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let known =
-        kind.starts_with("ssh-") || kind.starts_with("ecdsa-sha2-") || kind.starts_with("sk-");
-    let base64 = !body.is_empty()
-        && body
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
-    if !known || !base64 {
-        return Err(usage(format!(
-            "{} is not an OpenSSH public key: expected a line like 'ssh-ed25519 AAAA… comment'",
-            path.display()
-        )));
-    }
-    Ok(line.to_owned())
+    SshPublicKey::parse(&text)
+        .map(SshPublicKey::into_string)
+        .ok_or_else(|| {
+            usage(format!(
+                "{} is not an OpenSSH public key: expected a line like 'ssh-ed25519 AAAA… comment'",
+                path.display()
+            ))
+        })
 }
 
-fn check_sftp_user(user: &str) -> Result<(), Failure> {
-    let ok = !user.is_empty()
-        && user.len() <= 64
-        && user
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(usage(
-            "the SFTP user must have 1 to 64 letters, digits, '.', '_' or '-'",
-        ))
-    }
-}
-
-/// The SFTP password from standard input, hashed.
-fn read_sftp_password() -> Result<String, Failure> {
-    let password = read_secret("SFTP password")?;
-    if password.chars().count() < 12 {
-        return Err(usage("the SFTP password must have at least 12 characters"));
-    }
-    credentials::hash_password(&password).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))
+/// A new password (`what`: whose) from standard input, hashed.
+fn read_new_password(what: &str) -> Result<String, Failure> {
+    let password =
+        NewPassword::parse(read_secret(what)?).map_err(|e| usage(format!("the {what} {e}")))?;
+    credentials::hash_password(password.expose()).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))
 }
 
 async fn config_update(args: ConfigUpdateArgs) -> CmdResult {
-    if let Some(user) = &args.sftp_user {
-        check_sftp_user(user)?;
-    }
+    let sftp_user = args
+        .sftp_user
+        .as_deref()
+        .map(SftpUser::parse)
+        .transpose()
+        .map_err(usage)?;
     let keys = if args.sftp_no_keys {
         Some(vec![])
     } else if args.sftp_key.is_empty() {
@@ -371,12 +338,12 @@ async fn config_update(args: ConfigUpdateArgs) -> CmdResult {
         Some(
             args.sftp_key
                 .iter()
-                .map(|p| check_public_key(p))
+                .map(|p| read_public_key(p))
                 .collect::<Result<Vec<_>, _>>()?,
         )
     };
     let password_hash = if args.sftp_password_stdin {
-        Some(Some(read_sftp_password()?))
+        Some(Some(read_new_password("SFTP password")?))
     } else if args.sftp_no_password {
         Some(None)
     } else {
@@ -386,7 +353,7 @@ async fn config_update(args: ConfigUpdateArgs) -> CmdResult {
     let org = find_org(&store, &args.org).await?;
     let config = find_config(&org, &args.name).await?;
     let creds = SftpCredentials {
-        user: args.sftp_user,
+        user: sftp_user.map(SftpUser::into_string),
         password_hash,
         keys,
     };
@@ -432,12 +399,8 @@ async fn config_create(args: ConfigCreateArgs) -> CmdResult {
         KindArg::Workday => ConfigKind::Workday,
         KindArg::GoogleWorkspace => ConfigKind::GoogleWorkspace,
     };
-    let name = args.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(usage(
-            "the configuration name must have 1 to 100 printable characters",
-        ));
-    }
+    let name =
+        ConfigName::parse(&args.name).map_err(|e| usage(format!("the configuration name {e}")))?;
     // Check everything before touching the database.
     let mapping = match (&args.mapping, kind.needs_mapping()) {
         (Some(path), true) => {
@@ -476,11 +439,14 @@ async fn config_create(args: ConfigCreateArgs) -> CmdResult {
             "--sftp-password-stdin and --sftp-key need --sftp-user",
         ));
     }
-    if let Some(user) = &args.sftp_user {
-        check_sftp_user(user)?;
-    }
+    let sftp_user = args
+        .sftp_user
+        .as_deref()
+        .map(SftpUser::parse)
+        .transpose()
+        .map_err(usage)?;
     let sftp_keys = match &args.sftp_key {
-        Some(path) => vec![check_public_key(path)?],
+        Some(path) => vec![read_public_key(path)?],
         None => vec![],
     };
     let deactivation_threshold = args
@@ -509,7 +475,7 @@ async fn config_create(args: ConfigCreateArgs) -> CmdResult {
         None => Mode::DryRun,
     };
     let sftp_password_hash = if args.sftp_password_stdin {
-        Some(read_sftp_password()?)
+        Some(read_new_password("SFTP password")?)
     } else {
         None
     };
@@ -518,14 +484,14 @@ async fn config_create(args: ConfigCreateArgs) -> CmdResult {
     let org = find_org(&store, &args.org).await?;
     let config = org
         .create_config(NewConfig {
-            name,
+            name: name.into_string(),
             kind,
             mode,
             mapping,
             deactivation_threshold,
             notify_email,
             phone_region,
-            sftp_user: args.sftp_user,
+            sftp_user: sftp_user.map(SftpUser::into_string),
             sftp_password_hash,
             sftp_keys,
         })
@@ -549,14 +515,9 @@ async fn admin_create(
             Role::valid_codes()
         ))
     })?;
-    let password = read_secret("password")?;
-    if password.chars().count() < 12 {
-        return Err(usage("the password must have at least 12 characters"));
-    }
+    let password_hash = read_new_password("password")?;
     let store = store(db).await?;
     let org = find_org(&store, org).await?;
-    let password_hash =
-        credentials::hash_password(&password).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?;
     let admin = org
         .create_admin(NewAdmin {
             email: email.as_str().to_owned(),
