@@ -395,21 +395,13 @@ impl OrgStore {
         )
         .await?;
         let fields: Vec<&str> = changed.iter().map(|f| f.key()).collect();
-        query(
-            self.store.db.backend,
-            "INSERT INTO admin_audit (id, org_id, admin_id, user_id, action, changed_fields, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            vec![
-                crate::new_id().into(),
-                self.org.as_str().into(),
-                admin_id.into(),
-                edited.id.as_str().into(),
-                "profile_edited".into(),
-                fields.join(",").into(),
-                now.into(),
-            ],
+        self.audit_edit(
+            &mut tx,
+            admin_id,
+            edited.id.as_str(),
+            &fields.join(","),
+            now,
         )
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
