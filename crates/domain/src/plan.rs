@@ -19,7 +19,7 @@ use crate::record::{BatchItem, Incoming, Link, ManagerRef};
 use crate::run::{Action, Counts, ErrorType, Issue, LogRow};
 use crate::unchanged::UnchangedRows;
 use crate::user::{Profile, StoredUser};
-use crate::values::ExternalId;
+use crate::values::{ExternalId, UserName};
 
 /// The stored users a batch can touch, as storage loaded them.
 #[derive(Clone, Debug, Default)]
@@ -69,6 +69,9 @@ impl BatchKeys {
             }
             if let Link::User(id) = &record.link {
                 keys.user_ids.push(id.as_str().to_owned());
+            }
+            if let Link::Username(name) = &record.link {
+                keys.usernames.push(name.normalized());
             }
             match &record.manager {
                 Some(ManagerRef::ExternalId(ext)) => {
@@ -357,6 +360,19 @@ fn describe(record: &Incoming) -> (String, String) {
     )
 }
 
+/// [`describe`] for a record matched to `user`: an admin's row, which names the user by
+/// username alone, shows the user's external ID.
+fn describe_linked(record: &Incoming, user: Option<&StoredUser>) -> (String, String) {
+    let (mut external_id, username) = describe(record);
+    if let (Link::Username(_), Some(user)) = (&record.link, user)
+        && external_id.is_empty()
+        && let Some(ext) = &user.profile.external_id
+    {
+        external_id = ext.as_str().to_owned();
+    }
+    (external_id, username)
+}
+
 fn failed(record: &Incoming, action: Action, issue: Issue) -> PlannedRecord {
     let (external_id, username) = describe(record);
     PlannedRecord {
@@ -511,6 +527,12 @@ fn plan_records(
                 accepted.push(Accepted { slot, ..*a });
                 accepted_records.push(record);
             }
+            Ok(Matched::Skipped { issue, user }) => {
+                let mut skipped = failed(record, Action::Skipped, issue);
+                (skipped.external_id, skipped.username) =
+                    describe_linked(record, user.map(|i| &index.users[i]));
+                slots[slot] = Some(skipped);
+            }
             Ok(Matched::Skip(message)) => {
                 let (external_id, username) = describe(record);
                 slots[slot] = Some(PlannedRecord {
@@ -537,8 +559,8 @@ fn plan_records(
         .collect();
 
     for ((a, warns), record) in accepted.into_iter().zip(warnings).zip(accepted_records) {
-        let (external_id, username) = describe(record);
         let base = a.target.map(|i| &index.users[i]);
+        let (external_id, username) = describe_linked(record, base);
         let user = match a.planned {
             Planned::User(user) => *user,
             // Exactly the stored user: unchanged, nothing to write.
@@ -725,7 +747,42 @@ fn find_duplicates<'b>(batch: &'b [BatchItem]) -> HashMap<usize, Issue> {
 
 enum Matched {
     Write(Box<Accepted>),
+    /// Skipped, with a note.
     Skip(String),
+    /// Skipped for a reason the log names with its error type (an admin's row for a user that
+    /// does not exist or that a source manages); `user` is the stored user it named.
+    Skipped {
+        issue: Issue,
+        user: Option<usize>,
+    },
+}
+
+/// Step 1 for an admin's Bulk Update row: the user holding the username, if it exists (SCIM
+/// deleted users do not) and no source manages it; otherwise the row is skipped. Such a row
+/// never creates or claims a user.
+fn link_by_username(name: &UserName, index: &Index<'_>) -> Result<usize, Matched> {
+    let found = index
+        .holder(Key::Username, &name.normalized())
+        .filter(|i| !index.users[*i].scim_deleted);
+    match found {
+        None => Err(Matched::Skipped {
+            issue: Issue::new(
+                ErrorType::NotFound,
+                format!("no user '{name}' in your organisation"),
+                format!("username={name}"),
+            ),
+            user: None,
+        }),
+        Some(i) if index.users[i].managed_by.is_some() => Err(Matched::Skipped {
+            issue: Issue::new(
+                ErrorType::ManagedByExternalSource,
+                "this user is managed by an external source: change it there",
+                format!("username={name}"),
+            ),
+            user: Some(i),
+        }),
+        Some(i) => Ok(i),
+    }
 }
 
 /// Steps 1–5 of SPEC §3 for one record.
@@ -755,8 +812,14 @@ fn match_record(
             }
         },
         Link::New => None,
+        Link::Username(name) => match link_by_username(name, index) {
+            Ok(i) => Some(i),
+            Err(skipped) => return Ok(skipped),
+        },
     };
-    if let Some(i) = target {
+    if let Some(i) = target
+        && record.link.from_source()
+    {
         if managed_elsewhere(&index.users[i]) {
             return Err(Issue::new(
                 ErrorType::OrganisationConflict,
@@ -947,6 +1010,7 @@ fn match_record(
 /// The user after applying a record's provided fields to `base`. The manager is resolved later.
 fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> StoredUser {
     let mut user = base.clone();
+    let from_source = record.link.from_source();
     let p = &mut user.profile;
     let r = &record.profile;
     for field in record.provided.iter() {
@@ -958,17 +1022,19 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
             FieldKey::SecondName => p.second_name = r.second_name.clone(),
             // The contact exception of SPEC §2: an empty email or mobile from the source never
             // clears the stored value, which then stays editable by admins.
+            // An admin's record (never empty here: an empty cell is not provided) leaves the
+            // flags as they are.
             FieldKey::Email => match &r.email {
                 Some(email) => {
                     p.email = Some(email.clone());
-                    user.email_from_source = true;
+                    user.email_from_source |= from_source;
                 }
                 None => user.email_from_source = false,
             },
             FieldKey::PhoneMobile => match &r.phone_mobile {
                 Some(phone) => {
                     p.phone_mobile = Some(phone.clone());
-                    user.phone_mobile_from_source = true;
+                    user.phone_mobile_from_source |= from_source;
                 }
                 None => user.phone_mobile_from_source = false,
             },
@@ -990,7 +1056,9 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
             None => user.profile.custom_fields.remove(name),
         };
     }
-    user.managed_by = Some(options.config.clone());
+    if record.link.from_source() {
+        user.managed_by = Some(options.config.clone());
+    }
     user
 }
 

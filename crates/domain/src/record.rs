@@ -23,6 +23,18 @@ pub enum Link {
     User(UserId),
     /// SCIM POST: a new resource (which may still claim an unmanaged user).
     New,
+    /// An admin's Bulk Update row: the user holding this username (compared
+    /// case-insensitively). It never creates or claims a user, skips a user a source manages,
+    /// and leaves who manages the user as it is.
+    Username(UserName),
+}
+
+impl Link {
+    /// Whether the record speaks for its source configuration, which then manages the user it
+    /// writes (and provides its contact fields). An admin's record does not.
+    pub fn from_source(&self) -> bool {
+        !matches!(self, Link::Username(_))
+    }
 }
 
 /// A manager reference as the source gives it.
@@ -191,7 +203,7 @@ fn invalid(error_type: ErrorType, key: FieldKey, value: &str, e: ValueError) -> 
 }
 
 /// Parse one non-empty cell into the record.
-fn set_field(
+pub(crate) fn set_field(
     record: &mut Incoming,
     key: FieldKey,
     value: &str,

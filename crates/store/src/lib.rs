@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use rollcall_domain::OrgId;
 
 pub use admin_web::{
-    AuditEntry, BULK_UPDATE_TRIGGER, BulkRow, RunCursor, RunPage, Session, SessionLimits, UserPage,
+    AuditEntry, BULK_UPDATE_TRIGGER, RunCursor, RunPage, Session, SessionLimits, UserPage,
 };
 pub use audit::AuditAction;
 pub use initial::InitialRun;

@@ -2,6 +2,7 @@
 //! [`run_batch`], which plans it against what the store holds, checks the deactivation
 //! threshold, applies it in one transaction and records the run with its log.
 
+pub mod bulk_update;
 pub mod exports;
 pub mod initial;
 pub mod scim;

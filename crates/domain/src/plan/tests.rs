@@ -562,3 +562,105 @@ fn planning_is_deterministic() {
     };
     assert_eq!(run(batch(), &ctx(vec![])), run(batch(), &ctx(vec![])));
 }
+
+/// An admin's Bulk Update row: a username and the cells it fills in.
+fn bulk_row(n: u64, username: &str, cells: &[(FieldKey, &str)]) -> BatchItem {
+    let mut all = vec![(FieldKey::Username, username.to_owned())];
+    all.extend(cells.iter().map(|(k, v)| (*k, v.to_string())));
+    crate::bulk_update::record(n, &all, &mut crate::values::PhoneCache::new())
+}
+
+#[test]
+fn bulk_update_links_by_username_and_changes_only_the_cells_present() {
+    let mut u = with_email(with_ext(stored("ann"), "E1"), "ann@acme.com");
+    u.profile.job_title = Some("Clerk".into());
+    u.profile.department = Some("Wards".into());
+    let p = run(
+        vec![bulk_row(2, "ANN", &[(FieldKey::JobTitle, "Nurse")])],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Updated);
+    assert_eq!(r.changed_fields, vec!["job_title"]);
+    assert_eq!(r.external_id, "E1", "the log shows the user's external ID");
+    let w = r.write.as_ref().unwrap();
+    assert_eq!(w.expected_version, Some(3));
+    assert_eq!(w.user.profile.department.as_deref(), Some("Wards"));
+    assert_eq!(
+        w.user.profile.username.as_ref().unwrap().as_str(),
+        "ann",
+        "the username only names the user"
+    );
+    assert_eq!(w.user.managed_by, None, "an admin's update manages no one");
+    assert!(!w.user.email_from_source);
+}
+
+#[test]
+fn bulk_update_skips_a_user_a_source_manages() {
+    let u = managed(with_ext(stored("ann"), "E1"), "cfg-b");
+    let p = run(
+        vec![bulk_row(2, "ann", &[(FieldKey::JobTitle, "Nurse")])],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Skipped);
+    assert_eq!(error(r).error_type, ErrorType::ManagedByExternalSource);
+    assert!(r.write.is_none());
+    assert_eq!(p.counts.skipped, 1);
+}
+
+#[test]
+fn bulk_update_never_creates_or_claims_a_user() {
+    // Unknown username, though the email would claim an unmanaged user in a sync file.
+    let u = with_email(stored("ann"), "zed@acme.com");
+    let p = run(
+        vec![bulk_row(2, "zed", &[(FieldKey::Email, "zed@acme.com")])],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Skipped);
+    let e = error(r);
+    assert_eq!(e.error_type, ErrorType::NotFound);
+    assert_eq!(e.message, "no user 'zed' in your organisation");
+    assert!(r.write.is_none());
+}
+
+#[test]
+fn bulk_update_rows_naming_one_username_twice_all_fail() {
+    let p = run(
+        vec![
+            bulk_row(2, "ann", &[(FieldKey::JobTitle, "Nurse")]),
+            bulk_row(3, "bob", &[]),
+            bulk_row(4, "Ann", &[(FieldKey::JobTitle, "Doctor")]),
+        ],
+        &ctx(vec![stored("ann"), stored("bob")]),
+    );
+    let actions: Vec<Action> = p.records.iter().map(|r| r.action).collect();
+    assert_eq!(
+        actions,
+        vec![Action::Failed, Action::Unchanged, Action::Failed]
+    );
+    for r in [&p.records[0], &p.records[2]] {
+        let e = error(r);
+        assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+        assert!(e.message.contains("Username in rows 2, 4"), "{}", e.message);
+    }
+}
+
+#[test]
+fn bulk_update_taken_values_are_conflicts() {
+    let ann = with_email(stored("ann"), "ann@acme.com");
+    let mut c = ctx(vec![ann, stored("bob")]);
+    c.foreign_emails.insert("elsewhere@other.com".into());
+    let p = run(
+        vec![
+            bulk_row(2, "bob", &[(FieldKey::Email, "ANN@acme.com")]),
+            bulk_row(3, "ann", &[(FieldKey::Email, "elsewhere@other.com")]),
+        ],
+        &c,
+    );
+    let e = error(&p.records[0]);
+    assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+    assert_eq!(e.additional_data, "email=ANN@acme.com");
+    assert_eq!(error(&p.records[1]).error_type, ErrorType::GlobalConflict);
+}
