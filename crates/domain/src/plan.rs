@@ -67,7 +67,7 @@ impl BatchKeys {
             if let Link::ExternalId(ext) = &record.link {
                 keys.external_ids.push(ext.as_str().to_owned());
             }
-            if let Link::User(id) = &record.link {
+            if let Link::User(id) | Link::AdminEdit(id) = &record.link {
                 keys.user_ids.push(id.as_str().to_owned());
             }
             if let Link::Username(name) = &record.link {
@@ -757,6 +757,52 @@ enum Matched {
     },
 }
 
+/// Step 1 for a record that addresses a user by id (SCIM PUT, PATCH and DELETE, an admin's
+/// edit): a user SCIM deleted is not found either.
+fn link_by_id(id: &UserId, index: &Index<'_>) -> Result<usize, Issue> {
+    match index.by_id.get(id.as_str()) {
+        Some(i) if !index.users[*i].scim_deleted => Ok(*i),
+        _ => Err(Issue::new(
+            ErrorType::NotFound,
+            format!("No user has the id {id}"),
+            format!("id={id}"),
+        )),
+    }
+}
+
+/// An admin's edit may change only the fields an admin may edit on the user (SPEC §2: a user
+/// a source manages is read-only but for the contact fields the source leaves empty).
+fn check_editable(record: &Incoming, user: &StoredUser) -> Result<(), Issue> {
+    let editable = crate::admin_edit::editable_fields(user);
+    let refused: Vec<FieldKey> = record
+        .provided
+        .iter()
+        .filter(|f| !editable.contains(f))
+        .collect();
+    if refused.is_empty() && record.custom_provided.is_empty() {
+        return Ok(());
+    }
+    Err(Issue::new(
+        ErrorType::ManagedByExternalSource,
+        format!(
+            "{} cannot be edited here: the user is managed by an external source; change it there",
+            refused
+                .iter()
+                .map(|f| f.label())
+                .chain(record.custom_provided.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        refused
+            .iter()
+            .map(|f| f.key())
+            .chain(record.custom_provided.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+    .about(refused))
+}
+
 /// Step 1 for an admin's Bulk Update row: the user holding the username, if it exists (SCIM
 /// deleted users do not) and no source manages it; otherwise the row is skipped. Such a row
 /// never creates or claims a user.
@@ -801,21 +847,17 @@ fn match_record(
     // Step 1: linked.
     let mut target = match &record.link {
         Link::ExternalId(ext) => index.holder(Key::ExternalId, ext.as_str()),
-        Link::User(id) => match index.by_id.get(id.as_str()) {
-            Some(i) => Some(*i),
-            None => {
-                return Err(Issue::new(
-                    ErrorType::NotFound,
-                    format!("No user has the id {id}"),
-                    format!("id={id}"),
-                ));
-            }
-        },
+        Link::User(id) => Some(link_by_id(id, index)?),
         Link::New => None,
         Link::Username(name) => match link_by_username(name, index) {
             Ok(i) => Some(i),
             Err(skipped) => return Ok(skipped),
         },
+        Link::AdminEdit(id) => {
+            let i = link_by_id(id, index)?;
+            check_editable(record, &index.users[i])?;
+            Some(i)
+        }
     };
     if let Some(i) = target
         && record.link.from_source()
@@ -837,7 +879,7 @@ fn match_record(
     }
 
     // Step 2: claim an unmanaged user by email or employee id.
-    if target.is_none() && !matches!(record.link, Link::User(_)) {
+    if target.is_none() && matches!(record.link, Link::New | Link::ExternalId(_)) {
         let mut candidates: Vec<(usize, Key)> = Vec::new();
         for key in [Key::Email, Key::EmployeeId] {
             if let Some(v) = key.compared(&record.profile)
@@ -948,22 +990,26 @@ fn match_record(
     let user = apply_record(base, record, options);
 
     // Step 4: uniqueness in the organisation.
-    let conflicts: Vec<String> = Key::ALL
+    let conflicts: Vec<Key> = Key::ALL
         .into_iter()
         .filter(|key| {
             key.compared(&user.profile)
                 .and_then(|v| index.holder(*key, &v))
                 .is_some_and(|holder| Some(holder) != target)
         })
-        .map(|key| format!("{}={}", key.field().key(), key.shown(&user.profile)))
         .collect();
     if !conflicts.is_empty() {
         return Err(Issue::new(
             ErrorType::OrganisationConflict,
             "Another user of the organisation already has this value: correct the source, \
              or change or remove the other user",
-            conflicts.join("; "),
-        ));
+            conflicts
+                .iter()
+                .map(|key| format!("{}={}", key.field().key(), key.shown(&user.profile)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .about(conflicts.iter().map(|key| key.field()).collect()));
     }
 
     // Step 5: global uniqueness. The message never names the other organisation.
@@ -971,20 +1017,28 @@ fn match_record(
     if let Some(email) = &user.profile.email
         && ctx.foreign_emails.contains(email.normalized())
     {
-        global.push(format!("email={email}"));
+        global.push((FieldKey::Email, format!("email={email}")));
     }
     if let Some(phone) = &user.profile.phone_mobile
         && ctx.foreign_phones.contains(phone.e164())
     {
-        global.push(format!("phone_mobile={}", phone.as_str()));
+        global.push((
+            FieldKey::PhoneMobile,
+            format!("phone_mobile={}", phone.as_str()),
+        ));
     }
     if !global.is_empty() {
         return Err(Issue::new(
             ErrorType::GlobalConflict,
             "This value already belongs to a user outside this organisation; emails and mobile numbers \
              must be unique across all organisations: correct the source",
-            global.join("; "),
-        ));
+            global
+                .iter()
+                .map(|(_, shown)| shown.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .about(global.iter().map(|(field, _)| *field).collect()));
     }
 
     if let Some(i) = target {
@@ -1022,21 +1076,23 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
             FieldKey::SecondName => p.second_name = r.second_name.clone(),
             // The contact exception of SPEC §2: an empty email or mobile from the source never
             // clears the stored value, which then stays editable by admins.
-            // An admin's record (never empty here: an empty cell is not provided) leaves the
-            // flags as they are.
+            // An admin's record leaves the flags as they are.
+            // An admin clears a contact field by emptying it.
             FieldKey::Email => match &r.email {
                 Some(email) => {
                     p.email = Some(email.clone());
                     user.email_from_source |= from_source;
                 }
-                None => user.email_from_source = false,
+                None if from_source => user.email_from_source = false,
+                None => p.email = None,
             },
             FieldKey::PhoneMobile => match &r.phone_mobile {
                 Some(phone) => {
                     p.phone_mobile = Some(phone.clone());
                     user.phone_mobile_from_source |= from_source;
                 }
-                None => user.phone_mobile_from_source = false,
+                None if from_source => user.phone_mobile_from_source = false,
+                None => p.phone_mobile = None,
             },
             FieldKey::PhoneWork => p.phone_work = r.phone_work.clone(),
             FieldKey::Manager => {}

@@ -27,13 +27,17 @@ pub enum Link {
     /// case-insensitively). It never creates or claims a user, skips a user a source manages,
     /// and leaves who manages the user as it is.
     Username(UserName),
+    /// An admin's edit of one user in the admin panel: the user with this id (a SCIM-deleted
+    /// one is not found). The record may provide only the fields the admin may edit on that
+    /// user ([`crate::admin_edit::editable_fields`]); who manages the user stays as it is.
+    AdminEdit(UserId),
 }
 
 impl Link {
     /// Whether the record speaks for its source configuration, which then manages the user it
     /// writes (and provides its contact fields). An admin's record does not.
     pub fn from_source(&self) -> bool {
-        !matches!(self, Link::Username(_))
+        !matches!(self, Link::Username(_) | Link::AdminEdit(_))
     }
 }
 

@@ -1,10 +1,11 @@
 //! What the admin panel and its API read and write: sign-in sessions, and the filtered,
 //! paged list of runs of the User Provisioning page.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use rollcall_domain::config::Role;
-use rollcall_domain::field::FieldKey;
+use rollcall_domain::plan::Write;
 use rollcall_domain::run_filter::{Bounds, RunFilter, Sort};
 use rollcall_domain::{OrgId, StoredUser, UserId};
 
@@ -373,33 +374,34 @@ impl OrgStore {
         Ok(UserPage { users, next })
     }
 
-    /// Save an admin's edit of a user and audit it, in one transaction. `edited` carries the
-    /// next version; a concurrent change of the user makes this `StaleWrite`, and a taken
-    /// email, mobile number, username or employee id `Conflict`.
+    /// Save an admin's edit of a user as the plan wrote it, and audit it with the fields that
+    /// change, in one transaction. A concurrent change of the user makes this `StaleWrite`, and
+    /// a value another user took meanwhile `Conflict` (plan again to learn which).
     pub async fn save_admin_edit(
         &self,
         admin_id: &str,
-        before: &StoredUser,
-        edited: &StoredUser,
-        changed: &[FieldKey],
+        write: &Write,
+        changed: &[Cow<'static, str>],
     ) -> Result<()> {
+        let Some(version) = write.expected_version else {
+            return Err(StoreError::NotFound(format!("user {}", write.user.id)));
+        };
         let now = self.store.now_ms();
         let mut tx = self.store.db.write.begin().await?;
         update_user(
             self.store.db.backend,
             &mut tx,
             &self.org,
-            edited,
-            before.version,
+            &write.user,
+            version,
             now,
         )
         .await?;
-        let fields: Vec<&str> = changed.iter().map(|f| f.key()).collect();
         self.audit_edit(
             &mut tx,
             admin_id,
-            edited.id.as_str(),
-            &fields.join(","),
+            write.user.id.as_str(),
+            &changed.join(","),
             now,
         )
         .await?;

@@ -557,3 +557,91 @@ on_both!(
         assert_eq!(after["bob"].profile.job_title.as_deref(), Some("Porter"));
     }
 );
+
+on_both!(
+    a_profile_edit_is_planned_saved_and_audited,
+    |db: TestDb| async move {
+        use rollcall_domain::admin_edit::apply_edit;
+        use rollcall_domain::field::FieldKey;
+        use rollcall_domain::{ErrorType, StoredUser};
+        use rollcall_sync::bulk_update::{ProfileEdit, save_profile_edit};
+        let (store, _clock) = open(&db, "2024-01-15T12:00:00Z").await;
+        let (org, admin) = bulk_org(
+            &store,
+            "Acme",
+            &[
+                ("ann", "ann@acme.example", false),
+                ("bob", "bob@acme.example", false),
+                ("carl", "carl@acme.example", true),
+            ],
+        )
+        .await;
+        bulk_org(&store, "Other", &[("eve", "eve@other.example", false)]).await;
+        let read = |name: &'static str| {
+            let org = org.clone();
+            async move { org.users_by_username(&usernames(&[name])).await.unwrap()[name].clone() }
+        };
+        let edit = |user: &StoredUser, form: &[(FieldKey, &str)]| {
+            let form: Vec<(FieldKey, String)> =
+                form.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            apply_edit(user, &form).unwrap()
+        };
+
+        let ann = read("ann").await;
+        let (edited, changed) = edit(&ann, &[(FieldKey::JobTitle, "Nurse")]);
+        let saved = save_profile_edit(&org, &admin.id, &ann, &edited, &changed)
+            .await
+            .unwrap();
+        assert!(matches!(saved, ProfileEdit::Saved), "{saved:?}");
+        let now = read("ann").await;
+        assert_eq!(now.profile.job_title.as_deref(), Some("Nurse"));
+        assert_eq!(now.version, ann.version + 1);
+        let audit = org.user_audit(&ann.id).await.unwrap();
+        assert_eq!(
+            (audit[0].action.as_str(), audit[0].changed_fields.as_str()),
+            ("profile_edited", "job_title")
+        );
+
+        // A form read before that change is stale: nothing is saved.
+        let (edited, changed) = edit(&ann, &[(FieldKey::Company, "Acme")]);
+        let stale = save_profile_edit(&org, &admin.id, &ann, &edited, &changed)
+            .await
+            .unwrap();
+        assert!(matches!(stale, ProfileEdit::Stale), "{stale:?}");
+        assert_eq!(read("ann").await.profile.company, None);
+
+        // Taken values are the engine's conflicts, naming the fields as data.
+        let bob = read("bob").await;
+        for (email, error_type) in [
+            ("ANN@acme.example", ErrorType::OrganisationConflict),
+            ("eve@other.example", ErrorType::GlobalConflict),
+        ] {
+            let (edited, changed) = edit(&bob, &[(FieldKey::Email, email)]);
+            match save_profile_edit(&org, &admin.id, &bob, &edited, &changed)
+                .await
+                .unwrap()
+            {
+                ProfileEdit::Refused(issue) => {
+                    assert_eq!(issue.error_type, error_type);
+                    assert_eq!(issue.fields, [FieldKey::Email]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(read("bob").await, bob);
+        assert!(org.user_audit(&bob.id).await.unwrap().is_empty());
+
+        // A user Payroll manages keeps its manager; the admin enters the mobile number the
+        // source leaves empty.
+        let carl = read("carl").await;
+        let (edited, changed) = edit(&carl, &[(FieldKey::PhoneMobile, "+44 7495 944376")]);
+        let saved = save_profile_edit(&org, &admin.id, &carl, &edited, &changed)
+            .await
+            .unwrap();
+        assert!(matches!(saved, ProfileEdit::Saved), "{saved:?}");
+        let now = read("carl").await;
+        assert_eq!(now.managed_by, carl.managed_by);
+        assert_eq!(now.profile.phone_mobile.unwrap().e164(), "+447495944376");
+        assert!(!now.phone_mobile_from_source);
+    }
+);

@@ -15,7 +15,9 @@ use rollcall_domain::field::FieldKey;
 use rollcall_domain::run_filter::{FilterParams, Range, RunFilter, Sort, parse_offset};
 use rollcall_domain::{LogRow, RunId, RunStatus};
 use rollcall_store::{RunCursor, RunRecord, Session};
-use rollcall_sync::bulk_update::{BulkFile, BulkUpdate, run_bulk_update};
+use rollcall_sync::bulk_update::{
+    BulkFile, BulkUpdate, ProfileEdit, run_bulk_update, save_profile_edit,
+};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -1056,35 +1058,23 @@ async fn save_user(
         return Ok(Redirect::to(&format!("/admin/users/{id}")).into_response());
     }
     let org = state.store.org(session.admin.org_id.clone());
-    match org
-        .save_admin_edit(&session.admin.id, &found, &edited, &changed)
-        .await
-    {
-        Ok(()) => {
+    match save_profile_edit(&org, &session.admin.id, &found, &edited, &changed).await? {
+        ProfileEdit::Saved => {
             tracing::info!(admin = %session.admin.email, user = %found.id, fields = ?changed, "user edited in the admin panel");
             Ok(Redirect::to(&format!("/admin/users/{id}?saved=1")).into_response())
         }
-        Err(rollcall_store::StoreError::Conflict(what)) => {
-            let field = if what.contains("email") {
-                "Email is already used by another user"
-            } else if what.contains("phone") {
-                "Phone Mobile is already used by another user"
-            } else if what.contains("employee") {
-                "Employee ID is already used by another user in your organisation"
-            } else {
-                "Username is already used by another user in your organisation"
-            };
+        ProfileEdit::Refused(issue) => {
             user_view(
                 &state,
                 &session,
                 &found,
                 &edited,
                 false,
-                vec![field.to_owned()],
+                refusal_messages(&issue),
             )
             .await
         }
-        Err(rollcall_store::StoreError::StaleWrite) => {
+        ProfileEdit::Stale => {
             let Some(latest) = find_user(&state, &session, &id).await? else {
                 return Ok(not_found(Some(nav(&session, "users"))));
             };
@@ -1099,7 +1089,27 @@ async fn save_user(
             )
             .await
         }
-        Err(e) => Err(e.into()),
+    }
+}
+
+/// What the profile form says when the engine refuses an edit: a conflict per field it names.
+fn refusal_messages(issue: &rollcall_domain::run::Issue) -> Vec<String> {
+    use rollcall_domain::ErrorType;
+    let taken = |field: &FieldKey| match issue.error_type {
+        ErrorType::GlobalConflict => {
+            Some(format!("{} is already used by another user", field.label()))
+        }
+        ErrorType::OrganisationConflict => Some(format!(
+            "{} is already used by another user in your organisation",
+            field.label()
+        )),
+        _ => None,
+    };
+    let messages: Vec<String> = issue.fields.iter().filter_map(taken).collect();
+    if messages.is_empty() {
+        vec![issue.message.clone()]
+    } else {
+        messages
     }
 }
 

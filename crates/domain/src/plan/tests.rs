@@ -664,3 +664,84 @@ fn bulk_update_taken_values_are_conflicts() {
     assert_eq!(e.additional_data, "email=ANN@acme.com");
     assert_eq!(error(&p.records[1]).error_type, ErrorType::GlobalConflict);
 }
+
+/// An admin's edit of `user` in the admin panel, as the panel saves it.
+fn admin_edit(user: &StoredUser, form: &[(FieldKey, &str)]) -> BatchItem {
+    let form: Vec<(FieldKey, String)> = form.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let (edited, changed) = crate::admin_edit::apply_edit(user, &form).unwrap();
+    Ok(crate::admin_edit::record(&edited, &changed))
+}
+
+#[test]
+fn an_admin_edit_writes_the_changed_fields_and_leaves_the_manager_alone() {
+    let mut u = managed(with_email(stored("ann"), "ann@acme.com"), "cfg-b");
+    u.profile.job_title = Some("Nurse".into());
+    // The source provides no mobile number: the admin may enter one, and clear it again.
+    let p = run(
+        vec![admin_edit(
+            &u,
+            &[(FieldKey::PhoneMobile, "+44 7495 944376")],
+        )],
+        &ctx(vec![u.clone()]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Updated);
+    assert_eq!(r.changed_fields, vec!["phone_mobile"]);
+    let w = r.write.as_ref().unwrap();
+    assert_eq!(w.expected_version, Some(3));
+    assert_eq!(w.user.managed_by, Some(ConfigId::new("cfg-b")));
+    assert!(!w.user.phone_mobile_from_source, "admin-entered");
+    let entered = w.user.clone();
+    let p = run(
+        vec![admin_edit(&entered, &[(FieldKey::PhoneMobile, "")])],
+        &ctx(vec![entered.clone()]),
+    );
+    let w = only(&p).write.as_ref().unwrap();
+    assert_eq!(w.user.profile.phone_mobile, None, "an admin clears it");
+}
+
+#[test]
+fn an_admin_edit_of_a_managed_field_is_refused() {
+    let u = managed(with_email(stored("ann"), "ann@acme.com"), "cfg-b");
+    let mut record = crate::admin_edit::record(&u, &[FieldKey::JobTitle]);
+    record.profile.job_title = Some("Boss".into());
+    let p = run(vec![Ok(record)], &ctx(vec![u]));
+    let r = only(&p);
+    assert_eq!(r.action, Action::Failed);
+    let e = error(r);
+    assert_eq!(e.error_type, ErrorType::ManagedByExternalSource);
+    assert_eq!(e.fields, vec![FieldKey::JobTitle]);
+    assert!(r.write.is_none());
+}
+
+#[test]
+fn an_admin_edit_meets_the_uniqueness_rules_with_the_fields_as_data() {
+    let ann = with_email(stored("ann"), "ann@acme.com");
+    let bob = stored("bob");
+    let mut c = ctx(vec![ann, bob.clone()]);
+    c.foreign_phones.insert("+447495944376".into());
+    let p = run(
+        vec![admin_edit(
+            &bob,
+            &[
+                (FieldKey::Email, "ANN@acme.com"),
+                (FieldKey::Username, "Ann"),
+            ],
+        )],
+        &c,
+    );
+    let e = error(only(&p));
+    assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+    assert_eq!(e.fields, vec![FieldKey::Username, FieldKey::Email]);
+    assert_eq!(e.additional_data, "username=Ann; email=ANN@acme.com");
+    let p = run(
+        vec![admin_edit(
+            &bob,
+            &[(FieldKey::PhoneMobile, "+44 7495 944376")],
+        )],
+        &c,
+    );
+    let e = error(only(&p));
+    assert_eq!(e.error_type, ErrorType::GlobalConflict);
+    assert_eq!(e.fields, vec![FieldKey::PhoneMobile]);
+}
