@@ -585,9 +585,12 @@ fn plan_records(
         let action = match base {
             None => Action::Created,
             Some(b) if b.active && !a_user.active => Action::Deactivated,
+            // A SCIM DELETE of an inactive user still hides it.
+            Some(b) if !b.scim_deleted && a_user.scim_deleted => Action::Deactivated,
             Some(b) if !b.active && a_user.active => Action::Reactivated,
             Some(b)
                 if changed.is_empty()
+                    && b.scim_deleted == a_user.scim_deleted
                     && b.managed_by == a_user.managed_by
                     && b.email_from_source == a_user.email_from_source
                     && b.phone_mobile_from_source == a_user.phone_mobile_from_source =>
@@ -859,6 +862,9 @@ fn match_record(
             Some(i)
         }
     };
+    if record.scim_delete {
+        note = Some("Deleted through SCIM: deactivated and hidden from SCIM".to_owned());
+    }
     if let Some(i) = target
         && record.link.from_source()
     {
@@ -873,7 +879,7 @@ fn match_record(
                 },
             ));
         }
-        if index.users[i].managed_by.is_none() {
+        if index.users[i].managed_by.is_none() && !record.scim_delete {
             note = Some("Linked to an existing user by External ID".to_owned());
         }
     }
@@ -1114,6 +1120,9 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
     }
     if record.link.from_source() {
         user.managed_by = Some(options.config.clone());
+    }
+    if record.scim_delete {
+        user.scim_deleted = true;
     }
     user
 }

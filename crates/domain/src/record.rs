@@ -67,6 +67,9 @@ pub struct Incoming {
     /// The custom fields the source provides; their values are in `profile.custom_fields`,
     /// and a provided name missing there is cleared.
     pub custom_provided: Vec<String>,
+    /// SCIM DELETE ([`Incoming::scim_delete`]): the user is deactivated and hidden from SCIM,
+    /// keeping it and its history.
+    pub scim_delete: bool,
 }
 
 impl Incoming {
@@ -80,7 +83,20 @@ impl Incoming {
             active: true,
             manager: None,
             custom_provided: Vec::new(),
+            scim_delete: false,
         }
+    }
+
+    /// SCIM DELETE of the user `id`, whose stored external ID and username `shown` (for the
+    /// log row): it deactivates the user and hides it from SCIM.
+    pub fn scim_delete(row: u64, id: UserId, shown: &Profile) -> Incoming {
+        let mut record = Incoming::new(row, Link::User(id));
+        record.provided.insert(FieldKey::Active);
+        record.active = false;
+        record.scim_delete = true;
+        record.profile.external_id = shown.external_id.clone();
+        record.profile.username = shown.username.clone();
+        record
     }
 }
 

@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rollcall_domain::record::{Link, ReadOptions};
+use rollcall_domain::record::{Incoming, Link, ReadOptions};
 use rollcall_domain::{Action, ErrorType, LogRow, UserId};
 use rollcall_scim::error::{ScimError, ScimType};
 use rollcall_scim::filter::{self, IndexedAttr};
@@ -735,6 +735,8 @@ async fn patch_user(
     .await
 }
 
+/// DELETE: one engine record that deactivates the user and hides it from SCIM
+/// ([`Incoming::scim_delete`]), planned, applied and logged like a PUT or PATCH.
 async fn delete_user(caller: ScimCaller, Path(id): Path<String>) -> ScimResult {
     let user_id = UserId::new(&id);
     let current = caller
@@ -742,42 +744,17 @@ async fn delete_user(caller: ScimCaller, Path(id): Path<String>) -> ScimResult {
         .scim_user(&user_id)
         .await?
         .ok_or_else(|| ScimApiError::not_found(&id))?;
-    let p = &current.user.profile;
-    let log = LogRow {
-        external_id: p
-            .external_id
-            .as_ref()
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default(),
-        username: p
-            .username
-            .as_ref()
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default(),
-        action: Action::Deactivated.label().into(),
-        message: "Deleted through SCIM: deactivated and hidden from SCIM".into(),
-        changed_fields: if current.user.active {
-            "active".into()
-        } else {
-            String::new()
-        },
-        ..LogRow::default()
-    };
-    let activity = Activity {
-        config: &caller.config.id,
-        log,
-        action: Action::Deactivated,
-        warning: false,
-    };
-    match caller.org.scim_delete(&user_id, activity).await {
-        Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Ok(false) => Err(ScimApiError::not_found(&id)),
-        Err(StoreError::Conflict(_)) => Err(ScimApiError::new(
-            409,
-            Some(ScimType::Uniqueness),
-            "ORGANISATION_CONFLICT: this user is managed by another source configuration",
-        )),
-        Err(e) => Err(e.into()),
+    let record = Incoming::scim_delete(1, user_id, &current.user.profile);
+    let (planned, _) =
+        rollcall_sync::scim::scim_apply(&caller.org, &caller.config, record, Some(current.user))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "SCIM delete failed");
+                ScimApiError::internal()
+            })?;
+    match &planned.error {
+        Some(error) => Err(engine_error(error)),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
 

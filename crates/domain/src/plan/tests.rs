@@ -745,3 +745,42 @@ fn an_admin_edit_meets_the_uniqueness_rules_with_the_fields_as_data() {
     assert_eq!(e.error_type, ErrorType::GlobalConflict);
     assert_eq!(e.fields, vec![FieldKey::PhoneMobile]);
 }
+
+#[test]
+fn a_scim_delete_deactivates_and_hides_the_user() {
+    let u = managed(with_ext(stored("ann"), "E1"), CONFIG);
+    let delete = |u: &StoredUser| Ok(Incoming::scim_delete(1, UserId::new("ann"), &u.profile));
+    let p = run(vec![delete(&u)], &ctx(vec![u.clone()]));
+    let r = only(&p);
+    assert_eq!(r.action, Action::Deactivated);
+    assert_eq!(
+        r.note.as_deref(),
+        Some("Deleted through SCIM: deactivated and hidden from SCIM")
+    );
+    assert_eq!((r.external_id.as_str(), r.username.as_str()), ("E1", "ann"));
+    assert_eq!(r.changed_fields, vec!["active"]);
+    let w = r.write.as_ref().unwrap();
+    assert!(w.user.scim_deleted && !w.user.active);
+    assert_eq!(w.expected_version, Some(3));
+
+    // An inactive user is hidden all the same.
+    let mut inactive = u.clone();
+    inactive.active = false;
+    let p = run(vec![delete(&inactive)], &ctx(vec![inactive.clone()]));
+    let r = only(&p);
+    assert_eq!(r.action, Action::Deactivated);
+    assert!(r.changed_fields.is_empty());
+    assert!(r.write.as_ref().unwrap().user.scim_deleted);
+
+    // Once deleted, SCIM cannot address it.
+    let gone = w.user.clone();
+    let p = run(vec![delete(&gone)], &ctx(vec![gone]));
+    assert_eq!(error(only(&p)).error_type, ErrorType::NotFound);
+
+    // Nor delete a user another configuration manages.
+    let other = managed(stored("ann"), "cfg-b");
+    let p = run(vec![delete(&other)], &ctx(vec![other.clone()]));
+    let r = only(&p);
+    assert_eq!(error(r).error_type, ErrorType::OrganisationConflict);
+    assert!(r.write.is_none());
+}
