@@ -140,6 +140,7 @@ impl ScimApiError {
             status,
             scim_type,
             detail: detail.into(),
+            error_type: None,
         })
     }
 
@@ -505,15 +506,7 @@ async fn log_refusal(caller: &ScimCaller, body: &Value, error: &ScimError) {
             .unwrap_or_default()
             .to_owned()
     };
-    let error_type = if error.detail.contains("phone") {
-        ErrorType::InvalidPhone
-    } else if error.detail.contains("email") {
-        ErrorType::InvalidEmail
-    } else if error.detail.contains("required") {
-        ErrorType::MissingRequiredField
-    } else {
-        ErrorType::InvalidValue
-    };
+    let error_type = error.error_type.unwrap_or(ErrorType::InvalidValue);
     let log = LogRow {
         external_id: text("externalId"),
         username: text("userName"),
