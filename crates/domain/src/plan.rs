@@ -1081,9 +1081,8 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
             FieldKey::FirstName => p.first_name = r.first_name.clone(),
             FieldKey::SecondName => p.second_name = r.second_name.clone(),
             // The contact exception of SPEC §2: an empty email or mobile from the source never
-            // clears the stored value, which then stays editable by admins.
-            // An admin's record leaves the flags as they are.
-            // An admin clears a contact field by emptying it.
+            // clears the stored value, which then stays editable by admins. An admin's record
+            // leaves the flags as they are, and clears a contact field it empties.
             FieldKey::Email => match &r.email {
                 Some(email) => {
                     p.email = Some(email.clone());
