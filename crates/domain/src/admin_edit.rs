@@ -6,6 +6,7 @@
 //! number), that field stays editable.
 
 use crate::field::FieldKey;
+use crate::record::{Incoming, Link};
 use crate::user::StoredUser;
 use crate::values::{Email, EmployeeId, Phone, UserName, parse_bool, parse_date};
 
@@ -217,6 +218,18 @@ pub fn apply_edit(user: &StoredUser, form: &[(FieldKey, String)]) -> Result<Edit
     Ok((edited, changed))
 }
 
+/// A saved edit as an engine record ([`Link::AdminEdit`]), for the plan to check and write:
+/// it provides the fields that `changed` names, with their values in `edited`.
+pub fn record(edited: &StoredUser, changed: &[FieldKey]) -> Incoming {
+    let mut record = Incoming::new(1, Link::AdminEdit(edited.id.clone()));
+    for field in changed {
+        record.provided.insert(*field);
+    }
+    record.profile = edited.profile.clone();
+    record.active = edited.active;
+    record
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +269,12 @@ mod tests {
         assert_eq!(edited.profile.first_name.as_deref(), Some("Ann"));
         assert!(!edited.active);
         assert_eq!(edited.version, 1);
+
+        let r = record(&edited, &changed);
+        assert_eq!(r.link, Link::AdminEdit(UserId::new("u1")));
+        let provided: Vec<FieldKey> = r.provided.iter().collect();
+        assert_eq!(provided, changed);
+        assert!(!r.active);
     }
 
     #[test]

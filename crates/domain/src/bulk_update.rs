@@ -1,11 +1,14 @@
 //! Admin bulk updates (SPEC §6): a CSV whose `Username` column names each user and whose other
-//! columns (`FirstName`, `JobTitle`, `Active`, …) carry new values. Users no source manages are
-//! updated; managed users are skipped and logged; an empty cell leaves a field as it is.
+//! columns (`FirstName`, `JobTitle`, `Active`, …) carry new values. Each row becomes an engine
+//! record linked by username ([`Link::Username`]), and the plan decides it like a sync file's
+//! row: users no source manages are updated, managed and unknown users are skipped and logged,
+//! an empty cell leaves a field as it is, and rows that repeat a key all fail.
 
-use crate::admin_edit::{UNMANAGED_EDITABLE, apply_edit, shown_value};
+use crate::admin_edit::UNMANAGED_EDITABLE;
 use crate::field::FieldKey;
-use crate::run::{Action, ErrorType, LogRow};
-use crate::user::StoredUser;
+use crate::record::{BatchItem, Incoming, Link, ReadOptions, Rejected, set_field};
+use crate::run::{ErrorType, Issue};
+use crate::values::{self, PhoneCache, UserName};
 
 /// A field's column name in a bulk update file: its key in PascalCase (`phone_mobile` →
 /// `PhoneMobile`).
@@ -63,126 +66,90 @@ pub fn columns(header: &[String]) -> Result<Vec<FieldKey>, String> {
     Ok(fields)
 }
 
-/// What one row of the file does.
-pub struct RowOutcome {
-    pub log: LogRow,
-    /// The user before and after, and the fields that change, for an update.
-    pub write: Option<(StoredUser, StoredUser, Vec<FieldKey>)>,
-}
-
-fn error_type(field: FieldKey) -> ErrorType {
-    match field {
-        FieldKey::Email => ErrorType::InvalidEmail,
-        FieldKey::PhoneMobile | FieldKey::PhoneWork => ErrorType::InvalidPhone,
-        FieldKey::Active => ErrorType::InvalidBoolean,
-        FieldKey::StartEmploymentDate | FieldKey::EndEmploymentDate => ErrorType::InvalidDate,
-        _ => ErrorType::InvalidValue,
-    }
-}
-
-/// Decide one row: `cells` pairs each column's field with its cell; `user` is the user its
-/// username names, if any.
-pub fn row_outcome(
-    row: u64,
-    cells: &[(FieldKey, String)],
-    user: Option<&StoredUser>,
-) -> RowOutcome {
+/// One row of the file as an engine record: linked by its username ([`Link::Username`]),
+/// providing the columns whose cell is filled in (an empty cell leaves the field as it is; the
+/// username only names the user), each read as a sync file's cell is. A row whose username is
+/// missing or whose cells do not read is rejected with every problem.
+pub fn record(row: u64, cells: &[(FieldKey, String)], phones: &mut PhoneCache) -> BatchItem {
     let username = cells
         .iter()
         .find(|(f, _)| *f == FieldKey::Username)
-        .map(|(_, v)| v.trim().to_owned())
+        .map(|(_, v)| values::clean(v))
         .unwrap_or_default();
-    let log = |action: Action, error: Option<ErrorType>, message: String| LogRow {
-        row: Some(row),
-        external_id: user
-            .map(|u| shown_value(u, FieldKey::ExternalId))
-            .unwrap_or_default(),
-        username: username.clone(),
-        action: action.label().to_owned(),
-        error_type: error.map(|e| e.code().to_owned()).unwrap_or_default(),
-        message,
-        ..LogRow::default()
-    };
-    let skip = |action, error, message: String| RowOutcome {
-        log: log(action, Some(error), message),
-        write: None,
-    };
-    if username.is_empty() {
-        return skip(
-            Action::Failed,
+    let mut record = Incoming::new(row, Link::New);
+    let mut issues = Vec::new();
+    let name = if username.is_empty() {
+        issues.push(Issue::new(
             ErrorType::MissingRequiredField,
-            "Username is empty: name the user to update".into(),
-        );
-    }
-    let Some(user) = user else {
-        return skip(
-            Action::Skipped,
-            ErrorType::NotFound,
-            format!("no user '{username}' in your organisation"),
-        );
-    };
-    if user.managed_by.is_some() {
-        return skip(
-            Action::Skipped,
-            ErrorType::ManagedByExternalSource,
-            "this user is managed by an external source: change it there".into(),
-        );
-    }
-    // An empty cell leaves the field as it is; the username column only names the user.
-    let edits: Vec<(FieldKey, String)> = cells
-        .iter()
-        .filter(|(f, v)| *f != FieldKey::Username && !v.trim().is_empty())
-        .cloned()
-        .collect();
-    match apply_edit(user, &edits) {
-        Err(problems) => RowOutcome {
-            log: log(
-                Action::Failed,
-                problems.first().map(|(f, _)| error_type(*f)),
-                problems
-                    .iter()
-                    .map(|(f, m)| format!("{}: {m}", f.label()))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-            write: None,
-        },
-        Ok((_, changed)) if changed.is_empty() => RowOutcome {
-            log: log(Action::Unchanged, None, String::new()),
-            write: None,
-        },
-        Ok((edited, changed)) => {
-            let mut row_log = log(Action::Updated, None, String::new());
-            row_log.changed_fields = changed
-                .iter()
-                .map(|f| f.key())
-                .collect::<Vec<_>>()
-                .join(",");
-            RowOutcome {
-                log: row_log,
-                write: Some((user.clone(), edited, changed)),
+            "Username is empty: name the user to update",
+            "username=",
+        ));
+        None
+    } else {
+        match UserName::parse(username) {
+            Ok(name) => Some(name),
+            Err(e) => {
+                issues.push(Issue::new(
+                    ErrorType::InvalidValue,
+                    format!("{}: {}", FieldKey::Username.label(), e.0),
+                    format!("username={username}"),
+                ));
+                None
             }
         }
+    };
+    let options = ReadOptions::default();
+    for (field, raw) in cells.iter().filter(|(f, _)| *f != FieldKey::Username) {
+        let value = values::clean(raw);
+        if value.is_empty() {
+            continue;
+        }
+        record.provided.insert(*field);
+        if let Err(issue) = set_field(&mut record, *field, value, &options, phones) {
+            issues.push(issue);
+        }
     }
+    match name {
+        Some(name) if issues.is_empty() => {
+            record.profile.username = Some(name.clone());
+            record.link = Link::Username(name);
+            Ok(record)
+        }
+        _ => Err(Rejected {
+            row,
+            external_id: String::new(),
+            username: username.to_owned(),
+            issues,
+        }),
+    }
+}
+
+/// Every data row of a file whose header [`columns`] read: `rows` are each row's line and
+/// cells, in the header's order (missing cells are empty).
+pub fn records(fields: &[FieldKey], rows: &[(u64, Vec<String>)]) -> Vec<BatchItem> {
+    let mut phones = PhoneCache::new();
+    rows.iter()
+        .map(|(line, cells)| {
+            let pairs: Vec<(FieldKey, String)> = fields
+                .iter()
+                .zip(cells.iter().chain(std::iter::repeat(&String::new())))
+                .map(|(f, v)| (*f, v.clone()))
+                .collect();
+            record(*line, &pairs, &mut phones)
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{ConfigId, UserId};
-    use crate::values::UserName;
-
-    fn user(managed: bool) -> StoredUser {
-        let mut u = StoredUser::new(UserId::new("u1"));
-        u.profile.username = Some(UserName::parse("ann").unwrap());
-        if managed {
-            u.managed_by = Some(ConfigId::new("payroll"));
-        }
-        u
-    }
 
     fn cells(pairs: &[(FieldKey, &str)]) -> Vec<(FieldKey, String)> {
         pairs.iter().map(|(f, v)| (*f, v.to_string())).collect()
+    }
+
+    fn read(pairs: &[(FieldKey, &str)]) -> BatchItem {
+        record(2, &cells(pairs), &mut PhoneCache::new())
     }
 
     #[test]
@@ -214,54 +181,58 @@ mod tests {
     }
 
     #[test]
-    fn each_row_is_updated_unchanged_skipped_or_failed() {
-        let row = |u: Option<&StoredUser>, c: &[(FieldKey, &str)]| row_outcome(2, &cells(c), u);
-        let unmanaged = user(false);
-        let updated = row(
-            Some(&unmanaged),
-            &[
-                (FieldKey::Username, "ann"),
-                (FieldKey::JobTitle, "Nurse"),
-                (FieldKey::Active, ""),
-            ],
-        );
-        assert_eq!(updated.log.action, "Updated");
-        assert_eq!(updated.log.changed_fields, "job_title");
+    fn a_row_links_by_username_and_provides_only_its_filled_cells() {
+        let r = read(&[
+            (FieldKey::Username, " ANN "),
+            (FieldKey::JobTitle, "Nurse"),
+            (FieldKey::Active, ""),
+            (FieldKey::Email, "Ann@Acme.example"),
+        ])
+        .unwrap();
+        assert_eq!(r.link, Link::Username(UserName::parse("ANN").unwrap()));
+        assert_eq!(r.profile.username.as_ref().unwrap().normalized(), "ann");
+        assert!(r.provided.contains(FieldKey::JobTitle));
+        assert!(r.provided.contains(FieldKey::Email));
         assert!(
-            updated.write.unwrap().1.active,
+            !r.provided.contains(FieldKey::Active),
             "an empty cell leaves the field as it is"
         );
-
-        let unchanged = row(Some(&unmanaged), &[(FieldKey::Username, "ann")]);
-        assert_eq!(unchanged.log.action, "Unchanged");
-
-        let managed = row(
-            Some(&user(true)),
-            &[(FieldKey::Username, "ann"), (FieldKey::JobTitle, "x")],
+        assert!(
+            !r.provided.contains(FieldKey::Username),
+            "the username only names the user"
         );
+        assert_eq!(r.profile.job_title.as_deref(), Some("Nurse"));
+    }
+
+    #[test]
+    fn a_row_that_does_not_read_is_rejected_with_every_problem() {
+        let bad = read(&[
+            (FieldKey::Username, "ann"),
+            (FieldKey::Email, "nope"),
+            (FieldKey::Active, "maybe"),
+        ])
+        .unwrap_err();
+        assert_eq!(bad.username, "ann");
+        let types: Vec<ErrorType> = bad.issues.iter().map(|i| i.error_type).collect();
+        assert_eq!(types, [ErrorType::InvalidEmail, ErrorType::InvalidBoolean]);
+        assert!(bad.issues[0].message.starts_with("Email:"));
+        assert!(bad.issues[1].message.starts_with("Active:"));
+
+        let blank = read(&[(FieldKey::Username, " "), (FieldKey::JobTitle, "x")]).unwrap_err();
+        assert_eq!(blank.issues[0].error_type, ErrorType::MissingRequiredField);
         assert_eq!(
-            (managed.log.action.as_str(), managed.log.error_type.as_str()),
-            ("Skipped", "MANAGED_BY_EXTERNAL_SOURCE")
+            blank.issues[0].message,
+            "Username is empty: name the user to update"
         );
-        assert!(managed.write.is_none());
+    }
 
-        let unknown = row(None, &[(FieldKey::Username, "bob")]);
-        assert_eq!(unknown.log.error_type, "NOT_FOUND");
-        assert!(unknown.log.message.contains("'bob'"));
-
-        let bad = row(
-            Some(&unmanaged),
-            &[
-                (FieldKey::Username, "ann"),
-                (FieldKey::Email, "nope"),
-                (FieldKey::Active, "maybe"),
-            ],
-        );
-        assert_eq!(bad.log.action, "Failed");
-        assert_eq!(bad.log.error_type, "INVALID_EMAIL");
-        assert!(bad.log.message.contains("Email:") && bad.log.message.contains("Active:"));
-
-        let blank = row(None, &[(FieldKey::Username, " ")]);
-        assert_eq!(blank.log.error_type, "MISSING_REQUIRED_FIELD");
+    #[test]
+    fn missing_cells_are_empty() {
+        let fields = [FieldKey::Username, FieldKey::JobTitle, FieldKey::Company];
+        let rows = vec![(2, vec!["ann".to_owned()]), (3, vec![])];
+        let batch = records(&fields, &rows);
+        let first = batch[0].as_ref().unwrap();
+        assert_eq!(first.provided.iter().count(), 0, "{first:?}");
+        assert_eq!(batch[1].as_ref().unwrap_err().row, 3);
     }
 }

@@ -19,7 +19,7 @@ use crate::record::{BatchItem, Incoming, Link, ManagerRef};
 use crate::run::{Action, Counts, ErrorType, Issue, LogRow};
 use crate::unchanged::UnchangedRows;
 use crate::user::{Profile, StoredUser};
-use crate::values::ExternalId;
+use crate::values::{ExternalId, UserName};
 
 /// The stored users a batch can touch, as storage loaded them.
 #[derive(Clone, Debug, Default)]
@@ -67,8 +67,11 @@ impl BatchKeys {
             if let Link::ExternalId(ext) = &record.link {
                 keys.external_ids.push(ext.as_str().to_owned());
             }
-            if let Link::User(id) = &record.link {
+            if let Link::User(id) | Link::AdminEdit(id) = &record.link {
                 keys.user_ids.push(id.as_str().to_owned());
+            }
+            if let Link::Username(name) = &record.link {
+                keys.usernames.push(name.normalized());
             }
             match &record.manager {
                 Some(ManagerRef::ExternalId(ext)) => {
@@ -357,6 +360,19 @@ fn describe(record: &Incoming) -> (String, String) {
     )
 }
 
+/// [`describe`] for a record matched to `user`: an admin's row, which names the user by
+/// username alone, shows the user's external ID.
+fn describe_linked(record: &Incoming, user: Option<&StoredUser>) -> (String, String) {
+    let (mut external_id, username) = describe(record);
+    if let (Link::Username(_), Some(user)) = (&record.link, user)
+        && external_id.is_empty()
+        && let Some(ext) = &user.profile.external_id
+    {
+        external_id = ext.as_str().to_owned();
+    }
+    (external_id, username)
+}
+
 fn failed(record: &Incoming, action: Action, issue: Issue) -> PlannedRecord {
     let (external_id, username) = describe(record);
     PlannedRecord {
@@ -511,6 +527,12 @@ fn plan_records(
                 accepted.push(Accepted { slot, ..*a });
                 accepted_records.push(record);
             }
+            Ok(Matched::Skipped { issue, user }) => {
+                let mut skipped = failed(record, Action::Skipped, issue);
+                (skipped.external_id, skipped.username) =
+                    describe_linked(record, user.map(|i| &index.users[i]));
+                slots[slot] = Some(skipped);
+            }
             Ok(Matched::Skip(message)) => {
                 let (external_id, username) = describe(record);
                 slots[slot] = Some(PlannedRecord {
@@ -537,8 +559,8 @@ fn plan_records(
         .collect();
 
     for ((a, warns), record) in accepted.into_iter().zip(warnings).zip(accepted_records) {
-        let (external_id, username) = describe(record);
         let base = a.target.map(|i| &index.users[i]);
+        let (external_id, username) = describe_linked(record, base);
         let user = match a.planned {
             Planned::User(user) => *user,
             // Exactly the stored user: unchanged, nothing to write.
@@ -563,9 +585,12 @@ fn plan_records(
         let action = match base {
             None => Action::Created,
             Some(b) if b.active && !a_user.active => Action::Deactivated,
+            // A SCIM DELETE of an inactive user still hides it.
+            Some(b) if !b.scim_deleted && a_user.scim_deleted => Action::Deactivated,
             Some(b) if !b.active && a_user.active => Action::Reactivated,
             Some(b)
                 if changed.is_empty()
+                    && b.scim_deleted == a_user.scim_deleted
                     && b.managed_by == a_user.managed_by
                     && b.email_from_source == a_user.email_from_source
                     && b.phone_mobile_from_source == a_user.phone_mobile_from_source =>
@@ -725,7 +750,88 @@ fn find_duplicates<'b>(batch: &'b [BatchItem]) -> HashMap<usize, Issue> {
 
 enum Matched {
     Write(Box<Accepted>),
+    /// Skipped, with a note.
     Skip(String),
+    /// Skipped for a reason the log names with its error type (an admin's row for a user that
+    /// does not exist or that a source manages); `user` is the stored user it named.
+    Skipped {
+        issue: Issue,
+        user: Option<usize>,
+    },
+}
+
+/// Step 1 for a record that addresses a user by id (SCIM PUT, PATCH and DELETE, an admin's
+/// edit): a user SCIM deleted is not found either.
+fn link_by_id(id: &UserId, index: &Index<'_>) -> Result<usize, Issue> {
+    match index.by_id.get(id.as_str()) {
+        Some(i) if !index.users[*i].scim_deleted => Ok(*i),
+        _ => Err(Issue::new(
+            ErrorType::NotFound,
+            format!("No user has the id {id}"),
+            format!("id={id}"),
+        )),
+    }
+}
+
+/// An admin's edit may change only the fields an admin may edit on the user (SPEC §2: a user
+/// a source manages is read-only but for the contact fields the source leaves empty).
+fn check_editable(record: &Incoming, user: &StoredUser) -> Result<(), Issue> {
+    let editable = crate::admin_edit::editable_fields(user);
+    let refused: Vec<FieldKey> = record
+        .provided
+        .iter()
+        .filter(|f| !editable.contains(f))
+        .collect();
+    if refused.is_empty() && record.custom_provided.is_empty() {
+        return Ok(());
+    }
+    Err(Issue::new(
+        ErrorType::ManagedByExternalSource,
+        format!(
+            "{} cannot be edited here: the user is managed by an external source; change it there",
+            refused
+                .iter()
+                .map(|f| f.label())
+                .chain(record.custom_provided.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        refused
+            .iter()
+            .map(|f| f.key())
+            .chain(record.custom_provided.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+    .about(refused))
+}
+
+/// Step 1 for an admin's Bulk Update row: the user holding the username, if it exists (SCIM
+/// deleted users do not) and no source manages it; otherwise the row is skipped. Such a row
+/// never creates or claims a user.
+fn link_by_username(name: &UserName, index: &Index<'_>) -> Result<usize, Matched> {
+    let found = index
+        .holder(Key::Username, &name.normalized())
+        .filter(|i| !index.users[*i].scim_deleted);
+    match found {
+        None => Err(Matched::Skipped {
+            issue: Issue::new(
+                ErrorType::NotFound,
+                format!("no user '{name}' in your organisation"),
+                format!("username={name}"),
+            ),
+            user: None,
+        }),
+        Some(i) if index.users[i].managed_by.is_some() => Err(Matched::Skipped {
+            issue: Issue::new(
+                ErrorType::ManagedByExternalSource,
+                "this user is managed by an external source: change it there",
+                format!("username={name}"),
+            ),
+            user: Some(i),
+        }),
+        Some(i) => Ok(i),
+    }
 }
 
 /// Steps 1–5 of SPEC §3 for one record.
@@ -744,19 +850,24 @@ fn match_record(
     // Step 1: linked.
     let mut target = match &record.link {
         Link::ExternalId(ext) => index.holder(Key::ExternalId, ext.as_str()),
-        Link::User(id) => match index.by_id.get(id.as_str()) {
-            Some(i) => Some(*i),
-            None => {
-                return Err(Issue::new(
-                    ErrorType::NotFound,
-                    format!("No user has the id {id}"),
-                    format!("id={id}"),
-                ));
-            }
-        },
+        Link::User(id) => Some(link_by_id(id, index)?),
         Link::New => None,
+        Link::Username(name) => match link_by_username(name, index) {
+            Ok(i) => Some(i),
+            Err(skipped) => return Ok(skipped),
+        },
+        Link::AdminEdit(id) => {
+            let i = link_by_id(id, index)?;
+            check_editable(record, &index.users[i])?;
+            Some(i)
+        }
     };
-    if let Some(i) = target {
+    if record.scim_delete {
+        note = Some("Deleted through SCIM: deactivated and hidden from SCIM".to_owned());
+    }
+    if let Some(i) = target
+        && record.link.from_source()
+    {
         if managed_elsewhere(&index.users[i]) {
             return Err(Issue::new(
                 ErrorType::OrganisationConflict,
@@ -768,13 +879,13 @@ fn match_record(
                 },
             ));
         }
-        if index.users[i].managed_by.is_none() {
+        if index.users[i].managed_by.is_none() && !record.scim_delete {
             note = Some("Linked to an existing user by External ID".to_owned());
         }
     }
 
     // Step 2: claim an unmanaged user by email or employee id.
-    if target.is_none() && !matches!(record.link, Link::User(_)) {
+    if target.is_none() && matches!(record.link, Link::New | Link::ExternalId(_)) {
         let mut candidates: Vec<(usize, Key)> = Vec::new();
         for key in [Key::Email, Key::EmployeeId] {
             if let Some(v) = key.compared(&record.profile)
@@ -885,22 +996,26 @@ fn match_record(
     let user = apply_record(base, record, options);
 
     // Step 4: uniqueness in the organisation.
-    let conflicts: Vec<String> = Key::ALL
+    let conflicts: Vec<Key> = Key::ALL
         .into_iter()
         .filter(|key| {
             key.compared(&user.profile)
                 .and_then(|v| index.holder(*key, &v))
                 .is_some_and(|holder| Some(holder) != target)
         })
-        .map(|key| format!("{}={}", key.field().key(), key.shown(&user.profile)))
         .collect();
     if !conflicts.is_empty() {
         return Err(Issue::new(
             ErrorType::OrganisationConflict,
             "Another user of the organisation already has this value: correct the source, \
              or change or remove the other user",
-            conflicts.join("; "),
-        ));
+            conflicts
+                .iter()
+                .map(|key| format!("{}={}", key.field().key(), key.shown(&user.profile)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .about(conflicts.iter().map(|key| key.field()).collect()));
     }
 
     // Step 5: global uniqueness. The message never names the other organisation.
@@ -908,20 +1023,28 @@ fn match_record(
     if let Some(email) = &user.profile.email
         && ctx.foreign_emails.contains(email.normalized())
     {
-        global.push(format!("email={email}"));
+        global.push((FieldKey::Email, format!("email={email}")));
     }
     if let Some(phone) = &user.profile.phone_mobile
         && ctx.foreign_phones.contains(phone.e164())
     {
-        global.push(format!("phone_mobile={}", phone.as_str()));
+        global.push((
+            FieldKey::PhoneMobile,
+            format!("phone_mobile={}", phone.as_str()),
+        ));
     }
     if !global.is_empty() {
         return Err(Issue::new(
             ErrorType::GlobalConflict,
             "This value already belongs to a user outside this organisation; emails and mobile numbers \
              must be unique across all organisations: correct the source",
-            global.join("; "),
-        ));
+            global
+                .iter()
+                .map(|(_, shown)| shown.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .about(global.iter().map(|(field, _)| *field).collect()));
     }
 
     if let Some(i) = target {
@@ -947,6 +1070,7 @@ fn match_record(
 /// The user after applying a record's provided fields to `base`. The manager is resolved later.
 fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> StoredUser {
     let mut user = base.clone();
+    let from_source = record.link.from_source();
     let p = &mut user.profile;
     let r = &record.profile;
     for field in record.provided.iter() {
@@ -957,20 +1081,23 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
             FieldKey::FirstName => p.first_name = r.first_name.clone(),
             FieldKey::SecondName => p.second_name = r.second_name.clone(),
             // The contact exception of SPEC §2: an empty email or mobile from the source never
-            // clears the stored value, which then stays editable by admins.
+            // clears the stored value, which then stays editable by admins. An admin's record
+            // leaves the flags as they are, and clears a contact field it empties.
             FieldKey::Email => match &r.email {
                 Some(email) => {
                     p.email = Some(email.clone());
-                    user.email_from_source = true;
+                    user.email_from_source |= from_source;
                 }
-                None => user.email_from_source = false,
+                None if from_source => user.email_from_source = false,
+                None => p.email = None,
             },
             FieldKey::PhoneMobile => match &r.phone_mobile {
                 Some(phone) => {
                     p.phone_mobile = Some(phone.clone());
-                    user.phone_mobile_from_source = true;
+                    user.phone_mobile_from_source |= from_source;
                 }
-                None => user.phone_mobile_from_source = false,
+                None if from_source => user.phone_mobile_from_source = false,
+                None => p.phone_mobile = None,
             },
             FieldKey::PhoneWork => p.phone_work = r.phone_work.clone(),
             FieldKey::Manager => {}
@@ -990,7 +1117,12 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
             None => user.profile.custom_fields.remove(name),
         };
     }
-    user.managed_by = Some(options.config.clone());
+    if record.link.from_source() {
+        user.managed_by = Some(options.config.clone());
+    }
+    if record.scim_delete {
+        user.scim_deleted = true;
+    }
     user
 }
 

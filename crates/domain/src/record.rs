@@ -23,6 +23,22 @@ pub enum Link {
     User(UserId),
     /// SCIM POST: a new resource (which may still claim an unmanaged user).
     New,
+    /// An admin's Bulk Update row: the user holding this username (compared
+    /// case-insensitively). It never creates or claims a user, skips a user a source manages,
+    /// and leaves who manages the user as it is.
+    Username(UserName),
+    /// An admin's edit of one user in the admin panel: the user with this id (a SCIM-deleted
+    /// one is not found). The record may provide only the fields the admin may edit on that
+    /// user ([`crate::admin_edit::editable_fields`]); who manages the user stays as it is.
+    AdminEdit(UserId),
+}
+
+impl Link {
+    /// Whether the record speaks for its source configuration, which then manages the user it
+    /// writes (and provides its contact fields). An admin's record does not.
+    pub fn from_source(&self) -> bool {
+        !matches!(self, Link::Username(_) | Link::AdminEdit(_))
+    }
 }
 
 /// A manager reference as the source gives it.
@@ -51,6 +67,9 @@ pub struct Incoming {
     /// The custom fields the source provides; their values are in `profile.custom_fields`,
     /// and a provided name missing there is cleared.
     pub custom_provided: Vec<String>,
+    /// SCIM DELETE ([`Incoming::scim_delete`]): the user is deactivated and hidden from SCIM,
+    /// keeping it and its history.
+    pub scim_delete: bool,
 }
 
 impl Incoming {
@@ -64,7 +83,20 @@ impl Incoming {
             active: true,
             manager: None,
             custom_provided: Vec::new(),
+            scim_delete: false,
         }
+    }
+
+    /// SCIM DELETE of the user `id`, whose stored external ID and username `shown` (for the
+    /// log row): it deactivates the user and hides it from SCIM.
+    pub fn scim_delete(row: u64, id: UserId, shown: &Profile) -> Incoming {
+        let mut record = Incoming::new(row, Link::User(id));
+        record.provided.insert(FieldKey::Active);
+        record.active = false;
+        record.scim_delete = true;
+        record.profile.external_id = shown.external_id.clone();
+        record.profile.username = shown.username.clone();
+        record
     }
 }
 
@@ -191,7 +223,7 @@ fn invalid(error_type: ErrorType, key: FieldKey, value: &str, e: ValueError) -> 
 }
 
 /// Parse one non-empty cell into the record.
-fn set_field(
+pub(crate) fn set_field(
     record: &mut Incoming,
     key: FieldKey,
     value: &str,

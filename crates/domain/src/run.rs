@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::field::FieldKey;
+
 /// The status of a sync run (SPEC §6). `label` is what admins see; `code` is what the API and
 /// the database use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -186,6 +188,8 @@ pub struct Issue {
     pub error_type: ErrorType,
     pub message: String,
     pub additional_data: String,
+    /// The fields the issue names, as data (a conflict's keys), in `additional_data`'s order.
+    pub fields: Vec<FieldKey>,
 }
 
 impl Issue {
@@ -198,7 +202,14 @@ impl Issue {
             error_type,
             message: message.into(),
             additional_data: additional_data.into(),
+            fields: Vec::new(),
         }
+    }
+
+    /// The issue, naming `fields` as data.
+    pub fn about(mut self, fields: Vec<FieldKey>) -> Issue {
+        self.fields = fields;
+        self
     }
 }
 

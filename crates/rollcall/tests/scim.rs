@@ -561,6 +561,52 @@ fn conflicts_and_bad_input() {
     assert_eq!(r.json()["scimType"], "invalidPath");
 }
 
+#[test]
+fn a_delete_from_another_configuration_is_refused_and_logged() {
+    let scim = Scim::start();
+    let user = scim.create(&entra_user("kept"));
+    let path = format!("/scim/v2/Users/{}", user["id"].as_str().unwrap());
+    scim.env.ok(&[
+        "config", "create", "--org", "Acme", "--name", "Okta", "--kind", "scim",
+    ]);
+    let okta = scim
+        .env
+        .ok(&["token", "create", "--org", "Acme", "--config", "Okta"])
+        .trim()
+        .to_owned();
+    let r = scim.call_as(&okta, "DELETE", &path, None);
+    assert_eq!(r.status, 409, "{}", r.body);
+    let e = r.json();
+    assert_eq!(e["scimType"], "uniqueness");
+    assert!(
+        e["detail"].as_str().unwrap().starts_with(
+            "ORGANISATION_CONFLICT: This user is managed by another source configuration"
+        ),
+        "{e}"
+    );
+    assert_eq!(scim.call("GET", &path, None).status, 200, "still there");
+    // The refusal is a row of Okta's hourly run, like any refused write.
+    let runs: Value =
+        serde_json::from_str(&scim.env.ok(&["runs", "list", "--org", "Acme", "--json"])).unwrap();
+    let okta_run = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["configuration"] == "Okta")
+        .unwrap_or_else(|| panic!("{runs}"));
+    assert_eq!(
+        (
+            okta_run["skipped"].as_u64(),
+            okta_run["deactivated"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{okta_run}"
+    );
+    // Its own configuration deletes it.
+    assert_eq!(scim.call("DELETE", &path, None).status, 204);
+    assert_eq!(scim.call("GET", &path, None).status, 404);
+}
+
 /// A write answered 2xx is committed before the answer: a server killed (SIGKILL) in the
 /// middle of a burst of POSTs and PATCHes has every acknowledged one after a restart.
 #[test]

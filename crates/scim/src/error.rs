@@ -1,5 +1,6 @@
 //! SCIM errors (RFC 7644 §3.12).
 
+use rollcall_domain::ErrorType;
 use serde_json::{Value, json};
 
 const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
@@ -43,6 +44,9 @@ pub struct ScimError {
     pub status: u16,
     pub scim_type: Option<ScimType>,
     pub detail: String,
+    /// The SPEC §3 error type a run's log gives this refusal when it is about one value's
+    /// content (`INVALID_EMAIL`, `INVALID_PHONE`, …); `None` is `INVALID_VALUE`.
+    pub error_type: Option<ErrorType>,
 }
 
 impl ScimError {
@@ -52,7 +56,14 @@ impl ScimError {
             status: 400,
             scim_type: Some(scim_type),
             detail: detail.into(),
+            error_type: None,
         }
+    }
+
+    /// The error, logged with `error_type`.
+    pub fn logged_as(mut self, error_type: ErrorType) -> ScimError {
+        self.error_type = Some(error_type);
+        self
     }
 
     pub fn invalid_value(detail: impl Into<String>) -> ScimError {
@@ -108,6 +119,7 @@ mod tests {
             status: 401,
             scim_type: None,
             detail: "no".into(),
+            error_type: None,
         };
         assert!(unauthorized.body().get("scimType").is_none());
     }

@@ -7,11 +7,11 @@
 //! providers send attributes nobody asked for (Okta's `password`, Entra's `roles`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rollcall_domain::FieldKey;
 use rollcall_domain::StoredUser;
 use rollcall_domain::ids::UserId;
 use rollcall_domain::record::{Incoming, Link, ManagerRef, ReadOptions};
 use rollcall_domain::values::{self, Email, EmployeeId, ExternalId, Phone, UserName, ValueError};
+use rollcall_domain::{ErrorType, FieldKey};
 use serde_json::{Map, Value, json};
 
 use crate::error::ScimError;
@@ -235,6 +235,7 @@ fn boolean(value: Option<&Value>, attribute: &str) -> Result<Option<bool>, ScimE
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(Value::String(s)) => values::parse_bool(s).map(Some).map_err(|_| {
             ScimError::invalid_value(format!("{attribute} must be true or false, not \"{s}\""))
+                .logged_as(ErrorType::InvalidBoolean)
         }),
         Some(other) => Err(ScimError::invalid_value(format!(
             "{attribute} must be a boolean, not {}",
@@ -298,6 +299,7 @@ pub fn incoming_from_resource(
         .transpose()?;
     let username = string_value(get_ci(body, "userName"), "userName")?.ok_or_else(|| {
         ScimError::invalid_value("userName is required: send a non-empty userName")
+            .logged_as(ErrorType::MissingRequiredField)
     })?;
     p.username = Some(UserName::parse(&username).map_err(|e| refused("userName", e))?);
 
@@ -320,8 +322,10 @@ pub fn incoming_from_resource(
     if let Some(email) = email {
         p.email = string_value(get_ci(email, "value"), "emails.value")?
             .map(|v| {
-                Email::parse(&v)
-                    .map_err(|e| refused("emails[type eq \"work\"].value: invalid email", e))
+                Email::parse(&v).map_err(|e| {
+                    refused("emails[type eq \"work\"].value: invalid email", e)
+                        .logged_as(ErrorType::InvalidEmail)
+                })
             })
             .transpose()?;
     }
@@ -337,8 +341,10 @@ pub fn incoming_from_resource(
         let attribute = format!("phoneNumbers[type eq \"{kind}\"].value");
         *slot = string_value(get_ci(phone, "value"), &attribute)?
             .map(|v| {
-                Phone::parse(&v, options.phone_region)
-                    .map_err(|e| refused(&format!("{attribute}: invalid phone number"), e))
+                Phone::parse(&v, options.phone_region).map_err(|e| {
+                    refused(&format!("{attribute}: invalid phone number"), e)
+                        .logged_as(ErrorType::InvalidPhone)
+                })
             })
             .transpose()?;
     }
@@ -362,7 +368,9 @@ pub fn incoming_from_resource(
         p.location = text(get_ci(ext, "location"), "location", false)?;
         let date = |key: &str| -> Result<Option<chrono::NaiveDate>, ScimError> {
             string_value(get_ci(ext, key), key)?
-                .map(|v| scim_date(&v).map_err(|e| refused(key, e)))
+                .map(|v| {
+                    scim_date(&v).map_err(|e| refused(key, e).logged_as(ErrorType::InvalidDate))
+                })
                 .transpose()
         };
         p.start_employment_date = date("startEmploymentDate")?;
@@ -493,6 +501,29 @@ mod tests {
                 (400, Some(crate::error::ScimType::InvalidValue))
             );
             assert!(e.detail.contains(expected), "{} lacks {expected}", e.detail);
+        }
+    }
+
+    #[test]
+    fn a_bad_value_carries_the_error_type_its_log_row_shows() {
+        let cases = [
+            (json!({}), Some(ErrorType::MissingRequiredField)),
+            (
+                json!({"userName": "a", "emails": [{"value": "nope", "type": "work"}]}),
+                Some(ErrorType::InvalidEmail),
+            ),
+            (
+                json!({"userName": "a", "phoneNumbers": [{"value": "07495 944376", "type": "mobile"}]}),
+                Some(ErrorType::InvalidPhone),
+            ),
+            (
+                json!({"userName": "a", "active": "maybe"}),
+                Some(ErrorType::InvalidBoolean),
+            ),
+            (json!({"userName": "a", "emails": "a@b.co"}), None),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(read(body).unwrap_err().error_type, expected);
         }
     }
 

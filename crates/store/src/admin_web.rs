@@ -1,10 +1,11 @@
 //! What the admin panel and its API read and write: sign-in sessions, and the filtered,
 //! paged list of runs of the User Provisioning page.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use rollcall_domain::config::Role;
-use rollcall_domain::field::FieldKey;
+use rollcall_domain::plan::Write;
 use rollcall_domain::run_filter::{Bounds, RunFilter, Sort};
 use rollcall_domain::{OrgId, StoredUser, UserId};
 
@@ -373,43 +374,36 @@ impl OrgStore {
         Ok(UserPage { users, next })
     }
 
-    /// Save an admin's edit of a user and audit it, in one transaction. `edited` carries the
-    /// next version; a concurrent change of the user makes this `StaleWrite`, and a taken
-    /// email, mobile number, username or employee id `Conflict`.
+    /// Save an admin's edit of a user as the plan wrote it, and audit it with the fields that
+    /// change, in one transaction. A concurrent change of the user makes this `StaleWrite`, and
+    /// a value another user took meanwhile `Conflict` (plan again to learn which).
     pub async fn save_admin_edit(
         &self,
         admin_id: &str,
-        before: &StoredUser,
-        edited: &StoredUser,
-        changed: &[FieldKey],
+        write: &Write,
+        changed: &[Cow<'static, str>],
     ) -> Result<()> {
+        let Some(version) = write.expected_version else {
+            return Err(StoreError::NotFound(format!("user {}", write.user.id)));
+        };
         let now = self.store.now_ms();
         let mut tx = self.store.db.write.begin().await?;
         update_user(
             self.store.db.backend,
             &mut tx,
             &self.org,
-            edited,
-            before.version,
+            &write.user,
+            version,
             now,
         )
         .await?;
-        let fields: Vec<&str> = changed.iter().map(|f| f.key()).collect();
-        query(
-            self.store.db.backend,
-            "INSERT INTO admin_audit (id, org_id, admin_id, user_id, action, changed_fields, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            vec![
-                crate::new_id().into(),
-                self.org.as_str().into(),
-                admin_id.into(),
-                edited.id.as_str().into(),
-                "profile_edited".into(),
-                fields.join(",").into(),
-                now.into(),
-            ],
+        self.audit_edit(
+            &mut tx,
+            admin_id,
+            write.user.id.as_str(),
+            &changed.join(","),
+            now,
         )
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
@@ -437,13 +431,6 @@ impl OrgStore {
             })
             .collect()
     }
-}
-
-/// A Bulk Update row as the engine decided it, for [`OrgStore::record_bulk_update`].
-pub struct BulkRow {
-    pub log: rollcall_domain::LogRow,
-    /// The user before and after, and the fields that change.
-    pub write: Option<(StoredUser, StoredUser, Vec<FieldKey>)>,
 }
 
 impl OrgStore {
@@ -514,151 +501,6 @@ impl OrgStore {
             }
         }
         Ok(found)
-    }
-
-    /// Record a Bulk Update as a run with its log, applying its updates, in one transaction.
-    /// An update that meets a taken email, mobile, username or employee id, or a user changed
-    /// meanwhile, fails alone (its row says why); the others apply.
-    pub async fn record_bulk_update(
-        &self,
-        admin_id: &str,
-        file_name: &str,
-        file_sha256: &str,
-        rows: Vec<BulkRow>,
-    ) -> Result<RunRecord> {
-        use rollcall_domain::{Action, Counts, ErrorType, RunStatus};
-        let config = self.bulk_update_config().await?;
-        let backend = self.store.db.backend;
-        let now = self.store.now_ms();
-        let run = crate::new_id();
-        let mut tx = self.store.db.write.begin().await?;
-        query(backend,
-            "INSERT INTO sync_runs (id, org_id, config_id, connector, trigger_kind, file_name, file_sha256, status, \
-             dry_run, queued_at, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            vec![
-                run.as_str().into(),
-                self.org.as_str().into(),
-                config.id.as_str().into(),
-                config.kind.connector().into(),
-                BULK_UPDATE_TRIGGER.into(),
-                file_name.into(),
-                file_sha256.into(),
-                RunStatus::InProgress.code().into(),
-                false.into(),
-                now.into(),
-                now.into(),
-            ],
-        )
-        .execute(&mut *tx)
-        .await?;
-        let mut counts = Counts::default();
-        for (seq, row) in rows.into_iter().enumerate() {
-            let mut log = row.log;
-            if let Some((before, edited, changed)) = row.write {
-                query(backend, "SAVEPOINT bulk_row", vec![])
-                    .execute(&mut *tx)
-                    .await?;
-                match update_user(backend, &mut tx, &self.org, &edited, before.version, now).await {
-                    Ok(()) => {
-                        query(backend, "RELEASE SAVEPOINT bulk_row", vec![])
-                            .execute(&mut *tx)
-                            .await?;
-                        query(backend,
-                            "INSERT INTO admin_audit (id, org_id, admin_id, user_id, action, changed_fields, at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                            vec![
-                                crate::new_id().into(),
-                                self.org.as_str().into(),
-                                admin_id.into(),
-                                edited.id.as_str().into(),
-                                "bulk_update".into(),
-                                log.changed_fields.as_str().into(),
-                                now.into(),
-                            ],
-                        )
-                        .execute(&mut *tx)
-                        .await?;
-                        match (changed.contains(&FieldKey::Active), edited.active) {
-                            (true, false) => counts.deactivated += 1,
-                            (true, true) => counts.reactivated += 1,
-                            _ => counts.updated += 1,
-                        }
-                    }
-                    Err(e @ (StoreError::Conflict(_) | StoreError::StaleWrite)) => {
-                        query(backend, "ROLLBACK TO SAVEPOINT bulk_row", vec![])
-                            .execute(&mut *tx)
-                            .await?;
-                        query(backend, "RELEASE SAVEPOINT bulk_row", vec![])
-                            .execute(&mut *tx)
-                            .await?;
-                        let (error, message) = match e {
-                            StoreError::Conflict(what) if what.contains("email") || what.contains("phone") => (
-                                ErrorType::GlobalConflict,
-                                "the email or mobile number is already used by another user".to_owned(),
-                            ),
-                            StoreError::Conflict(_) => (
-                                ErrorType::OrganisationConflict,
-                                "the username or employee id is already used by another user in your organisation".to_owned(),
-                            ),
-                            _ => (
-                                ErrorType::InvalidValue,
-                                "the user changed while the file was applied: upload the file again".to_owned(),
-                            ),
-                        };
-                        log.action = Action::Failed.label().to_owned();
-                        log.error_type = error.code().to_owned();
-                        log.message = message;
-                        log.changed_fields.clear();
-                        counts.skipped += 1;
-                    }
-                    Err(e) => return Err(e),
-                }
-            } else if log.action == Action::Unchanged.label() {
-                counts.unchanged += 1;
-            } else {
-                counts.skipped += 1;
-            }
-            query(backend,
-                "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, error_type, message, \
-                 additional_data, changed_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                vec![
-                    run.as_str().into(),
-                    i64::try_from(seq).unwrap_or(i64::MAX).into(),
-                    log.row.map(|r| i64::try_from(r).unwrap_or(i64::MAX)).into(),
-                    log.external_id.as_str().into(),
-                    log.username.as_str().into(),
-                    log.action.as_str().into(),
-                    log.error_type.as_str().into(),
-                    log.message.as_str().into(),
-                    log.additional_data.as_str().into(),
-                    log.changed_fields.as_str().into(),
-                ],
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        let status = counts.completed_status();
-        let n = |v: u64| Arg::from(i64::try_from(v).unwrap_or(i64::MAX));
-        query(backend,
-            "UPDATE sync_runs SET status = $1, ended_at = $2, created = $3, updated = $4, deactivated = $5, \
-             reactivated = $6, unchanged = $7, skipped = $8, warnings = $9 WHERE id = $10",
-            vec![
-                status.code().into(),
-                now.into(),
-                n(counts.created),
-                n(counts.updated),
-                n(counts.deactivated),
-                n(counts.reactivated),
-                n(counts.unchanged),
-                n(counts.skipped),
-                n(counts.warnings),
-                run.as_str().into(),
-            ],
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.run(&rollcall_domain::RunId::new(run)).await
     }
 
     /// The organisation's Bulk Update runs, newest first.

@@ -227,6 +227,7 @@ impl BulkSqlite {
         }
         if let (Some(plan), true) = (f.plan, f.apply) {
             write_users(&tx, f.org, plan, f.now)?;
+            crate::audit::audit_run_sqlite(&tx, f.org, f.run, plan, f.now)?;
         }
         let mut seq = 0;
         match f.plan {

@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "run_attempts",
         include_str!("../migrations/0009_run_attempts.sql"),
     ),
+    (
+        10,
+        "admin_runs",
+        include_str!("../migrations/0010_admin_runs.sql"),
+    ),
 ];
 
 /// A migration's text for PostgreSQL: binary columns are BYTEA, and the lines between

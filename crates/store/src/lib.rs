@@ -7,6 +7,7 @@
 //! also reads) and only TEXT / BIGINT columns, so each query is written once.
 
 mod admin_web;
+mod audit;
 mod bulk;
 pub mod credentials;
 mod db;
@@ -27,8 +28,9 @@ use chrono::{DateTime, Utc};
 use rollcall_domain::OrgId;
 
 pub use admin_web::{
-    AuditEntry, BULK_UPDATE_TRIGGER, BulkRow, RunCursor, RunPage, Session, SessionLimits, UserPage,
+    AuditEntry, BULK_UPDATE_TRIGGER, RunCursor, RunPage, Session, SessionLimits, UserPage,
 };
+pub use audit::AuditAction;
 pub use initial::InitialRun;
 pub use operator::{
     Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig, TokenInfo,

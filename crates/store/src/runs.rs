@@ -63,6 +63,10 @@ pub enum Finish<'a> {
     DataLoadFailed(&'a [LogRow]),
 }
 
+/// A run that starts now, In Progress ([`OrgStore::run_args`]).
+pub(crate) const INSERT_RUN: &str = "INSERT INTO sync_runs (id, org_id, config_id, connector, trigger_kind, file_name, \
+    file_sha256, status, dry_run, queued_at, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
 pub(crate) const RUN_COLUMNS: &str = "r.id, r.org_id, r.config_id, c.name AS config_name, r.connector, r.trigger_kind, r.file_name, \
     r.file_sha256, r.status, r.dry_run, r.queued_at, r.started_at, r.ended_at, r.created, r.updated, r.deactivated, \
     r.reactivated, r.unchanged, r.skipped, r.warnings, r.attempts";
@@ -186,26 +190,30 @@ impl OrgStore {
         Ok(())
     }
 
+    /// The values of [`INSERT_RUN`] for a run `id` that starts at `now`.
+    pub(crate) fn run_args(&self, id: &str, run: &NewRun, now: i64) -> Vec<Arg> {
+        vec![
+            id.into(),
+            self.org.as_str().into(),
+            run.config_id.as_str().into(),
+            run.connector.as_str().into(),
+            run.trigger.as_str().into(),
+            run.file_name.clone().into(),
+            run.file_sha256.clone().into(),
+            RunStatus::InProgress.code().into(),
+            run.dry_run.into(),
+            now.into(),
+            now.into(),
+        ]
+    }
+
     /// Record a run that starts now (In Progress).
     pub async fn start_run(&self, run: &NewRun) -> Result<RunId> {
         let id = new_id();
-        let now = self.store.now_ms();
-        query(self.store.db.backend,
-            "INSERT INTO sync_runs (id, org_id, config_id, connector, trigger_kind, file_name, file_sha256, status, \
-             dry_run, queued_at, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            vec![
-                id.clone().into(),
-                self.org.as_str().into(),
-                run.config_id.as_str().into(),
-                run.connector.as_str().into(),
-                run.trigger.as_str().into(),
-                run.file_name.clone().into(),
-                run.file_sha256.clone().into(),
-                RunStatus::InProgress.code().into(),
-                run.dry_run.into(),
-                now.into(),
-                now.into(),
-            ],
+        query(
+            self.store.db.backend,
+            INSERT_RUN,
+            self.run_args(&id, run, self.store.now_ms()),
         )
         .execute(&self.store.db.write)
         .await?;
@@ -258,6 +266,15 @@ impl OrgStore {
                     }
                 }
                 insert_users(self.store.db.backend, &mut tx, &self.org, &new_users, now).await?;
+                crate::audit::audit_run(
+                    self.store.db.backend,
+                    &mut tx,
+                    self.org.as_str(),
+                    run,
+                    plan,
+                    now,
+                )
+                .await?;
                 (
                     plan.counts.completed_status(),
                     plan.counts,

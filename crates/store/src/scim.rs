@@ -1,6 +1,6 @@
 //! What the SCIM service provider needs from storage: users with their timestamps (for
-//! `meta`), indexed lookups for the filters identity providers send, stable pages, SCIM
-//! deletes, and the hourly activity runs that record every write (SPEC §6, §7).
+//! `meta`), indexed lookups for the filters identity providers send, stable pages, and the
+//! hourly activity runs that record every write (SPEC §6, §7).
 
 use chrono::{DateTime, Utc};
 use rollcall_domain::plan::Plan;
@@ -210,16 +210,6 @@ impl OrgStore {
             .unwrap_or_default();
         let committed = self.submit(Change::Users(writes), activity).await?;
         Ok(time(committed.at))
-    }
-
-    /// SCIM DELETE: deactivate the user and hide it from SCIM, keeping it and its history.
-    /// `false` when SCIM cannot see the user; refused (`Conflict`) for a user another
-    /// configuration manages.
-    pub async fn scim_delete(&self, id: &UserId, activity: Activity<'_>) -> Result<bool> {
-        Ok(self
-            .submit(Change::Delete(id.clone()), activity)
-            .await?
-            .found)
     }
 
     /// Record a request that changed nothing (a refused write) in the hour's activity run.

@@ -14,9 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rollcall_domain::{
-    Action, ConfigId, Counts, LogRow, OrgId, RunId, RunStatus, StoredUser, UserId,
-};
+use rollcall_domain::{Action, ConfigId, Counts, LogRow, OrgId, RunId, RunStatus, StoredUser};
 use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,8 +32,6 @@ const QUEUE: usize = 4096;
 pub(crate) enum Change {
     /// Users to write: new ones and updates.
     Users(Vec<UserWrite>),
-    /// DELETE: deactivate and hide the user (refused when another configuration manages it).
-    Delete(UserId),
     /// Nothing: a refused request, logged only.
     Nothing,
 }
@@ -67,8 +63,6 @@ struct Queued {
 /// A write's outcome once its group is committed.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Committed {
-    /// `false`: a DELETE found no such user (nothing was written or logged).
-    pub found: bool,
     /// The time recorded as the users' `updated_at` (epoch milliseconds).
     pub at: i64,
 }
@@ -128,13 +122,11 @@ async fn writer(db: Db, clock: Arc<dyn Clock>, mut receiver: mpsc::Receiver<Queu
 }
 
 /// Hand each caller of a group its result (every caller an error when the group failed).
-fn answer(group: &mut Vec<Queued>, outcome: Result<Vec<Result<bool>>>, at: i64) {
+fn answer(group: &mut Vec<Queued>, outcome: Result<Vec<Result<()>>>, at: i64) {
     match outcome {
         Ok(results) if results.len() == group.len() => {
             for (queued, result) in group.drain(..).zip(results) {
-                let _ = queued
-                    .reply
-                    .send(result.map(|found| Committed { found, at }));
+                let _ = queued.reply.send(result.map(|()| Committed { at }));
             }
         }
         Ok(_) | Err(_) => {
@@ -165,11 +157,11 @@ fn by_config<'a>(jobs: &[&'a Job]) -> BTreeMap<(&'a str, &'a str), Vec<&'a Job>>
     by_config
 }
 
-/// The writes of a group that happened, to be logged (a DELETE of an unknown user is not one).
-fn logged<'a>(jobs: &[&'a Job], results: &[Result<bool>]) -> Vec<&'a Job> {
+/// The writes of a group that happened, to be logged.
+fn logged<'a>(jobs: &[&'a Job], results: &[Result<()>]) -> Vec<&'a Job> {
     jobs.iter()
         .zip(results)
-        .filter(|(_, r)| matches!(r, Ok(true)))
+        .filter(|(_, r)| r.is_ok())
         .map(|(job, _)| *job)
         .collect()
 }
@@ -186,21 +178,6 @@ const ADD_TO_RUN: &str = "UPDATE sync_runs SET ended_at = $1, created = created 
     deactivated = deactivated + $4, reactivated = reactivated + $5, unchanged = unchanged + $6, \
     skipped = skipped + $7, warnings = warnings + $8, \
     status = CASE WHEN skipped + $7 + warnings + $8 > 0 THEN $9 ELSE $10 END WHERE id = $11";
-const SELECT_MANAGER_OF_VISIBLE: &str =
-    "SELECT managed_by FROM users WHERE org_id = $1 AND id = $2 AND scim_deleted = 0";
-const SCIM_DELETE: &str = "UPDATE users SET scim_deleted = 1, active = 0, managed_by = $1, version = version + 1, \
-    updated_at = $2 WHERE org_id = $3 AND id = $4";
-
-/// A DELETE of a user another configuration manages is refused.
-fn check_delete(job: &Job, managed_by: Option<&str>) -> Result<()> {
-    if managed_by.is_some_and(|m| m != job.config.as_str()) {
-        return Err(StoreError::Conflict(
-            "managed by another configuration".into(),
-        ));
-    }
-    Ok(())
-}
-
 fn is_retryable(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(_) | StoreError::StaleWrite)
 }
@@ -213,7 +190,7 @@ async fn commit_group(
     jobs: &[&Job],
     now: i64,
     isolate: bool,
-) -> Result<Option<Vec<Result<bool>>>> {
+) -> Result<Option<Vec<Result<()>>>> {
     let backend = db.backend;
     let mut tx = db.write.begin().await?;
     let mut results = Vec::with_capacity(jobs.len());
@@ -224,13 +201,13 @@ async fn commit_group(
                 .await?;
         }
         match apply(backend, &mut tx, job, now).await {
-            Ok(found) => {
+            Ok(()) => {
                 if isolate {
                     query(backend, "RELEASE SAVEPOINT scim_write", vec![])
                         .execute(&mut *tx)
                         .await?;
                 }
-                results.push(Ok(found));
+                results.push(Ok(()));
             }
             Err(e) if is_retryable(&e) && isolate => {
                 query(backend, "ROLLBACK TO SAVEPOINT scim_write", vec![])
@@ -255,9 +232,9 @@ async fn apply(
     tx: &mut Transaction<'static, Any>,
     job: &Job,
     now: i64,
-) -> Result<bool> {
+) -> Result<()> {
     match &job.change {
-        Change::Nothing => Ok(true),
+        Change::Nothing => Ok(()),
         Change::Users(writes) => {
             let mut new_users = Vec::new();
             for write in writes {
@@ -269,31 +246,7 @@ async fn apply(
                 }
             }
             insert_users(backend, tx, &job.org, &new_users, now).await?;
-            Ok(true)
-        }
-        Change::Delete(id) => {
-            let row = query(
-                backend,
-                SELECT_MANAGER_OF_VISIBLE,
-                vec![job.org.as_str().into(), id.as_str().into()],
-            )
-            .fetch_optional(&mut **tx)
-            .await?;
-            let Some(row) = row else { return Ok(false) };
-            check_delete(job, get::<Option<String>>(&row, "managed_by")?.as_deref())?;
-            query(
-                backend,
-                SCIM_DELETE,
-                vec![
-                    job.config.as_str().into(),
-                    now.into(),
-                    job.org.as_str().into(),
-                    id.as_str().into(),
-                ],
-            )
-            .execute(&mut **tx)
-            .await?;
-            Ok(true)
+            Ok(())
         }
     }
 }
@@ -387,7 +340,7 @@ async fn record_activities(
 /// conversion per statement (about a dozen per write). sqlx's write connection is held for
 /// each group, so the process's other writers wait for it as they wait for each other.
 mod sqlite {
-    use rusqlite::{Connection, OptionalExtension, params};
+    use rusqlite::{Connection, params};
 
     use super::*;
     use crate::bulk::{
@@ -426,7 +379,7 @@ mod sqlite {
         jobs: &[&Job],
         now: i64,
         isolate: bool,
-    ) -> Result<Option<Vec<Result<bool>>>> {
+    ) -> Result<Option<Vec<Result<()>>>> {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(failed)?;
@@ -436,12 +389,12 @@ mod sqlite {
                 tx.execute_batch("SAVEPOINT scim_write").map_err(failed)?;
             }
             match apply(&tx, insert_user, job, now) {
-                Ok(found) => {
+                Ok(()) => {
                     if isolate {
                         tx.execute_batch("RELEASE SAVEPOINT scim_write")
                             .map_err(failed)?;
                     }
-                    results.push(Ok(found));
+                    results.push(Ok(()));
                 }
                 Err(e) if is_retryable(&e) && isolate => {
                     tx.execute_batch(
@@ -459,10 +412,10 @@ mod sqlite {
         Ok(Some(results))
     }
 
-    fn apply(conn: &Connection, insert_user: &str, job: &Job, now: i64) -> Result<bool> {
+    fn apply(conn: &Connection, insert_user: &str, job: &Job, now: i64) -> Result<()> {
         let org = job.org.as_str();
         match &job.change {
-            Change::Nothing => Ok(true),
+            Change::Nothing => Ok(()),
             Change::Users(writes) => {
                 for write in writes {
                     let Some(version) = write.expected_version else {
@@ -485,24 +438,7 @@ mod sqlite {
                     let mut insert = conn.prepare_cached(insert_user).map_err(failed)?;
                     execute_user(&mut insert, org, &write.user, now, now)?;
                 }
-                Ok(true)
-            }
-            Change::Delete(id) => {
-                let managed_by: Option<Option<String>> = conn
-                    .prepare_cached(SELECT_MANAGER_OF_VISIBLE)
-                    .map_err(failed)?
-                    .query_row(params![org, id.as_str()], |r| r.get(0))
-                    .optional()
-                    .map_err(failed)?;
-                let Some(managed_by) = managed_by else {
-                    return Ok(false);
-                };
-                check_delete(job, managed_by.as_deref())?;
-                conn.prepare_cached(SCIM_DELETE)
-                    .map_err(failed)?
-                    .execute(params![job.config.as_str(), now, org, id.as_str()])
-                    .map_err(failed)?;
-                Ok(true)
+                Ok(())
             }
         }
     }

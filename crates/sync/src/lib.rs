@@ -11,6 +11,7 @@
 //! the deactivation threshold, applies the plan in one transaction and records the run with
 //! its log ([`stages`]).
 
+pub mod bulk_update;
 pub mod exports;
 mod file;
 pub mod initial;

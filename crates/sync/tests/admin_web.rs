@@ -326,108 +326,175 @@ on_both!(
     }
 );
 
+/// Run a Bulk Update file (a header and data rows from line 2 on) as `admin`.
+async fn bulk_update(
+    org: &OrgStore,
+    admin: &str,
+    header: &[&str],
+    rows: &[&[&str]],
+) -> rollcall_store::RunRecord {
+    use rollcall_sync::bulk_update::{BulkFile, BulkUpdate, run_bulk_update};
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let rows: Vec<(u64, Vec<String>)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as u64 + 2, r.iter().map(|c| c.to_string()).collect()))
+        .collect();
+    let file = BulkFile {
+        name: "people.csv",
+        sha256: "sha",
+        header: &header,
+        rows: &rows,
+    };
+    match run_bulk_update(org, admin, file).await.unwrap() {
+        BulkUpdate::Done(run) => *run,
+        BulkUpdate::Refused(problem) => panic!("refused: {problem}"),
+    }
+}
+
+/// An organisation with an admin, a Payroll configuration and the users `(username, email,
+/// managed by Payroll)`.
+async fn bulk_org(
+    store: &Store,
+    name: &str,
+    users: &[(&str, &str, bool)],
+) -> (OrgStore, rollcall_store::Admin) {
+    use rollcall_domain::values::{Email, UserName};
+    let org = store.create_org(name, true).await.unwrap();
+    let org = store.org(org.id);
+    let admin = org
+        .create_admin(NewAdmin {
+            email: format!("people@{}.example", name.to_lowercase()),
+            role: Role::PeopleAdmin,
+            sync_access: true,
+            password_hash: "unused".into(),
+        })
+        .await
+        .unwrap();
+    let payroll = org
+        .create_config(new_config("Payroll", ConfigKind::Sftp, Some(mapping())))
+        .await
+        .unwrap();
+    for (username, email, managed) in users {
+        let mut u = rollcall_domain::StoredUser::new(rollcall_domain::UserId::new(
+            rollcall_store::new_id(),
+        ));
+        u.profile.username = Some(UserName::parse(username).unwrap());
+        u.profile.email = Some(Email::parse(email).unwrap());
+        if *managed {
+            u.managed_by = Some(payroll.id.clone());
+        }
+        org.insert_unmanaged_user(&u).await.unwrap();
+    }
+    (org, admin)
+}
+
+fn usernames(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
 on_both!(
     bulk_updates_apply_to_unmanaged_users_and_log_every_row,
     |db: TestDb| async move {
-        use rollcall_domain::field::FieldKey;
-        use rollcall_domain::values::{Email, UserName};
         let (store, clock) = open(&db, "2024-01-15T12:00:00Z").await;
-        let org = store.create_org("Acme", true).await.unwrap();
-        let org = store.org(org.id);
-        let admin = org
-            .create_admin(NewAdmin {
-                email: "people@acme.example".into(),
-                role: Role::PeopleAdmin,
-                sync_access: true,
-                password_hash: "unused".into(),
-            })
-            .await
-            .unwrap();
-        let payroll = org
-            .create_config(new_config("Payroll", ConfigKind::Sftp, Some(mapping())))
-            .await
-            .unwrap();
-        let person = |name: &str, email: &str, managed: bool| {
-            let mut u = rollcall_domain::StoredUser::new(rollcall_domain::UserId::new(
-                rollcall_store::new_id(),
-            ));
-            u.profile.username = Some(UserName::parse(name).unwrap());
-            u.profile.email = Some(Email::parse(email).unwrap());
-            if managed {
-                u.managed_by = Some(payroll.id.clone());
-            }
-            u
-        };
-        for u in [
-            person("ann", "ann@acme.example", false),
-            person("bob", "bob@acme.example", false),
-            person("carl", "carl@acme.example", true),
-        ] {
-            org.insert_unmanaged_user(&u).await.unwrap();
-        }
-        let header = ["Username", "JobTitle", "Email"].map(String::from);
-        let fields = rollcall_domain::bulk_update::columns(&header).unwrap();
-        let rows = [
-            ["ANN", "Nurse", ""],
-            ["bob", "", "ann@acme.example"],
-            ["carl", "Boss", ""],
-            ["zed", "Ghost", ""],
-        ];
-        let names: Vec<String> = rows.iter().map(|r| r[0].to_owned()).collect();
-        let users = org.users_by_username(&names).await.unwrap();
-        let decided = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let cells: Vec<(FieldKey, String)> = fields
-                    .iter()
-                    .zip(r.iter())
-                    .map(|(f, v)| (*f, v.to_string()))
-                    .collect();
-                let o = rollcall_domain::bulk_update::row_outcome(
-                    i as u64 + 2,
-                    &cells,
-                    users.get(&r[0].to_lowercase()),
-                );
-                rollcall_store::BulkRow {
-                    log: o.log,
-                    write: o.write,
-                }
-            })
-            .collect();
+        let (org, admin) = bulk_org(
+            &store,
+            "Acme",
+            &[
+                ("ann", "ann@acme.example", false),
+                ("bob", "bob@acme.example", false),
+                ("carl", "carl@acme.example", true),
+                ("dan", "dan@acme.example", false),
+            ],
+        )
+        .await;
+        bulk_org(&store, "Other", &[("eve", "eve@other.example", false)]).await;
         clock.set("2024-01-15T12:30:00Z");
-        let run = org
-            .record_bulk_update(&admin.id, "people.csv", "sha", decided)
-            .await
-            .unwrap();
+        let run = bulk_update(
+            &org,
+            &admin.id,
+            &["Username", "JobTitle", "Email"],
+            &[
+                &["ANN", "Nurse", ""],
+                &["bob", "", "ann@acme.example"],
+                &["carl", "Boss", ""],
+                &["zed", "Ghost", ""],
+                &["dan", "", "EVE@other.example"],
+            ],
+        )
+        .await;
         assert_eq!(run.status, RunStatus::NeedsAttention);
         assert_eq!(run.connector, "Bulk Update");
-        assert_eq!((run.counts.updated, run.counts.skipped), (1, 3));
+        assert_eq!(run.trigger, "bulk");
+        assert_eq!(run.file_name.as_deref(), Some("people.csv"));
+        assert_eq!((run.counts.updated, run.counts.skipped), (1, 4));
         let logs = org.run_logs(&run.id).await.unwrap();
-        let summary: Vec<(&str, &str)> = logs
+        let summary: Vec<(Option<u64>, &str, &str, &str)> = logs
             .iter()
-            .map(|l| (l.action.as_str(), l.error_type.as_str()))
+            .map(|l| {
+                (
+                    l.row,
+                    l.action.as_str(),
+                    l.error_type.as_str(),
+                    l.additional_data.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
             [
-                ("Updated", ""),
-                ("Failed", "GLOBAL_CONFLICT"),
-                ("Skipped", "MANAGED_BY_EXTERNAL_SOURCE"),
-                ("Skipped", "NOT_FOUND")
+                (Some(2), "Updated", "", ""),
+                (
+                    Some(3),
+                    "Failed",
+                    "ORGANISATION_CONFLICT",
+                    "email=ann@acme.example"
+                ),
+                (
+                    Some(4),
+                    "Skipped",
+                    "MANAGED_BY_EXTERNAL_SOURCE",
+                    "username=carl"
+                ),
+                (Some(5), "Skipped", "NOT_FOUND", "username=zed"),
+                (
+                    Some(6),
+                    "Failed",
+                    "GLOBAL_CONFLICT",
+                    "email=EVE@other.example"
+                ),
             ]
         );
         assert_eq!(logs[0].changed_fields, "job_title");
-        // Ann changed and is audited; Bob kept his email; Carl is untouched.
+        assert_eq!(logs[3].message, "no user 'zed' in your organisation");
+        // Ann changed and is audited in the admin's name; Bob and Dan kept their email; Carl,
+        // whom Payroll manages, is untouched.
+        let names = usernames(&["ann", "bob", "carl", "dan"]);
         let after = org.users_by_username(&names).await.unwrap();
         assert_eq!(after["ann"].profile.job_title.as_deref(), Some("Nurse"));
+        assert_eq!(after["ann"].managed_by, None, "still unmanaged");
+        assert_eq!(
+            after["ann"].profile.email.as_ref().unwrap().as_str(),
+            "ann@acme.example",
+            "an empty cell leaves the field as it is"
+        );
         assert_eq!(
             after["bob"].profile.email.as_ref().unwrap().as_str(),
             "bob@acme.example"
         );
+        assert_eq!(
+            after["dan"].profile.email.as_ref().unwrap().as_str(),
+            "dan@acme.example"
+        );
         assert_eq!(after["carl"].profile.job_title, None);
         let audit = org.user_audit(&after["ann"].id).await.unwrap();
+        assert_eq!(audit.len(), 1);
         assert_eq!(audit[0].action, "bulk_update");
+        assert_eq!(audit[0].admin_email, "people@acme.example");
+        assert_eq!(audit[0].changed_fields, "job_title");
+        for name in ["bob", "carl", "dan"] {
+            assert!(org.user_audit(&after[name].id).await.unwrap().is_empty());
+        }
         // The run is on the Bulk Update page, not on User Provisioning.
         assert_eq!(org.bulk_runs(10).await.unwrap()[0].id, run.id);
         let all = filter(&[]);
@@ -436,5 +503,145 @@ on_both!(
             .await
             .unwrap();
         assert!(page.runs.iter().all(|r| r.id != run.id));
+
+        // The same file again changes nothing more and audits nothing more.
+        let again = bulk_update(
+            &org,
+            &admin.id,
+            &["Username", "JobTitle"],
+            &[&["ann", "Nurse"]],
+        )
+        .await;
+        assert_eq!(again.status, RunStatus::Success);
+        assert_eq!(again.counts.unchanged, 1);
+        assert_eq!(org.user_audit(&after["ann"].id).await.unwrap().len(), 1);
+    }
+);
+
+on_both!(
+    bulk_update_naming_one_username_twice_fails_both_rows,
+    |db: TestDb| async move {
+        let (store, _clock) = open(&db, "2024-01-15T12:00:00Z").await;
+        let (org, admin) = bulk_org(
+            &store,
+            "Acme",
+            &[
+                ("ann", "ann@acme.example", false),
+                ("bob", "bob@acme.example", false),
+            ],
+        )
+        .await;
+        let run = bulk_update(
+            &org,
+            &admin.id,
+            &["Username", "JobTitle"],
+            &[&["ann", "Nurse"], &["bob", "Porter"], &["Ann", "Doctor"]],
+        )
+        .await;
+        assert_eq!(run.status, RunStatus::NeedsAttention);
+        assert_eq!((run.counts.updated, run.counts.skipped), (1, 2));
+        let logs = org.run_logs(&run.id).await.unwrap();
+        let duplicate = "Duplicate Username in rows 2, 4: conflicting users don't sync; keep one row per person.";
+        for (i, name) in [(0, "ann"), (2, "Ann")] {
+            assert_eq!(logs[i].action, "Failed");
+            assert_eq!(logs[i].error_type, "ORGANISATION_CONFLICT");
+            assert_eq!(logs[i].message, duplicate);
+            assert_eq!(logs[i].additional_data, format!("username={name}"));
+        }
+        assert_eq!(logs[1].action, "Updated");
+        let after = org
+            .users_by_username(&usernames(&["ann", "bob"]))
+            .await
+            .unwrap();
+        assert_eq!(after["ann"].profile.job_title, None, "neither row applies");
+        assert_eq!(after["bob"].profile.job_title.as_deref(), Some("Porter"));
+    }
+);
+
+on_both!(
+    a_profile_edit_is_planned_saved_and_audited,
+    |db: TestDb| async move {
+        use rollcall_domain::admin_edit::apply_edit;
+        use rollcall_domain::field::FieldKey;
+        use rollcall_domain::{ErrorType, StoredUser};
+        use rollcall_sync::bulk_update::{ProfileEdit, save_profile_edit};
+        let (store, _clock) = open(&db, "2024-01-15T12:00:00Z").await;
+        let (org, admin) = bulk_org(
+            &store,
+            "Acme",
+            &[
+                ("ann", "ann@acme.example", false),
+                ("bob", "bob@acme.example", false),
+                ("carl", "carl@acme.example", true),
+            ],
+        )
+        .await;
+        bulk_org(&store, "Other", &[("eve", "eve@other.example", false)]).await;
+        let read = |name: &'static str| {
+            let org = org.clone();
+            async move { org.users_by_username(&usernames(&[name])).await.unwrap()[name].clone() }
+        };
+        let edit = |user: &StoredUser, form: &[(FieldKey, &str)]| {
+            let form: Vec<(FieldKey, String)> =
+                form.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            apply_edit(user, &form).unwrap()
+        };
+
+        let ann = read("ann").await;
+        let (edited, changed) = edit(&ann, &[(FieldKey::JobTitle, "Nurse")]);
+        let saved = save_profile_edit(&org, &admin.id, &ann, &edited, &changed)
+            .await
+            .unwrap();
+        assert!(matches!(saved, ProfileEdit::Saved), "{saved:?}");
+        let now = read("ann").await;
+        assert_eq!(now.profile.job_title.as_deref(), Some("Nurse"));
+        assert_eq!(now.version, ann.version + 1);
+        let audit = org.user_audit(&ann.id).await.unwrap();
+        assert_eq!(
+            (audit[0].action.as_str(), audit[0].changed_fields.as_str()),
+            ("profile_edited", "job_title")
+        );
+
+        // A form read before that change is stale: nothing is saved.
+        let (edited, changed) = edit(&ann, &[(FieldKey::Company, "Acme")]);
+        let stale = save_profile_edit(&org, &admin.id, &ann, &edited, &changed)
+            .await
+            .unwrap();
+        assert!(matches!(stale, ProfileEdit::Stale), "{stale:?}");
+        assert_eq!(read("ann").await.profile.company, None);
+
+        // Taken values are the engine's conflicts, naming the fields as data.
+        let bob = read("bob").await;
+        for (email, error_type) in [
+            ("ANN@acme.example", ErrorType::OrganisationConflict),
+            ("eve@other.example", ErrorType::GlobalConflict),
+        ] {
+            let (edited, changed) = edit(&bob, &[(FieldKey::Email, email)]);
+            match save_profile_edit(&org, &admin.id, &bob, &edited, &changed)
+                .await
+                .unwrap()
+            {
+                ProfileEdit::Refused(issue) => {
+                    assert_eq!(issue.error_type, error_type);
+                    assert_eq!(issue.fields, [FieldKey::Email]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(read("bob").await, bob);
+        assert!(org.user_audit(&bob.id).await.unwrap().is_empty());
+
+        // A user Payroll manages keeps its manager; the admin enters the mobile number the
+        // source leaves empty.
+        let carl = read("carl").await;
+        let (edited, changed) = edit(&carl, &[(FieldKey::PhoneMobile, "+44 7495 944376")]);
+        let saved = save_profile_edit(&org, &admin.id, &carl, &edited, &changed)
+            .await
+            .unwrap();
+        assert!(matches!(saved, ProfileEdit::Saved), "{saved:?}");
+        let now = read("carl").await;
+        assert_eq!(now.managed_by, carl.managed_by);
+        assert_eq!(now.profile.phone_mobile.unwrap().e164(), "+447495944376");
+        assert!(!now.phone_mobile_from_source);
     }
 );

@@ -770,13 +770,13 @@ on_both!(scim_pages_see_every_write, |db: TestDb| async move {
         (vec!["user2".into(), "user3".into()], 4)
     );
 
-    let activity = rollcall_store::Activity {
-        config: &config.id,
-        log: rollcall_domain::LogRow::default(),
-        action: Action::Deactivated,
-        warning: false,
-    };
-    assert!(write_org.scim_delete(&ids[0], activity).await.unwrap());
+    let current = write_org.scim_user(&ids[0]).await.unwrap().unwrap();
+    let delete = Incoming::scim_delete(1, ids[0].clone(), &current.user.profile);
+    let (planned, at) =
+        rollcall_sync::scim::scim_apply(&write_org, &config, delete, Some(current.user))
+            .await
+            .unwrap();
+    assert_eq!((planned.action, at.is_some()), (Action::Deactivated, true));
     let (page, total) = read_org.scim_page(0, 10).await.unwrap();
     assert_eq!(
         (usernames(&page), total),

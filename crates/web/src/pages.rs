@@ -15,6 +15,9 @@ use rollcall_domain::field::FieldKey;
 use rollcall_domain::run_filter::{FilterParams, Range, RunFilter, Sort, parse_offset};
 use rollcall_domain::{LogRow, RunId, RunStatus};
 use rollcall_store::{RunCursor, RunRecord, Session};
+use rollcall_sync::bulk_update::{
+    BulkFile, BulkUpdate, ProfileEdit, run_bulk_update, save_profile_edit,
+};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -152,6 +155,18 @@ impl From<rollcall_store::StoreError> for PageError {
         match e {
             rollcall_store::StoreError::NotFound(_) => PageError::NotFound,
             _ => PageError::Internal,
+        }
+    }
+}
+
+impl From<rollcall_sync::SyncError> for PageError {
+    fn from(e: rollcall_sync::SyncError) -> PageError {
+        match e {
+            rollcall_sync::SyncError::Store(e) => e.into(),
+            rollcall_sync::SyncError::Busy => {
+                tracing::warn!(error = %e, "a run gave up");
+                PageError::Internal
+            }
         }
     }
 }
@@ -1043,35 +1058,23 @@ async fn save_user(
         return Ok(Redirect::to(&format!("/admin/users/{id}")).into_response());
     }
     let org = state.store.org(session.admin.org_id.clone());
-    match org
-        .save_admin_edit(&session.admin.id, &found, &edited, &changed)
-        .await
-    {
-        Ok(()) => {
+    match save_profile_edit(&org, &session.admin.id, &found, &edited, &changed).await? {
+        ProfileEdit::Saved => {
             tracing::info!(admin = %session.admin.email, user = %found.id, fields = ?changed, "user edited in the admin panel");
             Ok(Redirect::to(&format!("/admin/users/{id}?saved=1")).into_response())
         }
-        Err(rollcall_store::StoreError::Conflict(what)) => {
-            let field = if what.contains("email") {
-                "Email is already used by another user"
-            } else if what.contains("phone") {
-                "Phone Mobile is already used by another user"
-            } else if what.contains("employee") {
-                "Employee ID is already used by another user in your organisation"
-            } else {
-                "Username is already used by another user in your organisation"
-            };
+        ProfileEdit::Refused(issue) => {
             user_view(
                 &state,
                 &session,
                 &found,
                 &edited,
                 false,
-                vec![field.to_owned()],
+                refusal_messages(&issue),
             )
             .await
         }
-        Err(rollcall_store::StoreError::StaleWrite) => {
+        ProfileEdit::Stale => {
             let Some(latest) = find_user(&state, &session, &id).await? else {
                 return Ok(not_found(Some(nav(&session, "users"))));
             };
@@ -1086,7 +1089,27 @@ async fn save_user(
             )
             .await
         }
-        Err(e) => Err(e.into()),
+    }
+}
+
+/// What the profile form says when the engine refuses an edit: a conflict per field it names.
+fn refusal_messages(issue: &rollcall_domain::run::Issue) -> Vec<String> {
+    use rollcall_domain::ErrorType;
+    let taken = |field: &FieldKey| match issue.error_type {
+        ErrorType::GlobalConflict => {
+            Some(format!("{} is already used by another user", field.label()))
+        }
+        ErrorType::OrganisationConflict => Some(format!(
+            "{} is already used by another user in your organisation",
+            field.label()
+        )),
+        _ => None,
+    };
+    let messages: Vec<String> = issue.fields.iter().filter_map(taken).collect();
+    if messages.is_empty() {
+        vec![issue.message.clone()]
+    } else {
+        messages
     }
 }
 
@@ -1251,47 +1274,23 @@ async fn bulk_upload(
             return bulk_page(&state, &session, &headers, messages, None).await;
         }
     };
-    let fields = match rollcall_domain::bulk_update::columns(&header) {
-        Ok(fields) => fields,
-        Err(problem) => return bulk_page(&state, &session, &headers, vec![problem], None).await,
-    };
-    let username_at = fields
-        .iter()
-        .position(|f| *f == FieldKey::Username)
-        .unwrap_or(0);
-    let usernames: Vec<String> = rows
-        .iter()
-        .map(|(_, cells)| cells.get(username_at).cloned().unwrap_or_default())
-        .collect();
-    let org = state.store.org(session.admin.org_id.clone());
-    let users = org.users_by_username(&usernames).await?;
-    let decided = rows
-        .iter()
-        .map(|(line, cells)| {
-            let pairs: Vec<(FieldKey, String)> = fields
-                .iter()
-                .zip(cells.iter().chain(std::iter::repeat(&String::new())))
-                .map(|(f, v)| (*f, v.clone()))
-                .collect();
-            let name = cells
-                .get(username_at)
-                .map(|u| u.trim().to_lowercase())
-                .unwrap_or_default();
-            let outcome =
-                rollcall_domain::bulk_update::row_outcome(*line, &pairs, users.get(&name));
-            rollcall_store::BulkRow {
-                log: outcome.log,
-                write: outcome.write,
-            }
-        })
-        .collect();
     let sha = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(&bytes))
     };
-    let run = org
-        .record_bulk_update(&session.admin.id, &file_name, &sha, decided)
-        .await?;
+    let org = state.store.org(session.admin.org_id.clone());
+    let file = BulkFile {
+        name: &file_name,
+        sha256: &sha,
+        header: &header,
+        rows: &rows,
+    };
+    let run = match run_bulk_update(&org, &session.admin.id, file).await? {
+        BulkUpdate::Done(run) => run,
+        BulkUpdate::Refused(problem) => {
+            return bulk_page(&state, &session, &headers, vec![problem], None).await;
+        }
+    };
     tracing::info!(run = %run.id, admin = %session.admin.email, file = file_name, "bulk update applied");
     Ok(Redirect::to(&format!("/admin/bulk-update?run={}", run.id)).into_response())
 }

@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rollcall_domain::record::{Link, ReadOptions};
+use rollcall_domain::record::{Incoming, Link, ReadOptions};
 use rollcall_domain::{Action, ErrorType, LogRow, UserId};
 use rollcall_scim::error::{ScimError, ScimType};
 use rollcall_scim::filter::{self, IndexedAttr};
@@ -140,6 +140,7 @@ impl ScimApiError {
             status,
             scim_type,
             detail: detail.into(),
+            error_type: None,
         })
     }
 
@@ -505,15 +506,7 @@ async fn log_refusal(caller: &ScimCaller, body: &Value, error: &ScimError) {
             .unwrap_or_default()
             .to_owned()
     };
-    let error_type = if error.detail.contains("phone") {
-        ErrorType::InvalidPhone
-    } else if error.detail.contains("email") {
-        ErrorType::InvalidEmail
-    } else if error.detail.contains("required") {
-        ErrorType::MissingRequiredField
-    } else {
-        ErrorType::InvalidValue
-    };
+    let error_type = error.error_type.unwrap_or(ErrorType::InvalidValue);
     let log = LogRow {
         external_id: text("externalId"),
         username: text("userName"),
@@ -735,6 +728,8 @@ async fn patch_user(
     .await
 }
 
+/// DELETE: one engine record that deactivates the user and hides it from SCIM
+/// ([`Incoming::scim_delete`]), planned, applied and logged like a PUT or PATCH.
 async fn delete_user(caller: ScimCaller, Path(id): Path<String>) -> ScimResult {
     let user_id = UserId::new(&id);
     let current = caller
@@ -742,42 +737,17 @@ async fn delete_user(caller: ScimCaller, Path(id): Path<String>) -> ScimResult {
         .scim_user(&user_id)
         .await?
         .ok_or_else(|| ScimApiError::not_found(&id))?;
-    let p = &current.user.profile;
-    let log = LogRow {
-        external_id: p
-            .external_id
-            .as_ref()
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default(),
-        username: p
-            .username
-            .as_ref()
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default(),
-        action: Action::Deactivated.label().into(),
-        message: "Deleted through SCIM: deactivated and hidden from SCIM".into(),
-        changed_fields: if current.user.active {
-            "active".into()
-        } else {
-            String::new()
-        },
-        ..LogRow::default()
-    };
-    let activity = Activity {
-        config: &caller.config.id,
-        log,
-        action: Action::Deactivated,
-        warning: false,
-    };
-    match caller.org.scim_delete(&user_id, activity).await {
-        Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Ok(false) => Err(ScimApiError::not_found(&id)),
-        Err(StoreError::Conflict(_)) => Err(ScimApiError::new(
-            409,
-            Some(ScimType::Uniqueness),
-            "ORGANISATION_CONFLICT: this user is managed by another source configuration",
-        )),
-        Err(e) => Err(e.into()),
+    let record = Incoming::scim_delete(1, user_id, &current.user.profile);
+    let (planned, _) =
+        rollcall_sync::scim::scim_apply(&caller.org, &caller.config, record, Some(current.user))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "SCIM delete failed");
+                ScimApiError::internal()
+            })?;
+    match &planned.error {
+        Some(error) => Err(engine_error(error)),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
 

@@ -562,3 +562,225 @@ fn planning_is_deterministic() {
     };
     assert_eq!(run(batch(), &ctx(vec![])), run(batch(), &ctx(vec![])));
 }
+
+/// An admin's Bulk Update row: a username and the cells it fills in.
+fn bulk_row(n: u64, username: &str, cells: &[(FieldKey, &str)]) -> BatchItem {
+    let mut all = vec![(FieldKey::Username, username.to_owned())];
+    all.extend(cells.iter().map(|(k, v)| (*k, v.to_string())));
+    crate::bulk_update::record(n, &all, &mut crate::values::PhoneCache::new())
+}
+
+#[test]
+fn bulk_update_links_by_username_and_changes_only_the_cells_present() {
+    let mut u = with_email(with_ext(stored("ann"), "E1"), "ann@acme.com");
+    u.profile.job_title = Some("Clerk".into());
+    u.profile.department = Some("Wards".into());
+    let p = run(
+        vec![bulk_row(2, "ANN", &[(FieldKey::JobTitle, "Nurse")])],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Updated);
+    assert_eq!(r.changed_fields, vec!["job_title"]);
+    assert_eq!(r.external_id, "E1", "the log shows the user's external ID");
+    let w = r.write.as_ref().unwrap();
+    assert_eq!(w.expected_version, Some(3));
+    assert_eq!(w.user.profile.department.as_deref(), Some("Wards"));
+    assert_eq!(
+        w.user.profile.username.as_ref().unwrap().as_str(),
+        "ann",
+        "the username only names the user"
+    );
+    assert_eq!(w.user.managed_by, None, "an admin's update manages no one");
+    assert!(!w.user.email_from_source);
+}
+
+#[test]
+fn bulk_update_skips_a_user_a_source_manages() {
+    let u = managed(with_ext(stored("ann"), "E1"), "cfg-b");
+    let p = run(
+        vec![bulk_row(2, "ann", &[(FieldKey::JobTitle, "Nurse")])],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Skipped);
+    assert_eq!(error(r).error_type, ErrorType::ManagedByExternalSource);
+    assert!(r.write.is_none());
+    assert_eq!(p.counts.skipped, 1);
+}
+
+#[test]
+fn bulk_update_never_creates_or_claims_a_user() {
+    // Unknown username, though the email would claim an unmanaged user in a sync file.
+    let u = with_email(stored("ann"), "zed@acme.com");
+    let p = run(
+        vec![bulk_row(2, "zed", &[(FieldKey::Email, "zed@acme.com")])],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Skipped);
+    let e = error(r);
+    assert_eq!(e.error_type, ErrorType::NotFound);
+    assert_eq!(e.message, "no user 'zed' in your organisation");
+    assert!(r.write.is_none());
+}
+
+#[test]
+fn bulk_update_rows_naming_one_username_twice_all_fail() {
+    let p = run(
+        vec![
+            bulk_row(2, "ann", &[(FieldKey::JobTitle, "Nurse")]),
+            bulk_row(3, "bob", &[]),
+            bulk_row(4, "Ann", &[(FieldKey::JobTitle, "Doctor")]),
+        ],
+        &ctx(vec![stored("ann"), stored("bob")]),
+    );
+    let actions: Vec<Action> = p.records.iter().map(|r| r.action).collect();
+    assert_eq!(
+        actions,
+        vec![Action::Failed, Action::Unchanged, Action::Failed]
+    );
+    for r in [&p.records[0], &p.records[2]] {
+        let e = error(r);
+        assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+        assert!(e.message.contains("Username in rows 2, 4"), "{}", e.message);
+    }
+}
+
+#[test]
+fn bulk_update_taken_values_are_conflicts() {
+    let ann = with_email(stored("ann"), "ann@acme.com");
+    let mut c = ctx(vec![ann, stored("bob")]);
+    c.foreign_emails.insert("elsewhere@other.com".into());
+    let p = run(
+        vec![
+            bulk_row(2, "bob", &[(FieldKey::Email, "ANN@acme.com")]),
+            bulk_row(3, "ann", &[(FieldKey::Email, "elsewhere@other.com")]),
+        ],
+        &c,
+    );
+    let e = error(&p.records[0]);
+    assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+    assert_eq!(e.additional_data, "email=ANN@acme.com");
+    assert_eq!(error(&p.records[1]).error_type, ErrorType::GlobalConflict);
+}
+
+/// An admin's edit of `user` in the admin panel, as the panel saves it.
+fn admin_edit(user: &StoredUser, form: &[(FieldKey, &str)]) -> BatchItem {
+    let form: Vec<(FieldKey, String)> = form.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let (edited, changed) = crate::admin_edit::apply_edit(user, &form).unwrap();
+    Ok(crate::admin_edit::record(&edited, &changed))
+}
+
+#[test]
+fn an_admin_edit_writes_the_changed_fields_and_leaves_the_manager_alone() {
+    let mut u = managed(with_email(stored("ann"), "ann@acme.com"), "cfg-b");
+    u.profile.job_title = Some("Nurse".into());
+    // The source provides no mobile number: the admin may enter one, and clear it again.
+    let p = run(
+        vec![admin_edit(
+            &u,
+            &[(FieldKey::PhoneMobile, "+44 7495 944376")],
+        )],
+        &ctx(vec![u.clone()]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Updated);
+    assert_eq!(r.changed_fields, vec!["phone_mobile"]);
+    let w = r.write.as_ref().unwrap();
+    assert_eq!(w.expected_version, Some(3));
+    assert_eq!(w.user.managed_by, Some(ConfigId::new("cfg-b")));
+    assert!(!w.user.phone_mobile_from_source, "admin-entered");
+    let entered = w.user.clone();
+    let p = run(
+        vec![admin_edit(&entered, &[(FieldKey::PhoneMobile, "")])],
+        &ctx(vec![entered.clone()]),
+    );
+    let w = only(&p).write.as_ref().unwrap();
+    assert_eq!(w.user.profile.phone_mobile, None, "an admin clears it");
+}
+
+#[test]
+fn an_admin_edit_of_a_managed_field_is_refused() {
+    let u = managed(with_email(stored("ann"), "ann@acme.com"), "cfg-b");
+    let mut record = crate::admin_edit::record(&u, &[FieldKey::JobTitle]);
+    record.profile.job_title = Some("Boss".into());
+    let p = run(vec![Ok(record)], &ctx(vec![u]));
+    let r = only(&p);
+    assert_eq!(r.action, Action::Failed);
+    let e = error(r);
+    assert_eq!(e.error_type, ErrorType::ManagedByExternalSource);
+    assert_eq!(e.fields, vec![FieldKey::JobTitle]);
+    assert!(r.write.is_none());
+}
+
+#[test]
+fn an_admin_edit_meets_the_uniqueness_rules_with_the_fields_as_data() {
+    let ann = with_email(stored("ann"), "ann@acme.com");
+    let bob = stored("bob");
+    let mut c = ctx(vec![ann, bob.clone()]);
+    c.foreign_phones.insert("+447495944376".into());
+    let p = run(
+        vec![admin_edit(
+            &bob,
+            &[
+                (FieldKey::Email, "ANN@acme.com"),
+                (FieldKey::Username, "Ann"),
+            ],
+        )],
+        &c,
+    );
+    let e = error(only(&p));
+    assert_eq!(e.error_type, ErrorType::OrganisationConflict);
+    assert_eq!(e.fields, vec![FieldKey::Username, FieldKey::Email]);
+    assert_eq!(e.additional_data, "username=Ann; email=ANN@acme.com");
+    let p = run(
+        vec![admin_edit(
+            &bob,
+            &[(FieldKey::PhoneMobile, "+44 7495 944376")],
+        )],
+        &c,
+    );
+    let e = error(only(&p));
+    assert_eq!(e.error_type, ErrorType::GlobalConflict);
+    assert_eq!(e.fields, vec![FieldKey::PhoneMobile]);
+}
+
+#[test]
+fn a_scim_delete_deactivates_and_hides_the_user() {
+    let u = managed(with_ext(stored("ann"), "E1"), CONFIG);
+    let delete = |u: &StoredUser| Ok(Incoming::scim_delete(1, UserId::new("ann"), &u.profile));
+    let p = run(vec![delete(&u)], &ctx(vec![u.clone()]));
+    let r = only(&p);
+    assert_eq!(r.action, Action::Deactivated);
+    assert_eq!(
+        r.note.as_deref(),
+        Some("Deleted through SCIM: deactivated and hidden from SCIM")
+    );
+    assert_eq!((r.external_id.as_str(), r.username.as_str()), ("E1", "ann"));
+    assert_eq!(r.changed_fields, vec!["active"]);
+    let w = r.write.as_ref().unwrap();
+    assert!(w.user.scim_deleted && !w.user.active);
+    assert_eq!(w.expected_version, Some(3));
+
+    // An inactive user is hidden all the same.
+    let mut inactive = u.clone();
+    inactive.active = false;
+    let p = run(vec![delete(&inactive)], &ctx(vec![inactive.clone()]));
+    let r = only(&p);
+    assert_eq!(r.action, Action::Deactivated);
+    assert!(r.changed_fields.is_empty());
+    assert!(r.write.as_ref().unwrap().user.scim_deleted);
+
+    // Once deleted, SCIM cannot address it.
+    let gone = w.user.clone();
+    let p = run(vec![delete(&gone)], &ctx(vec![gone]));
+    assert_eq!(error(only(&p)).error_type, ErrorType::NotFound);
+
+    // Nor delete a user another configuration manages.
+    let other = managed(stored("ann"), "cfg-b");
+    let p = run(vec![delete(&other)], &ctx(vec![other.clone()]));
+    let r = only(&p);
+    assert_eq!(error(r).error_type, ErrorType::OrganisationConflict);
+    assert!(r.write.is_none());
+}
