@@ -18,25 +18,24 @@ use rollcall_domain::run::Issue;
 use rollcall_domain::{StoredUser, UserId, admin_edit, bulk_update};
 use rollcall_store::{AuditAction, BULK_UPDATE_TRIGGER, NewRun, OrgStore, RunRecord, StoreError};
 
-use crate::{MAX_ATTEMPTS, SyncError};
+use crate::SyncError;
+use crate::stages::{MAX_ATTEMPTS, finish_started};
 
-/// A Bulk Update file as the admin panel read it (with `hrfile::csvfile::read_table`).
+/// A Bulk Update file as the admin uploaded it.
 #[derive(Clone, Copy, Debug)]
 pub struct BulkFile<'a> {
     pub name: &'a str,
-    pub sha256: &'a str,
-    /// The header row's column names.
-    pub header: &'a [String],
-    /// Each data row's line and cells.
-    pub rows: &'a [(u64, Vec<String>)],
+    pub content: &'a [u8],
+    /// The most data rows the file may have (the upload's size is limited where it is read).
+    pub max_rows: u64,
 }
 
 /// How a Bulk Update ended.
 #[derive(Debug)]
 pub enum BulkUpdate {
-    /// The file's columns are not a Bulk Update file's: nothing was run. The problem says how
-    /// to fix the file.
-    Refused(String),
+    /// The file is not a Bulk Update file (not a CSV, unreadable, or not its columns): nothing
+    /// was run. Each problem says how to fix the file.
+    Refused(Vec<String>),
     /// The run is recorded, with a log row per row.
     Done(Box<RunRecord>),
 }
@@ -47,24 +46,47 @@ pub async fn run_bulk_update(
     admin_id: &str,
     file: BulkFile<'_>,
 ) -> Result<BulkUpdate, SyncError> {
-    let fields = match bulk_update::columns(file.header) {
-        Ok(fields) => fields,
-        Err(problem) => return Ok(BulkUpdate::Refused(problem)),
+    if !file.name.to_lowercase().ends_with(".csv") {
+        return Ok(BulkUpdate::Refused(vec![format!(
+            "'{}' is not a .csv file: save the sheet as CSV (UTF-8, comma-separated)",
+            file.name
+        )]));
+    }
+    let limits = rollcall_hrfile::Limits {
+        max_bytes: u64::try_from(file.content.len()).unwrap_or(u64::MAX),
+        max_rows: file.max_rows,
+        ..rollcall_hrfile::Limits::default()
     };
-    let batch = bulk_update::records(&fields, file.rows);
+    let (header, rows) = match rollcall_hrfile::csvfile::read_table(file.content, limits) {
+        Ok(table) => table,
+        Err(problems) => {
+            return Ok(BulkUpdate::Refused(
+                problems.into_iter().map(|p| p.message).collect(),
+            ));
+        }
+    };
+    let fields = match bulk_update::columns(&header) {
+        Ok(fields) => fields,
+        Err(problem) => return Ok(BulkUpdate::Refused(vec![problem])),
+    };
+    let batch = bulk_update::records(&fields, &rows);
+    let sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(file.content))
+    };
     let config = org.bulk_update_config().await?;
     let run = NewRun {
         config_id: config.id.clone(),
         connector: config.kind.connector().to_owned(),
         trigger: BULK_UPDATE_TRIGGER.to_owned(),
         file_name: Some(file.name.to_owned()),
-        file_sha256: Some(file.sha256.to_owned()),
+        file_sha256: Some(sha256),
         dry_run: false,
     };
     let run_id = org
         .start_admin_run(&run, admin_id, AuditAction::BulkUpdate)
         .await?;
-    let record = crate::finish_started(org, &config, &run_id, false, &batch).await?;
+    let record = finish_started(org, &config, &run_id, false, &batch).await?;
     Ok(BulkUpdate::Done(Box::new(record)))
 }
 

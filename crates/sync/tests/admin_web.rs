@@ -334,21 +334,20 @@ async fn bulk_update(
     rows: &[&[&str]],
 ) -> rollcall_store::RunRecord {
     use rollcall_sync::bulk_update::{BulkFile, BulkUpdate, run_bulk_update};
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let rows: Vec<(u64, Vec<String>)> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (i as u64 + 2, r.iter().map(|c| c.to_string()).collect()))
-        .collect();
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record(header).unwrap();
+    for row in rows {
+        csv.write_record(*row).unwrap();
+    }
+    let content = csv.into_inner().unwrap();
     let file = BulkFile {
         name: "people.csv",
-        sha256: "sha",
-        header: &header,
-        rows: &rows,
+        content: &content,
+        max_rows: 50_000,
     };
     match run_bulk_update(org, admin, file).await.unwrap() {
         BulkUpdate::Done(run) => *run,
-        BulkUpdate::Refused(problem) => panic!("refused: {problem}"),
+        BulkUpdate::Refused(problems) => panic!("refused: {problems:?}"),
     }
 }
 

@@ -163,8 +163,8 @@ impl From<rollcall_sync::SyncError> for PageError {
     fn from(e: rollcall_sync::SyncError) -> PageError {
         match e {
             rollcall_sync::SyncError::Store(e) => e.into(),
-            rollcall_sync::SyncError::Busy => {
-                tracing::warn!(error = %e, "a run gave up");
+            other => {
+                tracing::warn!(error = %other, "a run failed");
                 PageError::Internal
             }
         }
@@ -1256,39 +1256,16 @@ async fn bulk_upload(
         }
         return bulk_page(&state, &session, &headers, problems, None).await;
     };
-    if !file_name.to_lowercase().ends_with(".csv") {
-        let problem = format!(
-            "'{file_name}' is not a .csv file: save the sheet as CSV (UTF-8, comma-separated)"
-        );
-        return bulk_page(&state, &session, &headers, vec![problem], None).await;
-    }
-    let limits = rollcall_hrfile::Limits {
-        max_bytes: BULK_MAX_BYTES,
-        max_rows: BULK_MAX_ROWS,
-        ..rollcall_hrfile::Limits::default()
-    };
-    let (header, rows) = match rollcall_hrfile::csvfile::read_table(bytes.as_slice(), limits) {
-        Ok(table) => table,
-        Err(found) => {
-            let messages = found.iter().map(|p| p.log_row().message).collect();
-            return bulk_page(&state, &session, &headers, messages, None).await;
-        }
-    };
-    let sha = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(&bytes))
-    };
     let org = state.store.org(session.admin.org_id.clone());
     let file = BulkFile {
         name: &file_name,
-        sha256: &sha,
-        header: &header,
-        rows: &rows,
+        content: &bytes,
+        max_rows: BULK_MAX_ROWS,
     };
     let run = match run_bulk_update(&org, &session.admin.id, file).await? {
         BulkUpdate::Done(run) => run,
-        BulkUpdate::Refused(problem) => {
-            return bulk_page(&state, &session, &headers, vec![problem], None).await;
+        BulkUpdate::Refused(problems) => {
+            return bulk_page(&state, &session, &headers, problems, None).await;
         }
     };
     tracing::info!(run = %run.id, admin = %session.admin.email, file = file_name, "bulk update applied");
