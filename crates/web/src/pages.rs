@@ -341,11 +341,17 @@ async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
 }
 
 async fn sign_in_form() -> Response {
-    render(&SignInPage {
+    sign_in_page(StatusCode::OK, None, String::new())
+}
+
+fn sign_in_page(status: StatusCode, error: Option<&str>, email: String) -> Response {
+    let mut response = render(&SignInPage {
         nav: None,
-        error: None,
-        email: String::new(),
-    })
+        error: error.map(str::to_owned),
+        email,
+    });
+    *response.status_mut() = status;
+    response
 }
 
 #[derive(Deserialize)]
@@ -355,35 +361,42 @@ struct SignInForm {
 }
 
 async fn sign_in(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let ip = crate::api::client_ip(request.extensions());
+    let (parts, body) = request.into_parts();
+    let client = crate::api::client_address(&state, &parts);
+    let request = axum::extract::Request::from_parts(parts, body);
     let Ok(Form(form)) = Form::<SignInForm>::from_request(request, &state).await else {
-        return render(&SignInPage {
-            nav: None,
-            error: Some("Enter your email and your password.".into()),
-            email: String::new(),
-        });
+        return sign_in_page(
+            StatusCode::BAD_REQUEST,
+            Some("Enter your email and your password."),
+            String::new(),
+        );
     };
-    match crate::api::check_sign_in(&state, &form.email, &form.password, &ip).await {
+    match crate::api::check_sign_in(&state, &form.email, &form.password, client).await {
         Ok(token) => {
             let cookie =
                 crate::api::session_cookie(&state, &token, state.admin.sessions.absolute.as_secs());
             ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response()
         }
         Err(e) => {
-            let error = match e {
-                crate::api::ApiError::TooManyAttempts => {
-                    "Too many failed sign-ins: wait a few minutes and try again."
-                }
-                crate::api::ApiError::SignInFailed => "The email or the password is wrong.",
-                _ => "The server could not sign you in. Try again in a moment.",
+            let (status, error) = match e {
+                crate::api::ApiError::TooManyAttempts { retry_after } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many failed sign-ins: try again in {retry_after} seconds."),
+                ),
+                crate::api::ApiError::Busy => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The server is busy. Try again in a moment.".to_owned(),
+                ),
+                crate::api::ApiError::SignInFailed => (
+                    StatusCode::UNAUTHORIZED,
+                    "The email or the password is wrong.".to_owned(),
+                ),
+                _ => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server could not sign you in. Try again in a moment.".to_owned(),
+                ),
             };
-            let mut response = render(&SignInPage {
-                nav: None,
-                error: Some(error.into()),
-                email: form.email,
-            });
-            *response.status_mut() = StatusCode::UNAUTHORIZED;
-            response
+            sign_in_page(status, Some(&error), form.email)
         }
     }
 }
