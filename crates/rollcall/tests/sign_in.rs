@@ -328,3 +328,100 @@ fn unknown_emails_take_as_long_as_known_ones() {
         "known {known:?}, unknown {unknown:?}"
     );
 }
+
+/// Item 4: login CSRF. A cross-site page can post a form or `text/plain`, never JSON, to
+/// the API, and cannot read the sign-in form's token: both are refused, with no session.
+#[test]
+fn sign_in_needs_json_or_the_forms_token() {
+    let env = Env::new();
+    admins(&env);
+    let server = env.serve();
+    let from = attacker();
+    let body = json!({"email": OWNER, "password": PASSWORD}).to_string();
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|t| vec![("Content-Type", t)])
+            .unwrap_or_default();
+        let r = http_from(
+            from,
+            &server.addr,
+            "POST",
+            "/api/v1/session",
+            &headers,
+            Some(body.as_bytes()),
+        );
+        assert_eq!(r.status, 415, "{content_type:?}: {}", r.body);
+        assert!(r.header("set-cookie").is_none());
+    }
+    assert_eq!(sign_in(&server, from, OWNER, PASSWORD).status, 200);
+
+    let form = |token: Option<&str>, cookie: Option<&str>| {
+        let mut text = format!("email={OWNER}&password=a+long+admin+password");
+        if let Some(t) = token {
+            text.push_str(&format!("&csrf={t}"));
+        }
+        let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+        if let Some(c) = cookie {
+            headers.push(("Cookie", c));
+        }
+        http_from(
+            from,
+            &server.addr,
+            "POST",
+            "/admin/sign-in",
+            &headers,
+            Some(text.as_bytes()),
+        )
+    };
+    let signed_in = |r: &Response| {
+        r.headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("set-cookie") && v.starts_with("rollcall_session=") && {
+                !v.starts_with("rollcall_session=;")
+            }
+        })
+    };
+    let r = form(None, None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!signed_in(&r));
+
+    // The page's own flow: the form carries the token that its cookie holds.
+    let page = |n: u8| {
+        let r = http_from(
+            ip(0, 0, n),
+            &server.addr,
+            "GET",
+            "/admin/sign-in",
+            &[],
+            None,
+        );
+        assert_eq!(r.status, 200);
+        let cookie = r
+            .headers
+            .iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("rollcall_csrf="))
+            .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+            .expect("the form sets its CSRF cookie");
+        let token = r
+            .body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the form carries its CSRF token")
+            .to_owned();
+        (cookie, token)
+    };
+    let (cookie, token) = page(1);
+    let (other_cookie, _) = page(2);
+    let r = form(Some(&token), None);
+    assert_eq!(r.status, 403, "a token without its cookie");
+    let r = form(Some(&token), Some(&other_cookie));
+    assert_eq!(r.status, 403, "another form's cookie");
+    assert!(!signed_in(&r));
+    let r = form(Some(&token), Some(&cookie));
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(signed_in(&r));
+}

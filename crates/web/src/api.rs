@@ -79,6 +79,7 @@ pub enum ApiError {
     Csrf,
     NotFound,
     Conflict(String),
+    UnsupportedMediaType,
     /// Refused unchecked by the sign-in throttle; seconds to wait.
     TooManyAttempts {
         retry_after: u64,
@@ -109,7 +110,7 @@ pub struct ErrorDetail {
     /// The HTTP status.
     pub status: u16,
     /// `bad_request`, `unauthorized`, `sign_in_failed`, `forbidden`, `csrf`, `not_found`,
-    /// `conflict`, `too_many_attempts`, `busy` or `internal`.
+    /// `conflict`, `unsupported_media_type`, `too_many_attempts`, `busy` or `internal`.
     pub code: String,
     /// What was wrong and how to fix it.
     pub message: String,
@@ -146,6 +147,11 @@ impl IntoResponse for ApiError {
                 "no such resource".to_owned(),
             ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON, with Content-Type: application/json".to_owned(),
+            ),
             ApiError::TooManyAttempts { retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
@@ -405,17 +411,31 @@ pub(crate) fn client_address(state: &AppState, parts: &Parts) -> IpAddr {
     state.admin.trusted_proxies.client_address(peer, forwarded)
 }
 
+/// Whether the body is declared JSON: a cross-site form can send only form encodings and
+/// `text/plain`, so this keeps other sites from signing a browser in (login CSRF).
+fn declared_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// Sign in: sets the `rollcall_session` cookie and returns the CSRF token.
-/// Failed sign-ins are throttled per email and address, and per address (429 with
-/// `Retry-After`); too many password checks at once answer 503.
+/// The body must be JSON (`Content-Type: application/json`, else 415). Failed sign-ins are
+/// throttled per email and address, and per address (429 with `Retry-After`); too many
+/// password checks at once answer 503.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn,
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody),
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> ApiResult<Response> {
     let (parts, body) = request.into_parts();
+    if !declared_json(&parts.headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
     let client = client_address(&state, &parts);
     let body = axum::body::to_bytes(body, 64 * 1024)
         .await

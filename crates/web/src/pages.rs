@@ -40,6 +40,8 @@ struct SignInPage {
     nav: Option<Nav>,
     error: Option<String>,
     email: String,
+    /// The form's CSRF token; its cookie holds the same (login CSRF).
+    csrf: String,
 }
 
 #[derive(Template)]
@@ -340,17 +342,41 @@ async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
     ))
 }
 
-async fn sign_in_form() -> Response {
-    sign_in_page(StatusCode::OK, None, String::new())
+/// The sign-in form's CSRF cookie: a fresh random token with each form, sent back only by
+/// this page's own posts (SameSite=Strict, this path only), and compared with the form's.
+const SIGN_IN_CSRF_COOKIE: &str = "rollcall_csrf";
+
+async fn sign_in_form(State(state): State<AppState>) -> Response {
+    sign_in_page(&state, StatusCode::OK, None, String::new())
 }
 
-fn sign_in_page(status: StatusCode, error: Option<&str>, email: String) -> Response {
+/// The sign-in form, with a new CSRF token in the form and in its cookie.
+fn sign_in_page(
+    state: &AppState,
+    status: StatusCode,
+    error: Option<&str>,
+    email: String,
+) -> Response {
+    // Without randomness the token is empty, and an empty token is never accepted.
+    let csrf = rollcall_store::credentials::new_token().unwrap_or_default();
+    let secure = if state.admin.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SIGN_IN_CSRF_COOKIE}={csrf}; Path=/admin/sign-in; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    );
     let mut response = render(&SignInPage {
         nav: None,
         error: error.map(str::to_owned),
         email,
+        csrf,
     });
     *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
     response
 }
 
@@ -358,19 +384,32 @@ fn sign_in_page(status: StatusCode, error: Option<&str>, email: String) -> Respo
 struct SignInForm {
     email: String,
     password: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 async fn sign_in(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (parts, body) = request.into_parts();
     let client = crate::api::client_address(&state, &parts);
+    let expected = cookie(&parts.headers, SIGN_IN_CSRF_COOKIE).unwrap_or_default();
     let request = axum::extract::Request::from_parts(parts, body);
     let Ok(Form(form)) = Form::<SignInForm>::from_request(request, &state).await else {
         return sign_in_page(
+            &state,
             StatusCode::BAD_REQUEST,
             Some("Enter your email and your password."),
             String::new(),
         );
     };
+    if expected.is_empty() || !constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
+        tracing::warn!(%client, "admin sign-in form refused: no or another form's CSRF token");
+        return sign_in_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("This sign-in form has expired or came from another site. Sign in again here."),
+            String::new(),
+        );
+    }
     match crate::api::check_sign_in(&state, &form.email, &form.password, client).await {
         Ok(token) => {
             let cookie =
@@ -396,7 +435,7 @@ async fn sign_in(State(state): State<AppState>, request: axum::extract::Request)
                     "The server could not sign you in. Try again in a moment.".to_owned(),
                 ),
             };
-            sign_in_page(status, Some(&error), form.email)
+            sign_in_page(&state, status, Some(&error), form.email)
         }
     }
 }
