@@ -7,6 +7,7 @@
 
 pub mod admin_edit;
 pub mod bulk_update;
+pub mod client_address;
 pub mod config;
 #[doc(hidden)]
 pub mod damage;

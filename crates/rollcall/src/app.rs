@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -25,6 +26,8 @@ pub struct Application {
     scim: rollcall_web::scim::ScimSettings,
     secure_cookies: bool,
     limits: rollcall_hrfile::Limits,
+    sign_ins: Arc<rollcall_signin::Guard>,
+    trusted_proxies: rollcall_domain::client_address::TrustedProxies,
 }
 
 impl Application {
@@ -35,12 +38,18 @@ impl Application {
             .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
         let http_addr = http.local_addr()?;
         let engine = crate::engine(store.clone(), settings);
+        // One guard for the admin surfaces and SFTP: one bound on password hashing.
+        let sign_ins = Arc::new(
+            rollcall_signin::Guard::new(settings.sign_in.clone())
+                .context("while setting up sign-in protection")?,
+        );
         let sftp = rollcall_sftp::SftpServer::bind(
             store.clone(),
             &rollcall_sftp::SftpSettings {
                 addr: settings.sftp,
                 data_dir: settings.data_dir.clone(),
                 max_bytes: settings.limits.max_bytes,
+                sign_ins: sign_ins.clone(),
             },
             engine.clone(),
         )
@@ -74,6 +83,8 @@ impl Application {
             },
             secure_cookies: settings.secure_cookies,
             limits: settings.limits,
+            sign_ins,
+            trusted_proxies: settings.trusted_proxies.clone(),
         })
     }
 
@@ -95,7 +106,12 @@ impl Application {
             metrics: self.metrics,
             scim: self.scim,
             tokens: rollcall_web::scim::TokenCache::default(),
-            admin: rollcall_web::api::AdminSettings::new(self.secure_cookies, self.limits),
+            admin: rollcall_web::api::AdminSettings::new(
+                self.secure_cookies,
+                self.limits,
+                self.sign_ins,
+                self.trusted_proxies,
+            ),
             engine: self.engine,
         });
         let app = rollcall_web::app(state);

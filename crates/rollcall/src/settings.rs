@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use rollcall_domain::client_address::TrustedProxies;
+use rollcall_domain::throttle;
+use rollcall_signin::GuardSettings;
 use rollcall_store::DatabaseUrl;
 
 use crate::cli::DbArgs;
@@ -36,6 +39,16 @@ pub struct FileSettings {
     pub file_retention_days: Option<u64>,
     /// Mark the admin session cookie `Secure` (set when rollcall is reached over HTTPS).
     pub secure_cookies: Option<bool>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Failed sign-ins of one account from one address before it must wait.
+    pub sign_in_free_failures: Option<u64>,
+    /// The longest wait after repeated failed sign-ins, in seconds.
+    pub sign_in_max_delay_secs: Option<u64>,
+    /// Failed sign-ins one address may have (refilled over an hour).
+    pub sign_in_address_failures: Option<u64>,
+    /// Password checks at once (each holds about 19 MiB); 0: one per core.
+    pub password_hashing_concurrency: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +70,9 @@ pub struct Settings {
     pub run_workers: usize,
     pub file_retention: std::time::Duration,
     pub secure_cookies: bool,
+    pub trusted_proxies: TrustedProxies,
+    /// Sign-in protection (docs/SECURITY.md).
+    pub sign_in: GuardSettings,
 }
 
 pub const DEFAULT_RUN_WORKERS: u64 = 2;
@@ -184,8 +200,40 @@ impl Settings {
             Some("false" | "0") => false,
             Some(other) => bail!("ROLLCALL_SECURE_COOKIES='{other}' is not true or false"),
         };
+        let trusted_proxies = match env_value(env, "ROLLCALL_TRUSTED_PROXIES")? {
+            Some(list) => TrustedProxies::parse(list.split(',')),
+            None => {
+                TrustedProxies::parse(file.trusted_proxies.iter().flatten().map(String::as_str))
+            }
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let policy = throttle::Policy::default();
+        let sign_in = sign_in_settings(
+            number(
+                "ROLLCALL_SIGN_IN_FREE_FAILURES",
+                file.sign_in_free_failures,
+                u64::from(policy.free_failures),
+            )?,
+            number(
+                "ROLLCALL_SIGN_IN_MAX_DELAY_SECS",
+                file.sign_in_max_delay_secs,
+                policy.max_delay.as_secs(),
+            )?,
+            number(
+                "ROLLCALL_SIGN_IN_ADDRESS_FAILURES",
+                file.sign_in_address_failures,
+                u64::from(policy.address_failures),
+            )?,
+            number(
+                "ROLLCALL_PASSWORD_HASHING_CONCURRENCY",
+                file.password_hashing_concurrency,
+                0,
+            )?,
+        )?;
         Ok(Settings {
             secure_cookies,
+            trusted_proxies,
+            sign_in,
             run_workers: usize::try_from(run_workers).unwrap_or(0),
             file_retention: std::time::Duration::from_secs(retention_days.saturating_mul(86_400)),
             data_dir,
@@ -213,6 +261,34 @@ impl Settings {
             },
         })
     }
+}
+
+/// The sign-in guard's settings, checked.
+fn sign_in_settings(
+    free_failures: u64,
+    max_delay: u64,
+    address_failures: u64,
+    hashing: u64,
+) -> anyhow::Result<GuardSettings> {
+    if free_failures > 100 {
+        bail!("sign-in free failures must be between 0 and 100, not {free_failures}");
+    }
+    if !(1..=86_400).contains(&max_delay) {
+        bail!("the sign-in's longest wait must be between 1 and 86400 seconds, not {max_delay}");
+    }
+    if !(1..=100_000).contains(&address_failures) {
+        bail!("sign-in failures per address must be between 1 and 100000, not {address_failures}");
+    }
+    if hashing > 1024 {
+        bail!("password hashing concurrency must be between 0 and 1024, not {hashing}");
+    }
+    let policy = throttle::Policy {
+        free_failures: u32::try_from(free_failures)?,
+        max_delay: std::time::Duration::from_secs(max_delay),
+        address_failures: u32::try_from(address_failures)?,
+        ..throttle::Policy::default()
+    };
+    Ok(GuardSettings::new(policy, usize::try_from(hashing)?))
 }
 
 #[cfg(test)]
@@ -320,5 +396,80 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.database_url.expose(), "postgres://u:pw@db/rollcall");
+    }
+
+    #[test]
+    fn sign_in_protection_defaults_and_layers() {
+        let s = resolve(None, &[], DbArgs::default(), None).unwrap();
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(
+            s.sign_in.policy,
+            rollcall_domain::throttle::Policy::default()
+        );
+        assert!(s.sign_in.hashing >= 1, "one per core");
+        assert_eq!(s.sign_in.queue, s.sign_in.hashing * 8);
+
+        let file = "trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.10\"]\n\
+                    sign_in_free_failures = 3\nsign_in_max_delay_secs = 60\n\
+                    sign_in_address_failures = 12\npassword_hashing_concurrency = 4\n";
+        let s = resolve(Some(file), &[], DbArgs::default(), None).unwrap();
+        let ip = |t: &str| t.parse::<std::net::IpAddr>().unwrap();
+        assert!(s.trusted_proxies.trusts(ip("10.9.8.7")));
+        assert!(s.trusted_proxies.trusts(ip("192.0.2.10")));
+        assert!(!s.trusted_proxies.trusts(ip("192.0.2.11")));
+        assert_eq!(s.sign_in.policy.free_failures, 3);
+        assert_eq!(s.sign_in.policy.max_delay.as_secs(), 60);
+        assert_eq!(s.sign_in.policy.address_failures, 12);
+        assert_eq!((s.sign_in.hashing, s.sign_in.queue), (4, 32));
+
+        // The environment wins; a list there is comma-separated.
+        let s = resolve(
+            Some(file),
+            &[
+                ("ROLLCALL_TRUSTED_PROXIES", "127.0.0.1, ::1"),
+                ("ROLLCALL_SIGN_IN_FREE_FAILURES", "0"),
+            ],
+            DbArgs::default(),
+            None,
+        )
+        .unwrap();
+        assert!(s.trusted_proxies.trusts(ip("::1")));
+        assert!(!s.trusted_proxies.trusts(ip("10.9.8.7")));
+        assert_eq!(s.sign_in.policy.free_failures, 0);
+    }
+
+    #[test]
+    fn bad_sign_in_settings_are_errors() {
+        // (variable, value, the error names)
+        let table = [
+            (
+                "ROLLCALL_TRUSTED_PROXIES",
+                "proxy.example",
+                "trusted proxy 'proxy.example'",
+            ),
+            (
+                "ROLLCALL_TRUSTED_PROXIES",
+                "10.0.0.0/40",
+                "trusted proxy '10.0.0.0/40'",
+            ),
+            ("ROLLCALL_SIGN_IN_FREE_FAILURES", "101", "free failures"),
+            ("ROLLCALL_SIGN_IN_MAX_DELAY_SECS", "0", "longest wait"),
+            (
+                "ROLLCALL_SIGN_IN_ADDRESS_FAILURES",
+                "0",
+                "failures per address",
+            ),
+            (
+                "ROLLCALL_PASSWORD_HASHING_CONCURRENCY",
+                "-1",
+                "not a whole number",
+            ),
+        ];
+        for (var, value, names) in table {
+            let error = resolve(None, &[(var, value)], DbArgs::default(), None)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(names), "{var}={value}: {error}");
+        }
     }
 }

@@ -4,19 +4,22 @@
 //! that its upload succeeded.
 //!
 //! No shell, no exec, no port forwarding, no agent forwarding: every other channel or request
-//! is refused. Failed sign-ins are logged and throttled per address and per login.
+//! is refused. Password sign-in goes through the shared sign-in guard (rollcall-signin:
+//! throttled per login and address and per address, bounded hashing); key sign-in is never
+//! throttled, so password guesses cannot stop a customer's uploads.
 
 mod folder;
 pub mod path;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rollcall_domain::throttle::Throttle;
+use rollcall_domain::throttle::for_log;
+use rollcall_signin::{Guard, Outcome, Surface};
 
 use anyhow::Context;
 use rollcall_store::{OrgStore, SftpLogin, SourceConfig, Store};
@@ -33,11 +36,9 @@ pub struct SftpSettings {
     pub data_dir: PathBuf,
     /// The largest file accepted, in bytes.
     pub max_bytes: u64,
+    /// Password sign-in's protection, shared with the admin surfaces.
+    pub sign_ins: Arc<Guard>,
 }
-
-/// Failed sign-ins allowed per address, and per login, within [`THROTTLE_WINDOW`].
-const MAX_FAILURES: usize = 10;
-const THROTTLE_WINDOW: Duration = Duration::from_secs(600);
 
 /// What every session of the server shares.
 pub(crate) struct Shared {
@@ -47,7 +48,7 @@ pub(crate) struct Shared {
     pending: folder::PendingFiles,
     /// Completed uploads are handed to the run engine, which queues their runs.
     engine: rollcall_sync::Engine,
-    throttle: Mutex<Throttle>,
+    sign_ins: Arc<Guard>,
     sessions: AtomicU64,
 }
 
@@ -133,7 +134,7 @@ impl SftpServer {
                 max_bytes: settings.max_bytes,
                 pending: Default::default(),
                 engine,
-                throttle: Mutex::new(Throttle::new(MAX_FAILURES, THROTTLE_WINDOW)),
+                sign_ins: settings.sign_ins.clone(),
                 sessions: AtomicU64::new(0),
             }),
             fingerprint,
@@ -205,38 +206,9 @@ fn key_allowed(login: &SftpLogin, key: &PublicKey) -> bool {
 }
 
 impl SshSession {
-    fn ip(&self) -> Option<IpAddr> {
-        self.peer.map(|p| p.ip())
-    }
-
-    /// The throttle's keys for a sign-in: the address and the login.
-    fn keys(&self, user: &str) -> [String; 2] {
-        let ip = self.ip().map(|ip| ip.to_string()).unwrap_or_default();
-        [format!("ip:{ip}"), format!("user:{user}")]
-    }
-
-    fn throttled(&self, user: &str) -> bool {
-        let [ip, login] = self.keys(user);
-        let blocked = self
-            .shared
-            .throttle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .blocked(&[&ip, &login], Instant::now());
-        if blocked {
-            tracing::warn!(user, peer = ?self.peer, "SFTP sign-in refused: too many failed attempts");
-        }
-        blocked
-    }
-
-    fn failed(&self, user: &str, method: &str, reason: &str) {
-        tracing::warn!(user, peer = ?self.peer, method, reason, "SFTP sign-in failed");
-        let [ip, login] = self.keys(user);
-        self.shared
-            .throttle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .failed(&[&ip, &login], Instant::now());
+    fn ip(&self) -> IpAddr {
+        self.peer
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip())
     }
 
     async fn lookup(&self, user: &str) -> Result<Option<SftpLogin>, russh::Error> {
@@ -261,29 +233,23 @@ impl russh::server::Handler for SshSession {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        if self.throttled(user) {
-            return Ok(Auth::reject());
-        }
-        let Some(login) = self.lookup(user).await? else {
-            self.failed(user, "password", "no such login");
-            return Ok(Auth::reject());
+        let lookup = async {
+            self.lookup(user).await.map(|found| {
+                found.map(|login| {
+                    let hash = login.password_hash.clone();
+                    (login, hash)
+                })
+            })
         };
-        let Some(hash) = login.password_hash.clone() else {
-            self.failed(user, "password", "the login has no password");
-            return Ok(Auth::reject());
-        };
-        let password = password.to_owned();
-        // Argon2 is deliberately slow: off the async threads.
-        let ok = tokio::task::spawn_blocking(move || {
-            rollcall_store::credentials::verify_password(&password, &hash)
-        })
-        .await
-        .unwrap_or(false);
-        if !ok {
-            self.failed(user, "password", "wrong password");
-            return Ok(Auth::reject());
+        let outcome = self
+            .shared
+            .sign_ins
+            .sign_in(Surface::Sftp, user, self.ip(), password, lookup)
+            .await?;
+        match outcome {
+            Outcome::SignedIn(login) => Ok(self.accept(login, "password")),
+            Outcome::Failed | Outcome::TooMany { .. } | Outcome::Busy => Ok(Auth::reject()),
         }
-        Ok(self.accept(login, "password"))
     }
 
     async fn auth_publickey_offered(
@@ -304,15 +270,14 @@ impl russh::server::Handler for SshSession {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        if self.throttled(user) {
-            return Ok(Auth::reject());
-        }
+        // Not throttled: a key cannot be guessed, and password guesses must not stop a
+        // customer's uploads.
         match self.lookup(user).await? {
             Some(login) if key_allowed(&login, key.public_key) => {
                 Ok(self.accept(login, "publickey"))
             }
             _ => {
-                self.failed(user, "publickey", "key not authorised");
+                tracing::warn!(user = %for_log(user), peer = ?self.peer, "SFTP key sign-in failed: key not authorised");
                 Ok(Auth::reject())
             }
         }

@@ -7,9 +7,9 @@
 //! set up on the sync service, may see runs (403 otherwise); another organisation's ids are
 //! 404, never 403, so they reveal nothing.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -19,9 +19,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::FixedOffset;
 use rollcall_domain::RunId;
+use rollcall_domain::client_address::TrustedProxies;
 use rollcall_domain::config::Role;
 use rollcall_domain::run_filter::{FilterParams, RunFilter};
-use rollcall_domain::throttle::Throttle;
+use rollcall_signin::{Guard, Outcome, Surface};
 use rollcall_store::{OrgStore, RunCursor, RunRecord, Session, SessionLimits, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -31,9 +32,6 @@ use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "rollcall_session";
 const CSRF_HEADER: &str = "x-csrf-token";
-/// Failed sign-ins allowed per address and per email within the window.
-const MAX_FAILURES: usize = 10;
-const FAILURE_WINDOW: Duration = Duration::from_secs(900);
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
@@ -43,20 +41,29 @@ pub struct AdminSettings {
     pub sessions: SessionLimits,
     /// Mark the session cookie `Secure` (rollcall behind TLS).
     pub secure_cookies: bool,
-    pub sign_ins: Arc<Mutex<Throttle>>,
+    /// Sign-in protection, shared with SFTP password sign-in (docs/SECURITY.md).
+    pub sign_ins: Arc<Guard>,
+    /// Whose `X-Forwarded-For` names the client (docs/operations.md).
+    pub trusted_proxies: TrustedProxies,
     /// File limits, for re-reading a blocked run's file when it is approved.
     pub limits: rollcall_hrfile::Limits,
 }
 
 impl AdminSettings {
-    pub fn new(secure_cookies: bool, limits: rollcall_hrfile::Limits) -> AdminSettings {
+    pub fn new(
+        secure_cookies: bool,
+        limits: rollcall_hrfile::Limits,
+        sign_ins: Arc<Guard>,
+        trusted_proxies: TrustedProxies,
+    ) -> AdminSettings {
         AdminSettings {
             sessions: SessionLimits {
                 idle: Duration::from_secs(30 * 60),
                 absolute: Duration::from_secs(12 * 3600),
             },
             secure_cookies,
-            sign_ins: Arc::new(Mutex::new(Throttle::new(MAX_FAILURES, FAILURE_WINDOW))),
+            sign_ins,
+            trusted_proxies,
             limits,
         }
     }
@@ -72,7 +79,13 @@ pub enum ApiError {
     Csrf,
     NotFound,
     Conflict(String),
-    TooManyAttempts,
+    UnsupportedMediaType,
+    /// Refused unchecked by the sign-in throttle; seconds to wait.
+    TooManyAttempts {
+        retry_after: u64,
+    },
+    /// Too many password checks at once.
+    Busy,
     Internal,
 }
 
@@ -97,7 +110,7 @@ pub struct ErrorDetail {
     /// The HTTP status.
     pub status: u16,
     /// `bad_request`, `unauthorized`, `sign_in_failed`, `forbidden`, `csrf`, `not_found`,
-    /// `conflict`, `too_many_attempts` or `internal`.
+    /// `conflict`, `unsupported_media_type`, `too_many_attempts`, `busy` or `internal`.
     pub code: String,
     /// What was wrong and how to fix it.
     pub message: String,
@@ -105,6 +118,11 @@ pub struct ErrorDetail {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match self {
+            ApiError::TooManyAttempts { retry_after } => Some(retry_after),
+            ApiError::Busy => Some(1),
+            _ => None,
+        };
         let (status, code, message) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
             ApiError::Unauthorized => (
@@ -129,10 +147,20 @@ impl IntoResponse for ApiError {
                 "no such resource".to_owned(),
             ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
-            ApiError::TooManyAttempts => (
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON, with Content-Type: application/json".to_owned(),
+            ),
+            ApiError::TooManyAttempts { retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
-                "too many failed sign-ins: wait a few minutes and try again".to_owned(),
+                format!("too many failed sign-ins: try again in {retry_after} s"),
+            ),
+            ApiError::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many sign-ins at once: try again in a moment".to_owned(),
             ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -147,7 +175,13 @@ impl IntoResponse for ApiError {
                 message,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -322,72 +356,94 @@ pub(crate) fn session_cookie(state: &AppState, value: &str, max_age: u64) -> Hea
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Check an admin's email and password, throttling failures per email and per address;
-/// returns a new session's token.
+/// Check an admin's email and password through the sign-in guard (throttled, bounded,
+/// the same time for unknown emails); returns a new session's token.
 pub(crate) async fn check_sign_in(
     state: &AppState,
     email: &str,
     password: &str,
-    ip: &str,
+    client: IpAddr,
 ) -> ApiResult<String> {
-    let email_key = format!("email:{}", email.trim().to_lowercase());
-    let ip_key = format!("ip:{ip}");
-    let keys = [email_key.as_str(), ip_key.as_str()];
-    let throttle = state.admin.sign_ins.clone();
-    let lock = || {
-        throttle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
-    if lock().blocked(&keys, Instant::now()) {
-        tracing::warn!(email, ip, "admin sign-in refused: too many failures");
-        return Err(ApiError::TooManyAttempts);
-    }
-    let found = state.store.admin_for_sign_in(email).await?;
-    let verified = match found {
-        Some((admin, hash)) => {
-            let password = password.to_owned();
-            let ok = tokio::task::spawn_blocking(move || {
-                rollcall_store::credentials::verify_password(&password, &hash)
-            })
+    let account = email.trim().to_lowercase();
+    let lookup = async {
+        state
+            .store
+            .admin_for_sign_in(&account)
             .await
-            .unwrap_or(false);
-            ok.then_some(admin)
-        }
-        None => None,
+            .map(|found| found.map(|(admin, hash)| (admin, Some(hash))))
     };
-    let Some(admin) = verified else {
-        lock().failed(&keys, Instant::now());
-        tracing::warn!(email, ip, "admin sign-in failed");
-        return Err(ApiError::SignInFailed);
+    let outcome = state
+        .admin
+        .sign_ins
+        .sign_in(Surface::Admin, &account, client, password, lookup)
+        .await?;
+    let admin = match outcome {
+        Outcome::SignedIn(admin) => admin,
+        Outcome::Failed => return Err(ApiError::SignInFailed),
+        Outcome::TooMany { retry_after } => {
+            // Whole seconds, rounded up: a client that waits that long is let through.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            return Err(ApiError::TooManyAttempts {
+                retry_after: secs.max(1),
+            });
+        }
+        Outcome::Busy => return Err(ApiError::Busy),
     };
     let (token, _) = state.store.create_session(&admin).await?;
-    tracing::info!(admin = %admin.email, "admin signed in");
+    tracing::info!(admin = %admin.email, %client, "admin signed in");
     Ok(token)
 }
 
-pub(crate) fn client_ip(extensions: &axum::http::Extensions) -> String {
-    extensions
+/// The client's address: the connection's, or behind a trusted proxy the right-most
+/// untrusted one of `X-Forwarded-For`.
+pub(crate) fn client_address(state: &AppState, parts: &Parts) -> IpAddr {
+    let peer = parts
+        .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
-        .unwrap_or_default()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| {
+            addr.ip()
+        });
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    state.admin.trusted_proxies.client_address(peer, forwarded)
+}
+
+/// Whether the body is declared JSON: a cross-site form can send only form encodings and
+/// `text/plain`, so this keeps other sites from signing a browser in (login CSRF).
+fn declared_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Sign in: sets the `rollcall_session` cookie and returns the CSRF token.
+/// The body must be JSON (`Content-Type: application/json`, else 415). Failed sign-ins are
+/// throttled per email and address, and per address (429 with `Retry-After`); too many
+/// password checks at once answer 503.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn,
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> ApiResult<Response> {
-    let ip = client_ip(request.extensions());
-    let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
+    let (parts, body) = request.into_parts();
+    if !declared_json(&parts.headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let client = client_address(&state, &parts);
+    let body = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| ApiError::BadRequest("the body is too large".into()))?;
     let form: SignIn = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!("send JSON {{\"email\": …, \"password\": …}}: {e}"))
     })?;
-    let token = check_sign_in(&state, &form.email, &form.password, &ip).await?;
+    let token = check_sign_in(&state, &form.email, &form.password, client).await?;
     let session = state
         .store
         .session(&token, state.admin.sessions)

@@ -43,6 +43,8 @@ struct SignInPage {
     nav: Option<Nav>,
     error: Option<String>,
     email: String,
+    /// The form's CSRF token; its cookie holds the same (login CSRF).
+    csrf: String,
 }
 
 #[derive(Template)]
@@ -355,50 +357,100 @@ async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
     ))
 }
 
-async fn sign_in_form() -> Response {
-    render(&SignInPage {
+/// The sign-in form's CSRF cookie: a fresh random token with each form, sent back only by
+/// this page's own posts (SameSite=Strict, this path only), and compared with the form's.
+const SIGN_IN_CSRF_COOKIE: &str = "rollcall_csrf";
+
+async fn sign_in_form(State(state): State<AppState>) -> Response {
+    sign_in_page(&state, StatusCode::OK, None, String::new())
+}
+
+/// The sign-in form, with a new CSRF token in the form and in its cookie.
+fn sign_in_page(
+    state: &AppState,
+    status: StatusCode,
+    error: Option<&str>,
+    email: String,
+) -> Response {
+    // Without randomness the token is empty, and an empty token is never accepted.
+    let csrf = rollcall_store::credentials::new_token().unwrap_or_default();
+    let secure = if state.admin.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SIGN_IN_CSRF_COOKIE}={csrf}; Path=/admin/sign-in; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    );
+    let mut response = render(&SignInPage {
         nav: None,
-        error: None,
-        email: String::new(),
-    })
+        error: error.map(str::to_owned),
+        email,
+        csrf,
+    });
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 #[derive(Deserialize)]
 struct SignInForm {
     email: String,
     password: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 async fn sign_in(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let ip = crate::api::client_ip(request.extensions());
+    let (parts, body) = request.into_parts();
+    let client = crate::api::client_address(&state, &parts);
+    let expected = cookie(&parts.headers, SIGN_IN_CSRF_COOKIE).unwrap_or_default();
+    let request = axum::extract::Request::from_parts(parts, body);
     let Ok(Form(form)) = Form::<SignInForm>::from_request(request, &state).await else {
-        return render(&SignInPage {
-            nav: None,
-            error: Some("Enter your email and your password.".into()),
-            email: String::new(),
-        });
+        return sign_in_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Some("Enter your email and your password."),
+            String::new(),
+        );
     };
-    match crate::api::check_sign_in(&state, &form.email, &form.password, &ip).await {
+    if expected.is_empty() || !constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
+        tracing::warn!(%client, "admin sign-in form refused: no or another form's CSRF token");
+        return sign_in_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("This sign-in form has expired or came from another site. Sign in again here."),
+            String::new(),
+        );
+    }
+    match crate::api::check_sign_in(&state, &form.email, &form.password, client).await {
         Ok(token) => {
             let cookie =
                 crate::api::session_cookie(&state, &token, state.admin.sessions.absolute.as_secs());
             ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response()
         }
         Err(e) => {
-            let error = match e {
-                crate::api::ApiError::TooManyAttempts => {
-                    "Too many failed sign-ins: wait a few minutes and try again."
-                }
-                crate::api::ApiError::SignInFailed => "The email or the password is wrong.",
-                _ => "The server could not sign you in. Try again in a moment.",
+            let (status, error) = match e {
+                crate::api::ApiError::TooManyAttempts { retry_after } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many failed sign-ins: try again in {retry_after} seconds."),
+                ),
+                crate::api::ApiError::Busy => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The server is busy. Try again in a moment.".to_owned(),
+                ),
+                crate::api::ApiError::SignInFailed => (
+                    StatusCode::UNAUTHORIZED,
+                    "The email or the password is wrong.".to_owned(),
+                ),
+                _ => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server could not sign you in. Try again in a moment.".to_owned(),
+                ),
             };
-            let mut response = render(&SignInPage {
-                nav: None,
-                error: Some(error.into()),
-                email: form.email,
-            });
-            *response.status_mut() = StatusCode::UNAUTHORIZED;
-            response
+            sign_in_page(&state, status, Some(&error), form.email)
         }
     }
 }

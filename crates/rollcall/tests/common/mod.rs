@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -72,15 +72,20 @@ impl Env {
     }
 
     pub fn serve_with(&self, envs: &[(&str, &str)]) -> Server {
+        self.start_serve(envs, Stdio::null())
+    }
+
+    /// [`Env::serve_with`], with the server's log (standard error) written to `log`.
+    pub fn serve_logging(&self, envs: &[(&str, &str)], log: &Path) -> Server {
+        self.start_serve(envs, std::fs::File::create(log).unwrap().into())
+    }
+
+    fn start_serve(&self, envs: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut cmd = self.command(&["serve", "--http", "127.0.0.1:0", "--sftp", "127.0.0.1:0"]);
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let line = lines.next().expect("serve printed nothing").unwrap();
         let addr = line
@@ -109,6 +114,17 @@ pub struct Server {
 impl Server {
     pub fn sftp_port(&self) -> String {
         self.sftp_addr.rsplit(':').next().unwrap().to_owned()
+    }
+
+    /// A line of the server's `/proc/PID/status` in KiB: `VmRSS` (resident now) or `VmHWM`
+    /// (the peak resident size).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
     }
 
     /// Kill the process at once (SIGKILL): no graceful shutdown.
@@ -191,7 +207,39 @@ pub fn try_http(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect(addr)?;
+    exchange(TcpStream::connect(addr)?, addr, method, path, headers, body)
+}
+
+/// [`http`] from the local address `from` (any of 127.0.0.0/8 on loopback), so that one test
+/// can play clients at several addresses.
+pub fn http_from(
+    from: IpAddr,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Response {
+    let target: SocketAddr = addr.parse().unwrap();
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(target),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    socket.bind(&SocketAddr::new(from, 0).into()).unwrap();
+    socket.connect(&target.into()).unwrap();
+    exchange(socket.into(), addr, method, path, headers, body).unwrap()
+}
+
+fn exchange(
+    mut stream: TcpStream,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<Response> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
