@@ -25,7 +25,6 @@ pub struct Application {
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     scim: rollcall_web::scim::ScimSettings,
     secure_cookies: bool,
-    limits: rollcall_hrfile::Limits,
     sign_ins: Arc<rollcall_signin::Guard>,
     trusted_proxies: rollcall_domain::client_address::TrustedProxies,
 }
@@ -82,7 +81,6 @@ impl Application {
                 schema: rollcall_scim::schema::UserSchema::new(&settings.scim_extension_urn),
             },
             secure_cookies: settings.secure_cookies,
-            limits: settings.limits,
             sign_ins,
             trusted_proxies: settings.trusted_proxies.clone(),
         })
@@ -108,7 +106,6 @@ impl Application {
             tokens: rollcall_web::scim::TokenCache::default(),
             admin: rollcall_web::api::AdminSettings::new(
                 self.secure_cookies,
-                self.limits,
                 self.sign_ins,
                 self.trusted_proxies,
             ),

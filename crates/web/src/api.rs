@@ -45,14 +45,11 @@ pub struct AdminSettings {
     pub sign_ins: Arc<Guard>,
     /// Whose `X-Forwarded-For` names the client (docs/operations.md).
     pub trusted_proxies: TrustedProxies,
-    /// File limits, for re-reading a blocked run's file when it is approved.
-    pub limits: rollcall_hrfile::Limits,
 }
 
 impl AdminSettings {
     pub fn new(
         secure_cookies: bool,
-        limits: rollcall_hrfile::Limits,
         sign_ins: Arc<Guard>,
         trusted_proxies: TrustedProxies,
     ) -> AdminSettings {
@@ -64,7 +61,6 @@ impl AdminSettings {
             secure_cookies,
             sign_ins,
             trusted_proxies,
-            limits,
         }
     }
 }
