@@ -17,6 +17,7 @@ mod queue;
 mod runs;
 mod scim;
 mod scim_writes;
+mod statistics;
 mod users;
 
 use std::fmt;
