@@ -13,6 +13,7 @@ mod db;
 mod fast;
 mod initial;
 mod operator;
+mod point_lookups;
 mod queue;
 mod runs;
 mod scim;
@@ -34,6 +35,7 @@ pub use initial::InitialRun;
 pub use operator::{
     Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig, TokenInfo,
 };
+pub use point_lookups::{AnsweredBy, LookupParam, PointLookup, point_lookups};
 pub use queue::{CHUNK_BYTES, Claim, QueuedFile, UploadError};
 pub use runs::{Finish, NewRun, RunRecord};
 pub use scim::{Activity, IndexedColumn, UserRow};

@@ -206,17 +206,20 @@ fn logged<'a>(jobs: &[&'a Job], results: &[Result<bool>]) -> Vec<&'a Job> {
 const INSERT_ACTIVITY_RUN: &str = "INSERT INTO sync_runs (id, org_id, config_id, connector, trigger_kind, status, \
     dry_run, queued_at, started_at, ended_at, activity_hour) VALUES ($1, $2, $3, 'SCIM', 'scim', $4, 0, $5, $5, $5, $6) \
     ON CONFLICT (config_id, activity_hour) DO NOTHING";
-const SELECT_ACTIVITY_RUN: &str =
+pub(crate) const SELECT_ACTIVITY_RUN: &str =
     "SELECT id FROM sync_runs WHERE config_id = $1 AND activity_hour = $2 AND org_id = $3";
-const LAST_LOG_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) AS n FROM sync_log_rows WHERE run_id = $1";
+pub(crate) const LAST_LOG_SEQ: &str =
+    "SELECT COALESCE(MAX(seq), 0) AS n FROM sync_log_rows WHERE run_id = $1";
 const INSERT_LOG_ROW: &str = "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, \
     error_type, message, additional_data, changed_fields) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9)";
 const ADD_TO_RUN: &str = "UPDATE sync_runs SET ended_at = $1, created = created + $2, updated = updated + $3, \
     deactivated = deactivated + $4, reactivated = reactivated + $5, unchanged = unchanged + $6, \
     skipped = skipped + $7, warnings = warnings + $8, \
     status = CASE WHEN skipped + $7 + warnings + $8 > 0 THEN $9 ELSE $10 END WHERE id = $11";
-const SELECT_MANAGER_OF_VISIBLE: &str =
-    "SELECT managed_by FROM users WHERE org_id = $1 AND id = $2 AND scim_deleted = 0";
+/// The configuration managing a user, and whether SCIM can still see it. By primary key
+/// alone: a condition on `scim_deleted` would let the partial page index match too.
+pub(crate) const SELECT_MANAGER_OF_USER: &str =
+    "SELECT managed_by, scim_deleted FROM users WHERE org_id = $1 AND id = $2";
 const SCIM_DELETE: &str = "UPDATE users SET scim_deleted = 1, active = 0, managed_by = $1, version = version + 1, \
     updated_at = $2 WHERE org_id = $3 AND id = $4";
 
@@ -303,12 +306,15 @@ async fn apply(
         Change::Delete(id) => {
             let row = query(
                 backend,
-                SELECT_MANAGER_OF_VISIBLE,
+                SELECT_MANAGER_OF_USER,
                 vec![job.org.as_str().into(), id.as_str().into()],
             )
             .fetch_optional(&mut **tx)
             .await?;
             let Some(row) = row else { return Ok(false) };
+            if get::<i64>(&row, "scim_deleted")? != 0 {
+                return Ok(false);
+            }
             check_delete(job, get::<Option<String>>(&row, "managed_by")?.as_deref())?;
             query(
                 backend,
@@ -529,13 +535,13 @@ mod sqlite {
                 Ok(true)
             }
             Change::Delete(id) => {
-                let managed_by: Option<Option<String>> = conn
-                    .prepare_cached(SELECT_MANAGER_OF_VISIBLE)
+                let user: Option<(Option<String>, i64)> = conn
+                    .prepare_cached(&crate::fast::numbered(SELECT_MANAGER_OF_USER))
                     .map_err(failed)?
-                    .query_row(params![org, id.as_str()], |r| r.get(0))
+                    .query_row(params![org, id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
                     .map_err(failed)?;
-                let Some(managed_by) = managed_by else {
+                let Some((managed_by, 0)) = user else {
                     return Ok(false);
                 };
                 check_delete(job, managed_by.as_deref())?;
