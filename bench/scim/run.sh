@@ -6,6 +6,15 @@
 #   USERS=10000 bash bench/scim/run.sh     # the same at 10,000 users
 #   bash bench/scim/run.sh --json FILE     # also write the figures as JSON (bench/run.sh does)
 #
+#   # PostgreSQL (issue 22): a fresh database on that server, seeded by the same `rollcall sync`
+#   # and measured at once (nothing analysed by hand), dropped at the end. Needs psql.
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test USERS=20000 SCENARIOS=get_filter \
+#     bash bench/scim/run.sh
+#
+# PG_ANALYZE=1 runs `ANALYZE` by hand after the seed (the reference of issue 22: the same
+# database once PostgreSQL has statistics). SCENARIOS picks some of `get_filter post patch
+# pages` (default: all; patch needs post, whose users it flips).
+#
 # Each scenario runs WARMUP (default 5s; 0 for none) before its measured DURATION. Needs wrk
 # (Debian package `wrk`) and python3. Prints one Markdown row per scenario (requests/s, p50,
 # p99, non-2xx), the server's peak RSS (VmHWM) and which of Entra's requests it handles
@@ -26,9 +35,14 @@ CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-5s}
 THREADS=${THREADS:-2}
+SCENARIOS=${SCENARIOS:-get_filter post patch pages}
 for tool in wrk curl python3; do
   command -v $tool >/dev/null || { echo "$tool is not installed (apt-get install $tool)" >&2; exit 2; }
 done
+want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+if want patch && ! want post; then
+  echo "SCENARIOS: patch needs post (it flips the users POSTed)" >&2; exit 2
+fi
 
 if [ -z "${ROLLCALL_BIN:-}" ]; then
   cargo build --release -q -p rollcall
@@ -36,8 +50,24 @@ if [ -z "${ROLLCALL_BIN:-}" ]; then
 fi
 BIN=$ROLLCALL_BIN
 WORK=$(mktemp -d)
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+SERVER=
+BENCH_DB=
+cleanup() {
+  if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi
+  if [ -n "$BENCH_DB" ]; then psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $BENCH_DB" >/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 DATA=(--data-dir "$WORK/data")
+BACKEND=sqlite
+if [ -n "${DATABASE_URL:-}" ]; then
+  command -v psql >/dev/null || { echo "DATABASE_URL needs psql (apt-get install postgresql-client)" >&2; exit 2; }
+  BENCH_DB=rollcall_bench_$$
+  psql "$DATABASE_URL" -qc "CREATE DATABASE $BENCH_DB"
+  DATA+=(--database-url "${DATABASE_URL%/*}/$BENCH_DB")
+  BACKEND="postgres (autovacuum $(psql "$DATABASE_URL" -Atc 'SHOW autovacuum'))"
+fi
+echo "backend: $BACKEND" >&2
 
 # Seed the organisation from an HR file (the fastest way in), then a SCIM token.
 python3 - "$USERS" > "$WORK/people.csv" <<'PY'
@@ -63,6 +93,10 @@ seed_started=$(date +%s.%N)
 $BIN sync "${DATA[@]}" --org Bench --config HR "$WORK/people.csv" --json >/dev/null
 SEED_S=$(python3 -c "print(round($(date +%s.%N) - $seed_started, 1))")
 echo "seeded $USERS users in $SEED_S s" >&2
+if [ -n "$BENCH_DB" ] && [ "${PG_ANALYZE:-}" = 1 ]; then
+  psql "${DATABASE_URL%/*}/$BENCH_DB" -qc "ANALYZE"
+  echo "analysed by hand after the seed" >&2
+fi
 TOKEN=$($BIN token create "${DATA[@]}" --org Bench)
 export TOKEN USERS
 
@@ -84,10 +118,11 @@ bench() { # scenario, script, key
     --connections "$CONNECTIONS" --threads "$THREADS" --record "$OUT" "$3"
 }
 
-echo "| scenario ($USERS users, $CONNECTIONS connections) | requests/s | p50 | p99 | non-2xx |"
+echo "| scenario ($USERS users, $CONNECTIONS connections, $BACKEND) | requests/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|"
-bench "GET userName eq (random user)" get_filter.lua get_filter
-bench "POST new user" post.lua post
+if want get_filter; then bench "GET userName eq (random user)" get_filter.lua get_filter; fi
+if want post; then bench "POST new user" post.lua post; fi
+if want patch; then
 # The users POSTed above are SCIM-managed: PATCH flips them.
 python3 - "$URL" "$TOKEN" "$USERS" > "$WORK/ids.txt" <<'PY'
 import json, sys, urllib.request
@@ -104,7 +139,8 @@ for _ in range(50):
     start += 200
 PY
 IDS_FILE="$WORK/ids.txt" bench "PATCH active \"False\"/\"True\" (Entra)" patch.lua patch
-bench "GET page of 100 (random startIndex)" pages.lua pages
+fi
+if want pages; then bench "GET page of 100 (random startIndex)" pages.lua pages; fi
 RSS=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$SERVER/status)
 if [ -n "${PROFILE:-}" ]; then
   # A flat perf profile of the server under 10 s more of the GET-by-filter load (not measured).
@@ -124,12 +160,13 @@ echo "peak RSS of serve: $RSS MiB"
 echo "Entra's requests (bench/scim/entra_probe.py):"
 python3 bench/scim/entra_probe.py "$URL/scim/v2" "$TOKEN" --json "$WORK/probe.json"
 if [ -n "$JSON" ]; then
-  python3 - "$OUT" "$JSON" "$USERS" "$SEED_S" "$RSS" "$WORK/probe.json" <<'PY'
+  python3 - "$OUT" "$JSON" "$USERS" "$SEED_S" "$RSS" "$WORK/probe.json" "$BACKEND" <<'PY'
 import json, sys
-out, dest, users, seed_s, rss, probe = sys.argv[1:]
+out, dest, users, seed_s, rss, probe, backend = sys.argv[1:]
 data = json.load(open(out))
 data.update(name="rollcall", users=int(users), seeded_by="rollcall sync (HR file)",
-            seed_s=float(seed_s), peak_rss_mib=int(rss), entra_probe=json.load(open(probe)))
+            seed_s=float(seed_s), peak_rss_mib=int(rss), entra_probe=json.load(open(probe)),
+            backend=backend)
 json.dump(data, open(dest, "w"), indent=2)
 PY
 fi

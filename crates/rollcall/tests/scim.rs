@@ -607,6 +607,87 @@ fn a_delete_from_another_configuration_is_refused_and_logged() {
     assert_eq!(scim.call("GET", &path, None).status, 404);
 }
 
+/// Eight identical POSTs at the same moment (an identity provider retrying, or several nodes
+/// taking the same request): one creates the user, the seven others are refused as 409
+/// `uniqueness` with the SPEC §3 conflict, never a 500. Several rounds, so that the writes meet
+/// in the different places they can (the unique index, the activity run's log).
+#[test]
+fn concurrent_posts_of_one_user_name() {
+    let scim = Scim::start();
+    let node = scim.server.addr.clone();
+    posted_at_once(&scim, &[node]);
+}
+
+/// The same against two `rollcall serve` nodes sharing one PostgreSQL database, four POSTs
+/// each: their transactions meet in PostgreSQL (unique violations, lock waits).
+#[test]
+fn concurrent_posts_of_one_user_name_on_two_postgres_nodes() {
+    let Some(url) = common::postgres_database("scim_race") else {
+        return;
+    };
+    let mut env = Env::new();
+    env.database_url = Some(url.clone());
+    let scim = Scim::start_in(env);
+    // The second node has a data directory of its own (SFTP host key, spool).
+    let mut second_env = Env::new();
+    second_env.database_url = Some(url);
+    let second = second_env.serve();
+    posted_at_once(&scim, &[scim.server.addr.clone(), second.addr.clone()]);
+}
+
+fn posted_at_once(scim: &Scim, nodes: &[String]) {
+    const POSTS: usize = 8;
+    for round in 0..10 {
+        let user = entra_user(&format!("race-{round}"));
+        let body = user.to_string();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(POSTS));
+        let posts: Vec<_> = (0..POSTS)
+            .map(|i| {
+                let (addr, body, barrier) = (
+                    nodes[i % nodes.len()].clone(),
+                    body.clone(),
+                    barrier.clone(),
+                );
+                let auth = format!("Bearer {}", scim.token);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    http(
+                        &addr,
+                        "POST",
+                        "/scim/v2/Users",
+                        &[
+                            ("Authorization", auth.as_str()),
+                            ("Content-Type", "application/scim+json"),
+                        ],
+                        Some(body.as_bytes()),
+                    )
+                })
+            })
+            .collect();
+        let answers: Vec<Response> = posts.into_iter().map(|p| p.join().unwrap()).collect();
+        let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "round {round}: {statuses:?}\n{answers:#?}"
+        );
+        for r in answers.iter().filter(|r| r.status != 201) {
+            assert_eq!(r.status, 409, "round {round}: {statuses:?}: {}", r.body);
+            let error = r.json();
+            assert_eq!(error["scimType"], "uniqueness", "{error}");
+            assert!(
+                error["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("ORGANISATION_CONFLICT"),
+                "{error}"
+            );
+        }
+        let name = user["userName"].as_str().unwrap();
+        assert_eq!(total(&scim.filter(&format!("userName eq \"{name}\""))), 1);
+    }
+}
+
 /// A write answered 2xx is committed before the answer: a server killed (SIGKILL) in the
 /// middle of a burst of POSTs and PATCHes has every acknowledged one after a restart.
 #[test]

@@ -198,6 +198,12 @@ impl FastReads {
     }
 }
 
+/// A query written once for both backends (`$n` placeholders) in SQLite's numbered form
+/// (`?n`), which binds by position without looking names up. Our SQL has no `$` elsewhere.
+pub(crate) fn numbered(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
 /// A driver error, logged here; callers see the opaque [`StoreError::Database`].
 pub(crate) fn failed(e: rusqlite::Error) -> StoreError {
     tracing::error!(error = %e, "SQLite read failed");

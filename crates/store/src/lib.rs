@@ -14,10 +14,12 @@ mod db;
 mod fast;
 mod initial;
 mod operator;
+mod point_lookups;
 mod queue;
 mod runs;
 mod scim;
 mod scim_writes;
+mod statistics;
 mod users;
 
 use std::fmt;
@@ -35,6 +37,7 @@ pub use initial::InitialRun;
 pub use operator::{
     Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig, TokenInfo,
 };
+pub use point_lookups::{AnsweredBy, LookupParam, PointLookup, point_lookups};
 pub use queue::{CHUNK_BYTES, Claim, QueuedFile, UploadError};
 pub use runs::{Finish, NewRun, RunRecord};
 pub use scim::{Activity, IndexedColumn, UserRow};
@@ -48,7 +51,9 @@ pub enum StoreError {
     /// A unique key is taken (the name of the violated index says which).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// A write based on a stale version: someone else changed the row meanwhile.
+    /// A write based on a stale version: someone else changed the row meanwhile (or, on
+    /// PostgreSQL, a concurrent transaction made this one fail: a serialization failure or a
+    /// deadlock). Nothing of the write is kept; plan it again.
     #[error("the record changed while it was being written; try again")]
     StaleWrite,
     #[error("{0} not found")]
@@ -64,20 +69,43 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &e
-            && db.is_unique_violation()
+            && let Some(refused) = refused_by_another_writer(db.as_ref())
         {
-            // PostgreSQL names the index; SQLite names the columns in its message.
-            let what = db
-                .constraint()
-                .map(str::to_owned)
-                .unwrap_or_else(|| db.message().to_owned());
-            return StoreError::Conflict(what);
+            return refused;
         }
         if let sqlx::Error::RowNotFound = e {
             return StoreError::NotFound("row".into());
         }
         tracing::error!(error = %e, "database error");
         StoreError::Database
+    }
+}
+
+/// PostgreSQL's codes (SQLSTATE) for a transaction that lost to a concurrent one and can be
+/// planned again: nothing it wrote is kept.
+const SERIALIZATION_FAILURE: &str = "40001";
+const DEADLOCK_DETECTED: &str = "40P01";
+
+/// A write refused because another writer got there first, decided from the error's code
+/// (its SQLSTATE on PostgreSQL, its extended result code on SQLite), never from its text:
+/// a taken unique key is a [`StoreError::Conflict`], a serialization failure or a deadlock
+/// a [`StoreError::StaleWrite`]. Callers plan again against what is now committed, so either
+/// ends as a conflict row or a 409, not a 500.
+fn refused_by_another_writer(db: &dyn sqlx::error::DatabaseError) -> Option<StoreError> {
+    if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
+        // Which key: PostgreSQL names the index; SQLite names the columns in its message.
+        let what = db
+            .constraint()
+            .map(str::to_owned)
+            .unwrap_or_else(|| db.message().to_owned());
+        return Some(StoreError::Conflict(what));
+    }
+    match db.code().as_deref() {
+        Some(SERIALIZATION_FAILURE | DEADLOCK_DETECTED) => {
+            tracing::info!(error = %db, "a concurrent transaction won; the write is planned again");
+            Some(StoreError::StaleWrite)
+        }
+        _ => None,
     }
 }
 

@@ -134,6 +134,10 @@ fn mapping_from_json(json: &str) -> Result<Mapping> {
     })
 }
 
+/// A SCIM token by the digest of its secret (`scim_tokens_digest`, unique).
+pub(crate) const SELECT_TOKEN: &str =
+    "SELECT id, org_id, config_id FROM scim_tokens WHERE digest = $1 AND revoked_at IS NULL";
+
 const CONFIG_COLUMNS: &str = "id, org_id, name, kind, mode, mapping, deactivation_threshold, notify_email, phone_region, sftp_user";
 
 fn config_from_row(row: &AnyRow) -> Result<SourceConfig> {
@@ -213,12 +217,9 @@ impl Store {
     /// it leaks nothing useful through timing.
     pub async fn authenticate_token(&self, token: &str) -> Result<Option<(OrgId, ConfigId)>> {
         let digest = credentials::token_digest(token);
-        let row = query(self.db.backend,
-            "SELECT id, org_id, config_id FROM scim_tokens WHERE digest = $1 AND revoked_at IS NULL",
-            vec![digest.into()],
-        )
-        .fetch_optional(&self.db.read)
-        .await?;
+        let row = query(self.db.backend, SELECT_TOKEN, vec![digest.into()])
+            .fetch_optional(&self.db.read)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let id: String = get(&row, "id")?;
         query(

@@ -6,6 +6,7 @@ use rollcall_domain::{ConfigId, Counts, LogRow, OrgId, RunId, RunStatus};
 use sqlx::any::AnyRow;
 
 use crate::db::{Arg, flag, get, placeholders, query, time};
+use crate::statistics::{self, Table};
 use crate::users::{insert_users, update_user};
 use crate::{OrgStore, Result, StoreError, new_id};
 
@@ -246,6 +247,7 @@ impl OrgStore {
         if held.rows_affected() != 1 {
             return Err(StoreError::NotFound(format!("run {run} in progress")));
         }
+        let mut users_written = 0;
         let (status, counts, logs): (RunStatus, Counts, Vec<LogRow>) = match finish {
             Finish::Apply(plan) => {
                 let mut new_users = Vec::new();
@@ -275,6 +277,7 @@ impl OrgStore {
                     now,
                 )
                 .await?;
+                users_written = plan.writes().count();
                 (
                     plan.counts.completed_status(),
                     plan.counts,
@@ -343,6 +346,14 @@ impl OrgStore {
             return Err(StoreError::NotFound(format!("run {run} in progress")));
         }
         tx.commit().await?;
+        statistics::refresh_after_write(
+            &self.store.db,
+            &[
+                (Table::Users, users_written as u64),
+                (Table::SyncLogRows, logs.len() as u64),
+            ],
+        )
+        .await;
         self.run(run).await
     }
 

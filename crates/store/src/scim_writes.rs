@@ -10,6 +10,12 @@
 //! savepoints (conflicts are rare); if any request conflicts, the transaction is dropped and
 //! the group is applied again with one savepoint per request, so the conflicting ones are
 //! rolled back alone and their callers plan again.
+//!
+//! On PostgreSQL every node runs such a writer, and their transactions meet in the database.
+//! A key another node took fails that write alone (its caller plans again, and answers 409);
+//! a group adds to its activity run's counts before numbering its log rows, so the run's row
+//! is locked and two nodes never number two rows alike; and a group that loses as a whole (a
+//! deadlock, a serialization failure) is applied again. None of these is a 500.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -105,23 +111,40 @@ impl ScimWrites {
     }
 }
 
+/// How many times a group is applied when the transaction as a whole (not one of its writes)
+/// loses to a concurrent one: on PostgreSQL, another node's transaction can make it fail
+/// with a deadlock or a serialization failure, and nothing of it is kept.
+const GROUP_ATTEMPTS: usize = 3;
+
 async fn writer(db: Db, clock: Arc<dyn Clock>, mut receiver: mpsc::Receiver<Queued>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
         let now = clock.now().timestamp_millis();
         let jobs: Vec<&Job> = group.iter().map(|q| &q.job).collect();
-        let outcome = match commit_group(&db, &jobs, now, false).await {
-            Ok(Some(results)) => Ok(results),
-            Ok(None) => commit_group(&db, &jobs, now, true)
-                .await
-                .map(Option::unwrap_or_default),
-            Err(e) => Err(e),
+        let mut attempt = 1;
+        let outcome = loop {
+            let outcome = match commit_group(&db, &jobs, now, false).await {
+                Ok(Some(results)) => Ok(results),
+                Ok(None) => commit_group(&db, &jobs, now, true)
+                    .await
+                    .map(Option::unwrap_or_default),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Err(e) if is_retryable(&e) && attempt < GROUP_ATTEMPTS => {
+                    tracing::info!(error = %e, attempt, "a group of SCIM writes lost to a concurrent transaction; applying it again");
+                    attempt += 1;
+                }
+                outcome => break outcome,
+            }
         };
         answer(&mut group, outcome, now);
     }
 }
 
-/// Hand each caller of a group its result (every caller an error when the group failed).
+/// Hand each caller of a group its result (every caller an error when the group failed:
+/// [`StoreError::StaleWrite`], which callers plan again, when it lost to a concurrent
+/// transaction, the opaque [`StoreError::Database`] otherwise).
 fn answer(group: &mut Vec<Queued>, outcome: Result<Vec<Result<()>>>, at: i64) {
     match outcome {
         Ok(results) if results.len() == group.len() => {
@@ -130,11 +153,17 @@ fn answer(group: &mut Vec<Queued>, outcome: Result<Vec<Result<()>>>, at: i64) {
             }
         }
         Ok(_) | Err(_) => {
+            let retryable = outcome.as_ref().is_err_and(is_retryable);
             if let Err(e) = &outcome {
                 tracing::error!(error = %e, writes = group.len(), "a group of SCIM writes failed");
             }
             for queued in group.drain(..) {
-                let _ = queued.reply.send(Err(StoreError::Database));
+                let e = if retryable {
+                    StoreError::StaleWrite
+                } else {
+                    StoreError::Database
+                };
+                let _ = queued.reply.send(Err(e));
             }
         }
     }
@@ -169,9 +198,10 @@ fn logged<'a>(jobs: &[&'a Job], results: &[Result<()>]) -> Vec<&'a Job> {
 const INSERT_ACTIVITY_RUN: &str = "INSERT INTO sync_runs (id, org_id, config_id, connector, trigger_kind, status, \
     dry_run, queued_at, started_at, ended_at, activity_hour) VALUES ($1, $2, $3, 'SCIM', 'scim', $4, 0, $5, $5, $5, $6) \
     ON CONFLICT (config_id, activity_hour) DO NOTHING";
-const SELECT_ACTIVITY_RUN: &str =
+pub(crate) const SELECT_ACTIVITY_RUN: &str =
     "SELECT id FROM sync_runs WHERE config_id = $1 AND activity_hour = $2 AND org_id = $3";
-const LAST_LOG_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) AS n FROM sync_log_rows WHERE run_id = $1";
+pub(crate) const LAST_LOG_SEQ: &str =
+    "SELECT COALESCE(MAX(seq), 0) AS n FROM sync_log_rows WHERE run_id = $1";
 const INSERT_LOG_ROW: &str = "INSERT INTO sync_log_rows (run_id, seq, row_num, external_id, username, action, \
     error_type, message, additional_data, changed_fields) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9)";
 const ADD_TO_RUN: &str = "UPDATE sync_runs SET ended_at = $1, created = created + $2, updated = updated + $3, \
@@ -284,33 +314,11 @@ async fn record_activities(
         .fetch_one(&mut **tx)
         .await?;
         let run_id = RunId::new(get::<String>(&run, "id")?);
-        let seq = query(backend, LAST_LOG_SEQ, vec![run_id.as_str().into()])
-            .fetch_one(&mut **tx)
-            .await?;
-        let mut seq: i64 = get(&seq, "n")?;
-        let mut delta = Counts::default();
-        for job in &jobs {
-            seq += 1;
-            delta.add(job.action, job.warning);
-            let log = &job.log;
-            query(
-                backend,
-                INSERT_LOG_ROW,
-                vec![
-                    run_id.as_str().into(),
-                    seq.into(),
-                    log.external_id.as_str().into(),
-                    log.username.as_str().into(),
-                    log.action.as_str().into(),
-                    log.error_type.as_str().into(),
-                    log.message.as_str().into(),
-                    log.additional_data.as_str().into(),
-                    log.changed_fields.as_str().into(),
-                ],
-            )
-            .execute(&mut **tx)
-            .await?;
-        }
+        let delta = counts_of(&jobs);
+        // The counts first: updating the run's row locks it, so a writer of another node
+        // adding to the same run waits here until this transaction ends, and then reads the
+        // log rows it wrote. Reading the last row first, both took the same numbers and the
+        // second failed on the log's primary key.
         let n = |v: u64| Arg::from(i64::try_from(v).unwrap_or(0));
         query(
             backend,
@@ -331,8 +339,42 @@ async fn record_activities(
         )
         .execute(&mut **tx)
         .await?;
+        let seq = query(backend, LAST_LOG_SEQ, vec![run_id.as_str().into()])
+            .fetch_one(&mut **tx)
+            .await?;
+        let mut seq: i64 = get(&seq, "n")?;
+        for job in &jobs {
+            seq += 1;
+            let log = &job.log;
+            query(
+                backend,
+                INSERT_LOG_ROW,
+                vec![
+                    run_id.as_str().into(),
+                    seq.into(),
+                    log.external_id.as_str().into(),
+                    log.username.as_str().into(),
+                    log.action.as_str().into(),
+                    log.error_type.as_str().into(),
+                    log.message.as_str().into(),
+                    log.additional_data.as_str().into(),
+                    log.changed_fields.as_str().into(),
+                ],
+            )
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(())
+}
+
+/// What a configuration's writes add to its activity run's counts.
+fn counts_of(jobs: &[&Job]) -> Counts {
+    let mut delta = Counts::default();
+    for job in jobs {
+        delta.add(job.action, job.warning);
+    }
+    delta
 }
 
 /// The same group commit on SQLite through rusqlite: prepared statements on one connection
@@ -462,31 +504,8 @@ mod sqlite {
                 .map_err(failed)?
                 .query_row(params![config, hour, org], |r| r.get(0))
                 .map_err(failed)?;
-            let mut seq: i64 = conn
-                .prepare_cached(LAST_LOG_SEQ)
-                .map_err(failed)?
-                .query_row(params![run], |r| r.get(0))
-                .map_err(failed)?;
-            let mut insert = conn.prepare_cached(INSERT_LOG_ROW).map_err(failed)?;
-            let mut delta = Counts::default();
-            for job in &jobs {
-                seq += 1;
-                delta.add(job.action, job.warning);
-                let log = &job.log;
-                insert
-                    .execute(params![
-                        run,
-                        seq,
-                        log.external_id,
-                        log.username,
-                        log.action,
-                        log.error_type,
-                        log.message,
-                        log.additional_data,
-                        log.changed_fields,
-                    ])
-                    .map_err(failed)?;
-            }
+            // The counts first, as on PostgreSQL (there the update locks the run's row).
+            let delta = counts_of(&jobs);
             let n = |v: u64| i64::try_from(v).unwrap_or(0);
             conn.prepare_cached(ADD_TO_RUN)
                 .map_err(failed)?
@@ -504,6 +523,29 @@ mod sqlite {
                     run,
                 ])
                 .map_err(failed)?;
+            let mut seq: i64 = conn
+                .prepare_cached(LAST_LOG_SEQ)
+                .map_err(failed)?
+                .query_row(params![run], |r| r.get(0))
+                .map_err(failed)?;
+            let mut insert = conn.prepare_cached(INSERT_LOG_ROW).map_err(failed)?;
+            for job in &jobs {
+                seq += 1;
+                let log = &job.log;
+                insert
+                    .execute(params![
+                        run,
+                        seq,
+                        log.external_id,
+                        log.username,
+                        log.action,
+                        log.error_type,
+                        log.message,
+                        log.additional_data,
+                        log.changed_fields,
+                    ])
+                    .map_err(failed)?;
+            }
         }
         Ok(())
     }

@@ -254,6 +254,49 @@ pub(crate) async fn update_user(
     Ok(())
 }
 
+/// The keys a batch's context is looked up by (the columns of [`OrgStore::load_context`]).
+pub(crate) const CONTEXT_KEYS: [&str; 6] = [
+    "external_id",
+    "username_norm",
+    "employee_id",
+    "email_norm",
+    "phone_mobile_e164",
+    "id",
+];
+
+/// The keys unique across all organisations, whose indexes hold no organisation: the primary
+/// key, and email and mobile (SPEC §2).
+const GLOBAL_KEYS: [&str; 3] = ["id", "email_norm", "phone_mobile_e164"];
+
+/// The users of an organisation (`$1`) holding one of `n` values (`$2`…) of a unique key,
+/// found through that key's unique index (or the primary key) alone.
+///
+/// Several values of a key unique across organisations are looked up first and then kept if
+/// they are the organisation's: asked with `org_id = $1` beside them, PostgreSQL, without
+/// statistics, intersected their index with one that starts with the organisation
+/// (`users_managed_by`), reading the entries of all its users. For one value, and for the keys
+/// whose unique index starts with the organisation, only that index can answer in one probe.
+pub(crate) fn users_by_keys_sql(column: &str, n: usize) -> String {
+    let keys = placeholders(2, n);
+    if n > 1 && GLOBAL_KEYS.contains(&column) {
+        format!(
+            "WITH found AS MATERIALIZED (SELECT {USER_COLUMNS} FROM users WHERE {column} IN ({keys})) \
+             SELECT {USER_COLUMNS} FROM found WHERE org_id = $1"
+        )
+    } else {
+        format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND {column} IN ({keys})")
+    }
+}
+
+/// Which of `n` values (`$2`…) of a globally unique key (email, mobile) users of other
+/// organisations than `$1` hold.
+pub(crate) fn foreign_keys_sql(column: &str, n: usize) -> String {
+    format!(
+        "SELECT {column} AS v FROM users WHERE org_id <> $1 AND {column} IN ({})",
+        placeholders(2, n)
+    )
+}
+
 /// The batch's emails and mobile numbers that none of `users` (this organisation's) holds:
 /// only those can be held by another organisation (the indexes are global).
 fn not_held_by<'k>(users: &[StoredUser], keys: &'k BatchKeys) -> (Vec<&'k str>, Vec<&'k str>) {
@@ -306,6 +349,7 @@ impl OrgStore {
         // Most records reach the same user by every key, so each lookup only asks for the
         // values that the users found so far do not already hold.
         type Holds = fn(&StoredUser) -> Option<String>;
+        // The columns of `CONTEXT_KEYS`, each answered by its unique index.
         let lookups: [(&str, &[String], Holds); 6] = [
             ("external_id", &keys.external_ids, |u| {
                 u.profile
@@ -427,10 +471,7 @@ impl OrgStore {
             return Ok(());
         }
         if let Some(fast) = self.fast_for(values.len()) {
-            let sql = format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE org_id = ? AND {column} IN ({})",
-                question_marks(values.len())
-            );
+            let sql = crate::fast::numbered(&users_by_keys_sql(column, values.len()));
             let params =
                 std::iter::once(self.org.as_str()).chain(values.iter().map(String::as_str));
             return fast.for_each_row(&sql, params, |row| {
@@ -440,10 +481,7 @@ impl OrgStore {
             });
         }
         for chunk in values.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND {column} IN ({})",
-                placeholders(2, chunk.len())
-            );
+            let sql = users_by_keys_sql(column, chunk.len());
             let mut args: Vec<Arg> = vec![self.org.as_str().into()];
             args.extend(chunk.iter().map(|v| Arg::from(v.as_str())));
             for row in query(self.store.db.backend, sql, args)
@@ -465,10 +503,7 @@ impl OrgStore {
             return Ok(held);
         }
         if let Some(fast) = self.fast_for(values.len()) {
-            let sql = format!(
-                "SELECT {column} FROM users WHERE org_id <> ? AND {column} IN ({})",
-                question_marks(values.len())
-            );
+            let sql = crate::fast::numbered(&foreign_keys_sql(column, values.len()));
             let params = std::iter::once(self.org.as_str()).chain(values.iter().copied());
             fast.for_each_row(&sql, params, |row| {
                 held.insert(row.get::<_, String>(0).map_err(failed)?);
@@ -477,10 +512,7 @@ impl OrgStore {
             return Ok(held);
         }
         for chunk in values.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "SELECT {column} AS v FROM users WHERE org_id <> $1 AND {column} IN ({})",
-                placeholders(2, chunk.len())
-            );
+            let sql = foreign_keys_sql(column, chunk.len());
             let mut args: Vec<Arg> = vec![self.org.as_str().into()];
             args.extend(chunk.iter().map(|v| Arg::from(*v)));
             for row in query(self.store.db.backend, sql, args)
@@ -505,7 +537,7 @@ impl OrgStore {
     pub async fn user(&self, id: &UserId) -> Result<Option<StoredUser>> {
         let row = query(
             self.store.db.backend,
-            format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND id = $2"),
+            crate::scim::by_unique_key_sql("id"),
             vec![self.org.as_str().into(), id.as_str().into()],
         )
         .fetch_optional(&self.store.db.read)
@@ -595,7 +627,7 @@ impl OrgStore {
 }
 
 /// The columns [`OrgStore::fill_sieve`] reads, in [`sieve_view`]'s order.
-const SIEVE_SQL: &str = "SELECT u.managed_by, u.external_id, u.username, u.employee_id, u.first_name, \
+pub(crate) const SIEVE_SQL: &str = "SELECT u.managed_by, u.external_id, u.username, u.employee_id, u.first_name, \
     u.second_name, u.email, u.email_from_source, u.phone_mobile, u.phone_mobile_e164, u.phone_mobile_from_source, \
     u.phone_work, u.phone_work_e164, u.manager_id, m.external_id, u.job_title, u.location, u.department, \
     u.company, u.description, u.active, u.start_employment_date, u.end_employment_date, u.custom_fields \
