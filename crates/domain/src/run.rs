@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::config::DeactivationThreshold;
 use crate::field::FieldKey;
 
 /// The status of a sync run (SPEC §6). `label` is what admins see; `code` is what the API and
@@ -57,7 +58,37 @@ impl RunStatus {
         RunStatus::ALL.into_iter().find(|s| s.code() == code)
     }
 
-    /// Whether the run has logs to browse and download.
+    /// What the status means, in the words admins were given (seed 001).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "The sync is scheduled and waiting to start.",
+            RunStatus::InProgress => "The sync is currently running.",
+            RunStatus::Success => "The sync completed without issues.",
+            RunStatus::NeedsAttention => "The sync completed with warnings.",
+            RunStatus::DataLoadFailed => "User data could not be loaded.",
+            RunStatus::AboveDeactivationThreshold => {
+                "The sync was blocked because the number of deactivations exceeded the configured threshold."
+            }
+            RunStatus::Cancelled => "The sync was cancelled before completing.",
+        }
+    }
+
+    /// What an admin should do about a run with this status (seed 001).
+    pub fn recommended_action(self) -> &'static str {
+        match self {
+            RunStatus::Queued | RunStatus::InProgress => "No action required.",
+            RunStatus::Success => "If needed, download logs to confirm results.",
+            RunStatus::NeedsAttention => "Download logs and review warnings.",
+            RunStatus::DataLoadFailed => "Download error logs and investigate the cause.",
+            RunStatus::AboveDeactivationThreshold | RunStatus::Cancelled => "Contact Support.",
+        }
+    }
+
+    /// Whether a run with this status has a log to browse and download (SPEC §6): Success and
+    /// Needs Attention have their result log, Data Load Failed its error log; Queued, In
+    /// Progress, Cancelled and Above Deactivation Threshold have none (a blocked run's
+    /// would-be rows are kept for its approval, not shown). The page, the API and the CLI all
+    /// decide by this.
     pub fn has_logs(self) -> bool {
         matches!(
             self,
@@ -109,6 +140,18 @@ impl Action {
             Action::Unchanged => "Unchanged",
             Action::Skipped => "Skipped",
             Action::Failed => "Failed",
+        }
+    }
+
+    /// The label of the action as a dry run plans it: `Would create`, …; actions that change
+    /// nothing keep their label.
+    pub fn planned_label(self) -> &'static str {
+        match self {
+            Action::Created => "Would create",
+            Action::Updated => "Would update",
+            Action::Deactivated => "Would deactivate",
+            Action::Reactivated => "Would reactivate",
+            other => other.label(),
         }
     }
 
@@ -251,6 +294,32 @@ impl Counts {
     }
 }
 
+/// What a run that the deactivation threshold concerns says about it: a blocked run (nothing
+/// was applied), or a dry run whose real run would be blocked. `None` for any other run.
+/// `threshold` is the one recorded with the run, if it was.
+pub fn threshold_note(
+    status: RunStatus,
+    dry_run: bool,
+    would_deactivate: u64,
+    threshold: Option<DeactivationThreshold>,
+) -> Option<String> {
+    let limit = match threshold {
+        Some(t) => format!("the threshold is {t}"),
+        None => "above the configured threshold".to_owned(),
+    };
+    if status == RunStatus::AboveDeactivationThreshold {
+        Some(format!(
+            "would deactivate {would_deactivate}; {limit}; nothing was applied"
+        ))
+    } else if dry_run && threshold.is_some() {
+        Some(format!(
+            "a real run would be blocked: it would deactivate {would_deactivate}, {limit}"
+        ))
+    } else {
+        None
+    }
+}
+
 /// One row of a run's log (SPEC §6).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogRow {
@@ -287,6 +356,21 @@ mod tests {
         for s in RunStatus::ALL {
             assert_eq!(RunStatus::from_code(s.code()), Some(s));
         }
+    }
+
+    #[test]
+    fn threshold_notes() {
+        let ten = Some(DeactivationThreshold::Count(10));
+        assert_eq!(
+            threshold_note(RunStatus::AboveDeactivationThreshold, false, 20, ten).as_deref(),
+            Some("would deactivate 20; the threshold is 10; nothing was applied")
+        );
+        assert_eq!(
+            threshold_note(RunStatus::Success, true, 20, ten).as_deref(),
+            Some("a real run would be blocked: it would deactivate 20, the threshold is 10")
+        );
+        assert_eq!(threshold_note(RunStatus::Success, true, 2, None), None);
+        assert_eq!(threshold_note(RunStatus::Success, false, 2, ten), None);
     }
 
     #[test]

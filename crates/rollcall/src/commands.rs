@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
 use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPublicKey};
 use rollcall_domain::values::{Email, PhoneRegion};
-use rollcall_domain::{RunId, RunStatus};
+use rollcall_domain::{Action, RunId, RunStatus};
 use rollcall_store::{
     NewAdmin, NewConfig, OrgStore, RunRecord, SftpCredentials, SourceConfig, Store, StoreError,
     credentials,
@@ -654,6 +654,9 @@ async fn runs_cancel(db: &DbArgs, run: &str, json: bool) -> CmdResult {
     Ok(())
 }
 
+/// Who approved a run with `rollcall runs approve`.
+const APPROVED_VIA_CLI: &str = "operator via CLI";
+
 async fn runs_approve(db: &DbArgs, run: &str, json: bool) -> CmdResult {
     let settings = settings_for(db)?;
     let store = crate::open_store(&settings)
@@ -666,7 +669,7 @@ async fn runs_approve(db: &DbArgs, run: &str, json: bool) -> CmdResult {
         Err(e) => return Err(store_failure(e)),
     };
     let applied = crate::engine(store.clone(), &settings)
-        .approve(&run_id)
+        .approve_by(&run_id, APPROVED_VIA_CLI)
         .await
         .map_err(sync_failure)?;
     report(&org, &applied, json).await
@@ -694,7 +697,20 @@ fn run_json(run: &RunRecord) -> serde_json::Value {
         "unchanged": c.unchanged,
         "skipped": c.skipped,
         "warnings": c.warnings,
+        "threshold_hit": run.threshold_hit.map(|t| t.to_string()),
+        "threshold_note": threshold_note(run),
+        "approved_by": run.approval.as_ref().map(|a| a.by.as_str()),
+        "approved_at": run.approval.as_ref().map(|a| a.at.to_rfc3339()),
     })
+}
+
+fn threshold_note(run: &RunRecord) -> Option<String> {
+    rollcall_domain::run::threshold_note(
+        run.status,
+        run.dry_run,
+        run.counts.deactivated,
+        run.threshold_hit,
+    )
 }
 
 /// Print a run's outcome and choose the exit code.
@@ -716,13 +732,30 @@ async fn report(org: &OrgStore, run: &RunRecord, json: bool) -> CmdResult {
         if let Some(d) = run.duration() {
             println!("Duration    {:.1} s", d.num_milliseconds() as f64 / 1000.0);
         }
-        println!("Created     {}", c.created);
-        println!("Updated     {}", c.updated);
-        println!("Deactivated {}", c.deactivated);
-        println!("Reactivated {}", c.reactivated);
-        println!("Unchanged   {}", c.unchanged);
-        println!("Skipped     {}", c.skipped);
-        println!("Warnings    {}", c.warnings);
+        if let Some(a) = &run.approval {
+            println!("Approved    by {} at {}", a.by, a.at.to_rfc3339());
+        }
+        // A dry run's and a blocked run's counts are what it would have done.
+        let planned = run.dry_run || run.status == RunStatus::AboveDeactivationThreshold;
+        let label = |action: Action| {
+            if planned {
+                action.planned_label()
+            } else {
+                action.label()
+            }
+        };
+        let width = if planned { 18 } else { 12 };
+        for (action, n) in [
+            (Action::Created, c.created),
+            (Action::Updated, c.updated),
+            (Action::Deactivated, c.deactivated),
+            (Action::Reactivated, c.reactivated),
+            (Action::Unchanged, c.unchanged),
+            (Action::Skipped, c.skipped),
+        ] {
+            println!("{:<width$}{n}", label(action));
+        }
+        println!("{:<width$}{}", "Warnings", c.warnings);
     }
     match run.status {
         RunStatus::DataLoadFailed => {
@@ -737,13 +770,18 @@ async fn report(org: &OrgStore, run: &RunRecord, json: bool) -> CmdResult {
         }
         RunStatus::AboveDeactivationThreshold => {
             eprintln!(
-                "the run would deactivate {} users, above the configuration's threshold: nothing was applied; \
-                 to apply it, run `rollcall runs approve {}`",
-                run.counts.deactivated, run.id
+                "the run {}; to apply it, run `rollcall runs approve {}`",
+                threshold_note(run).unwrap_or_default(),
+                run.id
             );
             Err(Failure::RunFailed)
         }
-        _ => Ok(()),
+        _ => {
+            if let Some(note) = threshold_note(run) {
+                eprintln!("dry run: {note}");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -771,7 +809,11 @@ async fn runs_list(db: &DbArgs, org: &str, json: bool) -> CmdResult {
                 .unwrap_or_default(),
             run.connector,
             run.config_name,
-            run.status.label(),
+            if run.dry_run {
+                format!("{} (dry run)", run.status.label())
+            } else {
+                run.status.label().to_owned()
+            },
             run.duration()
                 .map(|d| format!("{:.1} s", d.num_milliseconds() as f64 / 1000.0))
                 .unwrap_or_default()
@@ -802,6 +844,14 @@ async fn runs_logs(
         Err(StoreError::NotFound(_)) => return Err(usage(format!("unknown run '{run}'"))),
         Err(e) => return Err(store_failure(e)),
     };
+    // The page and the API decide by the same rule: no file is written for a run without a
+    // log (a blocked run's would-be rows are not its log).
+    if !record.status.has_logs() {
+        return Err(usage(format!(
+            "a run that is {} has no log to download",
+            record.status.label()
+        )));
+    }
     let rows = org.run_logs(&run_id).await.map_err(store_failure)?;
     let bytes = match format {
         LogFormat::Csv => {
@@ -823,7 +873,7 @@ async fn runs_logs(
         "wrote {} log rows to {} (download name: {})",
         rows.len(),
         output.display(),
-        exports::log_file_name(started, utc, extension)
+        exports::log_file_name(started, utc, record.dry_run, extension)
     );
     Ok(())
 }

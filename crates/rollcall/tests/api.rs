@@ -503,6 +503,19 @@ fn operators_approve_a_blocked_run_with_their_token() {
     );
     let run: Value = serde_json::from_slice(&blocked.stdout).unwrap();
     let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let dry = env.run(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Leavers",
+        leavers.to_str().unwrap(),
+        "--json",
+        "--dry-run",
+    ]);
+    assert!(dry.status.success(), "a dry run is not blocked");
+    let dry: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let dry_id = dry["run_id"].as_str().unwrap().to_owned();
     let out = env.run_with_stdin(
         &[
             "admin",
@@ -543,11 +556,79 @@ fn operators_approve_a_blocked_run_with_their_token() {
         "an admin's session is not an operator's token"
     );
 
+    // The blocked run says what it would have done, the threshold, that nothing changed and
+    // what to do; it has no log.
+    let view = api
+        .call(
+            "GET",
+            &format!("/api/v1/sync-runs/{run_id}"),
+            Some(&admin),
+            None,
+        )
+        .json();
+    assert_eq!(view["threshold_hit"], "1");
+    assert_eq!(
+        view["threshold_note"],
+        "would deactivate 2; the threshold is 1; nothing was applied"
+    );
+    assert_eq!(view["recommended_action"], "Contact Support.");
+    assert_eq!(view["has_logs"], false);
+    assert_eq!(view["approved_by"], Value::Null);
+    // A dry run is marked, reports the block the real run hits, and its log says so by name.
+    let view = api
+        .call(
+            "GET",
+            &format!("/api/v1/sync-runs/{dry_id}"),
+            Some(&admin),
+            None,
+        )
+        .json();
+    assert_eq!(view["dry_run"], true);
+    assert_eq!(view["status"], "success");
+    assert_eq!(view["threshold_hit"], "1");
+    assert_eq!(
+        view["threshold_note"],
+        "a real run would be blocked: it would deactivate 2, the threshold is 1"
+    );
+    let log = api.call(
+        "GET",
+        &format!("/api/v1/sync-runs/{dry_id}/logs?format=csv"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(log.status, 200);
+    let disposition = log.header("content-disposition").unwrap();
+    assert!(disposition.ends_with(" (dry run).csv\""), "{disposition}");
+
     let r = approve(Some(&token));
     assert_eq!(r.status, 200, "{}", r.body);
     let applied = r.json();
     assert_eq!(applied["status"], "success");
     assert_eq!(applied["counts"]["deactivated"], 2);
+    // Who approved it, and when: its duration counts from then, not from its first start.
+    assert_eq!(applied["approved_by"], "support desk");
+    assert_eq!(applied["threshold_note"], Value::Null);
+    let at = |key: &str| {
+        chrono::DateTime::parse_from_rfc3339(applied[key].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert!(at("approved_at") >= at("started_at"));
+    assert_eq!(
+        applied["duration_ms"].as_i64().unwrap(),
+        at("ended_at") - at("approved_at")
+    );
+    let listed = api
+        .call("GET", "/api/v1/sync-runs", Some(&admin), None)
+        .json();
+    let listed = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == run_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed["approved_by"], "support desk");
     let again = approve(Some(&token));
     assert_eq!(again.status, 409);
     assert!(

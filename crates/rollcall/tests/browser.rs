@@ -181,7 +181,8 @@ impl Panel {
     }
 
     async fn statuses(&self) -> Vec<String> {
-        self.texts("table.runs tbody .badge").await
+        self.texts("table.runs tbody .badge:not(.badge-dry_run)")
+            .await
     }
 
     async fn sign_in(&self, email: &str) {
@@ -273,6 +274,164 @@ async fn the_admin_panel_in_chromium() {
     let result = run(&panel).await;
     panel.client.clone().close().await.ok();
     result
+}
+
+/// Runs the deactivation threshold concerns, as a People admin reads them: a dry run that a
+/// real run's block would stop, a blocked run, an approved one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threshold_dry_and_approved_runs_in_chromium() {
+    let Some(driver) = chromedriver() else { return };
+    let env = Env::new();
+    let mapping = env.write(
+        "mapping.toml",
+        "[fields]\nexternal_id = \"Id\"\nusername = \"Login\"\nactive = \"Active\"\n",
+    );
+    env.ok(&["org", "create", "--name", "Acme", "--provisioning"]);
+    env.ok(&[
+        "config",
+        "create",
+        "--org",
+        "Acme",
+        "--name",
+        "Leavers",
+        "--kind",
+        "sftp",
+        "--mode",
+        "active",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--deactivation-threshold",
+        "1",
+    ]);
+    let joiners = env.write("joiners.csv", "Id,Login,Active\n1,ann,true\n2,bob,true\n");
+    let leavers = env.write("leavers.csv", "Id,Login,Active\n1,ann,false\n2,bob,false\n");
+    let sync = |file: &std::path::Path, dry: bool| -> String {
+        let mut args = vec![
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            "Leavers",
+            file.to_str().unwrap(),
+            "--json",
+        ];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = env.run(&args);
+        let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+        run["run_id"].as_str().unwrap().to_owned()
+    };
+    sync(&joiners, false);
+    let dry = sync(&leavers, true);
+    let blocked = sync(&leavers, false);
+    let approved = sync(&leavers, false);
+    env.ok(&["runs", "approve", &approved]);
+    let out = env.run_with_stdin(
+        &[
+            "admin",
+            "create",
+            "--org",
+            "Acme",
+            "--email",
+            "people@acme.example",
+            "--role",
+            "people_admin",
+            "--sync-access",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success());
+    let server: Server = env.serve();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let panel = Panel {
+        client: browser(&driver).await,
+        base: format!("http://{}", server.addr),
+        shots,
+    };
+    panel.sign_in("people@acme.example").await;
+
+    // The list: the dry run is marked and reports the block; each status explains itself.
+    panel.goto("/admin/provisioning").await;
+    let row = |id: &str, css: &str| format!("tr[data-run='{id}'] {css}");
+    assert_eq!(panel.text(&row(&dry, ".badge-dry_run")).await, "Dry run");
+    assert_eq!(
+        panel.text(&row(&dry, ".note")).await,
+        "A real run would be blocked: it would deactivate 2, the threshold is 1"
+    );
+    assert!(
+        panel
+            .texts(&row(&blocked, ".badge-dry_run"))
+            .await
+            .is_empty()
+    );
+    let help = panel
+        .client
+        .find(Locator::Css(&row(&blocked, ".badge")))
+        .await
+        .unwrap()
+        .attr("title")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(help.ends_with("Contact Support."), "{help}");
+    panel.shot("provisioning-threshold").await;
+
+    // The blocked run: what it would have done, the threshold, nothing applied, what to do.
+    panel
+        .goto(&format!("/admin/provisioning/runs/{blocked}"))
+        .await;
+    assert_eq!(
+        panel.text("#outcome .note").await,
+        "Would deactivate 2; the threshold is 1; nothing was applied."
+    );
+    assert!(
+        panel
+            .text("#outcome")
+            .await
+            .contains("Recommended action: Contact Support."),
+    );
+    let tiles = panel.texts("dl.counts dt").await;
+    assert!(!tiles.contains(&"Deactivated".to_owned()), "{tiles:?}");
+    assert_eq!(panel.text("dl.counts div:nth-child(3) dd").await, "2");
+    assert_eq!(tiles[2], "Would deactivate");
+    assert!(panel.texts("a[download]").await.is_empty(), "no log");
+    panel.shot("run-blocked").await;
+
+    // The dry run: marked, in the conditional, with the block a real run would hit.
+    panel.goto(&format!("/admin/provisioning/runs/{dry}")).await;
+    assert_eq!(panel.text(".page-head .badge-dry_run").await, "Dry run");
+    assert_eq!(
+        panel.text("#outcome .note").await,
+        "A real run would be blocked: it would deactivate 2, the threshold is 1."
+    );
+    assert_eq!(panel.texts("dl.counts dt").await[2], "Would deactivate");
+    assert_eq!(
+        panel.texts("table.log tbody td:nth-child(4)").await,
+        ["Would deactivate", "Would deactivate"]
+    );
+    let csv = panel
+        .fetch(&panel.href("a[href*='format=csv']").await)
+        .await;
+    let disposition = csv["disposition"].as_str().unwrap();
+    assert!(disposition.ends_with(" (dry run).csv\""), "{disposition}");
+    panel.shot("run-dry").await;
+
+    // The approved run: who approved it and when.
+    panel
+        .goto(&format!("/admin/provisioning/runs/{approved}"))
+        .await;
+    assert!(
+        panel
+            .text("#approval")
+            .await
+            .starts_with("Approved by operator via CLI on "),
+    );
+    assert_eq!(panel.texts("dl.counts dt").await[2], "Deactivated");
+    panel.shot("run-approved").await;
+    panel.client.clone().close().await.ok();
 }
 
 async fn run(panel: &Panel) {

@@ -524,6 +524,58 @@ fn sync_exit_codes() {
         json(&String::from_utf8_lossy(&out.stdout))["status"],
         "above_deactivation_threshold"
     );
+    assert!(
+        stderr(&out).contains("would deactivate 2; the threshold is 1; nothing was applied"),
+        "{}",
+        stderr(&out)
+    );
+    let blocked_id = json(&String::from_utf8_lossy(&out.stdout))["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A blocked run has no log, as the page and the API say: no file is written.
+    let no_log = env.path("blocked.csv");
+    assert_usage_error(
+        &env.run(&[
+            "runs",
+            "logs",
+            &blocked_id,
+            "--format",
+            "csv",
+            "--output",
+            no_log.to_str().unwrap(),
+        ]),
+        "a run that is Above Deactivation Threshold has no log to download",
+    );
+    assert!(!no_log.exists());
+    // A dry run of the same file is not blocked, but says that the real run would be.
+    let dry_out = env.run(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        leavers.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert!(dry_out.status.success());
+    let text = String::from_utf8_lossy(&dry_out.stdout);
+    assert!(text.contains("Would deactivate  2"), "{text}");
+    assert!(
+        stderr(&dry_out).contains(
+            "dry run: a real run would be blocked: it would deactivate 2, the threshold is 1"
+        ),
+        "{}",
+        stderr(&dry_out)
+    );
+    let listed = json(&env.ok(&["runs", "list", "--org", "Acme", "--json"]));
+    let dry_listed = &listed[0];
+    assert_eq!(dry_listed["dry_run"], true);
+    assert_eq!(dry_listed["threshold_hit"], "1");
+    assert!(
+        env.ok(&["runs", "list", "--org", "Acme"])
+            .contains("Success (dry run)")
+    );
     let dry = json(&env.ok(&[
         "sync",
         "--org",
@@ -550,6 +602,17 @@ fn sync_exit_codes() {
     assert_eq!(approved["run_id"], run_id.as_str());
     assert_eq!(approved["status"], "success");
     assert_eq!(approved["deactivated"], 2);
+    assert_eq!(approved["approved_by"], "operator via CLI");
+    let at = |key: &str| {
+        chrono::DateTime::parse_from_rfc3339(approved[key].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert_eq!(
+        approved["duration_ms"].as_i64().unwrap(),
+        at("ended_at") - at("approved_at"),
+        "an approved run is timed from its approval"
+    );
     let again = json(&env.ok(&[
         "sync",
         "--org",

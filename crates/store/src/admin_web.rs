@@ -144,19 +144,27 @@ impl Store {
         Ok(token)
     }
 
-    /// Whether `token` is a live operator token; its use is recorded.
-    pub async fn authenticate_operator(&self, token: &str) -> Result<bool> {
+    /// The name of the live operator token `token`, if it is one; its use is recorded.
+    pub async fn authenticate_operator(&self, token: &str) -> Result<Option<String>> {
+        let digest = credentials::token_digest(token);
         let done = query(
             self.db.backend,
             "UPDATE operator_tokens SET last_used_at = $1 WHERE digest = $2 AND revoked_at IS NULL",
-            vec![
-                self.now_ms().into(),
-                credentials::token_digest(token).into(),
-            ],
+            vec![self.now_ms().into(), digest.as_str().into()],
         )
         .execute(&self.db.write)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = query(
+            self.db.backend,
+            "SELECT name FROM operator_tokens WHERE digest = $1",
+            vec![digest.as_str().into()],
+        )
+        .fetch_optional(&self.db.write)
+        .await?;
+        row.map(|row| get::<String>(&row, "name")).transpose()
     }
 
     /// Revoke an operator token given the token itself.

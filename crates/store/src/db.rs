@@ -59,6 +59,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "admin_runs",
         include_str!("../migrations/0010_admin_runs.sql"),
     ),
+    (
+        11,
+        "run_outcomes",
+        include_str!("../migrations/0011_run_outcomes.sql"),
+    ),
 ];
 
 /// A migration's text for PostgreSQL: binary columns are BYTEA, and the lines between

@@ -39,7 +39,7 @@ pub use operator::{
 };
 pub use point_lookups::{AnsweredBy, LookupParam, PointLookup, point_lookups};
 pub use queue::{CHUNK_BYTES, Claim, QueuedFile, UploadError};
-pub use runs::{Finish, NewRun, RunRecord};
+pub use runs::{Approval, Finish, NewRun, RunRecord};
 pub use scim::{Activity, IndexedColumn, UserRow};
 
 use db::Db;

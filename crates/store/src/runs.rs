@@ -1,6 +1,7 @@
 //! Sync runs and their logs, and the atomic apply of a plan.
 
 use chrono::{DateTime, Utc};
+use rollcall_domain::config::DeactivationThreshold;
 use rollcall_domain::plan::Plan;
 use rollcall_domain::{ConfigId, Counts, LogRow, OrgId, RunId, RunStatus};
 use sqlx::any::AnyRow;
@@ -45,11 +46,30 @@ pub struct RunRecord {
     pub counts: Counts,
     /// How many times a worker has taken the run from the queue, this time included.
     pub attempts: u32,
+    /// The deactivation threshold that blocked the run or, for a dry run, that a real run
+    /// would have hit (as configured then).
+    pub threshold_hit: Option<DeactivationThreshold>,
+    /// Who approved a run the threshold blocked (`operator via CLI`, an operator token's
+    /// name) and when.
+    pub approval: Option<Approval>,
+}
+
+/// Who approved a blocked run, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approval {
+    pub by: String,
+    pub at: DateTime<Utc>,
 }
 
 impl RunRecord {
+    /// How long the run worked: from its start, or from its approval for an approved run
+    /// (the wait for approval is not work).
     pub fn duration(&self) -> Option<chrono::Duration> {
-        Some(self.ended_at? - self.started_at?)
+        let from = match &self.approval {
+            Some(approval) => approval.at,
+            None => self.started_at?,
+        };
+        Some((self.ended_at? - from).max(chrono::Duration::zero()))
     }
 }
 
@@ -70,7 +90,7 @@ pub(crate) const INSERT_RUN: &str = "INSERT INTO sync_runs (id, org_id, config_i
 
 pub(crate) const RUN_COLUMNS: &str = "r.id, r.org_id, r.config_id, c.name AS config_name, r.connector, r.trigger_kind, r.file_name, \
     r.file_sha256, r.status, r.dry_run, r.queued_at, r.started_at, r.ended_at, r.created, r.updated, r.deactivated, \
-    r.reactivated, r.unchanged, r.skipped, r.warnings, r.attempts";
+    r.reactivated, r.unchanged, r.skipped, r.warnings, r.attempts, r.threshold_hit, r.approved_by, r.approved_at";
 
 fn count(row: &AnyRow, column: &str) -> Result<u64> {
     Ok(u64::try_from(get::<i64>(row, column)?).unwrap_or(0))
@@ -102,6 +122,15 @@ pub(crate) fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
             warnings: count(row, "warnings")?,
         },
         attempts: u32::try_from(get::<i64>(row, "attempts")?).unwrap_or(u32::MAX),
+        threshold_hit: get::<Option<String>>(row, "threshold_hit")?
+            .and_then(|t| DeactivationThreshold::parse(&t).ok()),
+        approval: match (
+            get::<Option<String>>(row, "approved_by")?,
+            get::<Option<i64>>(row, "approved_at")?,
+        ) {
+            (Some(by), Some(at)) => Some(Approval { by, at: time(at) }),
+            _ => None,
+        },
     })
 }
 
@@ -175,6 +204,45 @@ impl OrgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Record the deactivation threshold a run ended above (blocked) or, for a dry run, that a
+    /// real run would have hit.
+    pub async fn record_threshold_hit(
+        &self,
+        run: &RunId,
+        threshold: DeactivationThreshold,
+    ) -> Result<()> {
+        query(
+            self.store.db.backend,
+            "UPDATE sync_runs SET threshold_hit = $1 WHERE id = $2 AND org_id = $3",
+            vec![
+                threshold.to_string().into(),
+                run.as_str().into(),
+                self.org.as_str().into(),
+            ],
+        )
+        .execute(&self.store.db.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Record who approved a blocked run, and when (the approval's start: the run's duration
+    /// counts from then).
+    pub async fn record_approval(&self, run: &RunId, approval: &Approval) -> Result<()> {
+        query(
+            self.store.db.backend,
+            "UPDATE sync_runs SET approved_by = $1, approved_at = $2 WHERE id = $3 AND org_id = $4",
+            vec![
+                approval.by.as_str().into(),
+                approval.at.timestamp_millis().into(),
+                run.as_str().into(),
+                self.org.as_str().into(),
+            ],
+        )
+        .execute(&self.store.db.write)
+        .await?;
         Ok(())
     }
 

@@ -7,16 +7,23 @@ use chrono::{DateTime, FixedOffset, Timelike, Utc};
 use rollcall_domain::LogRow;
 
 /// `Sync Logs - 15 Jan 2024 10.30pm.csv`: day and hour without a leading zero, 12-hour clock,
-/// lower-case am/pm, in the viewer's offset.
-pub fn log_file_name(started: DateTime<Utc>, offset: FixedOffset, extension: &str) -> String {
+/// lower-case am/pm, in the viewer's offset. A dry run's log is marked as one:
+/// `Sync Logs - 15 Jan 2024 10.30pm (dry run).csv` (its rows say what a real run would do).
+pub fn log_file_name(
+    started: DateTime<Utc>,
+    offset: FixedOffset,
+    dry_run: bool,
+    extension: &str,
+) -> String {
     let t = started.with_timezone(&offset);
     let (pm, hour) = t.hour12();
     format!(
-        "Sync Logs - {} {}.{:02}{}.{extension}",
+        "Sync Logs - {} {}.{:02}{}{}.{extension}",
         t.format("%-d %b %Y"),
         hour,
         t.minute(),
-        if pm { "pm" } else { "am" }
+        if pm { "pm" } else { "am" },
+        if dry_run { " (dry run)" } else { "" }
     )
 }
 
@@ -86,19 +93,23 @@ mod tests {
         let utc = FixedOffset::east_opt(0).unwrap();
         let t = Utc.with_ymd_and_hms(2024, 1, 15, 22, 30, 0).unwrap();
         assert_eq!(
-            log_file_name(t, utc, "csv"),
+            log_file_name(t, utc, false, "csv"),
             "Sync Logs - 15 Jan 2024 10.30pm.csv"
         );
         let t = Utc.with_ymd_and_hms(2024, 3, 5, 0, 5, 0).unwrap();
         assert_eq!(
-            log_file_name(t, utc, "xlsx"),
+            log_file_name(t, utc, false, "xlsx"),
             "Sync Logs - 5 Mar 2024 12.05am.xlsx"
         );
         let paris = FixedOffset::east_opt(3600).unwrap();
         let t = Utc.with_ymd_and_hms(2024, 12, 31, 23, 15, 0).unwrap();
         assert_eq!(
-            log_file_name(t, paris, "csv"),
+            log_file_name(t, paris, false, "csv"),
             "Sync Logs - 1 Jan 2025 12.15am.csv"
+        );
+        assert_eq!(
+            log_file_name(t, paris, true, "xlsx"),
+            "Sync Logs - 1 Jan 2025 12.15am (dry run).xlsx"
         );
     }
 

@@ -2,7 +2,7 @@
 //! deactivation threshold, apply and log it. [`crate::Engine`] chains them for every source;
 //! they are public for the crate's stage tests only.
 
-use rollcall_domain::config::Mode;
+use rollcall_domain::config::{DeactivationThreshold, Mode};
 use rollcall_domain::plan::{self, BatchKeys, Options, Plan};
 use rollcall_domain::record::BatchItem;
 use rollcall_domain::unchanged::Sifted;
@@ -188,12 +188,17 @@ pub(crate) async fn plan_and_finish(
         plan.counts.unchanged += sifted.unchanged.len() as u64;
         plan.unchanged = std::mem::take(&mut sifted.unchanged);
         tracing::debug!(run = %run_id, records = batch.len(), unchanged = plan.unchanged.len(), ?loaded, planned = ?started.elapsed() - loaded, "planned");
-        let finish = match threshold {
-            Threshold::DryRun => Finish::Report(&plan, plan.counts.completed_status()),
-            Threshold::Check if above_threshold(org, config, &plan).await? => {
+        // A dry run checks the threshold too, so that it reports the block a real run hits.
+        let hit = match threshold {
+            Threshold::DryRun | Threshold::Check => above_threshold(org, config, &plan).await?,
+            Threshold::Approved => None,
+        };
+        let finish = match (threshold, hit) {
+            (Threshold::DryRun, _) => Finish::Report(&plan, plan.counts.completed_status()),
+            (Threshold::Check, Some(_)) => {
                 Finish::Report(&plan, RunStatus::AboveDeactivationThreshold)
             }
-            Threshold::Check | Threshold::Approved => Finish::Apply(&plan),
+            (Threshold::Check | Threshold::Approved, _) => Finish::Apply(&plan),
         };
         let applying = std::time::Instant::now();
         let finished = org.finish_run(run_id, finish).await;
@@ -202,7 +207,11 @@ pub(crate) async fn plan_and_finish(
         match finished {
             Ok(record) => {
                 tracing::debug!(run = %run_id, finished = ?applying.elapsed(), "finished");
-                return Ok(Some(record));
+                let Some(hit) = hit else {
+                    return Ok(Some(record));
+                };
+                org.record_threshold_hit(run_id, hit).await?;
+                return Ok(Some(org.run(run_id).await?));
             }
             Err(StoreError::Conflict(what)) => {
                 tracing::info!(run = %run_id, attempt, conflict = %what, "concurrent write; planning again");
@@ -224,19 +233,22 @@ pub(crate) async fn plan_and_finish(
     ))
 }
 
+/// The configuration's deactivation threshold, when the plan's deactivations exceed it.
 async fn above_threshold(
     org: &OrgStore,
     config: &SourceConfig,
     plan: &Plan,
-) -> Result<bool, StoreError> {
+) -> Result<Option<DeactivationThreshold>, StoreError> {
     let Some(threshold) = config.deactivation_threshold else {
-        return Ok(false);
+        return Ok(None);
     };
     if plan.counts.deactivated == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     let active = org.active_managed_count(&config.id).await?;
-    Ok(threshold.exceeded(plan.counts.deactivated, active))
+    Ok(threshold
+        .exceeded(plan.counts.deactivated, active)
+        .then_some(threshold))
 }
 
 /// Record that a run starts now, before its records are read (a file planned chunk by chunk

@@ -582,10 +582,26 @@ pub struct RunView {
     pub queued_at: String,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
+    /// How long the run worked: from its start, or for an approved run from its approval.
     pub duration_ms: Option<i64>,
     /// Whether the log can be downloaded.
     pub has_logs: bool,
+    /// For a dry run or a run above the deactivation threshold, `counts` are what the run
+    /// would have done: nothing was applied.
     pub counts: CountsView,
+    /// The deactivation threshold (`10`, `5%`) that blocked the run or, for a dry run, that a
+    /// real run would hit; null when it did not matter.
+    pub threshold_hit: Option<String>,
+    /// What the threshold did: `would deactivate 20; the threshold is 10; nothing was
+    /// applied`, or for a dry run `a real run would be blocked: …`.
+    pub threshold_note: Option<String>,
+    /// Who approved a run the threshold blocked (an operator token's name, `operator via
+    /// CLI`), and when.
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
+    /// What the status means and what to do (the page's words).
+    pub status_meaning: String,
+    pub recommended_action: String,
 }
 
 /// A page of runs.
@@ -627,6 +643,17 @@ pub fn run_view(run: &RunRecord) -> RunView {
             skipped: c.skipped,
             warnings: c.warnings,
         },
+        threshold_hit: run.threshold_hit.map(|t| t.to_string()),
+        threshold_note: rollcall_domain::run::threshold_note(
+            run.status,
+            run.dry_run,
+            c.deactivated,
+            run.threshold_hit,
+        ),
+        approved_by: run.approval.as_ref().map(|a| a.by.clone()),
+        approved_at: run.approval.as_ref().map(|a| a.at.to_rfc3339()),
+        status_meaning: run.status.meaning().to_owned(),
+        recommended_action: run.status.recommended_action().to_owned(),
     }
 }
 
@@ -741,7 +768,7 @@ pub(crate) async fn log_download(
             )));
         }
     };
-    let name = rollcall_sync::exports::log_file_name(started, offset, extension);
+    let name = rollcall_sync::exports::log_file_name(started, offset, run.dry_run, extension);
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
         .map_err(|_| ApiError::Internal)?;
     Ok((
@@ -787,12 +814,12 @@ async fn approve_run(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(ApiError::Unauthorized)?;
-    if !state.store.authenticate_operator(token.trim()).await? {
+    let Some(operator) = state.store.authenticate_operator(token.trim()).await? else {
         return Err(ApiError::Unauthorized);
-    }
+    };
     let applied = state
         .engine
-        .approve(&RunId::new(id))
+        .approve_by(&RunId::new(id), &operator)
         .await
         .map_err(|e| match e {
             rollcall_sync::SyncError::Store(e) => ApiError::from(e),
@@ -802,6 +829,6 @@ async fn approve_run(
                 ApiError::Internal
             }
         })?;
-    tracing::info!(run = %applied.id, status = applied.status.label(), "blocked run approved by an operator");
+    tracing::info!(run = %applied.id, status = applied.status.label(), %operator, "blocked run approved by an operator");
     Ok(Json(run_view(&applied)))
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use rollcall_domain::admin_edit::{PROFILE_FIELDS, apply_edit, editable_fields, shown_value};
 use rollcall_domain::field::FieldKey;
 use rollcall_domain::run_filter::{FilterParams, Range, RunFilter, Sort, parse_offset};
-use rollcall_domain::{LogRow, RunId, RunStatus};
+use rollcall_domain::{Action, LogRow, RunId, RunStatus};
 use rollcall_store::{RunCursor, RunRecord, Session};
 use rollcall_sync::bulk_update::{
     BulkFile, BulkUpdate, ProfileEdit, run_bulk_update, save_profile_edit,
@@ -73,6 +73,11 @@ struct RunRow {
     configuration: String,
     status_code: &'static str,
     status_label: &'static str,
+    /// The status's meaning and recommended action (seed 001), as the badge's tooltip.
+    status_help: String,
+    dry_run: bool,
+    /// What the deactivation threshold did, or would do to a real run.
+    note: Option<String>,
     duration: String,
     has_logs: bool,
     detail_url: String,
@@ -128,7 +133,12 @@ struct RunPage {
     connector: String,
     status_code: &'static str,
     status_label: &'static str,
+    meaning: &'static str,
+    recommended_action: &'static str,
     dry_run: bool,
+    note: Option<String>,
+    /// `Approved by operator via CLI on 7 Dec 2026 7:02 pm`.
+    approval: Option<String>,
     file_name: Option<String>,
     duration: String,
     counts: Vec<Count>,
@@ -563,6 +573,63 @@ fn show_duration(run: &RunRecord) -> String {
     }
 }
 
+fn status_help(status: RunStatus) -> String {
+    format!("{} {}", status.meaning(), status.recommended_action())
+}
+
+fn note(run: &RunRecord) -> Option<String> {
+    rollcall_domain::run::threshold_note(
+        run.status,
+        run.dry_run,
+        run.counts.deactivated,
+        run.threshold_hit,
+    )
+}
+
+/// The tiles of a run's counts: what a dry run or a blocked run would have done, what any
+/// other run did.
+fn count_tiles(run: &RunRecord) -> Vec<Count> {
+    let planned = run.dry_run || run.status == RunStatus::AboveDeactivationThreshold;
+    let label = |action: Action| {
+        if planned {
+            action.planned_label()
+        } else {
+            action.label()
+        }
+    };
+    let c = run.counts;
+    vec![
+        Count {
+            label: label(Action::Created),
+            value: c.created,
+        },
+        Count {
+            label: label(Action::Updated),
+            value: c.updated,
+        },
+        Count {
+            label: label(Action::Deactivated),
+            value: c.deactivated,
+        },
+        Count {
+            label: label(Action::Reactivated),
+            value: c.reactivated,
+        },
+        Count {
+            label: label(Action::Unchanged),
+            value: c.unchanged,
+        },
+        Count {
+            label: label(Action::Skipped),
+            value: c.skipped,
+        },
+        Count {
+            label: "Warnings",
+            value: c.warnings,
+        },
+    ]
+}
+
 fn viewer_tz(query: Option<&str>, headers: &HeaderMap) -> (String, FixedOffset) {
     let candidate = query
         .map(str::to_owned)
@@ -682,6 +749,9 @@ async fn provisioning(
             configuration: r.config_name.clone(),
             status_code: r.status.code(),
             status_label: r.status.label(),
+            status_help: status_help(r.status),
+            dry_run: r.dry_run,
+            note: note(r),
             duration: show_duration(r),
             has_logs: r.status.has_logs(),
             detail_url: format!("/admin/provisioning/runs/{}", r.id),
@@ -792,13 +862,15 @@ async fn run_detail(
             row: r.row.map(|n| n.to_string()).unwrap_or_default(),
             external_id: r.external_id.clone(),
             username: r.username.clone(),
-            action: r.action.clone(),
+            action: match Action::from_label(&r.action) {
+                Some(action) if run.dry_run => action.planned_label().to_owned(),
+                _ => r.action.clone(),
+            },
             error_type: r.error_type.clone(),
             message: r.message.clone(),
             changed_fields: r.changed_fields.clone(),
         })
         .collect();
-    let c = run.counts;
     Ok(render(&RunPage {
         nav: Some(nav(&session, "provisioning")),
         id: run.id.to_string(),
@@ -808,39 +880,17 @@ async fn run_detail(
         connector: run.connector.clone(),
         status_code: run.status.code(),
         status_label: run.status.label(),
+        meaning: run.status.meaning(),
+        recommended_action: run.status.recommended_action(),
         dry_run: run.dry_run,
+        note: note(&run),
+        approval: run
+            .approval
+            .as_ref()
+            .map(|a| format!("Approved by {} on {}", a.by, show_time(a.at, offset))),
         file_name: run.file_name.clone(),
         duration: show_duration(&run),
-        counts: vec![
-            Count {
-                label: "Created",
-                value: c.created,
-            },
-            Count {
-                label: "Updated",
-                value: c.updated,
-            },
-            Count {
-                label: "Deactivated",
-                value: c.deactivated,
-            },
-            Count {
-                label: "Reactivated",
-                value: c.reactivated,
-            },
-            Count {
-                label: "Unchanged",
-                value: c.unchanged,
-            },
-            Count {
-                label: "Skipped",
-                value: c.skipped,
-            },
-            Count {
-                label: "Warnings",
-                value: c.warnings,
-            },
-        ],
+        counts: count_tiles(&run),
         cancellable: run.status == RunStatus::Queued,
         has_logs: run.status.has_logs(),
         csv_url: logs_url(run.id.as_str(), "csv", &tz),
