@@ -256,7 +256,9 @@ impl Issue {
     }
 }
 
-/// The counts of a run (SPEC §6). Failed records count as skipped: they were not synced.
+/// The counts of a run (SPEC §6), one per log action: `skipped` counts the rows whose action
+/// is Skipped, `failed` those whose action is Failed (until issue 18 `skipped` held both, and
+/// the page's "Skipped 6" tile sat over rows saying "Failed"). Neither was synced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     pub created: u64,
@@ -265,6 +267,7 @@ pub struct Counts {
     pub reactivated: u64,
     pub unchanged: u64,
     pub skipped: u64,
+    pub failed: u64,
     pub warnings: u64,
 }
 
@@ -276,7 +279,8 @@ impl Counts {
             Action::Deactivated => self.deactivated += 1,
             Action::Reactivated => self.reactivated += 1,
             Action::Unchanged => self.unchanged += 1,
-            Action::Skipped | Action::Failed => self.skipped += 1,
+            Action::Skipped => self.skipped += 1,
+            Action::Failed => self.failed += 1,
         }
         if has_warning {
             self.warnings += 1;
@@ -284,9 +288,9 @@ impl Counts {
     }
 
     /// The final status of a run that completed: Success, or Needs Attention when a record
-    /// was skipped or carries a warning.
+    /// was skipped or failed, or carries a warning.
     pub fn completed_status(&self) -> RunStatus {
-        if self.skipped > 0 || self.warnings > 0 {
+        if self.skipped > 0 || self.failed > 0 || self.warnings > 0 {
             RunStatus::NeedsAttention
         } else {
             RunStatus::Success
@@ -382,7 +386,7 @@ mod tests {
         assert_eq!(c.completed_status(), RunStatus::NeedsAttention);
         let mut c = Counts::default();
         c.add(Action::Failed, false);
-        assert_eq!(c.skipped, 1);
+        assert_eq!((c.skipped, c.failed), (0, 1));
         assert_eq!(c.completed_status(), RunStatus::NeedsAttention);
     }
 }

@@ -696,6 +696,7 @@ fn run_json(run: &RunRecord) -> serde_json::Value {
         "reactivated": c.reactivated,
         "unchanged": c.unchanged,
         "skipped": c.skipped,
+        "failed": c.failed,
         "warnings": c.warnings,
         "threshold_hit": run.threshold_hit.map(|t| t.to_string()),
         "threshold_note": threshold_note(run),
@@ -752,6 +753,7 @@ async fn report(org: &OrgStore, run: &RunRecord, json: bool) -> CmdResult {
             (Action::Reactivated, c.reactivated),
             (Action::Unchanged, c.unchanged),
             (Action::Skipped, c.skipped),
+            (Action::Failed, c.failed),
         ] {
             println!("{:<width$}{n}", label(action));
         }

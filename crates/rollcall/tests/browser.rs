@@ -713,7 +713,7 @@ async fn run(panel: &Panel) {
         panel
             .text("#bulk-result")
             .await
-            .ends_with("0 updated, 0 unchanged, 2 skipped — see the log for each row."),
+            .ends_with("0 updated, 0 unchanged, 2 skipped, 0 failed — see the log for each row."),
         "{}",
         panel.text("#bulk-result").await
     );

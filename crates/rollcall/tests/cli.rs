@@ -380,7 +380,7 @@ fn sync_json_reports_counts_and_logs_download_neutralised() {
     let v = json(&out);
     assert_eq!(v["status"], "needs_attention");
     assert_eq!(v["created"], 2);
-    assert_eq!(v["skipped"], 1);
+    assert_eq!(v["failed"], 1);
     for key in [
         "run_id",
         "updated",
@@ -752,7 +752,8 @@ start_employment_date = 'if Hours / 2 > 10 then "2024-01-31" else "2023-06-01"'
     let run = json(&String::from_utf8_lossy(&out.stdout));
     // The leaver is unknown, so skipped (never created); row 3's expression fails.
     assert_eq!(run["created"], 1, "{run}");
-    assert_eq!(run["skipped"], 2, "{run}");
+    assert_eq!(run["skipped"], 1, "{run}");
+    assert_eq!(run["failed"], 1, "{run}");
     let logs = env.path("logs.csv");
     env.ok(&[
         "runs",
@@ -768,6 +769,19 @@ start_employment_date = 'if Hours / 2 > 10 then "2024-01-31" else "2023-06-01"'
         text.contains("Start Employment Date could not be computed: 'lots' is not a number"),
         "{text}"
     );
+    // The counts are the log's actions, word for word (SPEC §6): one Skipped, one Failed.
+    let actions: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(3))
+        .collect();
+    for (action, key) in [("Skipped", "skipped"), ("Failed", "failed")] {
+        assert_eq!(
+            actions.iter().filter(|a| **a == action).count() as u64,
+            run[key].as_u64().unwrap(),
+            "{text}"
+        );
+    }
     // The joiner's computed title is unchanged; the former leaver now joins.
     let again = env.write(
         "again.csv",

@@ -127,6 +127,7 @@ struct Counts {
     reactivated: u64,
     unchanged: u64,
     skipped: u64,
+    failed: u64,
     warnings: u64,
 }
 
@@ -144,6 +145,7 @@ impl Counts {
             reactivated: n("reactivated"),
             unchanged: n("unchanged"),
             skipped: n("skipped"),
+            failed: n("failed"),
             warnings: n("warnings"),
         }
     }
@@ -907,7 +909,7 @@ fn xlsx_claiming_a_cell_at_xfd1048576_is_read_row_by_row_quickly() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );
@@ -992,7 +994,7 @@ fn missing_required_fields_fail_the_row() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 2,
+            failed: 2,
             ..Counts::default()
         },
     );
@@ -1033,7 +1035,7 @@ fn invalid_emails_and_hyperlink_markup_fail_the_row() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 3,
+            failed: 3,
             ..Counts::default()
         },
     );
@@ -1090,7 +1092,7 @@ fn national_phone_numbers_fail_without_a_region_and_load_with_one() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );
@@ -1145,7 +1147,7 @@ fn active_other_than_true_or_false_fails_the_row() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );
@@ -1176,7 +1178,7 @@ fn dates_other_than_iso_fail_the_row() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 2,
+            failed: 2,
             ..Counts::default()
         },
     );
@@ -1226,7 +1228,7 @@ fn a_row_with_an_unquoted_comma_fails_as_invalid_value() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );
@@ -1266,7 +1268,7 @@ fn rows_sharing_a_key_inside_the_file_all_fail() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 5,
+            failed: 5,
             ..Counts::default()
         },
     );
@@ -1342,7 +1344,7 @@ fn a_duplicate_row_that_also_fails_validation_still_blocks_its_twin() {
     let run = sync(&env, &fixture("row_duplicate_with_invalid_twin.csv"));
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.counts().created, 0, "{}", run.json);
-    assert_eq!(run.counts().skipped, 2, "{}", run.json);
+    assert_eq!(run.counts().failed, 2, "{}", run.json);
     let log = logs(&env, &run.id());
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[0][0], "2");
@@ -1367,7 +1369,7 @@ fn values_held_by_another_user_of_the_organisation_conflict() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 3,
+            failed: 3,
             ..Counts::default()
         },
     );
@@ -1437,7 +1439,7 @@ fn email_or_mobile_held_in_another_organisation_is_a_global_conflict_that_names_
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 2,
+            failed: 2,
             ..Counts::default()
         },
     );
@@ -1498,7 +1500,7 @@ fn a_claim_candidate_that_contradicts_the_row_is_a_match_candidate_conflict() {
         "needs_attention",
         Counts {
             updated: 1,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );
@@ -1554,7 +1556,7 @@ fn a_user_managed_by_another_configuration_is_not_taken_over() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );
@@ -1760,7 +1762,7 @@ fn xlsx_first_sheet_cells_read_as_excel_shows_them() {
         "needs_attention",
         Counts {
             created: 2,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );
@@ -1827,7 +1829,7 @@ fn xlsx_first_sheet_cells_read_as_excel_shows_them() {
         Counts {
             deactivated: 1,
             unchanged: 1,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );
@@ -1948,7 +1950,7 @@ fn xlsx_formula_cells_give_their_cached_value_and_fail_the_row_without_one() {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );
@@ -1979,7 +1981,7 @@ fn quoted_csv_fields_hold_commas_quotes_and_line_breaks() {
         "needs_attention",
         Counts {
             created: 3,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );
@@ -2117,7 +2119,7 @@ fn assert_empty_rows_log(env: &Env, run: &Run) {
         "needs_attention",
         Counts {
             created: 1,
-            skipped: 1,
+            failed: 1,
             ..Counts::default()
         },
     );

@@ -596,7 +596,7 @@ fn a_delete_from_another_configuration_is_refused_and_logged() {
         .unwrap_or_else(|| panic!("{runs}"));
     assert_eq!(
         (
-            okta_run["skipped"].as_u64(),
+            okta_run["failed"].as_u64(),
             okta_run["deactivated"].as_u64()
         ),
         (Some(1), Some(0)),

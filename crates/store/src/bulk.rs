@@ -472,7 +472,7 @@ pub(crate) fn end_run(
         .execute(
             "UPDATE sync_runs SET status = ?1, ended_at = ?2, created = ?3, updated = ?4, deactivated = ?5, \
              reactivated = ?6, unchanged = ?7, skipped = ?8, warnings = ?9, \
-             file_sha256 = COALESCE(file_sha256, ?10) \
+             file_sha256 = COALESCE(file_sha256, ?10), failed = ?13 \
              WHERE id = ?11 AND org_id = ?12 AND status = 'in_progress'",
             params![
                 status.code(),
@@ -487,6 +487,7 @@ pub(crate) fn end_run(
                 sha256,
                 run,
                 org,
+                n(counts.failed),
             ],
         )
         .map_err(failed)?;

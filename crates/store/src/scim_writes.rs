@@ -206,8 +206,8 @@ const INSERT_LOG_ROW: &str = "INSERT INTO sync_log_rows (run_id, seq, row_num, e
     error_type, message, additional_data, changed_fields) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9)";
 const ADD_TO_RUN: &str = "UPDATE sync_runs SET ended_at = $1, created = created + $2, updated = updated + $3, \
     deactivated = deactivated + $4, reactivated = reactivated + $5, unchanged = unchanged + $6, \
-    skipped = skipped + $7, warnings = warnings + $8, \
-    status = CASE WHEN skipped + $7 + warnings + $8 > 0 THEN $9 ELSE $10 END WHERE id = $11";
+    skipped = skipped + $7, failed = failed + $8, warnings = warnings + $9, \
+    status = CASE WHEN skipped + $7 + failed + $8 + warnings + $9 > 0 THEN $10 ELSE $11 END WHERE id = $12";
 fn is_retryable(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(_) | StoreError::StaleWrite)
 }
@@ -331,6 +331,7 @@ async fn record_activities(
                 n(delta.reactivated),
                 n(delta.unchanged),
                 n(delta.skipped),
+                n(delta.failed),
                 n(delta.warnings),
                 RunStatus::NeedsAttention.code().into(),
                 RunStatus::Success.code().into(),
@@ -517,6 +518,7 @@ mod sqlite {
                     n(delta.reactivated),
                     n(delta.unchanged),
                     n(delta.skipped),
+                    n(delta.failed),
                     n(delta.warnings),
                     RunStatus::NeedsAttention.code(),
                     RunStatus::Success.code(),

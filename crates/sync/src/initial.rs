@@ -296,5 +296,6 @@ fn add_counts(total: &mut Counts, more: &Counts) {
     total.reactivated += more.reactivated;
     total.unchanged += more.unchanged;
     total.skipped += more.skipped;
+    total.failed += more.failed;
     total.warnings += more.warnings;
 }

@@ -426,7 +426,10 @@ on_both!(
         assert_eq!(run.connector, "Bulk Update");
         assert_eq!(run.trigger, "bulk");
         assert_eq!(run.file_name.as_deref(), Some("people.csv"));
-        assert_eq!((run.counts.updated, run.counts.skipped), (1, 4));
+        assert_eq!(
+            (run.counts.updated, run.counts.skipped, run.counts.failed),
+            (1, 2, 2)
+        );
         let logs = org.run_logs(&run.id).await.unwrap();
         let summary: Vec<(Option<u64>, &str, &str, &str)> = logs
             .iter()
@@ -538,7 +541,10 @@ on_both!(
         )
         .await;
         assert_eq!(run.status, RunStatus::NeedsAttention);
-        assert_eq!((run.counts.updated, run.counts.skipped), (1, 2));
+        assert_eq!(
+            (run.counts.updated, run.counts.skipped, run.counts.failed),
+            (1, 0, 2)
+        );
         let logs = org.run_logs(&run.id).await.unwrap();
         let duplicate = "Duplicate Username in rows 2, 4: conflicting users don't sync; keep one row per person.";
         for (i, name) in [(0, "ann"), (2, "Ann")] {

@@ -309,7 +309,7 @@ on_both!(racing_writers_never_both_win, |db: TestDb| async move {
     let t2 = tokio::spawn(async move { run_batch(&a2, &oc, &meta(), &two).await });
     let (r1, r2) = (t1.await.unwrap().unwrap(), t2.await.unwrap().unwrap());
     assert_eq!(r1.counts.created + r2.counts.created, 1);
-    assert_eq!(r1.counts.skipped + r2.counts.skipped, 1);
+    assert_eq!(r1.counts.failed + r2.counts.failed, 1);
 });
 
 on_both!(
@@ -516,7 +516,7 @@ on_both!(
         assert_eq!(all_users(&org).await.len(), 20);
         let runs = org.runs(10).await.unwrap();
         assert_eq!(runs.len(), 1, "one SCIM run for the hour");
-        assert_eq!((runs[0].counts.created, runs[0].counts.skipped), (20, 20));
+        assert_eq!((runs[0].counts.created, runs[0].counts.failed), (20, 20));
         assert_eq!(org.run_logs(&runs[0].id).await.unwrap().len(), 40);
     }
 );
@@ -658,7 +658,7 @@ on_both!(
         assert_eq!(log(65).error_type, "");
         assert_eq!(first.counts.created, n - 4);
         assert_eq!(first.counts.updated, 1);
-        assert_eq!(first.counts.skipped, 3);
+        assert_eq!(first.counts.failed, 3);
         assert_eq!(first.counts.warnings, 30);
         let users = all_users(&org).await;
         assert_eq!(users.len() as u64, n - 3);
@@ -675,7 +675,7 @@ on_both!(
             .unwrap();
         assert_eq!(second.counts.updated, 1, "{:?}", second.counts);
         assert_eq!(second.counts.unchanged, n - 4);
-        assert_eq!(second.counts.skipped, 3);
+        assert_eq!(second.counts.failed, 3);
         let logs = org.run_logs(&second.id).await.unwrap();
         let changed = logs.iter().find(|l| l.row == Some(101)).unwrap();
         assert_eq!(changed.action, "Updated");
@@ -910,7 +910,7 @@ on_both!(
         let finished = rollcall_sync::stages::finish_started(&org, &config, &run_id, true, &whole)
             .await
             .unwrap();
-        assert_eq!(finished.counts.skipped, 2);
+        assert_eq!(finished.counts.failed, 2);
         assert_eq!(finished.status, RunStatus::NeedsAttention);
     }
 );

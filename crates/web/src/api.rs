@@ -561,7 +561,10 @@ pub struct CountsView {
     pub deactivated: u64,
     pub reactivated: u64,
     pub unchanged: u64,
+    /// Records whose log action is Skipped.
     pub skipped: u64,
+    /// Records whose log action is Failed.
+    pub failed: u64,
     pub warnings: u64,
 }
 
@@ -641,6 +644,7 @@ pub fn run_view(run: &RunRecord) -> RunView {
             reactivated: c.reactivated,
             unchanged: c.unchanged,
             skipped: c.skipped,
+            failed: c.failed,
             warnings: c.warnings,
         },
         threshold_hit: run.threshold_hit.map(|t| t.to_string()),

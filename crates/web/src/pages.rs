@@ -624,6 +624,10 @@ fn count_tiles(run: &RunRecord) -> Vec<Count> {
             value: c.skipped,
         },
         Count {
+            label: label(Action::Failed),
+            value: c.failed,
+        },
+        Count {
             label: "Warnings",
             value: c.warnings,
         },
@@ -1224,6 +1228,7 @@ struct BulkRunRow {
     updated: u64,
     unchanged: u64,
     skipped: u64,
+    failed: u64,
     has_logs: bool,
 }
 
@@ -1257,11 +1262,12 @@ async fn bulk_page(
         .map(|r| {
             let c = &r.counts;
             format!(
-                "{}: {} updated, {} unchanged, {} skipped — see the log for each row.",
+                "{}: {} updated, {} unchanged, {} skipped, {} failed — see the log for each row.",
                 r.file_name.as_deref().unwrap_or("The file"),
                 c.updated + c.deactivated + c.reactivated,
                 c.unchanged,
-                c.skipped
+                c.skipped,
+                c.failed
             )
         });
     let status = if problems.is_empty() {
@@ -1290,6 +1296,7 @@ async fn bulk_page(
                 updated: r.counts.updated + r.counts.deactivated + r.counts.reactivated,
                 unchanged: r.counts.unchanged,
                 skipped: r.counts.skipped,
+                failed: r.counts.failed,
                 has_logs: r.status.has_logs(),
             })
             .collect(),

@@ -314,7 +314,7 @@ fn in_batch_duplicates_fail_every_row_involved() {
     assert_eq!(e.error_type, ErrorType::OrganisationConflict);
     assert!(e.message.contains("rows 2, 4, 9"), "{}", e.message);
     assert_eq!(error(&p.records[2]).additional_data, "email=DUP@acme.com");
-    assert_eq!(p.counts.skipped, 3);
+    assert_eq!(p.counts.failed, 3);
 }
 
 #[test]
