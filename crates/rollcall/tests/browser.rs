@@ -377,6 +377,27 @@ async fn threshold_dry_and_approved_runs_in_chromium() {
         .unwrap()
         .unwrap();
     assert!(help.ends_with("Contact Support."), "{help}");
+    // The legend: every status's meaning and recommended action, in seed 001's words.
+    panel.click("#legend summary").await;
+    let legend = panel.texts("#legend tbody tr").await;
+    assert_eq!(legend.len(), 7, "{legend:?}");
+    for (status, words) in [
+        ("needs_attention", "Download logs and review warnings."),
+        (
+            "data_load_failed",
+            "Download error logs and investigate the cause.",
+        ),
+        ("above_deactivation_threshold", "Contact Support."),
+        ("queued", "No action required."),
+    ] {
+        assert!(
+            panel
+                .text(&format!("#legend tr[data-status={status}] td:nth-child(3)"))
+                .await
+                == words,
+            "{status}"
+        );
+    }
     panel.shot("provisioning-threshold").await;
 
     // The blocked run: what it would have done, the threshold, nothing applied, what to do.
@@ -398,6 +419,16 @@ async fn threshold_dry_and_approved_runs_in_chromium() {
     assert_eq!(panel.text("dl.counts div:nth-child(3) dd").await, "2");
     assert_eq!(tiles[2], "Would deactivate");
     assert!(panel.texts("a[download]").await.is_empty(), "no log");
+    assert_eq!(
+        panel
+            .client
+            .find_all(Locator::Css("#legend tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        7,
+        "the run page has the legend too"
+    );
     panel.shot("run-blocked").await;
 
     // The dry run: marked, in the conditional, with the block a real run would hit.

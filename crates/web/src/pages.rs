@@ -85,10 +85,32 @@ struct RunRow {
     xlsx_url: String,
 }
 
+/// One status in the legend of the User Provisioning pages: its meaning and recommended
+/// action, in seed 001's words.
+struct StatusHelp {
+    code: &'static str,
+    label: &'static str,
+    meaning: &'static str,
+    action: &'static str,
+}
+
+fn legend() -> Vec<StatusHelp> {
+    RunStatus::ALL
+        .into_iter()
+        .map(|s| StatusHelp {
+            code: s.code(),
+            label: s.label(),
+            meaning: s.meaning(),
+            action: s.recommended_action(),
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "provisioning.html")]
 struct ProvisioningPage {
     nav: Option<Nav>,
+    legend: Vec<StatusHelp>,
     /// The `tz` the URL gave, kept through the filter form.
     tz_param: Option<String>,
     tz_label: String,
@@ -125,6 +147,7 @@ struct LogLine {
 #[template(path = "run.html")]
 struct RunPage {
     nav: Option<Nav>,
+    legend: Vec<StatusHelp>,
     id: String,
     csrf: String,
     tz_param: Option<String>,
@@ -777,6 +800,7 @@ async fn provisioning(
     };
     Ok(render(&ProvisioningPage {
         nav: Some(nav(&session, "provisioning")),
+        legend: legend(),
         tz_label: offset_label(offset),
         tz_param: query.get("tz").map(str::to_owned),
         ranges: [
@@ -877,6 +901,7 @@ async fn run_detail(
         .collect();
     Ok(render(&RunPage {
         nav: Some(nav(&session, "provisioning")),
+        legend: legend(),
         id: run.id.to_string(),
         csrf: session.csrf.clone(),
         started: show_time(run.started_at.unwrap_or(run.queued_at), offset),
