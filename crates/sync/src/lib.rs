@@ -159,7 +159,11 @@ impl Engine {
             by: by.to_owned(),
             at,
         };
-        org.record_approval(run_id, &approval).await?;
+        // The run is applied either way: not saying so would invite a second approval.
+        if let Err(e) = org.record_approval(run_id, &approval).await {
+            tracing::error!(run = %run_id, error = %e, "who approved a run could not be recorded");
+            return Ok(applied);
+        }
         Ok(org.run(run_id).await?)
     }
 

@@ -210,7 +210,12 @@ pub(crate) async fn plan_and_finish(
                 let Some(hit) = hit else {
                     return Ok(Some(record));
                 };
-                org.record_threshold_hit(run_id, hit).await?;
+                // The run has ended either way: a threshold that could not be noted is logged,
+                // and the page falls back to "above the configured threshold".
+                if let Err(e) = org.record_threshold_hit(run_id, hit).await {
+                    tracing::error!(run = %run_id, error = %e, "the threshold a run hit could not be recorded");
+                    return Ok(Some(record));
+                }
                 return Ok(Some(org.run(run_id).await?));
             }
             Err(StoreError::Conflict(what)) => {
