@@ -107,7 +107,10 @@ async fn store(db: &DbArgs) -> Result<Store, Failure> {
 
 fn store_failure(e: StoreError) -> Failure {
     match e {
-        StoreError::Conflict(what) | StoreError::NotFound(what) => usage(what),
+        StoreError::NotFound(what) => usage(what),
+        refused @ (StoreError::Conflict(_) | StoreError::RunStatus { .. }) => {
+            usage(refused.to_string())
+        }
         other => Failure::Internal(other.into()),
     }
 }

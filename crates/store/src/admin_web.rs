@@ -462,7 +462,7 @@ impl OrgStore {
         match made {
             Ok(config) => Ok(config),
             // Another request made it meanwhile.
-            Err(StoreError::Conflict(_)) => self
+            Err(StoreError::Conflict(c)) if c.key == crate::UniqueKey::ConfigName => self
                 .configs()
                 .await?
                 .into_iter()

@@ -45,7 +45,8 @@ pub(crate) fn failed(e: rusqlite::Error) -> StoreError {
             rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
         )
     {
-        return StoreError::Conflict(message.clone().unwrap_or_else(|| "unique index".into()));
+        let key = crate::UniqueKey::violated(None, message.as_deref().unwrap_or_default());
+        return StoreError::Conflict(crate::Conflict { key, value: None });
     }
     tracing::error!(error = %e, "SQLite bulk operation failed");
     StoreError::Database

@@ -247,10 +247,10 @@ impl OrgStore {
         .await?;
         let record = self.run(run).await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "the run is {}, and only a queued run can be cancelled",
-                record.status.label()
-            )));
+            return Err(StoreError::RunStatus {
+                found: record.status,
+                needed: "only a queued run can be cancelled",
+            });
         }
         Ok(record)
     }

@@ -147,7 +147,7 @@ impl OrgStore {
 
     /// Take a run blocked by the deactivation threshold for approval: it goes back to In
     /// Progress and its would-be log is cleared, so [`OrgStore::finish_run`] records what is
-    /// applied. Only one approval can take a run (`Conflict` for the others).
+    /// applied. Only one approval can take a run ([`StoreError::RunStatus`] for the others).
     pub async fn take_for_approval(&self, run: &RunId) -> Result<()> {
         let mut tx = self.store.db.write.begin().await?;
         let taken = query(
@@ -163,9 +163,11 @@ impl OrgStore {
         .execute(&mut *tx)
         .await?;
         if taken.rows_affected() == 0 {
-            return Err(StoreError::Conflict(
-                "the run is not waiting for approval".into(),
-            ));
+            drop(tx);
+            return Err(StoreError::RunStatus {
+                found: self.run(run).await?.status,
+                needed: "only a run blocked by the deactivation threshold can be approved",
+            });
         }
         query(
             self.store.db.backend,

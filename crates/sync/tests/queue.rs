@@ -252,7 +252,13 @@ on_both!(
         enqueue(&org, &b, "other.csv", b"x").await;
         let running = store.claim_next_run("node", LEASE).await.unwrap().unwrap();
         match org.cancel_run(&running.run.id).await {
-            Err(StoreError::Conflict(why)) => assert!(why.contains("In Progress"), "{why}"),
+            Err(refused @ StoreError::RunStatus { found, .. }) => {
+                assert_eq!(found, RunStatus::InProgress);
+                assert_eq!(
+                    refused.to_string(),
+                    "the run is In Progress: only a queued run can be cancelled"
+                );
+            }
             other => panic!("expected a conflict, got {other:?}"),
         }
         // Another organisation cannot see, let alone cancel, the run.

@@ -187,7 +187,10 @@ on_both!(
             .finish_run(&run, Finish::Apply(&plan))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert!(
+            matches!(&err, StoreError::Conflict(c) if c.key == rollcall_store::UniqueKey::UserEmail),
+            "{err:?}"
+        );
         assert_eq!(all_users(&org).await.len(), 1, "only the other user exists");
         assert_eq!(org.run(&run).await.unwrap().status, RunStatus::InProgress);
         assert!(org.run_logs(&run).await.unwrap().is_empty());
@@ -331,21 +334,24 @@ on_both!(
         assert!(matches!(
             b.insert_unmanaged_user(&user("jane", "JANE@acme.com"))
                 .await,
-            Err(StoreError::Conflict(_))
+            Err(StoreError::Conflict(c)) if c.key == rollcall_store::UniqueKey::UserEmail
         ));
         // Same username in another letter case, same organisation.
         assert!(matches!(
             a.insert_unmanaged_user(&user("JANE", "j2@acme.com")).await,
-            Err(StoreError::Conflict(_))
+            Err(StoreError::Conflict(c)) if c.key == rollcall_store::UniqueKey::UserName
         ));
         // The same username in another organisation is fine.
         b.insert_unmanaged_user(&user("jane", "j3@acme.com"))
             .await
             .unwrap();
-        assert!(matches!(
-            store.create_org("A", false).await,
-            Err(StoreError::Conflict(_))
-        ));
+        match store.create_org("A", false).await {
+            Err(StoreError::Conflict(c)) => {
+                assert_eq!(c.key, rollcall_store::UniqueKey::OrgName);
+                assert_eq!(c.to_string(), "an organisation named 'A' already exists");
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
     }
 );
 
@@ -587,7 +593,10 @@ on_both!(
         assert!(
             matches!(
                 twice,
-                Err(rollcall_sync::SyncError::Store(StoreError::Conflict(_)))
+                Err(rollcall_sync::SyncError::Store(StoreError::RunStatus {
+                    found: RunStatus::Success | RunStatus::NeedsAttention,
+                    ..
+                }))
             ),
             "{twice:?}"
         );

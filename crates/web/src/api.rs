@@ -89,7 +89,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::NotFound(_) => ApiError::NotFound,
-            StoreError::Conflict(what) => ApiError::Conflict(what),
+            StoreError::Conflict(conflict) => ApiError::Conflict(conflict.to_string()),
+            refused @ StoreError::RunStatus { .. } => ApiError::Conflict(refused.to_string()),
             _ => ApiError::Internal,
         }
     }

@@ -866,7 +866,7 @@ async fn cancel(
     let org = state.store.org(session.admin.org_id.clone());
     let id = RunId::new(id);
     match org.cancel_run(&id).await {
-        Ok(_) | Err(rollcall_store::StoreError::Conflict(_)) => {
+        Ok(_) | Err(rollcall_store::StoreError::RunStatus { .. }) => {
             Ok(Redirect::to(&format!("/admin/provisioning/runs/{id}")).into_response())
         }
         Err(e) => Err(e.into()),
