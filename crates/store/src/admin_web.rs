@@ -13,7 +13,8 @@ use crate::credentials;
 use crate::db::{Arg, flag, get, query};
 use crate::operator::Admin;
 use crate::runs::{RUN_COLUMNS, RunRecord, run_from_row};
-use crate::users::{USER_COLUMNS, update_user, user_from_row};
+use crate::user_columns::{USER_COLUMNS, user_from_row};
+use crate::users::update_user;
 use crate::{OrgStore, Result, Store, StoreError};
 
 /// The trigger of Bulk Update runs, whose logs live on the Bulk Update page, not on User

@@ -8,10 +8,8 @@
 
 mod admin_web;
 mod audit;
-mod bulk;
 pub mod credentials;
 mod db;
-mod fast;
 mod initial;
 mod operator;
 mod point_lookups;
@@ -19,7 +17,10 @@ mod queue;
 mod runs;
 mod scim;
 mod scim_writes;
+mod sqlite_direct;
+mod sqlite_reads;
 mod statistics;
+mod user_columns;
 mod users;
 
 use std::fmt;
@@ -87,6 +88,24 @@ impl From<sqlx::Error> for StoreError {
         tracing::error!(error = %e, "database error");
         StoreError::Database
     }
+}
+
+/// A rusqlite error (the direct SQLite paths), logged here: a taken unique key is a
+/// [`StoreError::Conflict`] (the run plans again), anything else the opaque
+/// [`StoreError::Database`].
+pub(crate) fn failed(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, message) = &e
+        && code.code == rusqlite::ErrorCode::ConstraintViolation
+        && matches!(
+            code.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        )
+    {
+        let key = UniqueKey::violated(None, message.as_deref().unwrap_or_default());
+        return StoreError::Conflict(Conflict { key, value: None });
+    }
+    tracing::error!(error = %e, "SQLite failed");
+    StoreError::Database
 }
 
 /// PostgreSQL's codes (SQLSTATE) for a transaction that lost to a concurrent one and can be
@@ -359,11 +378,11 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     scim_writes: scim_writes::ScimWrites,
     /// SQLite only: point reads without sqlx's worker threads.
-    fast: Option<Arc<fast::FastReads>>,
+    point_reads: Option<Arc<sqlite_reads::PointReads>>,
     /// SQLite only: the bulk path of file runs (one scan, prepared-statement writes).
-    bulk: Option<Arc<bulk::BulkSqlite>>,
+    direct: Option<Arc<sqlite_direct::DirectSqlite>>,
     /// SQLite only: SCIM's page order, kept until the database changes.
-    page_order: Option<Arc<fast::PageOrder>>,
+    page_order: Option<Arc<sqlite_reads::PageOrder>>,
 }
 
 /// How many SQLite connections serve point reads: one per core. They are used on the async
@@ -385,22 +404,25 @@ impl Store {
     pub async fn open_with_clock(url: &DatabaseUrl, clock: Arc<dyn Clock>) -> Result<Store> {
         let db = Db::connect(url).await?;
         db.migrate().await?;
-        let (fast, bulk, page_order) = match (db.backend, db::sqlite_path(url)) {
+        let (point_reads, direct, page_order) = match (db.backend, db::sqlite_path(url)) {
             (Backend::Sqlite, Some(path)) => (
-                Some(Arc::new(fast::FastReads::open(&path, point_readers())?)),
-                Some(Arc::new(bulk::BulkSqlite::new(&path))),
-                Some(Arc::new(fast::PageOrder::open(&path)?)),
+                Some(Arc::new(sqlite_reads::PointReads::open(
+                    &path,
+                    point_readers(),
+                )?)),
+                Some(Arc::new(sqlite_direct::DirectSqlite::new(&path))),
+                Some(Arc::new(sqlite_reads::PageOrder::open(&path)?)),
             ),
             _ => (None, None, None),
         };
         let scim_writes =
-            scim_writes::ScimWrites::start(db.clone(), clock.clone(), bulk.as_deref())?;
+            scim_writes::ScimWrites::start(db.clone(), clock.clone(), direct.as_deref())?;
         Ok(Store {
             db,
             clock,
             scim_writes,
-            fast,
-            bulk,
+            point_reads,
+            direct,
             page_order,
         })
     }

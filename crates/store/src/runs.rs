@@ -5,6 +5,7 @@ use rollcall_domain::plan::Plan;
 use rollcall_domain::{ConfigId, Counts, LogRow, OrgId, RunId, RunStatus};
 use sqlx::any::AnyRow;
 
+use crate::audit::AuditAction;
 use crate::db::{Arg, flag, get, placeholders, query, time};
 use crate::statistics::{self, Table};
 use crate::users::{insert_users, update_user};
@@ -210,6 +211,35 @@ impl OrgStore {
         ]
     }
 
+    /// Record that a run starts now (In Progress) on an admin's behalf: when it is applied,
+    /// each user it writes is audited as `action` by that admin.
+    pub async fn start_admin_run(
+        &self,
+        run: &NewRun,
+        admin_id: &str,
+        action: AuditAction,
+    ) -> Result<RunId> {
+        let backend = self.store.db.backend;
+        let id = new_id();
+        let mut tx = self.store.db.write.begin().await?;
+        query(
+            backend,
+            INSERT_RUN,
+            self.run_args(&id, run, self.store.now_ms()),
+        )
+        .execute(&mut *tx)
+        .await?;
+        query(
+            backend,
+            "INSERT INTO admin_runs (run_id, admin_id, audit_action) VALUES ($1, $2, $3)",
+            vec![id.as_str().into(), admin_id.into(), action.code().into()],
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RunId::new(id))
+    }
+
     /// Record a run that starts now (In Progress).
     pub async fn start_run(&self, run: &NewRun) -> Result<RunId> {
         let id = new_id();
@@ -228,7 +258,7 @@ impl OrgStore {
     /// returned, so that the caller can plan again against what is now stored.
     pub async fn finish_run(&self, run: &RunId, finish: Finish<'_>) -> Result<RunRecord> {
         let now = self.store.now_ms();
-        if let Some(bulk) = &self.store.bulk {
+        if let Some(bulk) = &self.store.direct {
             self.finish_run_bulk(bulk, run, finish, now).await?;
             return self.run(run).await;
         }
