@@ -123,6 +123,46 @@ impl fmt::Display for Action {
     }
 }
 
+/// What started a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    /// `rollcall sync` from an operator's shell.
+    Cli,
+    /// A file uploaded to an SFTP drop folder.
+    Sftp,
+    /// An hour's SCIM requests of one configuration.
+    Scim,
+    /// An admin's Bulk Update file.
+    Bulk,
+    /// A pull connector's schedule.
+    Schedule,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 5] = [
+        Trigger::Cli,
+        Trigger::Sftp,
+        Trigger::Scim,
+        Trigger::Bulk,
+        Trigger::Schedule,
+    ];
+
+    /// The stored and API spelling (migration 0005's partial indexes spell out `bulk`).
+    pub const fn code(self) -> &'static str {
+        match self {
+            Trigger::Cli => "cli",
+            Trigger::Sftp => "sftp",
+            Trigger::Scim => "scim",
+            Trigger::Bulk => "bulk",
+            Trigger::Schedule => "schedule",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Trigger> {
+        Trigger::ALL.into_iter().find(|t| t.code() == code)
+    }
+}
+
 /// The stable error (and warning) codes a customer sees in run logs (SPEC §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorType {

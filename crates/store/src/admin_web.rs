@@ -19,7 +19,7 @@ use crate::{OrgStore, Result, Store, StoreError};
 
 /// The trigger of Bulk Update runs, whose logs live on the Bulk Update page, not on User
 /// Provisioning (SPEC §6).
-pub const BULK_UPDATE_TRIGGER: &str = "bulk";
+const BULK_UPDATE_TRIGGER: &str = rollcall_domain::Trigger::Bulk.code();
 
 /// A signed-in admin.
 #[derive(Clone, Debug)]

@@ -30,9 +30,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rollcall_domain::OrgId;
 
-pub use admin_web::{
-    AuditEntry, BULK_UPDATE_TRIGGER, RunCursor, RunPage, Session, SessionLimits, UserPage,
-};
+pub use admin_web::{AuditEntry, RunCursor, RunPage, Session, SessionLimits, UserPage};
 pub use audit::AuditAction;
 pub use initial::InitialRun;
 pub use operator::{

@@ -83,7 +83,7 @@ impl OrgStore {
                 self.org.as_str().into(),
                 run.config_id.as_str().into(),
                 run.connector.as_str().into(),
-                run.trigger.as_str().into(),
+                run.trigger.code().into(),
                 run.file_name.clone().into(),
                 RunStatus::Queued.code().into(),
                 run.dry_run.into(),

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rollcall_domain::plan::Plan;
-use rollcall_domain::{ConfigId, Counts, LogRow, OrgId, RunId, RunStatus};
+use rollcall_domain::{ConfigId, Counts, LogRow, OrgId, RunId, RunStatus, Trigger};
 use sqlx::any::AnyRow;
 
 use crate::audit::AuditAction;
@@ -21,7 +21,7 @@ pub struct NewRun {
     /// `SFTP Sync`, `Workday`, `Google Workspace`, `SCIM`.
     pub connector: String,
     /// What started it: `cli`, `sftp`, `schedule`, `scim`, `admin`.
-    pub trigger: String,
+    pub trigger: Trigger,
     pub file_name: Option<String>,
     pub file_sha256: Option<String>,
     pub dry_run: bool,
@@ -35,7 +35,7 @@ pub struct RunRecord {
     pub config_id: ConfigId,
     pub config_name: String,
     pub connector: String,
-    pub trigger: String,
+    pub trigger: Trigger,
     pub file_name: Option<String>,
     pub file_sha256: Option<String>,
     pub status: RunStatus,
@@ -79,13 +79,14 @@ fn count(row: &AnyRow, column: &str) -> Result<u64> {
 
 pub(crate) fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
     let status: String = get(row, "status")?;
+    let trigger: String = get(row, "trigger_kind")?;
     Ok(RunRecord {
         id: RunId::new(get::<String>(row, "id")?),
         org_id: OrgId::new(get::<String>(row, "org_id")?),
         config_id: ConfigId::new(get::<String>(row, "config_id")?),
         config_name: get(row, "config_name")?,
         connector: get(row, "connector")?,
-        trigger: get(row, "trigger_kind")?,
+        trigger: Trigger::parse(&trigger).ok_or(StoreError::Database)?,
         file_name: get(row, "file_name")?,
         file_sha256: get(row, "file_sha256")?,
         status: RunStatus::from_code(&status).ok_or(StoreError::Database)?,
@@ -201,7 +202,7 @@ impl OrgStore {
             self.org.as_str().into(),
             run.config_id.as_str().into(),
             run.connector.as_str().into(),
-            run.trigger.as_str().into(),
+            run.trigger.code().into(),
             run.file_name.clone().into(),
             run.file_sha256.clone().into(),
             RunStatus::InProgress.code().into(),

@@ -160,7 +160,7 @@ impl Engine {
                 config,
                 id: Some(record.id.clone()),
                 meta: RunMeta {
-                    trigger: record.trigger.clone(),
+                    trigger: record.trigger,
                     file_name: record.file_name.clone(),
                     file_sha256: record.file_sha256.clone(),
                     dry_run: record.dry_run,

@@ -20,7 +20,7 @@ pub(crate) fn new_run(config: &SourceConfig, meta: &RunMeta) -> NewRun {
     NewRun {
         config_id: config.id.clone(),
         connector: config.kind.connector().to_owned(),
-        trigger: meta.trigger.clone(),
+        trigger: meta.trigger,
         file_name: meta.file_name.clone(),
         file_sha256: meta.file_sha256.clone(),
         dry_run: meta.dry_run || config.mode == Mode::DryRun,

@@ -104,7 +104,7 @@ async fn run_at(
     clock: &TestClock,
     config: &SourceConfig,
     t: &str,
-    trigger: &str,
+    trigger: rollcall_domain::Trigger,
     status: RunStatus,
 ) -> String {
     clock.set(t);
@@ -112,7 +112,7 @@ async fn run_at(
         .start_run(&NewRun {
             config_id: config.id.clone(),
             connector: "SFTP Sync".into(),
-            trigger: trigger.into(),
+            trigger,
             file_name: Some(format!("{t}.csv")),
             file_sha256: None,
             dry_run: false,
@@ -194,7 +194,15 @@ on_both!(
             ("2024-01-15T00:00:00.000Z", &payroll, DataLoadFailed),
             ("2024-01-15T12:00:00.000Z", &scim, Success),
         ] {
-            run_at(&org, &clock, config, t, "test", status).await;
+            run_at(
+                &org,
+                &clock,
+                config,
+                t,
+                rollcall_domain::Trigger::Cli,
+                status,
+            )
+            .await;
         }
         // Bulk Update runs live on their own page.
         run_at(
@@ -202,7 +210,7 @@ on_both!(
             &clock,
             &payroll,
             "2024-01-15T06:00:00.000Z",
-            "bulk",
+            rollcall_domain::Trigger::Bulk,
             Success,
         )
         .await;
@@ -293,7 +301,17 @@ on_both!(
         let mut made = Vec::new();
         for t in ["2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z"] {
             for _ in 0..5 {
-                made.push(run_at(&org, &clock, &payroll, t, "test", RunStatus::Success).await);
+                made.push(
+                    run_at(
+                        &org,
+                        &clock,
+                        &payroll,
+                        t,
+                        rollcall_domain::Trigger::Cli,
+                        RunStatus::Success,
+                    )
+                    .await,
+                );
             }
         }
         for sort in ["newest", "oldest"] {
@@ -424,7 +442,7 @@ on_both!(
         .await;
         assert_eq!(run.status, RunStatus::NeedsAttention);
         assert_eq!(run.connector, "Bulk Update");
-        assert_eq!(run.trigger, "bulk");
+        assert_eq!(run.trigger, rollcall_domain::Trigger::Bulk);
         assert_eq!(run.file_name.as_deref(), Some("people.csv"));
         assert_eq!((run.counts.updated, run.counts.skipped), (1, 4));
         let logs = org.run_logs(&run.id).await.unwrap();

@@ -17,7 +17,7 @@ fn upload(config: &SourceConfig, name: &str) -> NewRun {
     NewRun {
         config_id: config.id.clone(),
         connector: "SFTP Sync".into(),
-        trigger: "sftp".into(),
+        trigger: rollcall_domain::Trigger::Sftp,
         file_name: Some(name.into()),
         file_sha256: None,
         dry_run: false,

@@ -176,7 +176,7 @@ on_both!(
             .start_run(&NewRun {
                 config_id: config.id.clone(),
                 connector: "SFTP Sync".into(),
-                trigger: "test".into(),
+                trigger: rollcall_domain::Trigger::Cli,
                 file_name: None,
                 file_sha256: None,
                 dry_run: false,
@@ -232,7 +232,7 @@ on_both!(a_stale_plan_is_refused, |db: TestDb| async move {
         .start_run(&NewRun {
             config_id: config.id.clone(),
             connector: "SFTP Sync".into(),
-            trigger: "test".into(),
+            trigger: rollcall_domain::Trigger::Cli,
             file_name: None,
             file_sha256: None,
             dry_run: false,

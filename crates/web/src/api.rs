@@ -608,7 +608,7 @@ pub fn run_view(run: &RunRecord) -> RunView {
             name: run.config_name.clone(),
         },
         connector: run.connector.clone(),
-        trigger: run.trigger.clone(),
+        trigger: run.trigger.code().to_owned(),
         status: run.status.code().to_owned(),
         status_label: run.status.label().to_owned(),
         dry_run: run.dry_run,

@@ -1332,7 +1332,7 @@ async fn bulk_logs(
 ) -> Result<Response, PageError> {
     let (session, org) = allowed(&state, &headers, may_manage_users).await?;
     let run = match org.run(&RunId::new(id)).await {
-        Ok(run) if run.trigger == rollcall_store::BULK_UPDATE_TRIGGER => run,
+        Ok(run) if run.trigger == rollcall_domain::Trigger::Bulk => run,
         Ok(_) | Err(rollcall_store::StoreError::NotFound(_)) => {
             return Ok(not_found(Some(nav(&session, "bulk"))));
         }
