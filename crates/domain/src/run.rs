@@ -189,6 +189,28 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
+    pub const ALL: [ErrorType; 15] = [
+        ErrorType::MissingRequiredField,
+        ErrorType::InvalidEmail,
+        ErrorType::InvalidPhone,
+        ErrorType::InvalidBoolean,
+        ErrorType::InvalidDate,
+        ErrorType::InvalidValue,
+        ErrorType::OrganisationConflict,
+        ErrorType::GlobalConflict,
+        ErrorType::ShardConflict,
+        ErrorType::MatchCandidateConflict,
+        ErrorType::NotFound,
+        ErrorType::ManagerNotFound,
+        ErrorType::ManagerCycle,
+        ErrorType::DataLoadFailed,
+        ErrorType::ManagedByExternalSource,
+    ];
+
+    pub fn from_code(code: &str) -> Option<ErrorType> {
+        ErrorType::ALL.into_iter().find(|e| e.code() == code)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             ErrorType::MissingRequiredField => "MISSING_REQUIRED_FIELD",
@@ -292,20 +314,68 @@ impl Counts {
 }
 
 /// One row of a run's log (SPEC §6).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogRow {
     /// The file's own line/row number, or the request's sequence number.
     pub row: Option<u64>,
     pub external_id: String,
     pub username: String,
-    pub action: String,
-    pub error_type: String,
+    pub action: Action,
+    /// The row's error, or its warnings (a row may carry several), in the order found.
+    pub error_types: Vec<ErrorType>,
     pub message: String,
     pub additional_data: String,
     pub changed_fields: String,
 }
 
 impl LogRow {
+    /// A row with `action` and nothing else yet.
+    pub fn new(action: Action) -> LogRow {
+        LogRow {
+            row: None,
+            external_id: String::new(),
+            username: String::new(),
+            action,
+            error_types: Vec::new(),
+            message: String::new(),
+            additional_data: String::new(),
+            changed_fields: String::new(),
+        }
+    }
+
+    /// A problem that kept a run's data from loading (the run is Data Load Failed).
+    pub fn load_failed(message: impl Into<String>) -> LogRow {
+        LogRow {
+            error_types: vec![ErrorType::DataLoadFailed],
+            message: message.into(),
+            ..LogRow::new(Action::Failed)
+        }
+    }
+
+    /// The ErrorType column: the codes, comma-separated (without allocating for none or one,
+    /// which is nearly every row of a large run).
+    pub fn error_type_codes(&self) -> std::borrow::Cow<'static, str> {
+        match self.error_types.as_slice() {
+            [] => "".into(),
+            [one] => one.code().into(),
+            many => many
+                .iter()
+                .map(|e| e.code())
+                .collect::<Vec<_>>()
+                .join(", ")
+                .into(),
+        }
+    }
+
+    /// The codes of an ErrorType column as written by [`LogRow::error_type_codes`].
+    pub fn parse_error_types(codes: &str) -> Option<Vec<ErrorType>> {
+        codes
+            .split(", ")
+            .filter(|c| !c.is_empty())
+            .map(ErrorType::from_code)
+            .collect()
+    }
+
     pub const HEADERS: [&'static str; 8] = [
         "Row",
         "ExternalId",
@@ -321,6 +391,22 @@ impl LogRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_type_columns_round_trip() {
+        for e in ErrorType::ALL {
+            assert_eq!(ErrorType::from_code(e.code()), Some(e));
+        }
+        let row = LogRow {
+            error_types: vec![ErrorType::ManagerNotFound, ErrorType::ManagerCycle],
+            ..LogRow::new(Action::Updated)
+        };
+        let codes = row.error_type_codes();
+        assert_eq!(codes, "MANAGER_NOT_FOUND, MANAGER_CYCLE");
+        assert_eq!(LogRow::parse_error_types(&codes), Some(row.error_types));
+        assert_eq!(LogRow::parse_error_types(""), Some(vec![]));
+        assert_eq!(LogRow::parse_error_types("NOT_A_CODE"), None);
+    }
 
     #[test]
     fn status_codes_round_trip() {

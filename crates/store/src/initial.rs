@@ -204,8 +204,8 @@ impl InitialRun {
             .map_err(failed)?;
         statement
             .execute(params![
-                row.action,
-                row.error_type,
+                row.action.label(),
+                row.error_type_codes(),
                 row.message,
                 row.additional_data,
                 row.changed_fields,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rollcall_domain::plan::Plan;
-use rollcall_domain::{ConfigId, Counts, LogRow, OrgId, RunId, RunStatus, Trigger};
+use rollcall_domain::{Action, ConfigId, Counts, LogRow, OrgId, RunId, RunStatus, Trigger};
 use sqlx::any::AnyRow;
 
 use crate::audit::AuditAction;
@@ -341,8 +341,8 @@ impl OrgStore {
                 args.push(log.row.map(|r| i64::try_from(r).unwrap_or(i64::MAX)).into());
                 args.push(log.external_id.as_str().into());
                 args.push(log.username.as_str().into());
-                args.push(log.action.as_str().into());
-                args.push(log.error_type.as_str().into());
+                args.push(log.action.label().into());
+                args.push(log.error_type_codes().into_owned().into());
                 args.push(log.message.as_str().into());
                 args.push(log.additional_data.as_str().into());
                 args.push(log.changed_fields.as_str().into());
@@ -436,12 +436,15 @@ impl OrgStore {
         .await?;
         rows.iter()
             .map(|row| {
+                let (action, error_types): (String, String) =
+                    (get(row, "action")?, get(row, "error_type")?);
                 Ok(LogRow {
                     row: get::<Option<i64>>(row, "row_num")?.and_then(|r| u64::try_from(r).ok()),
                     external_id: get(row, "external_id")?,
                     username: get(row, "username")?,
-                    action: get(row, "action")?,
-                    error_type: get(row, "error_type")?,
+                    action: Action::from_label(&action).ok_or(StoreError::Database)?,
+                    error_types: LogRow::parse_error_types(&error_types)
+                        .ok_or(StoreError::Database)?,
                     message: get(row, "message")?,
                     additional_data: get(row, "additional_data")?,
                     changed_fields: get(row, "changed_fields")?,

@@ -524,8 +524,8 @@ fn bind_log_row(
     bind(3, &row.row.map(|r| i64::try_from(r).unwrap_or(i64::MAX)))?;
     bind(4, &row.external_id)?;
     bind(5, &row.username)?;
-    bind(6, &row.action)?;
-    bind(7, &row.error_type)?;
+    bind(6, &row.action.label())?;
+    bind(7, &row.error_type_codes())?;
     bind(8, &row.message)?;
     bind(9, &row.additional_data)?;
     bind(10, &row.changed_fields)

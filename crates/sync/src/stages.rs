@@ -6,7 +6,7 @@ use rollcall_domain::config::Mode;
 use rollcall_domain::plan::{self, BatchKeys, Options, Plan};
 use rollcall_domain::record::BatchItem;
 use rollcall_domain::unchanged::Sifted;
-use rollcall_domain::{ErrorType, LogRow, RunId, RunStatus, UserId};
+use rollcall_domain::{LogRow, RunId, RunStatus, UserId};
 use rollcall_store::{Finish, NewRun, OrgStore, RunRecord, SourceConfig, StoreError};
 
 use crate::{RunMeta, SyncError, initial};
@@ -213,12 +213,9 @@ pub(crate) async fn plan_and_finish(
             Err(e) => return Err(e.into()),
         }
     }
-    let log = [LogRow {
-        action: "Failed".into(),
-        error_type: ErrorType::DataLoadFailed.code().into(),
-        message: "The users changed too often while this run was applied; run it again".into(),
-        ..LogRow::default()
-    }];
+    let log = [LogRow::load_failed(
+        "The users changed too often while this run was applied; run it again",
+    )];
     Ok(Some(
         org.finish_run(run_id, Finish::DataLoadFailed(&log)).await?,
     ))
@@ -361,10 +358,5 @@ where
 }
 
 pub(crate) fn read_panicked() -> LogRow {
-    LogRow {
-        action: "Failed".into(),
-        error_type: ErrorType::DataLoadFailed.code().into(),
-        message: "The file could not be read (internal error): sync it again".into(),
-        ..LogRow::default()
-    }
+    LogRow::load_failed("The file could not be read (internal error): sync it again")
 }

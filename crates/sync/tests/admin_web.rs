@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rollcall_domain::config::{ConfigKind, Role};
 use rollcall_domain::run_filter::{FilterParams, RunFilter};
-use rollcall_domain::{LogRow, RunStatus};
+use rollcall_domain::{Action, LogRow, RunStatus};
 use rollcall_store::{
     Clock, Finish, NewAdmin, NewRun, OrgStore, RunCursor, SessionLimits, SourceConfig, Store,
 };
@@ -120,9 +120,12 @@ async fn run_at(
         .await
         .unwrap();
     if status == RunStatus::DataLoadFailed {
-        org.finish_run(&id, Finish::DataLoadFailed(&[LogRow::default()]))
-            .await
-            .unwrap();
+        org.finish_run(
+            &id,
+            Finish::DataLoadFailed(&[LogRow::load_failed("unreadable")]),
+        )
+        .await
+        .unwrap();
     } else {
         let plan = rollcall_domain::plan::plan(
             &[],
@@ -446,13 +449,18 @@ on_both!(
         assert_eq!(run.file_name.as_deref(), Some("people.csv"));
         assert_eq!((run.counts.updated, run.counts.skipped), (1, 4));
         let logs = org.run_logs(&run.id).await.unwrap();
+        let codes: Vec<String> = logs
+            .iter()
+            .map(|l| l.error_type_codes().into_owned())
+            .collect();
         let summary: Vec<(Option<u64>, &str, &str, &str)> = logs
             .iter()
-            .map(|l| {
+            .zip(&codes)
+            .map(|(l, codes)| {
                 (
                     l.row,
-                    l.action.as_str(),
-                    l.error_type.as_str(),
+                    l.action.label(),
+                    codes.as_str(),
                     l.additional_data.as_str(),
                 )
             })
@@ -560,12 +568,12 @@ on_both!(
         let logs = org.run_logs(&run.id).await.unwrap();
         let duplicate = "Duplicate Username in rows 2, 4: conflicting users don't sync; keep one row per person.";
         for (i, name) in [(0, "ann"), (2, "Ann")] {
-            assert_eq!(logs[i].action, "Failed");
-            assert_eq!(logs[i].error_type, "ORGANISATION_CONFLICT");
+            assert_eq!(logs[i].action, Action::Failed);
+            assert_eq!(logs[i].error_type_codes(), "ORGANISATION_CONFLICT");
             assert_eq!(logs[i].message, duplicate);
             assert_eq!(logs[i].additional_data, format!("username={name}"));
         }
-        assert_eq!(logs[1].action, "Updated");
+        assert_eq!(logs[1].action, Action::Updated);
         let after = org
             .users_by_username(&usernames(&["ann", "bob"]))
             .await

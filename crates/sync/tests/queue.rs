@@ -48,11 +48,7 @@ async fn enqueue(org: &OrgStore, config: &SourceConfig, name: &str, content: &[u
 
 /// End a claimed run (as a load failure: the queue does not care how a run ends).
 async fn end(org: &OrgStore, config: &SourceConfig, run: &rollcall_store::RunRecord) {
-    let problem = [LogRow {
-        action: "Failed".into(),
-        message: "test".into(),
-        ..LogRow::default()
-    }];
+    let problem = [LogRow::load_failed("test")];
     rollcall_sync::stages::run_claimed(org, config, run, Err(&problem))
         .await
         .unwrap();
@@ -223,7 +219,7 @@ on_both!(
 
         // Both finish: exactly one ending is kept.
         end(&org, &a, &taken.run).await;
-        let problem = [LogRow::default()];
+        let problem = [LogRow::load_failed("late")];
         let late = rollcall_sync::stages::run_claimed(&org, &a, &stale.run, Err(&problem)).await;
         assert!(matches!(
             late,

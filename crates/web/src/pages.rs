@@ -747,8 +747,8 @@ fn matches(row: &LogRow, needle: &str) -> bool {
     [
         row.external_id.as_str(),
         row.username.as_str(),
-        row.action.as_str(),
-        row.error_type.as_str(),
+        row.action.label(),
+        &row.error_type_codes(),
         row.message.as_str(),
         row.additional_data.as_str(),
         row.changed_fields.as_str(),
@@ -792,8 +792,8 @@ async fn run_detail(
             row: r.row.map(|n| n.to_string()).unwrap_or_default(),
             external_id: r.external_id.clone(),
             username: r.username.clone(),
-            action: r.action.clone(),
-            error_type: r.error_type.clone(),
+            action: r.action.label().to_owned(),
+            error_type: r.error_type_codes().into_owned(),
             message: r.message.clone(),
             changed_fields: r.changed_fields.clone(),
         })
