@@ -28,5 +28,5 @@ pub mod values;
 
 pub use field::FieldKey;
 pub use ids::{ConfigId, OrgId, RunId, UserId};
-pub use run::{Action, Counts, ErrorType, LogRow, RunStatus};
+pub use run::{Action, Counts, ErrorType, LogRow, RunStatus, Trigger};
 pub use user::{Profile, StoredUser};

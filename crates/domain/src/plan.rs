@@ -139,23 +139,20 @@ pub struct PlannedRecord {
 impl PlannedRecord {
     /// The log row of SPEC §6 for this record.
     pub fn log_row(&self) -> LogRow {
-        let (error_type, message, additional_data) = match (&self.error, self.warnings.as_slice()) {
+        let (error_types, message, additional_data) = match (&self.error, self.warnings.as_slice())
+        {
             (Some(e), _) => (
-                e.error_type.code().to_owned(),
+                vec![e.error_type],
                 e.message.clone(),
                 e.additional_data.clone(),
             ),
             (None, []) => (
-                String::new(),
+                Vec::new(),
                 self.note.clone().unwrap_or_default(),
                 String::new(),
             ),
             (None, warnings) => (
-                warnings
-                    .iter()
-                    .map(|w| w.error_type.code())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                warnings.iter().map(|w| w.error_type).collect(),
                 warnings
                     .iter()
                     .map(|w| w.message.as_str())
@@ -172,8 +169,8 @@ impl PlannedRecord {
             row: Some(self.row),
             external_id: self.external_id.clone(),
             username: self.username.clone(),
-            action: self.action.label().to_owned(),
-            error_type,
+            action: self.action,
+            error_types,
             message,
             additional_data,
             changed_fields: self.changed_fields.join(", "),

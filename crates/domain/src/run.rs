@@ -166,6 +166,46 @@ impl fmt::Display for Action {
     }
 }
 
+/// What started a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    /// `rollcall sync` from an operator's shell.
+    Cli,
+    /// A file uploaded to an SFTP drop folder.
+    Sftp,
+    /// An hour's SCIM requests of one configuration.
+    Scim,
+    /// An admin's Bulk Update file.
+    Bulk,
+    /// A pull connector's schedule.
+    Schedule,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 5] = [
+        Trigger::Cli,
+        Trigger::Sftp,
+        Trigger::Scim,
+        Trigger::Bulk,
+        Trigger::Schedule,
+    ];
+
+    /// The stored and API spelling (migration 0005's partial indexes spell out `bulk`).
+    pub const fn code(self) -> &'static str {
+        match self {
+            Trigger::Cli => "cli",
+            Trigger::Sftp => "sftp",
+            Trigger::Scim => "scim",
+            Trigger::Bulk => "bulk",
+            Trigger::Schedule => "schedule",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Trigger> {
+        Trigger::ALL.into_iter().find(|t| t.code() == code)
+    }
+}
+
 /// The stable error (and warning) codes a customer sees in run logs (SPEC §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorType {
@@ -192,6 +232,28 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
+    pub const ALL: [ErrorType; 15] = [
+        ErrorType::MissingRequiredField,
+        ErrorType::InvalidEmail,
+        ErrorType::InvalidPhone,
+        ErrorType::InvalidBoolean,
+        ErrorType::InvalidDate,
+        ErrorType::InvalidValue,
+        ErrorType::OrganisationConflict,
+        ErrorType::GlobalConflict,
+        ErrorType::ShardConflict,
+        ErrorType::MatchCandidateConflict,
+        ErrorType::NotFound,
+        ErrorType::ManagerNotFound,
+        ErrorType::ManagerCycle,
+        ErrorType::DataLoadFailed,
+        ErrorType::ManagedByExternalSource,
+    ];
+
+    pub fn from_code(code: &str) -> Option<ErrorType> {
+        ErrorType::ALL.into_iter().find(|e| e.code() == code)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             ErrorType::MissingRequiredField => "MISSING_REQUIRED_FIELD",
@@ -325,20 +387,68 @@ pub fn threshold_note(
 }
 
 /// One row of a run's log (SPEC §6).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogRow {
     /// The file's own line/row number, or the request's sequence number.
     pub row: Option<u64>,
     pub external_id: String,
     pub username: String,
-    pub action: String,
-    pub error_type: String,
+    pub action: Action,
+    /// The row's error, or its warnings (a row may carry several), in the order found.
+    pub error_types: Vec<ErrorType>,
     pub message: String,
     pub additional_data: String,
     pub changed_fields: String,
 }
 
 impl LogRow {
+    /// A row with `action` and nothing else yet.
+    pub fn new(action: Action) -> LogRow {
+        LogRow {
+            row: None,
+            external_id: String::new(),
+            username: String::new(),
+            action,
+            error_types: Vec::new(),
+            message: String::new(),
+            additional_data: String::new(),
+            changed_fields: String::new(),
+        }
+    }
+
+    /// A problem that kept a run's data from loading (the run is Data Load Failed).
+    pub fn load_failed(message: impl Into<String>) -> LogRow {
+        LogRow {
+            error_types: vec![ErrorType::DataLoadFailed],
+            message: message.into(),
+            ..LogRow::new(Action::Failed)
+        }
+    }
+
+    /// The ErrorType column: the codes, comma-separated (without allocating for none or one,
+    /// which is nearly every row of a large run).
+    pub fn error_type_codes(&self) -> std::borrow::Cow<'static, str> {
+        match self.error_types.as_slice() {
+            [] => "".into(),
+            [one] => one.code().into(),
+            many => many
+                .iter()
+                .map(|e| e.code())
+                .collect::<Vec<_>>()
+                .join(", ")
+                .into(),
+        }
+    }
+
+    /// The codes of an ErrorType column as written by [`LogRow::error_type_codes`].
+    pub fn parse_error_types(codes: &str) -> Option<Vec<ErrorType>> {
+        codes
+            .split(", ")
+            .filter(|c| !c.is_empty())
+            .map(ErrorType::from_code)
+            .collect()
+    }
+
     pub const HEADERS: [&'static str; 8] = [
         "Row",
         "ExternalId",
@@ -354,6 +464,22 @@ impl LogRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_type_columns_round_trip() {
+        for e in ErrorType::ALL {
+            assert_eq!(ErrorType::from_code(e.code()), Some(e));
+        }
+        let row = LogRow {
+            error_types: vec![ErrorType::ManagerNotFound, ErrorType::ManagerCycle],
+            ..LogRow::new(Action::Updated)
+        };
+        let codes = row.error_type_codes();
+        assert_eq!(codes, "MANAGER_NOT_FOUND, MANAGER_CYCLE");
+        assert_eq!(LogRow::parse_error_types(&codes), Some(row.error_types));
+        assert_eq!(LogRow::parse_error_types(""), Some(vec![]));
+        assert_eq!(LogRow::parse_error_types("NOT_A_CODE"), None);
+    }
 
     #[test]
     fn status_codes_round_trip() {

@@ -44,8 +44,7 @@ impl UnchangedRow<'_> {
             row: Some(self.row),
             external_id: self.external_id.to_owned(),
             username: self.username.to_owned(),
-            action: Action::Unchanged.label().to_owned(),
-            ..LogRow::default()
+            ..LogRow::new(Action::Unchanged)
         }
     }
 }

@@ -6,8 +6,8 @@ mod header;
 pub mod mapping_file;
 pub mod xlsxfile;
 
+use rollcall_domain::LogRow;
 use rollcall_domain::record::BatchItem;
-use rollcall_domain::{ErrorType, LogRow};
 
 /// A file-level problem: the run fails as Data Load Failed and the error log names each one
 /// with how to fix it.
@@ -35,11 +35,8 @@ impl FileProblem {
     pub fn log_row(&self) -> LogRow {
         LogRow {
             row: self.line,
-            action: "Failed".into(),
-            error_type: ErrorType::DataLoadFailed.code().into(),
-            message: self.message.clone(),
             additional_data: self.additional_data.clone(),
-            ..LogRow::default()
+            ..LogRow::load_failed(self.message.clone())
         }
     }
 }

@@ -107,7 +107,10 @@ async fn store(db: &DbArgs) -> Result<Store, Failure> {
 
 fn store_failure(e: StoreError) -> Failure {
     match e {
-        StoreError::Conflict(what) | StoreError::NotFound(what) => usage(what),
+        StoreError::NotFound(what) => usage(what),
+        refused @ (StoreError::Conflict(_) | StoreError::RunStatus { .. }) => {
+            usage(refused.to_string())
+        }
         other => Failure::Internal(other.into()),
     }
 }
@@ -611,7 +614,7 @@ async fn sync_in(store: &Store, settings: &crate::Settings, args: SyncArgs) -> C
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let meta = RunMeta {
-        trigger: "cli".into(),
+        trigger: rollcall_domain::Trigger::Cli,
         file_name: Some(file_name.clone()),
         file_sha256: None,
         dry_run: args.dry_run,

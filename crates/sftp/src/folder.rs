@@ -557,7 +557,7 @@ impl russh_sftp::server::Handler for Folder {
                 tracing::info!(run = %file.run_id, file = name, "queued upload removed: run cancelled");
                 Ok(status(id))
             }
-            Err(rollcall_store::StoreError::Conflict(_)) => Err(failure(format!(
+            Err(rollcall_store::StoreError::RunStatus { .. }) => Err(failure(format!(
                 "'{name}' is being processed and can no longer be removed"
             ))),
             Err(e) => Err(storage_failure(e)),

@@ -13,12 +13,13 @@ use crate::credentials;
 use crate::db::{Arg, flag, get, query};
 use crate::operator::Admin;
 use crate::runs::{RUN_COLUMNS, RunRecord, run_from_row};
-use crate::users::{USER_COLUMNS, update_user, user_from_row};
+use crate::user_columns::{USER_COLUMNS, user_from_row};
+use crate::users::update_user;
 use crate::{OrgStore, Result, Store, StoreError};
 
 /// The trigger of Bulk Update runs, whose logs live on the Bulk Update page, not on User
 /// Provisioning (SPEC §6).
-pub const BULK_UPDATE_TRIGGER: &str = "bulk";
+const BULK_UPDATE_TRIGGER: &str = rollcall_domain::Trigger::Bulk.code();
 
 /// A signed-in admin.
 #[derive(Clone, Debug)]
@@ -470,7 +471,7 @@ impl OrgStore {
         match made {
             Ok(config) => Ok(config),
             // Another request made it meanwhile.
-            Err(StoreError::Conflict(_)) => self
+            Err(StoreError::Conflict(c)) if c.key == crate::UniqueKey::ConfigName => self
                 .configs()
                 .await?
                 .into_iter()

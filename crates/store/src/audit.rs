@@ -7,9 +7,8 @@ use rollcall_domain::plan::{Plan, PlannedRecord};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{Any, Transaction};
 
-use crate::bulk::failed;
 use crate::db::{get, query};
-use crate::runs::{INSERT_RUN, NewRun};
+use crate::failed;
 use crate::{Backend, OrgStore, Result};
 
 /// What an admin did to a user, as the audit trail names it.
@@ -43,35 +42,6 @@ fn audited(plan: &Plan) -> impl Iterator<Item = (&str, String)> {
 }
 
 impl OrgStore {
-    /// Record that a run starts now (In Progress) on an admin's behalf: when it is applied,
-    /// each user it writes is audited as `action` by that admin.
-    pub async fn start_admin_run(
-        &self,
-        run: &NewRun,
-        admin_id: &str,
-        action: AuditAction,
-    ) -> Result<RunId> {
-        let backend = self.store.db.backend;
-        let id = crate::new_id();
-        let mut tx = self.store.db.write.begin().await?;
-        query(
-            backend,
-            INSERT_RUN,
-            self.run_args(&id, run, self.store.now_ms()),
-        )
-        .execute(&mut *tx)
-        .await?;
-        query(
-            backend,
-            "INSERT INTO admin_runs (run_id, admin_id, audit_action) VALUES ($1, $2, $3)",
-            vec![id.as_str().into(), admin_id.into(), action.code().into()],
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(RunId::new(id))
-    }
-
     /// Audit an admin's edit of one user in the caller's transaction.
     pub(crate) async fn audit_edit(
         &self,

@@ -16,8 +16,8 @@ use rollcall_domain::values::ExternalId;
 use rollcall_domain::{Counts, LogRow, RunId, RunStatus, StoredUser, UserId};
 use rusqlite::{Connection, params};
 
-use crate::bulk::{BulkSqlite, blocking, failed, foreign_keys_on, insert_logs, write_users};
-use crate::{OrgStore, Result, StoreError};
+use crate::sqlite_direct::{DirectSqlite, blocking, foreign_keys_on, insert_logs, write_users};
+use crate::{OrgStore, Result, StoreError, failed};
 
 /// A run being applied chunk by chunk. Blocking: drive it off the async workers.
 pub struct InitialRun {
@@ -41,7 +41,7 @@ impl OrgStore {
     /// Begin applying `run` chunk by chunk, if this organisation has no users (checked inside
     /// the transaction) and the database is SQLite; `None` otherwise, with nothing changed.
     pub async fn begin_initial_run(&self, run: &RunId) -> Result<Option<InitialRun>> {
-        let Some(bulk) = self.store.bulk.clone() else {
+        let Some(bulk) = self.store.direct.clone() else {
             return Ok(None);
         };
         let writer = self.store.db.write.acquire().await?;
@@ -55,7 +55,7 @@ impl OrgStore {
 }
 
 fn begin(
-    bulk: &BulkSqlite,
+    bulk: &DirectSqlite,
     writer: sqlx::pool::PoolConnection<sqlx::Any>,
     org: String,
     run: String,
@@ -128,7 +128,7 @@ impl InitialRun {
                 "SELECT id, external_id, manager_id FROM users WHERE org_id = ?1 AND id = ?2",
             )
             .map_err(failed)?;
-        crate::bulk::add_manager_chains(&mut found, &mut ids, 0, |id| {
+        crate::sqlite_direct::add_manager_chains(&mut found, &mut ids, 0, |id| {
             slim_user(&mut by_id, params![self.org, id])
         })?;
         Ok(found)
@@ -204,8 +204,8 @@ impl InitialRun {
             .map_err(failed)?;
         statement
             .execute(params![
-                row.action,
-                row.error_type,
+                row.action.label(),
+                row.error_type_codes(),
                 row.message,
                 row.additional_data,
                 row.changed_fields,
@@ -218,7 +218,7 @@ impl InitialRun {
 
     /// End the run with its status, counts and file hash, and commit everything.
     pub fn finish(mut self, status: RunStatus, counts: &Counts, sha256: &str) -> Result<()> {
-        crate::bulk::end_run(
+        crate::sqlite_direct::end_run(
             &self.conn,
             &self.org,
             &self.run,
@@ -229,7 +229,7 @@ impl InitialRun {
         )?;
         self.conn.execute_batch("COMMIT").map_err(failed)?;
         self.finished = true;
-        crate::bulk::truncate_log(&self.conn);
+        crate::sqlite_direct::truncate_log(&self.conn);
         Ok(())
     }
 }

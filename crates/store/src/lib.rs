@@ -8,10 +8,8 @@
 
 mod admin_web;
 mod audit;
-mod bulk;
 pub mod credentials;
 mod db;
-mod fast;
 mod initial;
 mod operator;
 mod point_lookups;
@@ -19,7 +17,10 @@ mod queue;
 mod runs;
 mod scim;
 mod scim_writes;
+mod sqlite_direct;
+mod sqlite_reads;
 mod statistics;
+mod user_columns;
 mod users;
 
 use std::fmt;
@@ -29,9 +30,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rollcall_domain::OrgId;
 
-pub use admin_web::{
-    AuditEntry, BULK_UPDATE_TRIGGER, RunCursor, RunPage, Session, SessionLimits, UserPage,
-};
+pub use admin_web::{AuditEntry, RunCursor, RunPage, Session, SessionLimits, UserPage};
 pub use audit::AuditAction;
 pub use initial::InitialRun;
 pub use operator::{
@@ -48,9 +47,17 @@ use db::Db;
 /// logged where they happen and returned as the opaque [`StoreError::Database`].
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique key is taken (the name of the violated index says which).
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// A unique key is taken: which one, and the value when the caller knows it.
+    #[error("{0}")]
+    Conflict(Conflict),
+    /// The run is not in a status the operation can start from (a cancelled run cannot be
+    /// cancelled again, a run is approved once).
+    #[error("the run is {}: {needed}", found.label())]
+    RunStatus {
+        found: rollcall_domain::RunStatus,
+        /// What the operation needs, said as a rule ("only a queued run can be cancelled").
+        needed: &'static str,
+    },
     /// A write based on a stale version: someone else changed the row meanwhile (or, on
     /// PostgreSQL, a concurrent transaction made this one fail: a serialization failure or a
     /// deadlock). Nothing of the write is kept; plan it again.
@@ -81,6 +88,24 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// A rusqlite error (the direct SQLite paths), logged here: a taken unique key is a
+/// [`StoreError::Conflict`] (the run plans again), anything else the opaque
+/// [`StoreError::Database`].
+pub(crate) fn failed(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, message) = &e
+        && code.code == rusqlite::ErrorCode::ConstraintViolation
+        && matches!(
+            code.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        )
+    {
+        let key = UniqueKey::violated(None, message.as_deref().unwrap_or_default());
+        return StoreError::Conflict(Conflict { key, value: None });
+    }
+    tracing::error!(error = %e, "SQLite failed");
+    StoreError::Database
+}
+
 /// PostgreSQL's codes (SQLSTATE) for a transaction that lost to a concurrent one and can be
 /// planned again: nothing it wrote is kept.
 const SERIALIZATION_FAILURE: &str = "40001";
@@ -93,12 +118,8 @@ const DEADLOCK_DETECTED: &str = "40P01";
 /// ends as a conflict row or a 409, not a 500.
 fn refused_by_another_writer(db: &dyn sqlx::error::DatabaseError) -> Option<StoreError> {
     if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
-        // Which key: PostgreSQL names the index; SQLite names the columns in its message.
-        let what = db
-            .constraint()
-            .map(str::to_owned)
-            .unwrap_or_else(|| db.message().to_owned());
-        return Some(StoreError::Conflict(what));
+        let key = UniqueKey::violated(db.constraint(), db.message());
+        return Some(StoreError::Conflict(Conflict { key, value: None }));
     }
     match db.code().as_deref() {
         Some(SERIALIZATION_FAILURE | DEADLOCK_DETECTED) => {
@@ -106,6 +127,150 @@ fn refused_by_another_writer(db: &dyn sqlx::error::DatabaseError) -> Option<Stor
             Some(StoreError::StaleWrite)
         }
         _ => None,
+    }
+}
+
+/// A unique key a write found taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    pub key: UniqueKey,
+    /// The value that is taken, where the writer knows it (never read from the driver's text).
+    pub value: Option<String>,
+}
+
+impl Conflict {
+    pub fn new(key: UniqueKey, value: impl Into<String>) -> Conflict {
+        Conflict {
+            key,
+            value: Some(value.into()),
+        }
+    }
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = self.value.as_deref().unwrap_or("");
+        match (self.key, value.is_empty()) {
+            (UniqueKey::OrgName, false) => {
+                write!(f, "an organisation named '{value}' already exists")
+            }
+            (UniqueKey::ConfigName, false) => {
+                write!(
+                    f,
+                    "a configuration named '{value}' already exists in this organisation"
+                )
+            }
+            (UniqueKey::SftpUser, false) => write!(f, "the SFTP user '{value}' is already taken"),
+            (UniqueKey::AdminEmail, false) => {
+                write!(f, "an admin with the email '{value}' already exists")
+            }
+            (key, false) => write!(f, "the {} '{value}' is already taken", key.label()),
+            (key, true) => write!(f, "the {} is already taken", key.label()),
+        }
+    }
+}
+
+/// The unique keys of rollcall's tables, each enforced by a unique index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UniqueKey {
+    OrgName,
+    ConfigName,
+    SftpUser,
+    AdminEmail,
+    ScimToken,
+    UserExternalId,
+    UserName,
+    UserEmployeeId,
+    UserEmail,
+    UserMobile,
+    /// A configuration's SCIM activity run of one hour.
+    ActivityRun,
+    /// A row's own identity (a primary key): two writers made the same row.
+    Row,
+}
+
+impl UniqueKey {
+    /// Each unique index with the key it enforces, and its columns as SQLite names them.
+    const INDEXES: [(&'static str, &'static str, UniqueKey); 11] = [
+        (
+            "organisations_name",
+            "organisations.name",
+            UniqueKey::OrgName,
+        ),
+        (
+            "source_configs_name",
+            "source_configs.org_id, source_configs.name",
+            UniqueKey::ConfigName,
+        ),
+        (
+            "source_configs_sftp_user",
+            "source_configs.sftp_user",
+            UniqueKey::SftpUser,
+        ),
+        ("admins_email", "admins.email_norm", UniqueKey::AdminEmail),
+        (
+            "scim_tokens_digest",
+            "scim_tokens.digest",
+            UniqueKey::ScimToken,
+        ),
+        (
+            "users_external_id",
+            "users.org_id, users.external_id",
+            UniqueKey::UserExternalId,
+        ),
+        (
+            "users_username",
+            "users.org_id, users.username_norm",
+            UniqueKey::UserName,
+        ),
+        (
+            "users_employee_id",
+            "users.org_id, users.employee_id",
+            UniqueKey::UserEmployeeId,
+        ),
+        ("users_email", "users.email_norm", UniqueKey::UserEmail),
+        (
+            "users_phone_mobile",
+            "users.phone_mobile_e164",
+            UniqueKey::UserMobile,
+        ),
+        (
+            "sync_runs_activity_hour",
+            "sync_runs.config_id, sync_runs.activity_hour",
+            UniqueKey::ActivityRun,
+        ),
+    ];
+
+    /// The key a unique violation names: PostgreSQL gives the index's name, SQLite only its
+    /// columns, in its message (`UNIQUE constraint failed: users.email_norm`). This is the one
+    /// place the driver's text is read; anything else unique is a row's primary key.
+    pub(crate) fn violated(index: Option<&str>, message: &str) -> UniqueKey {
+        let columns = message.split_once(": ").map(|(_, c)| c.trim());
+        Self::INDEXES
+            .iter()
+            .find(|(name, cols, _)| {
+                index == Some(*name) || (index.is_none() && columns == Some(*cols))
+            })
+            .map(|&(_, _, key)| key)
+            .unwrap_or(UniqueKey::Row)
+    }
+
+    /// How a message names the key.
+    pub fn label(self) -> &'static str {
+        match self {
+            UniqueKey::OrgName => "organisation name",
+            UniqueKey::ConfigName => "configuration name",
+            UniqueKey::SftpUser => "SFTP user",
+            UniqueKey::AdminEmail => "admin email",
+            UniqueKey::ScimToken => "token",
+            UniqueKey::UserExternalId => "external ID",
+            UniqueKey::UserName => "username",
+            UniqueKey::UserEmployeeId => "employee ID",
+            UniqueKey::UserEmail => "email",
+            UniqueKey::UserMobile => "mobile phone",
+            UniqueKey::ActivityRun => "activity run",
+            UniqueKey::Row => "record",
+        }
     }
 }
 
@@ -211,11 +376,11 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     scim_writes: scim_writes::ScimWrites,
     /// SQLite only: point reads without sqlx's worker threads.
-    fast: Option<Arc<fast::FastReads>>,
+    point_reads: Option<Arc<sqlite_reads::PointReads>>,
     /// SQLite only: the bulk path of file runs (one scan, prepared-statement writes).
-    bulk: Option<Arc<bulk::BulkSqlite>>,
+    direct: Option<Arc<sqlite_direct::DirectSqlite>>,
     /// SQLite only: SCIM's page order, kept until the database changes.
-    page_order: Option<Arc<fast::PageOrder>>,
+    page_order: Option<Arc<sqlite_reads::PageOrder>>,
 }
 
 /// How many SQLite connections serve point reads: one per core. They are used on the async
@@ -237,22 +402,25 @@ impl Store {
     pub async fn open_with_clock(url: &DatabaseUrl, clock: Arc<dyn Clock>) -> Result<Store> {
         let db = Db::connect(url).await?;
         db.migrate().await?;
-        let (fast, bulk, page_order) = match (db.backend, db::sqlite_path(url)) {
+        let (point_reads, direct, page_order) = match (db.backend, db::sqlite_path(url)) {
             (Backend::Sqlite, Some(path)) => (
-                Some(Arc::new(fast::FastReads::open(&path, point_readers())?)),
-                Some(Arc::new(bulk::BulkSqlite::new(&path))),
-                Some(Arc::new(fast::PageOrder::open(&path)?)),
+                Some(Arc::new(sqlite_reads::PointReads::open(
+                    &path,
+                    point_readers(),
+                )?)),
+                Some(Arc::new(sqlite_direct::DirectSqlite::new(&path))),
+                Some(Arc::new(sqlite_reads::PageOrder::open(&path)?)),
             ),
             _ => (None, None, None),
         };
         let scim_writes =
-            scim_writes::ScimWrites::start(db.clone(), clock.clone(), bulk.as_deref())?;
+            scim_writes::ScimWrites::start(db.clone(), clock.clone(), direct.as_deref())?;
         Ok(Store {
             db,
             clock,
             scim_writes,
-            fast,
-            bulk,
+            point_reads,
+            direct,
             page_order,
         })
     }
@@ -305,4 +473,72 @@ impl OrgStore {
 /// A fresh id (UUID v7: time-ordered, so inserts stay local in the primary-key index).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every unique index the migrations create is a key the store can name, whichever way
+    /// the driver reports it: by index name (PostgreSQL) or by columns (SQLite).
+    #[test]
+    fn every_unique_index_of_the_migrations_names_its_key() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut found = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let sql = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for statement in sql.split(';') {
+                let Some((_, rest)) = statement.split_once("CREATE UNIQUE INDEX ") else {
+                    continue;
+                };
+                let (name, rest) = rest.trim().split_once(" ON ").unwrap();
+                let (table, rest) = rest.trim().split_once('(').unwrap();
+                let columns: Vec<String> = rest
+                    .split_once(')')
+                    .unwrap()
+                    .0
+                    .split(',')
+                    .map(|c| format!("{}.{}", table.trim(), c.trim()))
+                    .collect();
+                let by_name = UniqueKey::violated(Some(name.trim()), "");
+                let sqlite_message = format!("UNIQUE constraint failed: {}", columns.join(", "));
+                let by_columns = UniqueKey::violated(None, &sqlite_message);
+                assert_ne!(by_name, UniqueKey::Row, "index {name} is not named");
+                assert_eq!(by_name, by_columns, "{name} vs {sqlite_message}");
+                found += 1;
+            }
+        }
+        assert!(found >= 11, "only {found} unique indexes found");
+        // A primary key, or anything unknown, is a row's own identity.
+        assert_eq!(
+            UniqueKey::violated(
+                None,
+                "UNIQUE constraint failed: sync_log_rows.run_id, sync_log_rows.seq"
+            ),
+            UniqueKey::Row
+        );
+        assert_eq!(
+            UniqueKey::violated(Some("sync_log_rows_pkey"), ""),
+            UniqueKey::Row
+        );
+    }
+
+    #[test]
+    fn conflicts_say_which_value_is_taken() {
+        let conflict = Conflict::new(UniqueKey::SftpUser, "payroll");
+        assert_eq!(
+            conflict.to_string(),
+            "the SFTP user 'payroll' is already taken"
+        );
+        let conflict = Conflict::new(UniqueKey::UserEmail, "ann@acme.example");
+        assert_eq!(
+            conflict.to_string(),
+            "the email 'ann@acme.example' is already taken"
+        );
+        let unknown_value = Conflict {
+            key: UniqueKey::UserName,
+            value: None,
+        };
+        assert_eq!(unknown_value.to_string(), "the username is already taken");
+    }
 }

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 
 use crate::credentials;
 use crate::db::{flag, get, query, time};
-use crate::{OrgStore, Result, Store, StoreError, new_id};
+use crate::{Conflict, OrgStore, Result, Store, StoreError, UniqueKey, new_id};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Organisation {
@@ -187,7 +187,7 @@ impl Store {
         .execute(&self.db.write)
         .await
         .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("an organisation named '{name}' already exists")),
+            StoreError::Conflict(_) => StoreError::Conflict(Conflict::new(UniqueKey::OrgName, name)),
             other => other,
         })?;
         Ok(Organisation {
@@ -344,10 +344,9 @@ impl OrgStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| match StoreError::from(e) {
-                StoreError::Conflict(_) => StoreError::Conflict(format!(
-                    "the SFTP user '{}' is already taken",
-                    creds.user.clone().unwrap_or_default()
-                )),
+                StoreError::Conflict(c) if c.key == UniqueKey::SftpUser => StoreError::Conflict(
+                    Conflict::new(UniqueKey::SftpUser, creds.user.clone().unwrap_or_default()),
+                ),
                 other => other,
             })?;
             if done.rows_affected() == 0 {
@@ -403,11 +402,11 @@ impl OrgStore {
         .execute(&self.store.db.write)
         .await
         .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(what) if what.contains("sftp_user") => {
-                StoreError::Conflict(format!("the SFTP user '{}' is already taken", config.sftp_user.clone().unwrap_or_default()))
-            }
-            StoreError::Conflict(_) => {
-                StoreError::Conflict(format!("a configuration named '{}' already exists in this organisation", config.name))
+            StoreError::Conflict(c) if c.key == UniqueKey::SftpUser => StoreError::Conflict(
+                Conflict::new(UniqueKey::SftpUser, config.sftp_user.clone().unwrap_or_default()),
+            ),
+            StoreError::Conflict(c) if c.key == UniqueKey::ConfigName => {
+                StoreError::Conflict(Conflict::new(UniqueKey::ConfigName, &config.name))
             }
             other => other,
         })?;
@@ -537,7 +536,9 @@ impl OrgStore {
         .execute(&self.store.db.write)
         .await
         .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("an admin with the email '{email}' already exists")),
+            StoreError::Conflict(c) if c.key == UniqueKey::AdminEmail => {
+                StoreError::Conflict(Conflict::new(UniqueKey::AdminEmail, &email))
+            }
             other => other,
         })?;
         Ok(Admin {

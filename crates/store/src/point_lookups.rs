@@ -10,8 +10,10 @@
 //! the same text in its numbered form). `crates/sync/tests/plans.rs` asks a freshly loaded,
 //! never analysed PostgreSQL database how it would run each, and SQLite too.
 
-use crate::scim::{IndexedColumn, by_unique_key_sql};
-use crate::users::{CONTEXT_KEYS, SIEVE_SQL, foreign_keys_sql, users_by_keys_sql};
+use crate::scim::IndexedColumn;
+use crate::users::{
+    CONTEXT_KEYS, SIEVE_SQL, by_unique_key_sql, foreign_keys_sql, users_by_keys_sql,
+};
 
 /// A query a hot path makes, with what must answer it.
 #[derive(Clone, Debug)]

@@ -83,7 +83,7 @@ impl OrgStore {
                 self.org.as_str().into(),
                 run.config_id.as_str().into(),
                 run.connector.as_str().into(),
-                run.trigger.as_str().into(),
+                run.trigger.code().into(),
                 run.file_name.clone().into(),
                 RunStatus::Queued.code().into(),
                 run.dry_run.into(),
@@ -247,10 +247,10 @@ impl OrgStore {
         .await?;
         let record = self.run(run).await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "the run is {}, and only a queued run can be cancelled",
-                record.status.label()
-            )));
+            return Err(StoreError::RunStatus {
+                found: record.status,
+                needed: "only a queued run can be cancelled",
+            });
         }
         Ok(record)
     }

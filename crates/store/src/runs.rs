@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use rollcall_domain::config::DeactivationThreshold;
 use rollcall_domain::plan::Plan;
-use rollcall_domain::{ConfigId, Counts, LogRow, OrgId, RunId, RunStatus};
+use rollcall_domain::{Action, ConfigId, Counts, LogRow, OrgId, RunId, RunStatus, Trigger};
 use sqlx::any::AnyRow;
 
+use crate::audit::AuditAction;
 use crate::db::{Arg, flag, get, placeholders, query, time};
 use crate::statistics::{self, Table};
 use crate::users::{insert_users, update_user};
@@ -21,7 +22,7 @@ pub struct NewRun {
     /// `SFTP Sync`, `Workday`, `Google Workspace`, `SCIM`.
     pub connector: String,
     /// What started it: `cli`, `sftp`, `schedule`, `scim`, `admin`.
-    pub trigger: String,
+    pub trigger: Trigger,
     pub file_name: Option<String>,
     pub file_sha256: Option<String>,
     pub dry_run: bool,
@@ -35,7 +36,7 @@ pub struct RunRecord {
     pub config_id: ConfigId,
     pub config_name: String,
     pub connector: String,
-    pub trigger: String,
+    pub trigger: Trigger,
     pub file_name: Option<String>,
     pub file_sha256: Option<String>,
     pub status: RunStatus,
@@ -98,13 +99,14 @@ fn count(row: &AnyRow, column: &str) -> Result<u64> {
 
 pub(crate) fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
     let status: String = get(row, "status")?;
+    let trigger: String = get(row, "trigger_kind")?;
     Ok(RunRecord {
         id: RunId::new(get::<String>(row, "id")?),
         org_id: OrgId::new(get::<String>(row, "org_id")?),
         config_id: ConfigId::new(get::<String>(row, "config_id")?),
         config_name: get(row, "config_name")?,
         connector: get(row, "connector")?,
-        trigger: get(row, "trigger_kind")?,
+        trigger: Trigger::parse(&trigger).ok_or(StoreError::Database)?,
         file_name: get(row, "file_name")?,
         file_sha256: get(row, "file_sha256")?,
         status: RunStatus::from_code(&status).ok_or(StoreError::Database)?,
@@ -177,7 +179,7 @@ impl OrgStore {
 
     /// Take a run blocked by the deactivation threshold for approval: it goes back to In
     /// Progress and its would-be log is cleared, so [`OrgStore::finish_run`] records what is
-    /// applied. Only one approval can take a run (`Conflict` for the others).
+    /// applied. Only one approval can take a run ([`StoreError::RunStatus`] for the others).
     pub async fn take_for_approval(&self, run: &RunId) -> Result<()> {
         let mut tx = self.store.db.write.begin().await?;
         let taken = query(
@@ -193,9 +195,11 @@ impl OrgStore {
         .execute(&mut *tx)
         .await?;
         if taken.rows_affected() == 0 {
-            return Err(StoreError::Conflict(
-                "the run is not waiting for approval".into(),
-            ));
+            drop(tx);
+            return Err(StoreError::RunStatus {
+                found: self.run(run).await?.status,
+                needed: "only a run blocked by the deactivation threshold can be approved",
+            });
         }
         query(
             self.store.db.backend,
@@ -267,7 +271,7 @@ impl OrgStore {
             self.org.as_str().into(),
             run.config_id.as_str().into(),
             run.connector.as_str().into(),
-            run.trigger.as_str().into(),
+            run.trigger.code().into(),
             run.file_name.clone().into(),
             run.file_sha256.clone().into(),
             RunStatus::InProgress.code().into(),
@@ -275,6 +279,35 @@ impl OrgStore {
             now.into(),
             now.into(),
         ]
+    }
+
+    /// Record that a run starts now (In Progress) on an admin's behalf: when it is applied,
+    /// each user it writes is audited as `action` by that admin.
+    pub async fn start_admin_run(
+        &self,
+        run: &NewRun,
+        admin_id: &str,
+        action: AuditAction,
+    ) -> Result<RunId> {
+        let backend = self.store.db.backend;
+        let id = new_id();
+        let mut tx = self.store.db.write.begin().await?;
+        query(
+            backend,
+            INSERT_RUN,
+            self.run_args(&id, run, self.store.now_ms()),
+        )
+        .execute(&mut *tx)
+        .await?;
+        query(
+            backend,
+            "INSERT INTO admin_runs (run_id, admin_id, audit_action) VALUES ($1, $2, $3)",
+            vec![id.as_str().into(), admin_id.into(), action.code().into()],
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RunId::new(id))
     }
 
     /// Record a run that starts now (In Progress).
@@ -295,7 +328,7 @@ impl OrgStore {
     /// returned, so that the caller can plan again against what is now stored.
     pub async fn finish_run(&self, run: &RunId, finish: Finish<'_>) -> Result<RunRecord> {
         let now = self.store.now_ms();
-        if let Some(bulk) = &self.store.bulk {
+        if let Some(bulk) = &self.store.direct {
             self.finish_run_bulk(bulk, run, finish, now).await?;
             return self.run(run).await;
         }
@@ -377,8 +410,8 @@ impl OrgStore {
                 args.push(log.row.map(|r| i64::try_from(r).unwrap_or(i64::MAX)).into());
                 args.push(log.external_id.as_str().into());
                 args.push(log.username.as_str().into());
-                args.push(log.action.as_str().into());
-                args.push(log.error_type.as_str().into());
+                args.push(log.action.label().into());
+                args.push(log.error_type_codes().into_owned().into());
                 args.push(log.message.as_str().into());
                 args.push(log.additional_data.as_str().into());
                 args.push(log.changed_fields.as_str().into());
@@ -473,12 +506,15 @@ impl OrgStore {
         .await?;
         rows.iter()
             .map(|row| {
+                let (action, error_types): (String, String) =
+                    (get(row, "action")?, get(row, "error_type")?);
                 Ok(LogRow {
                     row: get::<Option<i64>>(row, "row_num")?.and_then(|r| u64::try_from(r).ok()),
                     external_id: get(row, "external_id")?,
                     username: get(row, "username")?,
-                    action: get(row, "action")?,
-                    error_type: get(row, "error_type")?,
+                    action: Action::from_label(&action).ok_or(StoreError::Database)?,
+                    error_types: LogRow::parse_error_types(&error_types)
+                        .ok_or(StoreError::Database)?,
                     message: get(row, "message")?,
                     additional_data: get(row, "additional_data")?,
                     changed_fields: get(row, "changed_fields")?,

@@ -7,9 +7,10 @@ use rollcall_domain::plan::Plan;
 use rollcall_domain::{Action, ConfigId, LogRow, StoredUser, UserId};
 
 use crate::db::{get, query, time};
-use crate::fast::FastReads;
 use crate::scim_writes::{Change, Committed, Job, UserWrite};
-use crate::users::{USER_COLUMNS, UserColumns, user_from_row};
+use crate::sqlite_reads::PointReads;
+use crate::user_columns::{USER_COLUMNS, UserColumns, question_marks, user_from_row};
+use crate::users::by_unique_key_sql;
 use crate::{OrgStore, Result};
 
 /// A user with the timestamps SCIM reports in `meta`.
@@ -65,19 +66,6 @@ impl IndexedColumn {
     }
 }
 
-/// A user of an organisation by a unique key (`$1` the organisation, `$2` the value),
-/// whether SCIM can see it or not.
-///
-/// Only the key's own unique index (or the primary key) matches every condition, so no plan
-/// can prefer another index. With `scim_deleted = 0` in the query (and `ORDER BY created_at,
-/// id`), the partial page index `users_scim_page` matched too, and PostgreSQL, planning a
-/// freshly loaded table it had no statistics for, walked it through the whole organisation
-/// and filtered each lookup out of 20,000 users (7.7 ms). The key is unique, so there is at
-/// most one row and nothing to order; whether SCIM may see it is checked on the row read.
-pub(crate) fn by_unique_key_sql(column: &str) -> String {
-    format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND {column} = $2")
-}
-
 fn user_row(row: &impl UserColumns) -> Result<UserRow> {
     Ok(UserRow {
         user: user_from_row(row)?,
@@ -87,8 +75,8 @@ fn user_row(row: &impl UserColumns) -> Result<UserRow> {
 }
 
 /// The user holding a unique key if SCIM can see it, on the direct SQLite path.
-fn fast_user(fast: &FastReads, org: &str, column: &str, value: &str) -> Result<Option<UserRow>> {
-    let sql = crate::fast::numbered(&by_unique_key_sql(column));
+fn fast_user(fast: &PointReads, org: &str, column: &str, value: &str) -> Result<Option<UserRow>> {
+    let sql = crate::sqlite_reads::numbered(&by_unique_key_sql(column));
     let mut found = None;
     fast.for_each_row(&sql, [org, value], |row| {
         found = Some(user_row(row)?);
@@ -130,7 +118,7 @@ impl OrgStore {
     }
 
     async fn scim_by_unique_key(&self, column: &str, value: &str) -> Result<Option<UserRow>> {
-        if let Some(fast) = &self.store.fast {
+        if let Some(fast) = &self.store.point_reads {
             return fast_user(fast, self.org.as_str(), column, value);
         }
         let row = query(
@@ -145,9 +133,9 @@ impl OrgStore {
 
     /// One page of the users SCIM can see, in a stable order, and how many there are.
     pub async fn scim_page(&self, offset: u64, limit: u64) -> Result<(Vec<UserRow>, u64)> {
-        if let (Some(fast), Some(order)) = (&self.store.fast, &self.store.page_order) {
+        if let (Some(fast), Some(order)) = (&self.store.point_reads, &self.store.page_order) {
             // Reading the order after a change takes milliseconds: off the async workers.
-            let ids = crate::bulk::blocking(|| order.of(self.org.as_str()))?;
+            let ids = crate::sqlite_direct::blocking(|| order.of(self.org.as_str()))?;
             let from = usize::try_from(offset).unwrap_or(usize::MAX);
             let to = from.saturating_add(usize::try_from(limit).unwrap_or(usize::MAX));
             let page: Vec<&str> = ids.range(from, to).collect();
@@ -157,7 +145,7 @@ impl OrgStore {
                 // instead); a user deleted since the order was read is left out.
                 let sql = format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE +org_id = ? AND +scim_deleted = 0 AND id IN ({})",
-                    crate::users::question_marks(page.len())
+                    question_marks(page.len())
                 );
                 fast.for_each_row(
                     &sql,

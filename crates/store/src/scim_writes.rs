@@ -24,8 +24,8 @@ use rollcall_domain::{Action, ConfigId, Counts, LogRow, OrgId, RunId, RunStatus,
 use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::bulk::BulkSqlite;
 use crate::db::{Arg, Db, get, query};
+use crate::sqlite_direct::DirectSqlite;
 use crate::users::{insert_users, update_user};
 use crate::{Backend, Clock, Result, StoreError, new_id};
 
@@ -82,7 +82,7 @@ pub(crate) struct ScimWrites {
 impl ScimWrites {
     /// Start the writer task. It ends when the last sender (the last `Store`) is dropped.
     /// On SQLite (`bulk`), groups are written through rusqlite (see [`sqlite`]).
-    pub fn start(db: Db, clock: Arc<dyn Clock>, bulk: Option<&BulkSqlite>) -> Result<ScimWrites> {
+    pub fn start(db: Db, clock: Arc<dyn Clock>, bulk: Option<&DirectSqlite>) -> Result<ScimWrites> {
         let (sender, receiver) = mpsc::channel(QUEUE);
         match bulk {
             Some(bulk) => {
@@ -90,7 +90,7 @@ impl ScimWrites {
                 // Kept for the life of the store: the page cache of sqlx's connections, not
                 // the larger one of a bulk operation.
                 conn.execute_batch("PRAGMA cache_size = -16384")
-                    .map_err(crate::bulk::failed)?;
+                    .map_err(crate::failed)?;
                 tokio::spawn(sqlite::writer(db, conn, clock, receiver));
             }
             None => {
@@ -355,8 +355,8 @@ async fn record_activities(
                     seq.into(),
                     log.external_id.as_str().into(),
                     log.username.as_str().into(),
-                    log.action.as_str().into(),
-                    log.error_type.as_str().into(),
+                    log.action.label().into(),
+                    log.error_type_codes().into_owned().into(),
                     log.message.as_str().into(),
                     log.additional_data.as_str().into(),
                     log.changed_fields.as_str().into(),
@@ -386,9 +386,9 @@ mod sqlite {
     use rusqlite::{Connection, params};
 
     use super::*;
-    use crate::bulk::{
-        UPDATE_USER, blocking, execute_user, failed, insert_user_sql, update_changed,
-    };
+    use crate::failed;
+    use crate::sqlite_direct::blocking;
+    use crate::user_columns::{UPDATE_USER, execute_user, insert_user_sql, update_changed};
 
     pub(super) async fn writer(
         db: Db,
@@ -540,8 +540,8 @@ mod sqlite {
                         seq,
                         log.external_id,
                         log.username,
-                        log.action,
-                        log.error_type,
+                        log.action.label(),
+                        log.error_type_codes(),
                         log.message,
                         log.additional_data,
                         log.changed_fields,

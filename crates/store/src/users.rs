@@ -2,199 +2,20 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::NaiveDate;
 use rollcall_domain::plan::{BatchKeys, Context};
 use rollcall_domain::unchanged::{Sieve, StoredManager, StoredView};
-use rollcall_domain::user::Profile;
-use rollcall_domain::values::{Email, EmployeeId, ExternalId, Phone, UserName};
 use rollcall_domain::{ConfigId, OrgId, StoredUser, UserId};
-use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use crate::db::{Arg, get, placeholders, query};
-use crate::fast::failed;
+use crate::failed;
+use crate::user_columns::{USER_COLUMN_COUNT, USER_COLUMNS, corrupt, user_args, user_from_row};
 use crate::{Backend, OrgStore, Result, StoreError};
 
 /// Values per `IN (…)` list: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 const LOOKUP_CHUNK: usize = 500;
 /// Rows per multi-row INSERT (31 columns each).
 const INSERT_CHUNK: usize = 200;
-
-pub(crate) const USER_COLUMNS: &str = "id, org_id, external_id, username, username_norm, employee_id, first_name, \
-    second_name, email, email_norm, email_from_source, phone_mobile, phone_mobile_e164, phone_mobile_from_source, \
-    phone_work, phone_work_e164, manager_id, job_title, location, department, company, description, active, \
-    start_employment_date, end_employment_date, custom_fields, managed_by, scim_deleted, version, created_at, updated_at";
-const USER_COLUMN_COUNT: usize = 31;
-
-fn corrupt(what: &str) -> StoreError {
-    tracing::error!(what, "unreadable user row");
-    StoreError::Database
-}
-
-pub(crate) fn question_marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
-/// A row with the user columns, from sqlx or from the direct SQLite path.
-pub(crate) trait UserColumns {
-    fn text(&self, column: &str) -> Result<Option<String>>;
-    fn int(&self, column: &str) -> Result<i64>;
-
-    fn required(&self, column: &str) -> Result<String> {
-        self.text(column)?.ok_or_else(|| corrupt(column))
-    }
-    fn flag(&self, column: &str) -> Result<bool> {
-        Ok(self.int(column)? != 0)
-    }
-    fn date(&self, column: &str) -> Result<Option<NaiveDate>> {
-        self.text(column)?
-            .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| corrupt(column)))
-            .transpose()
-    }
-}
-
-impl UserColumns for AnyRow {
-    fn text(&self, column: &str) -> Result<Option<String>> {
-        get(self, column)
-    }
-    fn int(&self, column: &str) -> Result<i64> {
-        get(self, column)
-    }
-}
-
-/// The position of a column in [`USER_COLUMNS`], which the direct SQLite path always selects
-/// in that order (asking SQLite for column names by name costs more than the lookup itself;
-/// a `match` compiles to a few length and byte comparisons, where a scan of the list made
-/// reading a million users seconds slower).
-fn user_column_index(column: &str) -> Result<usize> {
-    Ok(match column {
-        "id" => 0,
-        "org_id" => 1,
-        "external_id" => 2,
-        "username" => 3,
-        "username_norm" => 4,
-        "employee_id" => 5,
-        "first_name" => 6,
-        "second_name" => 7,
-        "email" => 8,
-        "email_norm" => 9,
-        "email_from_source" => 10,
-        "phone_mobile" => 11,
-        "phone_mobile_e164" => 12,
-        "phone_mobile_from_source" => 13,
-        "phone_work" => 14,
-        "phone_work_e164" => 15,
-        "manager_id" => 16,
-        "job_title" => 17,
-        "location" => 18,
-        "department" => 19,
-        "company" => 20,
-        "description" => 21,
-        "active" => 22,
-        "start_employment_date" => 23,
-        "end_employment_date" => 24,
-        "custom_fields" => 25,
-        "managed_by" => 26,
-        "scim_deleted" => 27,
-        "version" => 28,
-        "created_at" => 29,
-        "updated_at" => 30,
-        _ => return Err(corrupt(column)),
-    })
-}
-
-impl UserColumns for rusqlite::Row<'_> {
-    fn text(&self, column: &str) -> Result<Option<String>> {
-        self.get(user_column_index(column)?).map_err(failed)
-    }
-    fn int(&self, column: &str) -> Result<i64> {
-        self.get(user_column_index(column)?).map_err(failed)
-    }
-}
-
-pub(crate) fn user_from_row(row: &impl UserColumns) -> Result<StoredUser> {
-    let phone = |value: &str, e164: &str| -> Result<Option<Phone>> {
-        Ok(match (row.text(value)?, row.text(e164)?) {
-            (Some(v), Some(e)) => Some(Phone::from_stored(v, e)),
-            _ => None,
-        })
-    };
-    let custom = row.required("custom_fields")?;
-    let custom_fields: BTreeMap<String, String> =
-        serde_json::from_str(&custom).map_err(|_| corrupt("custom_fields"))?;
-    let profile = Profile {
-        external_id: row.text("external_id")?.map(ExternalId::from_stored),
-        username: Some(UserName::from_stored(row.required("username")?)),
-        employee_id: row.text("employee_id")?.map(EmployeeId::from_stored),
-        first_name: row.text("first_name")?,
-        second_name: row.text("second_name")?,
-        email: row.text("email")?.map(Email::from_stored),
-        phone_mobile: phone("phone_mobile", "phone_mobile_e164")?,
-        phone_work: phone("phone_work", "phone_work_e164")?,
-        job_title: row.text("job_title")?,
-        location: row.text("location")?,
-        department: row.text("department")?,
-        company: row.text("company")?,
-        description: row.text("description")?,
-        start_employment_date: row.date("start_employment_date")?,
-        end_employment_date: row.date("end_employment_date")?,
-        custom_fields,
-    };
-    Ok(StoredUser {
-        id: UserId::new(row.required("id")?),
-        profile,
-        active: row.flag("active")?,
-        manager_id: row.text("manager_id")?.map(UserId::new),
-        managed_by: row.text("managed_by")?.map(ConfigId::new),
-        email_from_source: row.flag("email_from_source")?,
-        phone_mobile_from_source: row.flag("phone_mobile_from_source")?,
-        scim_deleted: row.flag("scim_deleted")?,
-        version: row.int("version")?,
-    })
-}
-
-/// The stored columns of a user, in [`USER_COLUMNS`] order except the trailing timestamps.
-fn user_args(org: &OrgId, u: &StoredUser) -> Vec<Arg> {
-    let p = &u.profile;
-    let username = p.username.as_ref();
-    vec![
-        u.id.as_str().into(),
-        org.as_str().into(),
-        p.external_id.as_ref().map(|v| v.as_str()).into(),
-        username.map(|v| v.as_str()).unwrap_or_default().into(),
-        username.map(|v| v.normalized()).unwrap_or_default().into(),
-        p.employee_id.as_ref().map(|v| v.as_str()).into(),
-        p.first_name.clone().into(),
-        p.second_name.clone().into(),
-        p.email.as_ref().map(|v| v.as_str()).into(),
-        p.email.as_ref().map(|v| v.normalized()).into(),
-        u.email_from_source.into(),
-        p.phone_mobile.as_ref().map(|v| v.as_str()).into(),
-        p.phone_mobile.as_ref().map(|v| v.e164()).into(),
-        u.phone_mobile_from_source.into(),
-        p.phone_work.as_ref().map(|v| v.as_str()).into(),
-        p.phone_work.as_ref().map(|v| v.e164()).into(),
-        u.manager_id.as_ref().map(|v| v.as_str()).into(),
-        p.job_title.clone().into(),
-        p.location.clone().into(),
-        p.department.clone().into(),
-        p.company.clone().into(),
-        p.description.clone().into(),
-        u.active.into(),
-        p.start_employment_date
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .into(),
-        p.end_employment_date
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .into(),
-        serde_json::to_string(&p.custom_fields)
-            .unwrap_or_else(|_| "{}".into())
-            .into(),
-        u.managed_by.as_ref().map(|v| v.as_str()).into(),
-        u.scim_deleted.into(),
-        u.version.into(),
-    ]
-}
 
 /// Insert new users in multi-row statements.
 pub(crate) async fn insert_users(
@@ -268,6 +89,19 @@ pub(crate) const CONTEXT_KEYS: [&str; 6] = [
 /// key, and email and mobile (SPEC §2).
 const GLOBAL_KEYS: [&str; 3] = ["id", "email_norm", "phone_mobile_e164"];
 
+/// A user of an organisation by a unique key (`$1` the organisation, `$2` the value),
+/// whether SCIM can see it or not.
+///
+/// Only the key's own unique index (or the primary key) matches every condition, so no plan
+/// can prefer another index. With `scim_deleted = 0` in the query (and `ORDER BY created_at,
+/// id`), the partial page index `users_scim_page` matched too, and PostgreSQL, planning a
+/// freshly loaded table it had no statistics for, walked it through the whole organisation
+/// and filtered each lookup out of 20,000 users (7.7 ms). The key is unique, so there is at
+/// most one row and nothing to order; whether SCIM may see it is checked on the row read.
+pub(crate) fn by_unique_key_sql(column: &str) -> String {
+    format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND {column} = $2")
+}
+
 /// The users of an organisation (`$1`) holding one of `n` values (`$2`…) of a unique key,
 /// found through that key's unique index (or the primary key) alone.
 ///
@@ -337,7 +171,7 @@ impl OrgStore {
         keys: &BatchKeys,
         known: Option<StoredUser>,
     ) -> Result<Context> {
-        if let Some(bulk) = &self.store.bulk
+        if let Some(bulk) = &self.store.direct
             && let Some(ctx) = self.load_context_bulk(bulk, keys)?
         {
             return Ok(ctx);
@@ -419,7 +253,7 @@ impl OrgStore {
     /// fewer rows than the lookups would probe (`None` otherwise).
     fn load_context_bulk(
         &self,
-        bulk: &crate::bulk::BulkSqlite,
+        bulk: &crate::sqlite_direct::DirectSqlite,
         keys: &BatchKeys,
     ) -> Result<Option<Context>> {
         /// A scan reads a row in about the time an indexed lookup takes for a fourth of a key.
@@ -435,7 +269,7 @@ impl OrgStore {
             return Ok(None);
         }
         let org = self.org.as_str();
-        crate::bulk::blocking(|| {
+        crate::sqlite_direct::blocking(|| {
             let users = bulk.org_user_count(org)?;
             // Few keys for many users: indexed lookups through rusqlite rather than a scan.
             let scan = users <= total as u64 * SCAN_ROWS_PER_KEY;
@@ -471,7 +305,7 @@ impl OrgStore {
             return Ok(());
         }
         if let Some(fast) = self.fast_for(values.len()) {
-            let sql = crate::fast::numbered(&users_by_keys_sql(column, values.len()));
+            let sql = crate::sqlite_reads::numbered(&users_by_keys_sql(column, values.len()));
             let params =
                 std::iter::once(self.org.as_str()).chain(values.iter().map(String::as_str));
             return fast.for_each_row(&sql, params, |row| {
@@ -503,7 +337,7 @@ impl OrgStore {
             return Ok(held);
         }
         if let Some(fast) = self.fast_for(values.len()) {
-            let sql = crate::fast::numbered(&foreign_keys_sql(column, values.len()));
+            let sql = crate::sqlite_reads::numbered(&foreign_keys_sql(column, values.len()));
             let params = std::iter::once(self.org.as_str()).chain(values.iter().copied());
             fast.for_each_row(&sql, params, |row| {
                 held.insert(row.get::<_, String>(0).map_err(failed)?);
@@ -528,16 +362,19 @@ impl OrgStore {
     /// The direct SQLite path, for the few keys of a SCIM request: a handful of index probes
     /// cost less on the calling thread than on sqlx's worker. Files' thousands of keys stay on
     /// sqlx, off the async threads.
-    fn fast_for(&self, keys: usize) -> Option<&crate::fast::FastReads> {
+    fn fast_for(&self, keys: usize) -> Option<&crate::sqlite_reads::PointReads> {
         const INLINE_KEYS: usize = 16;
-        self.store.fast.as_deref().filter(|_| keys <= INLINE_KEYS)
+        self.store
+            .point_reads
+            .as_deref()
+            .filter(|_| keys <= INLINE_KEYS)
     }
 
     /// One user of this organisation.
     pub async fn user(&self, id: &UserId) -> Result<Option<StoredUser>> {
         let row = query(
             self.store.db.backend,
-            crate::scim::by_unique_key_sql("id"),
+            by_unique_key_sql("id"),
             vec![self.org.as_str().into(), id.as_str().into()],
         )
         .fetch_optional(&self.store.db.read)
@@ -601,10 +438,10 @@ impl OrgStore {
             WHERE org_id = $1 AND managed_by = $2 AND phone_mobile LIKE '+%' \
             UNION ALL SELECT phone_work, phone_work_e164 FROM users \
             WHERE org_id = $1 AND managed_by = $2 AND phone_work LIKE '+%'";
-        if let Some(bulk) = &self.store.bulk {
+        if let Some(bulk) = &self.store.direct {
             let (org, config) = (self.org.as_str(), config.as_str());
             let sql = SQL.replace("$1", "?1").replace("$2", "?2");
-            return crate::bulk::blocking(|| {
+            return crate::sqlite_direct::blocking(|| {
                 bulk.pairs(&sql, [org, config], |v, e| cache.know(v, e))
             });
         }
@@ -637,7 +474,7 @@ pub(crate) const SIEVE_SQL: &str = "SELECT u.managed_by, u.external_id, u.userna
 /// [`OrgStore::fill_sieve`] on SQLite: the users in two halves by rowid, each read on its own
 /// connection and thread (reading and packing a million users took two seconds on one).
 fn fill_in_halves(
-    bulk: &crate::bulk::BulkSqlite,
+    bulk: &crate::sqlite_direct::DirectSqlite,
     org: &str,
     config: &str,
     sieve: &mut Sieve,
@@ -645,7 +482,7 @@ fn fill_in_halves(
     let bound = |sql: &str| -> Result<Option<i64>> {
         let mut found = None;
         bulk.rows(sql, [org, config], |row| {
-            found = row.get(0).map_err(crate::bulk::failed)?;
+            found = row.get(0).map_err(crate::failed)?;
             Ok(())
         })?;
         Ok(found)
@@ -691,10 +528,10 @@ trait SieveRow {
 
 impl SieveRow for rusqlite::Row<'_> {
     fn text(&self, i: usize) -> Result<Option<&str>> {
-        crate::bulk::text_at(self, i)
+        crate::sqlite_direct::text_at(self, i)
     }
     fn int(&self, i: usize) -> Result<i64> {
-        self.get(i).map_err(crate::bulk::failed)
+        self.get(i).map_err(crate::failed)
     }
 }
 
@@ -764,9 +601,9 @@ impl OrgStore {
     /// Give `sieve` the users `config` manages, so that a file of that configuration can be
     /// read without planning the rows that leave them as they are.
     pub async fn fill_sieve(&self, config: &ConfigId, sieve: &mut Sieve) -> Result<()> {
-        if let Some(bulk) = &self.store.bulk {
+        if let Some(bulk) = &self.store.direct {
             let (org, config) = (self.org.as_str(), config.as_str());
-            return crate::bulk::blocking(|| fill_in_halves(bulk, org, config, sieve));
+            return crate::sqlite_direct::blocking(|| fill_in_halves(bulk, org, config, sieve));
         }
         let rows = query(
             self.store.db.backend,
@@ -791,16 +628,5 @@ impl OrgStore {
             sieve_view(sieve, &owned)?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_user_column_has_its_position() {
-        for (i, name) in super::USER_COLUMNS.split(',').map(str::trim).enumerate() {
-            assert_eq!(super::user_column_index(name).unwrap(), i, "{name}");
-        }
-        assert!(super::user_column_index("nope").is_err());
     }
 }

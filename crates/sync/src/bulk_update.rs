@@ -16,7 +16,7 @@ use rollcall_domain::plan::{self, BatchKeys, Options};
 use rollcall_domain::record::BatchItem;
 use rollcall_domain::run::Issue;
 use rollcall_domain::{StoredUser, UserId, admin_edit, bulk_update};
-use rollcall_store::{AuditAction, BULK_UPDATE_TRIGGER, NewRun, OrgStore, RunRecord, StoreError};
+use rollcall_store::{AuditAction, NewRun, OrgStore, RunRecord, StoreError};
 
 use crate::SyncError;
 use crate::stages::{MAX_ATTEMPTS, finish_started};
@@ -78,7 +78,7 @@ pub async fn run_bulk_update(
     let run = NewRun {
         config_id: config.id.clone(),
         connector: config.kind.connector().to_owned(),
-        trigger: BULK_UPDATE_TRIGGER.to_owned(),
+        trigger: rollcall_domain::Trigger::Bulk,
         file_name: Some(file.name.to_owned()),
         file_sha256: Some(sha256),
         dry_run: false,

@@ -41,8 +41,8 @@ fn cells(row: &LogRow) -> [String; 8] {
         row.row.map(|r| r.to_string()).unwrap_or_default(),
         neutralise(&row.external_id),
         neutralise(&row.username),
-        neutralise(&row.action),
-        neutralise(&row.error_type),
+        row.action.label().to_owned(),
+        row.error_type_codes().into_owned(),
         neutralise(&row.message),
         neutralise(&row.additional_data),
         neutralise(&row.changed_fields),
@@ -127,8 +127,7 @@ mod tests {
         let rows = [LogRow {
             row: Some(2),
             external_id: "=cmd|' /C calc'!A0".into(),
-            action: "Failed".into(),
-            ..LogRow::default()
+            ..LogRow::new(rollcall_domain::Action::Failed)
         }];
         let mut out = Vec::new();
         write_csv(&rows, &mut out).unwrap();

@@ -18,7 +18,7 @@ use rollcall_domain::mapping::Mapping;
 use rollcall_domain::record::{BatchItem, ReadOptions};
 use rollcall_domain::unchanged::{Sieve, Sifted};
 use rollcall_domain::values::PhoneCache;
-use rollcall_domain::{ErrorType, LogRow, RunId, RunStatus};
+use rollcall_domain::{LogRow, RunId, RunStatus};
 use rollcall_hrfile::FileProblem;
 use rollcall_store::{Finish, OrgStore, RunRecord, SourceConfig, StoreError};
 use sha2::{Digest, Sha256};
@@ -160,7 +160,7 @@ impl Engine {
                 config,
                 id: Some(record.id.clone()),
                 meta: RunMeta {
-                    trigger: record.trigger.clone(),
+                    trigger: record.trigger,
                     file_name: record.file_name.clone(),
                     file_sha256: record.file_sha256.clone(),
                     dry_run: record.dry_run,
@@ -622,10 +622,5 @@ fn stored_file_differs(expected: &str) -> FileProblem {
 }
 
 fn file_changed() -> LogRow {
-    LogRow {
-        action: "Failed".into(),
-        error_type: ErrorType::DataLoadFailed.code().into(),
-        message: "The file changed while it was synced: sync it again".into(),
-        ..LogRow::default()
-    }
+    LogRow::load_failed("The file changed while it was synced: sync it again")
 }

@@ -79,7 +79,7 @@ impl SyncError {
 /// What starts a run, besides its records.
 #[derive(Clone, Debug)]
 pub struct RunMeta {
-    pub trigger: String,
+    pub trigger: rollcall_domain::Trigger,
     pub file_name: Option<String>,
     pub file_sha256: Option<String>,
     /// Force a dry run whatever the configuration's mode.
@@ -177,7 +177,7 @@ impl Engine {
         content: impl tokio::io::AsyncRead + Unpin,
     ) -> Result<RunRecord, UploadError> {
         let meta = RunMeta {
-            trigger: "sftp".into(),
+            trigger: rollcall_domain::Trigger::Sftp,
             file_name: Some(file_name.to_owned()),
             file_sha256: None,
             dry_run: false,

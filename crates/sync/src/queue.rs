@@ -243,6 +243,7 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rollcall_domain::ErrorType;
 
     #[test]
     fn a_run_is_given_up_after_its_last_attempt() {
@@ -255,6 +256,6 @@ mod tests {
             "{}",
             problem.message
         );
-        assert_eq!(problem.log_row().error_type, "DATA_LOAD_FAILED");
+        assert_eq!(problem.log_row().error_types, [ErrorType::DataLoadFailed]);
     }
 }

@@ -6,7 +6,7 @@ use rollcall_domain::config::{DeactivationThreshold, Mode};
 use rollcall_domain::plan::{self, BatchKeys, Options, Plan};
 use rollcall_domain::record::BatchItem;
 use rollcall_domain::unchanged::Sifted;
-use rollcall_domain::{ErrorType, LogRow, RunId, RunStatus, UserId};
+use rollcall_domain::{LogRow, RunId, RunStatus, UserId};
 use rollcall_store::{Finish, NewRun, OrgStore, RunRecord, SourceConfig, StoreError};
 
 use crate::{RunMeta, SyncError, initial};
@@ -20,7 +20,7 @@ pub(crate) fn new_run(config: &SourceConfig, meta: &RunMeta) -> NewRun {
     NewRun {
         config_id: config.id.clone(),
         connector: config.kind.connector().to_owned(),
-        trigger: meta.trigger.clone(),
+        trigger: meta.trigger,
         file_name: meta.file_name.clone(),
         file_sha256: meta.file_sha256.clone(),
         dry_run: meta.dry_run || config.mode == Mode::DryRun,
@@ -227,12 +227,9 @@ pub(crate) async fn plan_and_finish(
             Err(e) => return Err(e.into()),
         }
     }
-    let log = [LogRow {
-        action: "Failed".into(),
-        error_type: ErrorType::DataLoadFailed.code().into(),
-        message: "The users changed too often while this run was applied; run it again".into(),
-        ..LogRow::default()
-    }];
+    let log = [LogRow::load_failed(
+        "The users changed too often while this run was applied; run it again",
+    )];
     Ok(Some(
         org.finish_run(run_id, Finish::DataLoadFailed(&log)).await?,
     ))
@@ -378,10 +375,5 @@ where
 }
 
 pub(crate) fn read_panicked() -> LogRow {
-    LogRow {
-        action: "Failed".into(),
-        error_type: ErrorType::DataLoadFailed.code().into(),
-        message: "The file could not be read (internal error): sync it again".into(),
-        ..LogRow::default()
-    }
+    LogRow::load_failed("The file could not be read (internal error): sync it again")
 }

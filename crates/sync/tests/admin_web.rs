@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rollcall_domain::config::{ConfigKind, Role};
 use rollcall_domain::run_filter::{FilterParams, RunFilter};
-use rollcall_domain::{LogRow, RunStatus};
+use rollcall_domain::{Action, LogRow, RunStatus};
 use rollcall_store::{
     Clock, Finish, NewAdmin, NewRun, OrgStore, RunCursor, SessionLimits, SourceConfig, Store,
 };
@@ -104,7 +104,7 @@ async fn run_at(
     clock: &TestClock,
     config: &SourceConfig,
     t: &str,
-    trigger: &str,
+    trigger: rollcall_domain::Trigger,
     status: RunStatus,
 ) -> String {
     clock.set(t);
@@ -112,7 +112,7 @@ async fn run_at(
         .start_run(&NewRun {
             config_id: config.id.clone(),
             connector: "SFTP Sync".into(),
-            trigger: trigger.into(),
+            trigger,
             file_name: Some(format!("{t}.csv")),
             file_sha256: None,
             dry_run: false,
@@ -120,9 +120,12 @@ async fn run_at(
         .await
         .unwrap();
     if status == RunStatus::DataLoadFailed {
-        org.finish_run(&id, Finish::DataLoadFailed(&[LogRow::default()]))
-            .await
-            .unwrap();
+        org.finish_run(
+            &id,
+            Finish::DataLoadFailed(&[LogRow::load_failed("unreadable")]),
+        )
+        .await
+        .unwrap();
     } else {
         let plan = rollcall_domain::plan::plan(
             &[],
@@ -194,7 +197,15 @@ on_both!(
             ("2024-01-15T00:00:00.000Z", &payroll, DataLoadFailed),
             ("2024-01-15T12:00:00.000Z", &scim, Success),
         ] {
-            run_at(&org, &clock, config, t, "test", status).await;
+            run_at(
+                &org,
+                &clock,
+                config,
+                t,
+                rollcall_domain::Trigger::Cli,
+                status,
+            )
+            .await;
         }
         // Bulk Update runs live on their own page.
         run_at(
@@ -202,7 +213,7 @@ on_both!(
             &clock,
             &payroll,
             "2024-01-15T06:00:00.000Z",
-            "bulk",
+            rollcall_domain::Trigger::Bulk,
             Success,
         )
         .await;
@@ -293,7 +304,17 @@ on_both!(
         let mut made = Vec::new();
         for t in ["2024-01-15T10:00:00Z", "2024-01-15T11:00:00Z"] {
             for _ in 0..5 {
-                made.push(run_at(&org, &clock, &payroll, t, "test", RunStatus::Success).await);
+                made.push(
+                    run_at(
+                        &org,
+                        &clock,
+                        &payroll,
+                        t,
+                        rollcall_domain::Trigger::Cli,
+                        RunStatus::Success,
+                    )
+                    .await,
+                );
             }
         }
         for sort in ["newest", "oldest"] {
@@ -424,20 +445,25 @@ on_both!(
         .await;
         assert_eq!(run.status, RunStatus::NeedsAttention);
         assert_eq!(run.connector, "Bulk Update");
-        assert_eq!(run.trigger, "bulk");
+        assert_eq!(run.trigger, rollcall_domain::Trigger::Bulk);
         assert_eq!(run.file_name.as_deref(), Some("people.csv"));
         assert_eq!(
             (run.counts.updated, run.counts.skipped, run.counts.failed),
             (1, 2, 2)
         );
         let logs = org.run_logs(&run.id).await.unwrap();
+        let codes: Vec<String> = logs
+            .iter()
+            .map(|l| l.error_type_codes().into_owned())
+            .collect();
         let summary: Vec<(Option<u64>, &str, &str, &str)> = logs
             .iter()
-            .map(|l| {
+            .zip(&codes)
+            .map(|(l, codes)| {
                 (
                     l.row,
-                    l.action.as_str(),
-                    l.error_type.as_str(),
+                    l.action.label(),
+                    codes.as_str(),
                     l.additional_data.as_str(),
                 )
             })
@@ -548,12 +574,12 @@ on_both!(
         let logs = org.run_logs(&run.id).await.unwrap();
         let duplicate = "Duplicate Username in rows 2, 4: conflicting users don't sync; keep one row per person.";
         for (i, name) in [(0, "ann"), (2, "Ann")] {
-            assert_eq!(logs[i].action, "Failed");
-            assert_eq!(logs[i].error_type, "ORGANISATION_CONFLICT");
+            assert_eq!(logs[i].action, Action::Failed);
+            assert_eq!(logs[i].error_type_codes(), "ORGANISATION_CONFLICT");
             assert_eq!(logs[i].message, duplicate);
             assert_eq!(logs[i].additional_data, format!("username={name}"));
         }
-        assert_eq!(logs[1].action, "Updated");
+        assert_eq!(logs[1].action, Action::Updated);
         let after = org
             .users_by_username(&usernames(&["ann", "bob"]))
             .await

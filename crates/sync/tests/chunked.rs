@@ -66,12 +66,7 @@ async fn chunked(
             }
         }
         let loaded = if fails {
-            Err(vec![LogRow {
-                action: "Failed".into(),
-                error_type: "DATA_LOAD_FAILED".into(),
-                message: "Line 99 is not valid UTF-8".into(),
-                ..LogRow::default()
-            }])
+            Err(vec![LogRow::load_failed("Line 99 is not valid UTF-8")])
         } else {
             Ok(())
         };

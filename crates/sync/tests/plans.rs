@@ -288,7 +288,7 @@ async fn postgres_answers_point_lookups_by_their_unique_index_with_and_without_s
         org.start_run(&NewRun {
             config_id: scim.id.clone(),
             connector: "SCIM".into(),
-            trigger: "scim".into(),
+            trigger: rollcall_domain::Trigger::Scim,
             file_name: None,
             file_sha256: None,
             dry_run: false,

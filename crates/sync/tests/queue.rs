@@ -17,7 +17,7 @@ fn upload(config: &SourceConfig, name: &str) -> NewRun {
     NewRun {
         config_id: config.id.clone(),
         connector: "SFTP Sync".into(),
-        trigger: "sftp".into(),
+        trigger: rollcall_domain::Trigger::Sftp,
         file_name: Some(name.into()),
         file_sha256: None,
         dry_run: false,
@@ -48,11 +48,7 @@ async fn enqueue(org: &OrgStore, config: &SourceConfig, name: &str, content: &[u
 
 /// End a claimed run (as a load failure: the queue does not care how a run ends).
 async fn end(org: &OrgStore, config: &SourceConfig, run: &rollcall_store::RunRecord) {
-    let problem = [LogRow {
-        action: "Failed".into(),
-        message: "test".into(),
-        ..LogRow::default()
-    }];
+    let problem = [LogRow::load_failed("test")];
     rollcall_sync::stages::run_claimed(org, config, run, Err(&problem))
         .await
         .unwrap();
@@ -223,7 +219,7 @@ on_both!(
 
         // Both finish: exactly one ending is kept.
         end(&org, &a, &taken.run).await;
-        let problem = [LogRow::default()];
+        let problem = [LogRow::load_failed("late")];
         let late = rollcall_sync::stages::run_claimed(&org, &a, &stale.run, Err(&problem)).await;
         assert!(matches!(
             late,
@@ -252,7 +248,13 @@ on_both!(
         enqueue(&org, &b, "other.csv", b"x").await;
         let running = store.claim_next_run("node", LEASE).await.unwrap().unwrap();
         match org.cancel_run(&running.run.id).await {
-            Err(StoreError::Conflict(why)) => assert!(why.contains("In Progress"), "{why}"),
+            Err(refused @ StoreError::RunStatus { found, .. }) => {
+                assert_eq!(found, RunStatus::InProgress);
+                assert_eq!(
+                    refused.to_string(),
+                    "the run is In Progress: only a queued run can be cancelled"
+                );
+            }
             other => panic!("expected a conflict, got {other:?}"),
         }
         // Another organisation cannot see, let alone cancel, the run.

@@ -80,7 +80,7 @@ on_both!(
         let logs = org.run_logs(&run.id).await.unwrap();
         assert_eq!(logs.len(), 2);
         assert_eq!(logs[0].row, Some(2));
-        assert_eq!(logs[0].action, "Created");
+        assert_eq!(logs[0].action, Action::Created);
 
         // The same batch again: all unchanged, nothing written.
         let again = run_batch(&org, &config, &meta(), &batch).await.unwrap();
@@ -144,7 +144,10 @@ on_both!(a_dry_run_writes_no_user, |db: TestDb| async move {
         .unwrap();
     assert!(run.dry_run);
     assert_eq!(run.counts.created, 1);
-    assert_eq!(org.run_logs(&run.id).await.unwrap()[0].action, "Created");
+    assert_eq!(
+        org.run_logs(&run.id).await.unwrap()[0].action,
+        Action::Created
+    );
     assert!(all_users(&org).await.is_empty());
 });
 
@@ -176,7 +179,7 @@ on_both!(
             .start_run(&NewRun {
                 config_id: config.id.clone(),
                 connector: "SFTP Sync".into(),
-                trigger: "test".into(),
+                trigger: rollcall_domain::Trigger::Cli,
                 file_name: None,
                 file_sha256: None,
                 dry_run: false,
@@ -187,7 +190,10 @@ on_both!(
             .finish_run(&run, Finish::Apply(&plan))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert!(
+            matches!(&err, StoreError::Conflict(c) if c.key == rollcall_store::UniqueKey::UserEmail),
+            "{err:?}"
+        );
         assert_eq!(all_users(&org).await.len(), 1, "only the other user exists");
         assert_eq!(org.run(&run).await.unwrap().status, RunStatus::InProgress);
         assert!(org.run_logs(&run).await.unwrap().is_empty());
@@ -197,7 +203,7 @@ on_both!(
         assert_eq!(run.status, RunStatus::NeedsAttention);
         assert_eq!(run.counts.created, 2);
         let logs = org.run_logs(&run.id).await.unwrap();
-        assert_eq!(logs[1].error_type, "MATCH_CANDIDATE_CONFLICT");
+        assert_eq!(logs[1].error_type_codes(), "MATCH_CANDIDATE_CONFLICT");
     }
 );
 
@@ -229,7 +235,7 @@ on_both!(a_stale_plan_is_refused, |db: TestDb| async move {
         .start_run(&NewRun {
             config_id: config.id.clone(),
             connector: "SFTP Sync".into(),
-            trigger: "test".into(),
+            trigger: rollcall_domain::Trigger::Cli,
             file_name: None,
             file_sha256: None,
             dry_run: false,
@@ -290,7 +296,11 @@ on_both!(racing_writers_never_both_win, |db: TestDb| async move {
             (&a, &ra)
         };
         let logs = loser.0.run_logs(&loser.1.id).await.unwrap();
-        assert_eq!(logs[0].error_type, "GLOBAL_CONFLICT", "round {round}");
+        assert_eq!(
+            logs[0].error_type_codes(),
+            "GLOBAL_CONFLICT",
+            "round {round}"
+        );
         assert_eq!(logs[0].additional_data, format!("email={email}"));
     }
     let total = all_users(&a).await.len() + all_users(&b).await.len();
@@ -331,21 +341,24 @@ on_both!(
         assert!(matches!(
             b.insert_unmanaged_user(&user("jane", "JANE@acme.com"))
                 .await,
-            Err(StoreError::Conflict(_))
+            Err(StoreError::Conflict(c)) if c.key == rollcall_store::UniqueKey::UserEmail
         ));
         // Same username in another letter case, same organisation.
         assert!(matches!(
             a.insert_unmanaged_user(&user("JANE", "j2@acme.com")).await,
-            Err(StoreError::Conflict(_))
+            Err(StoreError::Conflict(c)) if c.key == rollcall_store::UniqueKey::UserName
         ));
         // The same username in another organisation is fine.
         b.insert_unmanaged_user(&user("jane", "j3@acme.com"))
             .await
             .unwrap();
-        assert!(matches!(
-            store.create_org("A", false).await,
-            Err(StoreError::Conflict(_))
-        ));
+        match store.create_org("A", false).await {
+            Err(StoreError::Conflict(c)) => {
+                assert_eq!(c.key, rollcall_store::UniqueKey::OrgName);
+                assert_eq!(c.to_string(), "an organisation named 'A' already exists");
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
     }
 );
 
@@ -587,7 +600,10 @@ on_both!(
         assert!(
             matches!(
                 twice,
-                Err(rollcall_sync::SyncError::Store(StoreError::Conflict(_)))
+                Err(rollcall_sync::SyncError::Store(StoreError::RunStatus {
+                    found: RunStatus::Success | RunStatus::NeedsAttention,
+                    ..
+                }))
             ),
             "{twice:?}"
         );
@@ -647,15 +663,15 @@ on_both!(
             .unwrap();
         let logs = org.run_logs(&first.id).await.unwrap();
         let log = |row: u64| logs.iter().find(|l| l.row == Some(row + 1)).unwrap();
-        assert_eq!(log(5).error_type, "GLOBAL_CONFLICT");
-        assert_eq!(log(7).action, "Updated");
+        assert_eq!(log(5).error_type_codes(), "GLOBAL_CONFLICT");
+        assert_eq!(log(7).action, Action::Updated);
         assert_eq!(log(7).message, "Claimed an existing user matched by Email");
-        assert_eq!(log(8).error_type, "ORGANISATION_CONFLICT");
-        assert_eq!(log(9).error_type, "ORGANISATION_CONFLICT");
+        assert_eq!(log(8).error_type_codes(), "ORGANISATION_CONFLICT");
+        assert_eq!(log(9).error_type_codes(), "ORGANISATION_CONFLICT");
         // Managers 5, 8 and 9 did not sync: their reports keep no manager, with a warning.
-        assert_eq!(log(45).error_type, "MANAGER_NOT_FOUND");
-        assert_eq!(log(85).error_type, "MANAGER_NOT_FOUND");
-        assert_eq!(log(65).error_type, "");
+        assert_eq!(log(45).error_type_codes(), "MANAGER_NOT_FOUND");
+        assert_eq!(log(85).error_type_codes(), "MANAGER_NOT_FOUND");
+        assert_eq!(log(65).error_type_codes(), "");
         assert_eq!(first.counts.created, n - 4);
         assert_eq!(first.counts.updated, 1);
         assert_eq!(first.counts.failed, 3);
@@ -678,7 +694,7 @@ on_both!(
         assert_eq!(second.counts.failed, 3);
         let logs = org.run_logs(&second.id).await.unwrap();
         let changed = logs.iter().find(|l| l.row == Some(101)).unwrap();
-        assert_eq!(changed.action, "Updated");
+        assert_eq!(changed.action, Action::Updated);
         assert_eq!(changed.changed_fields, "email");
     }
 );

@@ -89,7 +89,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::NotFound(_) => ApiError::NotFound,
-            StoreError::Conflict(what) => ApiError::Conflict(what),
+            StoreError::Conflict(conflict) => ApiError::Conflict(conflict.to_string()),
+            refused @ StoreError::RunStatus { .. } => ApiError::Conflict(refused.to_string()),
             _ => ApiError::Internal,
         }
     }
@@ -626,7 +627,7 @@ pub fn run_view(run: &RunRecord) -> RunView {
             name: run.config_name.clone(),
         },
         connector: run.connector.clone(),
-        trigger: run.trigger.clone(),
+        trigger: run.trigger.code().to_owned(),
         status: run.status.code().to_owned(),
         status_label: run.status.label().to_owned(),
         dry_run: run.dry_run,

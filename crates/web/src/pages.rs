@@ -845,8 +845,8 @@ fn matches(row: &LogRow, needle: &str) -> bool {
     [
         row.external_id.as_str(),
         row.username.as_str(),
-        row.action.as_str(),
-        row.error_type.as_str(),
+        row.action.label(),
+        &row.error_type_codes(),
         row.message.as_str(),
         row.additional_data.as_str(),
         row.changed_fields.as_str(),
@@ -890,11 +890,12 @@ async fn run_detail(
             row: r.row.map(|n| n.to_string()).unwrap_or_default(),
             external_id: r.external_id.clone(),
             username: r.username.clone(),
-            action: match Action::from_label(&r.action) {
-                Some(action) if run.dry_run => action.planned_label().to_owned(),
-                _ => r.action.clone(),
+            action: if run.dry_run {
+                r.action.planned_label().to_owned()
+            } else {
+                r.action.label().to_owned()
             },
-            error_type: r.error_type.clone(),
+            error_type: r.error_type_codes().into_owned(),
             message: r.message.clone(),
             changed_fields: r.changed_fields.clone(),
         })
@@ -945,7 +946,7 @@ async fn cancel(
     let org = state.store.org(session.admin.org_id.clone());
     let id = RunId::new(id);
     match org.cancel_run(&id).await {
-        Ok(_) | Err(rollcall_store::StoreError::Conflict(_)) => {
+        Ok(_) | Err(rollcall_store::StoreError::RunStatus { .. }) => {
             Ok(Redirect::to(&format!("/admin/provisioning/runs/{id}")).into_response())
         }
         Err(e) => Err(e.into()),
@@ -1414,7 +1415,7 @@ async fn bulk_logs(
 ) -> Result<Response, PageError> {
     let (session, org) = allowed(&state, &headers, may_manage_users).await?;
     let run = match org.run(&RunId::new(id)).await {
-        Ok(run) if run.trigger == rollcall_store::BULK_UPDATE_TRIGGER => run,
+        Ok(run) if run.trigger == rollcall_domain::Trigger::Bulk => run,
         Ok(_) | Err(rollcall_store::StoreError::NotFound(_)) => {
             return Ok(not_found(Some(nav(&session, "bulk"))));
         }

@@ -510,10 +510,9 @@ async fn log_refusal(caller: &ScimCaller, body: &Value, error: &ScimError) {
     let log = LogRow {
         external_id: text("externalId"),
         username: text("userName"),
-        action: Action::Failed.label().into(),
-        error_type: error_type.code().into(),
+        error_types: vec![error_type],
         message: error.detail.clone(),
-        ..LogRow::default()
+        ..LogRow::new(Action::Failed)
     };
     let activity = Activity {
         config: &caller.config.id,

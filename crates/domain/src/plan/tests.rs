@@ -420,8 +420,8 @@ fn manager_not_found_is_a_warning_and_the_rest_applies() {
         crate::run::RunStatus::NeedsAttention
     );
     let log = r.log_row();
-    assert_eq!(log.error_type, "MANAGER_NOT_FOUND");
-    assert_eq!(log.action, "Created");
+    assert_eq!(log.error_type_codes(), "MANAGER_NOT_FOUND");
+    assert_eq!(log.action, Action::Created);
 }
 
 #[test]
@@ -544,7 +544,10 @@ fn rejected_rows_keep_their_place_in_the_log() {
     );
     let rows: Vec<u64> = p.records.iter().map(|r| r.row).collect();
     assert_eq!(rows, vec![2, 3, 4]);
-    assert_eq!(p.records[1].log_row().error_type, "INVALID_EMAIL");
+    assert_eq!(
+        p.records[1].log_row().error_types,
+        [ErrorType::InvalidEmail]
+    );
 }
 
 #[test]

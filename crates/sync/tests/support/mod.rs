@@ -143,7 +143,7 @@ pub fn row(n: u64, id: &str, extra: &[(FieldKey, &str)]) -> BatchItem {
 
 pub fn meta() -> RunMeta {
     RunMeta {
-        trigger: "test".into(),
+        trigger: rollcall_domain::Trigger::Cli,
         file_name: Some("people.csv".into()),
         file_sha256: None,
         dry_run: false,

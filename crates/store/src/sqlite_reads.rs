@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, failed};
 
 /// A few read-only connections; a caller takes a free one or waits for its turn on one.
-pub(crate) struct FastReads {
+pub(crate) struct PointReads {
     connections: Vec<Mutex<Connection>>,
     next: AtomicUsize,
 }
@@ -145,8 +145,8 @@ const POINT_READ_CACHE_KIB: u32 = 48 << 10;
 /// The page order's connection reads the users' ids in page order, a smaller index.
 const PAGE_ORDER_CACHE_KIB: u32 = 16 << 10;
 
-impl FastReads {
-    pub fn open(path: &Path, connections: usize) -> Result<FastReads> {
+impl PointReads {
+    pub fn open(path: &Path, connections: usize) -> Result<PointReads> {
         let connections = (0..connections.max(1))
             .map(|_| open_reader(path, POINT_READ_CACHE_KIB).map(Mutex::new))
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -154,7 +154,7 @@ impl FastReads {
                 tracing::error!(error = %e, path = %path.display(), "cannot open SQLite for reading");
                 StoreError::Database
             })?;
-        Ok(FastReads {
+        Ok(PointReads {
             connections,
             next: AtomicUsize::new(0),
         })
@@ -177,7 +177,7 @@ impl FastReads {
     }
 }
 
-impl FastReads {
+impl PointReads {
     /// Run `sql` with `params` (positional, text) and hand each row to `each`.
     pub fn for_each_row<'p>(
         &self,
@@ -202,10 +202,4 @@ impl FastReads {
 /// (`?n`), which binds by position without looking names up. Our SQL has no `$` elsewhere.
 pub(crate) fn numbered(sql: &str) -> String {
     sql.replace('$', "?")
-}
-
-/// A driver error, logged here; callers see the opaque [`StoreError::Database`].
-pub(crate) fn failed(e: rusqlite::Error) -> StoreError {
-    tracing::error!(error = %e, "SQLite read failed");
-    StoreError::Database
 }

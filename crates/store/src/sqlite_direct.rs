@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 
 use rollcall_domain::plan::{BatchKeys, Plan};
 use rollcall_domain::{Counts, LogRow, RunStatus, StoredUser};
-use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, Statement, params};
 
-use crate::users::{USER_COLUMNS, user_from_row};
-use crate::{Result, StoreError};
+use crate::user_columns::{
+    USER_COLUMNS, execute_user, insert_user_sql, update_changed, user_from_row,
+};
+use crate::{Result, StoreError, failed};
 
 /// Run blocking work without stalling the async workers of a multi-threaded runtime.
 pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
@@ -31,24 +32,8 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Where the database file is; connections are opened per bulk operation (a few per run).
-pub(crate) struct BulkSqlite {
+pub(crate) struct DirectSqlite {
     path: PathBuf,
-}
-
-/// A driver error, logged here; a unique-index violation is a [`StoreError::Conflict`] so that
-/// the run plans again.
-pub(crate) fn failed(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(code, message) = &e
-        && code.code == rusqlite::ErrorCode::ConstraintViolation
-        && matches!(
-            code.extended_code,
-            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        )
-    {
-        return StoreError::Conflict(message.clone().unwrap_or_else(|| "unique index".into()));
-    }
-    tracing::error!(error = %e, "SQLite bulk operation failed");
-    StoreError::Database
 }
 
 /// The compared form of each key a batch holds, to pick the users a scan must keep.
@@ -93,9 +78,9 @@ pub(crate) fn text_at<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option
     }
 }
 
-impl BulkSqlite {
-    pub fn new(path: &Path) -> BulkSqlite {
-        BulkSqlite {
+impl DirectSqlite {
+    pub fn new(path: &Path) -> DirectSqlite {
+        DirectSqlite {
             path: path.to_owned(),
         }
     }
@@ -241,7 +226,7 @@ impl BulkSqlite {
     }
 }
 
-/// [`BulkSqlite::load_users`] on an open connection, in the caller's transaction.
+/// [`DirectSqlite::load_users`] on an open connection, in the caller's transaction.
 pub(crate) fn lookup_users(
     conn: &Connection,
     org: &str,
@@ -373,7 +358,7 @@ pub(crate) fn add_manager_chains(
     Ok(())
 }
 
-/// [`BulkSqlite::foreign_keys`] on an open connection, in the caller's transaction.
+/// [`DirectSqlite::foreign_keys`] on an open connection, in the caller's transaction.
 pub(crate) fn foreign_keys_on(
     conn: &Connection,
     org: &str,
@@ -540,14 +525,14 @@ fn bind_log_row(
     bind(3, &row.row.map(|r| i64::try_from(r).unwrap_or(i64::MAX)))?;
     bind(4, &row.external_id)?;
     bind(5, &row.username)?;
-    bind(6, &row.action)?;
-    bind(7, &row.error_type)?;
+    bind(6, &row.action.label())?;
+    bind(7, &row.error_type_codes())?;
     bind(8, &row.message)?;
     bind(9, &row.additional_data)?;
     bind(10, &row.changed_fields)
 }
 
-/// What [`BulkSqlite::finish`] records.
+/// What [`DirectSqlite::finish`] records.
 pub(crate) struct FinishArgs<'a> {
     pub org: &'a str,
     pub run: &'a str,
@@ -559,134 +544,6 @@ pub(crate) struct FinishArgs<'a> {
     pub logs: &'a [LogRow],
     pub status: RunStatus,
     pub counts: Counts,
-}
-
-pub(crate) const UPDATE_USER: &str = "UPDATE users SET external_id = ?3, username = ?4, username_norm = ?5, employee_id = ?6, \
-    first_name = ?7, second_name = ?8, email = ?9, email_norm = ?10, email_from_source = ?11, phone_mobile = ?12, \
-    phone_mobile_e164 = ?13, phone_mobile_from_source = ?14, phone_work = ?15, phone_work_e164 = ?16, \
-    manager_id = ?17, job_title = ?18, location = ?19, department = ?20, company = ?21, description = ?22, \
-    active = ?23, start_employment_date = ?24, end_employment_date = ?25, custom_fields = ?26, managed_by = ?27, \
-    scim_deleted = ?28, version = ?29, updated_at = ?30 WHERE id = ?1 AND org_id = ?2 AND version = ?31";
-
-/// A user's stored columns in [`USER_COLUMNS`] order, up to `version` (29 values).
-fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VALUES] {
-    let p = &u.profile;
-    let username = p.username.as_ref();
-    let text = |v: Option<&'u str>| match v {
-        Some(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
-        None => ToSqlOutput::Owned(Value::Null),
-    };
-    let int = |v: i64| ToSqlOutput::Owned(Value::Integer(v));
-    let date = |d: Option<chrono::NaiveDate>| match d {
-        // NaiveDate displays as %Y-%m-%d, without parsing a format string per value.
-        Some(d) => ToSqlOutput::Owned(Value::Text(d.to_string())),
-        None => ToSqlOutput::Owned(Value::Null),
-    };
-    let custom = serde_json::to_string(&p.custom_fields).unwrap_or_else(|_| "{}".into());
-    [
-        text(Some(u.id.as_str())),
-        text(Some(org)),
-        text(p.external_id.as_ref().map(|v| v.as_str())),
-        text(Some(username.map(|v| v.as_str()).unwrap_or_default())),
-        ToSqlOutput::Owned(Value::Text(
-            username.map(|v| v.normalized()).unwrap_or_default(),
-        )),
-        text(p.employee_id.as_ref().map(|v| v.as_str())),
-        text(p.first_name.as_deref()),
-        text(p.second_name.as_deref()),
-        text(p.email.as_ref().map(|v| v.as_str())),
-        text(p.email.as_ref().map(|v| v.normalized())),
-        int(i64::from(u.email_from_source)),
-        text(p.phone_mobile.as_ref().map(|v| v.as_str())),
-        text(p.phone_mobile.as_ref().map(|v| v.e164())),
-        int(i64::from(u.phone_mobile_from_source)),
-        text(p.phone_work.as_ref().map(|v| v.as_str())),
-        text(p.phone_work.as_ref().map(|v| v.e164())),
-        text(u.manager_id.as_ref().map(|v| v.as_str())),
-        text(p.job_title.as_deref()),
-        text(p.location.as_deref()),
-        text(p.department.as_deref()),
-        text(p.company.as_deref()),
-        text(p.description.as_deref()),
-        int(i64::from(u.active)),
-        date(p.start_employment_date),
-        date(p.end_employment_date),
-        ToSqlOutput::Owned(Value::Text(custom)),
-        text(u.managed_by.as_ref().map(|v| v.as_str())),
-        int(i64::from(u.scim_deleted)),
-        int(u.version),
-    ]
-}
-
-/// How many of [`USER_COLUMNS`] [`user_values`] gives (all but the two timestamps).
-const USER_VALUES: usize = 29;
-
-/// Bind a user's columns in [`USER_COLUMNS`] order (`?1`…`?29`), then `?30` = `now` and
-/// `?31` = `last` (the creation time of an insert, the expected version of an update), and
-/// run the statement.
-pub(crate) fn execute_user(
-    statement: &mut Statement<'_>,
-    org: &str,
-    u: &StoredUser,
-    now: i64,
-    last: i64,
-) -> Result<usize> {
-    let values = user_values(org, u);
-    let times = [ToSqlOutput::from(now), ToSqlOutput::from(last)];
-    statement
-        .execute(rusqlite::params_from_iter(values.iter().chain(&times)))
-        .map_err(failed)
-}
-
-/// Update a user from `before` (as stored at `expected_version`) to `after`, setting only the
-/// columns that differ: SQLite then maintains only the indexes over those columns (a SCIM
-/// PATCH of `active` touches none of the eight). Returns the rows changed (0: stale).
-pub(crate) fn update_changed(
-    conn: &Connection,
-    org: &str,
-    before: &StoredUser,
-    after: &StoredUser,
-    now: i64,
-    expected_version: i64,
-) -> Result<usize> {
-    let old = user_values(org, before);
-    let new = user_values(org, after);
-    let mut sql = String::from("UPDATE users SET updated_at = ?1");
-    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&now];
-    // `id` and `org_id` (0, 1) identify the row; `version` (last) always changes.
-    for (i, name) in USER_COLUMNS
-        .split(',')
-        .map(str::trim)
-        .enumerate()
-        .take(USER_VALUES)
-    {
-        if i >= 2 && (old[i] != new[i] || i == USER_VALUES - 1) {
-            args.push(&new[i]);
-            sql.push_str(&format!(", {name} = ?{}", args.len()));
-        }
-    }
-    args.extend([&old[0] as &dyn rusqlite::ToSql, &old[1], &expected_version]);
-    let n = args.len();
-    sql.push_str(&format!(
-        " WHERE id = ?{} AND org_id = ?{} AND version = ?{n}",
-        n - 2,
-        n - 1
-    ));
-    conn.prepare_cached(&sql)
-        .map_err(failed)?
-        .execute(rusqlite::params_from_iter(args))
-        .map_err(failed)
-}
-
-/// The INSERT of a user's columns in [`USER_COLUMNS`] order, for [`execute_user`].
-pub(crate) fn insert_user_sql() -> String {
-    format!(
-        "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
-        (1..=31)
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }
 
 /// Updates first (each checked against the version it was planned on), then inserts.
@@ -730,7 +587,7 @@ impl crate::OrgStore {
     /// other writer of this process waits) while rusqlite applies the run.
     pub(crate) async fn finish_run_bulk(
         &self,
-        bulk: &BulkSqlite,
+        bulk: &DirectSqlite,
         run: &rollcall_domain::RunId,
         finish: crate::Finish<'_>,
         now: i64,
