@@ -503,6 +503,19 @@ async fn run(panel: &Panel) {
             .ends_with("/admin/provisioning")
     );
     assert_eq!(panel.text("nav a[aria-current]").await, "User Provisioning");
+    // Manual uploads' logs are elsewhere, and the page says where (seed 001's FAQ).
+    assert!(
+        panel
+            .text("#bulk-pointer")
+            .await
+            .starts_with("User Provisioning covers automated syncs only.")
+    );
+    assert!(
+        panel
+            .href("#bulk-pointer a")
+            .await
+            .ends_with("/admin/bulk-update")
+    );
     assert_eq!(panel.text("#run-count").await, "3 runs");
     assert_eq!(
         panel.statuses().await,
