@@ -792,9 +792,38 @@ async fn run(panel: &Panel) {
         );
         panel.goto("/admin/provisioning").await;
         assert_eq!(panel.text("h1").await, "You cannot open this page");
+        assert!(
+            panel.text("section p").await.starts_with(
+                "User Provisioning is for Organisation Administrators and People Administrators."
+            ),
+            "{email}: the reason is the role"
+        );
         panel
             .shot(&format!("forbidden-{}", email.split('@').next().unwrap()))
             .await;
+        // The start page has nothing for them, and no link to itself.
+        panel.goto("/admin").await;
+        assert_eq!(panel.text("h1").await, "Welcome");
+        assert!(panel.texts("section a").await.is_empty());
+        panel.sign_out().await;
+    }
+    // A people admin sees why User Provisioning is not theirs: the organisation is not enabled,
+    // or they are not set up on the sync service.
+    for (email, reason) in [
+        (
+            "people@quiet.example",
+            "Your organisation does not have User Provisioning enabled. Contact your account team",
+        ),
+        (
+            "unset@acme.example",
+            "You are not set up on the User Sync Service yet.",
+        ),
+    ] {
+        panel.sign_in(email).await;
+        panel.goto("/admin/provisioning").await;
+        assert_eq!(panel.text("h1").await, "You cannot open this page");
+        let text = panel.text("section p").await;
+        assert!(text.starts_with(reason), "{email}: {text}");
         panel.sign_out().await;
     }
 

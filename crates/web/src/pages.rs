@@ -53,6 +53,8 @@ struct MessagePage {
     nav: Option<Nav>,
     heading: String,
     message: String,
+    /// Whether to offer "Back to the start page" (not on the start page itself).
+    back: bool,
 }
 
 struct Choice {
@@ -180,7 +182,7 @@ enum PageError {
     SignIn,
     Forbidden,
     /// 403 for a signed-in admin, with their menu.
-    ForbiddenFor(Box<Nav>),
+    ForbiddenFor(Box<Nav>, &'static str),
     NotFound,
     Internal,
 }
@@ -225,6 +227,7 @@ fn message(status: StatusCode, nav: Option<Nav>, heading: &str, text: &str) -> R
         nav,
         heading: heading.to_owned(),
         message: text.to_owned(),
+        back: true,
     });
     *response.status_mut() = status;
     response
@@ -232,11 +235,41 @@ fn message(status: StatusCode, nav: Option<Nav>, heading: &str, text: &str) -> R
 
 /// The 403 page, with the admin's menu.
 fn forbidden(nav: Option<Nav>) -> Response {
-    message(
-        StatusCode::FORBIDDEN,
+    forbidden_because(
         nav,
-        "You cannot open this page",
         "User Provisioning is for organisation admins and people admins who are set up on the sync service. Ask your organisation admin for access.",
+    )
+}
+
+fn forbidden_because(nav: Option<Nav>, why: &str) -> Response {
+    message(StatusCode::FORBIDDEN, nav, "You cannot open this page", why)
+}
+
+/// Why an admin cannot open User Provisioning, if they cannot: the reason they can act on
+/// (seed 001's "If you can't see User Provisioning"), the role first (enabling the
+/// organisation would not help a basic user), then the organisation, then the admin's setup.
+fn provisioning_refusal(session: &Session) -> Option<&'static str> {
+    if !may_manage_users(session) {
+        Some(
+            "User Provisioning is for Organisation Administrators and People Administrators. Ask your organisation admin if you need it.",
+        )
+    } else if !session.provisioning {
+        Some(
+            "Your organisation does not have User Provisioning enabled. Contact your account team to enable it for your organisation.",
+        )
+    } else if !session.admin.sync_access {
+        Some(
+            "You are not set up on the User Sync Service yet. Ask your organisation admin to set you up.",
+        )
+    } else {
+        debug_assert!(may_see_provisioning(session));
+        None
+    }
+}
+
+fn users_refusal(session: &Session) -> Option<&'static str> {
+    (!may_manage_users(session)).then_some(
+        "The Users pages are for Organisation Administrators and People Administrators. Ask your organisation admin if you need them.",
     )
 }
 
@@ -255,7 +288,7 @@ impl IntoResponse for PageError {
         match self {
             PageError::SignIn => Redirect::to("/admin/sign-in").into_response(),
             PageError::Forbidden => forbidden(None),
-            PageError::ForbiddenFor(nav) => forbidden(Some(*nav)),
+            PageError::ForbiddenFor(nav, why) => forbidden_because(Some(*nav), why),
             PageError::NotFound => not_found(None),
             PageError::Internal => message(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -281,11 +314,11 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Result<(Session, Stri
 async fn allowed(
     state: &AppState,
     headers: &HeaderMap,
-    rule: fn(&Session) -> bool,
+    refusal: fn(&Session) -> Option<&'static str>,
 ) -> Result<(Session, rollcall_store::OrgStore), PageError> {
     let (session, _) = session(state, headers).await?;
-    if !rule(&session) {
-        return Err(PageError::ForbiddenFor(Box::new(nav(&session, ""))));
+    if let Some(why) = refusal(&session) {
+        return Err(PageError::ForbiddenFor(Box::new(nav(&session, "")), why));
     }
     let org = state.store.org(session.admin.org_id.clone());
     Ok((session, org))
@@ -382,12 +415,13 @@ async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
     if may_manage_users(&session) {
         return Ok(Redirect::to("/admin/users").into_response());
     }
-    Ok(message(
-        StatusCode::OK,
-        Some(nav(&session, "")),
-        "Welcome",
-        "There is nothing for your role in the admin panel yet.",
-    ))
+    // The start page itself: no link back to it.
+    Ok(render(&MessagePage {
+        nav: Some(nav(&session, "")),
+        heading: "Welcome".into(),
+        message: "There is nothing for your role in the admin panel yet.".into(),
+        back: false,
+    }))
 }
 
 /// The sign-in form's CSRF cookie: a fresh random token with each form, sent back only by
@@ -685,7 +719,7 @@ async fn provisioning(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, org) = allowed(&state, &headers, may_see_provisioning).await?;
+    let (session, org) = allowed(&state, &headers, provisioning_refusal).await?;
     let query = PageQuery::parse(raw.as_deref());
     let (tz, offset) = viewer_tz(query.get("tz"), &headers);
     let statuses = query.statuses();
@@ -862,7 +896,7 @@ async fn run_detail(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, org) = allowed(&state, &headers, may_see_provisioning).await?;
+    let (session, org) = allowed(&state, &headers, provisioning_refusal).await?;
     let run = match org.run(&RunId::new(id)).await {
         Ok(run) => run,
         Err(rollcall_store::StoreError::NotFound(_)) => {
@@ -1007,7 +1041,7 @@ async fn users(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, org) = allowed(&state, &headers, may_manage_users).await?;
+    let (session, org) = allowed(&state, &headers, users_refusal).await?;
     let query = PageQuery::parse(raw.as_deref());
     let q = query.get("q").unwrap_or_default().to_owned();
     let after = query.get("after").and_then(|a| a.split_once(' '));
@@ -1134,7 +1168,7 @@ async fn user(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, _) = allowed(&state, &headers, may_manage_users).await?;
+    let (session, _) = allowed(&state, &headers, users_refusal).await?;
     let Some(found) = find_user(&state, &session, &id).await? else {
         return Ok(not_found(Some(nav(&session, "users"))));
     };
@@ -1336,7 +1370,7 @@ async fn bulk_update(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, _) = allowed(&state, &headers, may_manage_users).await?;
+    let (session, _) = allowed(&state, &headers, users_refusal).await?;
     let query = PageQuery::parse(raw.as_deref());
     bulk_page(&state, &session, &headers, Vec::new(), query.get("run")).await
 }
@@ -1413,7 +1447,7 @@ async fn bulk_logs(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let (session, org) = allowed(&state, &headers, may_manage_users).await?;
+    let (session, org) = allowed(&state, &headers, users_refusal).await?;
     let run = match org.run(&RunId::new(id)).await {
         Ok(run) if run.trigger == rollcall_domain::Trigger::Bulk => run,
         Ok(_) | Err(rollcall_store::StoreError::NotFound(_)) => {
