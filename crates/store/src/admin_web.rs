@@ -14,7 +14,7 @@ use crate::db::{Arg, flag, get, query};
 use crate::operator::Admin;
 use crate::runs::{RUN_COLUMNS, RunRecord, run_from_row};
 use crate::user_columns::{USER_COLUMNS, user_from_row};
-use crate::users::update_user;
+use crate::users::{UserWriteRef, write_users};
 use crate::{OrgStore, Result, Store, StoreError};
 
 /// The trigger of Bulk Update runs, whose logs live on the Bulk Update page, not on User
@@ -392,17 +392,16 @@ impl OrgStore {
         write: &Write,
         changed: &[Cow<'static, str>],
     ) -> Result<()> {
-        let Some(version) = write.expected_version else {
+        if write.expected_version.is_none() {
             return Err(StoreError::NotFound(format!("user {}", write.user.id)));
-        };
+        }
         let now = self.store.now_ms();
         let mut tx = self.store.db.write.begin().await?;
-        update_user(
+        write_users(
             self.store.db.backend,
             &mut tx,
             &self.org,
-            &write.user,
-            version,
+            vec![UserWriteRef::from(write)],
             now,
         )
         .await?;

@@ -16,7 +16,9 @@ use rollcall_domain::values::ExternalId;
 use rollcall_domain::{Counts, LogRow, RunId, RunStatus, StoredUser, UserId};
 use rusqlite::{Connection, params};
 
-use crate::sqlite_direct::{DirectSqlite, blocking, foreign_keys_on, insert_logs, write_users};
+use crate::sqlite_direct::{
+    DirectSqlite, blocking, foreign_keys_on, insert_logs, write_users_direct,
+};
 use crate::{OrgStore, Result, StoreError, failed};
 
 /// A run being applied chunk by chunk. Blocking: drive it off the async workers.
@@ -157,7 +159,12 @@ impl InitialRun {
     /// record `i` of the plan has log row `first + i`).
     pub fn apply(&mut self, plan: &Plan) -> Result<i64> {
         let first = self.seq;
-        write_users(&self.conn, &self.org, plan, self.now)?;
+        write_users_direct(
+            &self.conn,
+            &self.org,
+            || plan.writes().map(crate::users::UserWriteRef::from),
+            self.now,
+        )?;
         insert_logs(&self.conn, &self.run, &mut self.seq, plan.log_rows())?;
         Ok(first)
     }

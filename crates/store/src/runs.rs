@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use crate::audit::AuditAction;
 use crate::db::{Arg, flag, get, placeholders, query, time};
 use crate::statistics::{self, Table};
-use crate::users::{insert_users, update_user};
+use crate::users::{UserWriteRef, write_users};
 use crate::{OrgStore, Result, StoreError, new_id};
 
 /// Log rows per multi-row INSERT (10 columns each).
@@ -352,24 +352,14 @@ impl OrgStore {
         let mut users_written = 0;
         let (status, counts, logs): (RunStatus, Counts, Vec<LogRow>) = match finish {
             Finish::Apply(plan) => {
-                let mut new_users = Vec::new();
-                for write in plan.writes() {
-                    match write.expected_version {
-                        None => new_users.push(&write.user),
-                        Some(version) => {
-                            update_user(
-                                self.store.db.backend,
-                                &mut tx,
-                                &self.org,
-                                &write.user,
-                                version,
-                                now,
-                            )
-                            .await?
-                        }
-                    }
-                }
-                insert_users(self.store.db.backend, &mut tx, &self.org, &new_users, now).await?;
+                users_written = write_users(
+                    self.store.db.backend,
+                    &mut tx,
+                    &self.org,
+                    plan.writes().map(UserWriteRef::from).collect(),
+                    now,
+                )
+                .await?;
                 crate::audit::audit_run(
                     self.store.db.backend,
                     &mut tx,
@@ -379,7 +369,6 @@ impl OrgStore {
                     now,
                 )
                 .await?;
-                users_written = plan.writes().count();
                 (
                     plan.counts.completed_status(),
                     plan.counts,

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Arg, Db, get, query};
 use crate::sqlite_direct::DirectSqlite;
-use crate::users::{insert_users, update_user};
+use crate::users::{UserWriteRef, write_users};
 use crate::{Backend, Clock, Result, StoreError, new_id};
 
 /// The most writes one transaction takes; more wait for the next one.
@@ -49,6 +49,16 @@ pub(crate) struct UserWrite {
     pub expected_version: Option<i64>,
     /// The user as stored at `expected_version`, when known: only what changed is written.
     pub before: Option<StoredUser>,
+}
+
+impl UserWrite {
+    pub(crate) fn as_ref(&self) -> UserWriteRef<'_> {
+        UserWriteRef {
+            user: &self.user,
+            expected_version: self.expected_version,
+            before: self.before.as_ref(),
+        }
+    }
 }
 
 /// A SCIM write with its activity log row.
@@ -266,16 +276,14 @@ async fn apply(
     match &job.change {
         Change::Nothing => Ok(()),
         Change::Users(writes) => {
-            let mut new_users = Vec::new();
-            for write in writes {
-                match write.expected_version {
-                    None => new_users.push(&write.user),
-                    Some(version) => {
-                        update_user(backend, tx, &job.org, &write.user, version, now).await?
-                    }
-                }
-            }
-            insert_users(backend, tx, &job.org, &new_users, now).await?;
+            write_users(
+                backend,
+                tx,
+                &job.org,
+                writes.iter().map(UserWrite::as_ref).collect(),
+                now,
+            )
+            .await?;
             Ok(())
         }
     }
@@ -388,7 +396,7 @@ mod sqlite {
     use super::*;
     use crate::failed;
     use crate::sqlite_direct::blocking;
-    use crate::user_columns::{UPDATE_USER, execute_user, insert_user_sql, update_changed};
+    use crate::sqlite_direct::write_users_direct;
 
     pub(super) async fn writer(
         db: Db,
@@ -396,17 +404,17 @@ mod sqlite {
         clock: Arc<dyn Clock>,
         mut receiver: mpsc::Receiver<Queued>,
     ) {
-        let insert_user = insert_user_sql();
         let mut group = Vec::with_capacity(MAX_GROUP);
         while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
             let now = clock.now().timestamp_millis();
             let outcome = match db.write.acquire().await {
                 Ok(_writer) => blocking(|| {
                     let jobs: Vec<&Job> = group.iter().map(|q| &q.job).collect();
-                    match commit_group(&mut conn, &insert_user, &jobs, now, false) {
+                    match commit_group(&mut conn, &jobs, now, false) {
                         Ok(Some(results)) => Ok(results),
-                        Ok(None) => commit_group(&mut conn, &insert_user, &jobs, now, true)
-                            .map(Option::unwrap_or_default),
+                        Ok(None) => {
+                            commit_group(&mut conn, &jobs, now, true).map(Option::unwrap_or_default)
+                        }
                         Err(e) => Err(e),
                     }
                 }),
@@ -418,7 +426,6 @@ mod sqlite {
 
     fn commit_group(
         conn: &mut Connection,
-        insert_user: &str,
         jobs: &[&Job],
         now: i64,
         isolate: bool,
@@ -431,7 +438,7 @@ mod sqlite {
             if isolate {
                 tx.execute_batch("SAVEPOINT scim_write").map_err(failed)?;
             }
-            match apply(&tx, insert_user, job, now) {
+            match apply(&tx, job, now) {
                 Ok(()) => {
                     if isolate {
                         tx.execute_batch("RELEASE SAVEPOINT scim_write")
@@ -455,33 +462,12 @@ mod sqlite {
         Ok(Some(results))
     }
 
-    fn apply(conn: &Connection, insert_user: &str, job: &Job, now: i64) -> Result<()> {
+    fn apply(conn: &Connection, job: &Job, now: i64) -> Result<()> {
         let org = job.org.as_str();
         match &job.change {
             Change::Nothing => Ok(()),
             Change::Users(writes) => {
-                for write in writes {
-                    let Some(version) = write.expected_version else {
-                        continue;
-                    };
-                    let changed = match &write.before {
-                        Some(before) => {
-                            update_changed(conn, org, before, &write.user, now, version)?
-                        }
-                        None => {
-                            let mut update = conn.prepare_cached(UPDATE_USER).map_err(failed)?;
-                            execute_user(&mut update, org, &write.user, now, version)?
-                        }
-                    };
-                    if changed != 1 {
-                        return Err(StoreError::StaleWrite);
-                    }
-                }
-                for write in writes.iter().filter(|w| w.expected_version.is_none()) {
-                    let mut insert = conn.prepare_cached(insert_user).map_err(failed)?;
-                    execute_user(&mut insert, org, &write.user, now, now)?;
-                }
-                Ok(())
+                write_users_direct(conn, org, || writes.iter().map(UserWrite::as_ref), now)
             }
         }
     }

@@ -21,6 +21,7 @@ use rusqlite::{Connection, OpenFlags, Statement, params};
 use crate::user_columns::{
     USER_COLUMNS, execute_user, insert_user_sql, update_changed, user_from_row,
 };
+use crate::users::UserWriteRef;
 use crate::{Result, StoreError, failed};
 
 /// Run blocking work without stalling the async workers of a multi-threaded runtime.
@@ -211,7 +212,7 @@ impl DirectSqlite {
             return Err(StoreError::NotFound(format!("run {} in progress", f.run)));
         }
         if let (Some(plan), true) = (f.plan, f.apply) {
-            write_users(&tx, f.org, plan, f.now)?;
+            write_users_direct(&tx, f.org, || plan.writes().map(UserWriteRef::from), f.now)?;
             crate::audit::audit_run_sqlite(&tx, f.org, f.run, plan, f.now)?;
         }
         let mut seq = 0;
@@ -546,38 +547,55 @@ pub(crate) struct FinishArgs<'a> {
     pub counts: Counts,
 }
 
-/// Updates first (each checked against the version it was planned on), then inserts.
-/// An update sets only the columns that change (read back from the row it was planned on):
-/// SQLite rewrites an index entry for every indexed column a statement sets, and the 1 % of a
-/// file that changed, scattered over a million users, dirtied seven index pages per row.
-pub(crate) fn write_users(tx: &Connection, org: &str, plan: &Plan, now: i64) -> Result<()> {
-    {
-        let mut stored = tx
-            .prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE id = ?1 AND org_id = ?2 AND version = ?3"
-            ))
-            .map_err(failed)?;
-        for write in plan.writes() {
-            let Some(version) = write.expected_version else {
-                continue;
-            };
-            let before = {
+/// Apply planned user writes through rusqlite, in the caller's transaction: updates first
+/// (each checked against the version it was planned on: [`StoreError::StaleWrite`]
+/// otherwise), then inserts. The one way a plan's users are written on the direct SQLite path
+/// (runs, chunks of a first sync, SCIM groups alike). `writes` is called twice (updates, then
+/// inserts) rather than collected: a plan may hold a million writes.
+///
+/// An update sets only the columns that change, from the user as stored at the planned
+/// version (the planner's copy where it has one, else read here): SQLite rewrites an index
+/// entry for every indexed column a statement sets, and the 1 % of a file that changed,
+/// scattered over a million users, dirtied seven index pages per row.
+pub(crate) fn write_users_direct<'a, I>(
+    tx: &Connection,
+    org: &str,
+    writes: impl Fn() -> I,
+    now: i64,
+) -> Result<()>
+where
+    I: Iterator<Item = UserWriteRef<'a>>,
+{
+    let mut stored = tx
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = ?1 AND org_id = ?2 AND version = ?3"
+        ))
+        .map_err(failed)?;
+    for write in writes() {
+        let Some(version) = write.expected_version else {
+            continue;
+        };
+        let read;
+        let before = match write.before {
+            Some(before) => before,
+            None => {
                 let mut rows = stored
                     .query(params![write.user.id.as_str(), org, version])
                     .map_err(failed)?;
-                match rows.next().map_err(failed)? {
+                read = match rows.next().map_err(failed)? {
                     Some(row) => user_from_row(row)?,
                     None => return Err(StoreError::StaleWrite),
-                }
-            };
-            if update_changed(tx, org, &before, &write.user, now, version)? != 1 {
-                return Err(StoreError::StaleWrite);
+                };
+                &read
             }
+        };
+        if update_changed(tx, org, before, write.user, now, version)? != 1 {
+            return Err(StoreError::StaleWrite);
         }
     }
-    let mut insert = tx.prepare(&insert_user_sql()).map_err(failed)?;
-    for write in plan.writes().filter(|w| w.expected_version.is_none()) {
-        execute_user(&mut insert, org, &write.user, now, now)?;
+    let mut insert = tx.prepare_cached(insert_user_sql()).map_err(failed)?;
+    for write in writes().filter(|w| w.expected_version.is_none()) {
+        execute_user(&mut insert, org, write.user, now, now)?;
     }
     Ok(())
 }

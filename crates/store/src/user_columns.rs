@@ -193,13 +193,6 @@ pub(crate) fn user_args(org: &OrgId, u: &StoredUser) -> Vec<Arg> {
     ]
 }
 
-pub(crate) const UPDATE_USER: &str = "UPDATE users SET external_id = ?3, username = ?4, username_norm = ?5, employee_id = ?6, \
-    first_name = ?7, second_name = ?8, email = ?9, email_norm = ?10, email_from_source = ?11, phone_mobile = ?12, \
-    phone_mobile_e164 = ?13, phone_mobile_from_source = ?14, phone_work = ?15, phone_work_e164 = ?16, \
-    manager_id = ?17, job_title = ?18, location = ?19, department = ?20, company = ?21, description = ?22, \
-    active = ?23, start_employment_date = ?24, end_employment_date = ?25, custom_fields = ?26, managed_by = ?27, \
-    scim_deleted = ?28, version = ?29, updated_at = ?30 WHERE id = ?1 AND org_id = ?2 AND version = ?31";
-
 /// A user's stored columns in [`USER_COLUMNS`] order, up to `version` (29 values).
 fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VALUES] {
     let p = &u.profile;
@@ -311,14 +304,17 @@ pub(crate) fn update_changed(
 }
 
 /// The INSERT of a user's columns in [`USER_COLUMNS`] order, for [`execute_user`].
-pub(crate) fn insert_user_sql() -> String {
-    format!(
-        "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
-        (1..=31)
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+pub(crate) fn insert_user_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
+            (1..=31)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ const LOOKUP_CHUNK: usize = 500;
 const INSERT_CHUNK: usize = 200;
 
 /// Insert new users in multi-row statements.
-pub(crate) async fn insert_users(
+async fn insert_users(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
     org: &OrgId,
@@ -44,8 +44,52 @@ pub(crate) async fn insert_users(
     Ok(())
 }
 
+/// A planned user write as the store applies it: the user as it must be after, the version
+/// it was planned on (`None`: a new user), and, where the planner read it, the user as stored
+/// at that version (the direct SQLite path then sets only the columns that change).
+#[derive(Clone, Copy)]
+pub(crate) struct UserWriteRef<'a> {
+    pub user: &'a StoredUser,
+    pub expected_version: Option<i64>,
+    pub before: Option<&'a StoredUser>,
+}
+
+impl<'a> From<&'a rollcall_domain::plan::Write> for UserWriteRef<'a> {
+    fn from(write: &'a rollcall_domain::plan::Write) -> UserWriteRef<'a> {
+        UserWriteRef {
+            user: &write.user,
+            expected_version: write.expected_version,
+            before: None,
+        }
+    }
+}
+
+/// Apply planned user writes through sqlx, in the caller's transaction: each update checked
+/// against the version it was planned on ([`StoreError::StaleWrite`] otherwise), then the new
+/// users in multi-row inserts. The one way a plan's users are written through sqlx (runs and
+/// SCIM alike); returns how many were written.
+pub(crate) async fn write_users<'a>(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    org: &OrgId,
+    writes: Vec<UserWriteRef<'a>>,
+    now: i64,
+) -> Result<usize> {
+    let mut new_users = Vec::new();
+    let mut written = 0;
+    for write in writes {
+        written += 1;
+        match write.expected_version {
+            None => new_users.push(write.user),
+            Some(version) => update_user(backend, tx, org, write.user, version, now).await?,
+        }
+    }
+    insert_users(backend, tx, org, &new_users, now).await?;
+    Ok(written)
+}
+
 /// Update a user, refusing a write based on a stale version.
-pub(crate) async fn update_user(
+async fn update_user(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
     org: &OrgId,
