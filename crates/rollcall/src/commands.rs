@@ -672,7 +672,7 @@ async fn runs_approve(db: &DbArgs, run: &str, json: bool) -> CmdResult {
         Err(e) => return Err(store_failure(e)),
     };
     let applied = crate::engine(store.clone(), &settings)
-        .approve_by(&run_id, APPROVED_VIA_CLI)
+        .approve(&run_id, APPROVED_VIA_CLI)
         .await
         .map_err(sync_failure)?;
     report(&org, &applied, json).await

@@ -164,7 +164,8 @@ impl OrgStore {
     pub async fn release_approval(&self, run: &RunId) -> Result<()> {
         query(
             self.store.db.backend,
-            "UPDATE sync_runs SET status = $1 WHERE id = $2 AND org_id = $3 AND status = $4",
+            "UPDATE sync_runs SET status = $1, approved_by = NULL, approved_at = NULL \
+             WHERE id = $2 AND org_id = $3 AND status = $4",
             vec![
                 RunStatus::AboveDeactivationThreshold.code().into(),
                 run.as_str().into(),
@@ -179,17 +180,22 @@ impl OrgStore {
 
     /// Take a run blocked by the deactivation threshold for approval: it goes back to In
     /// Progress and its would-be log is cleared, so [`OrgStore::finish_run`] records what is
-    /// applied. Only one approval can take a run ([`StoreError::RunStatus`] for the others).
-    pub async fn take_for_approval(&self, run: &RunId) -> Result<()> {
+    /// applied. Who approved it and when are recorded in the same update, so an applied run
+    /// always names its approver. Only one approval can take a run ([`StoreError::RunStatus`]
+    /// for the others).
+    pub async fn take_for_approval(&self, run: &RunId, approval: &Approval) -> Result<()> {
         let mut tx = self.store.db.write.begin().await?;
         let taken = query(
             self.store.db.backend,
-            "UPDATE sync_runs SET status = $1 WHERE id = $2 AND org_id = $3 AND status = $4",
+            "UPDATE sync_runs SET status = $1, approved_by = $5, approved_at = $6 \
+             WHERE id = $2 AND org_id = $3 AND status = $4",
             vec![
                 RunStatus::InProgress.code().into(),
                 run.as_str().into(),
                 self.org.as_str().into(),
                 RunStatus::AboveDeactivationThreshold.code().into(),
+                approval.by.as_str().into(),
+                approval.at.timestamp_millis().into(),
             ],
         )
         .execute(&mut *tx)
@@ -224,24 +230,6 @@ impl OrgStore {
             "UPDATE sync_runs SET threshold_hit = $1 WHERE id = $2 AND org_id = $3",
             vec![
                 threshold.to_string().into(),
-                run.as_str().into(),
-                self.org.as_str().into(),
-            ],
-        )
-        .execute(&self.store.db.write)
-        .await?;
-        Ok(())
-    }
-
-    /// Record who approved a blocked run, and when (the approval's start: the run's duration
-    /// counts from then).
-    pub async fn record_approval(&self, run: &RunId, approval: &Approval) -> Result<()> {
-        query(
-            self.store.db.backend,
-            "UPDATE sync_runs SET approved_by = $1, approved_at = $2 WHERE id = $3 AND org_id = $4",
-            vec![
-                approval.by.as_str().into(),
-                approval.at.timestamp_millis().into(),
                 run.as_str().into(),
                 self.org.as_str().into(),
             ],

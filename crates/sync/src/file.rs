@@ -291,8 +291,10 @@ impl Engine {
 
     /// Apply a run the deactivation threshold blocked, as an operator approved it: its kept
     /// file, read again with the configuration's current mapping, planned against the users
-    /// as they are now. The threshold is not checked again. A run is approved at most once.
-    pub async fn approve(&self, run_id: &RunId) -> Result<RunRecord, SyncError> {
+    /// as they are now. The threshold is not checked again. A run is approved at most once,
+    /// and names `by` (`operator via CLI`, an operator token's name) as its approver; its
+    /// duration counts from the approval.
+    pub async fn approve(&self, run_id: &RunId, by: &str) -> Result<RunRecord, SyncError> {
         let org = self.store.org(self.store.run_org(run_id).await?);
         let record = org.run(run_id).await?;
         if record.status != RunStatus::AboveDeactivationThreshold {
@@ -324,7 +326,11 @@ impl Engine {
         if let Some(problem) = self.first_problem(&org, &config, file).await? {
             return Err(SyncError::KeptFileUnreadable { problem });
         }
-        org.take_for_approval(run_id).await?;
+        let approval = rollcall_store::Approval {
+            by: by.to_owned(),
+            at: self.store.now(),
+        };
+        org.take_for_approval(run_id, &approval).await?;
         let applied = self
             .run_file(&org, &config, Start::Approved(&record), file, Box::new(()))
             .await;

@@ -2,7 +2,7 @@
 //!
 //! - [`Engine::run_file`]: an HR file, from `rollcall sync` or a queued SFTP upload;
 //! - [`Engine::run_batch`]: records already read (pull connectors, Bulk Update);
-//! - [`Engine::approve_by`]: a run the deactivation threshold blocked, applied as an operator
+//! - [`Engine::approve`]: a run the deactivation threshold blocked, applied as an operator
 //!   approved it;
 //! - [`Engine::enqueue_upload`] and [`queue::Queue`]: uploads stored, then run one at a time
 //!   per configuration by the workers of every node;
@@ -146,25 +146,6 @@ impl Engine {
         batch: &[BatchItem],
     ) -> Result<RunRecord, SyncError> {
         stages::run_batch(org, config, meta, batch).await
-    }
-
-    /// [`Engine::approve`] a blocked run in `by`'s name (`operator via CLI`, an operator
-    /// token's name), and record who approved it and when: the run's duration counts from the
-    /// approval, not from its first start.
-    pub async fn approve_by(&self, run_id: &RunId, by: &str) -> Result<RunRecord, SyncError> {
-        let at = self.store.now();
-        let applied = self.approve(run_id).await?;
-        let org = self.store.org(applied.org_id.clone());
-        let approval = rollcall_store::Approval {
-            by: by.to_owned(),
-            at,
-        };
-        // The run is applied either way: not saying so would invite a second approval.
-        if let Err(e) = org.record_approval(run_id, &approval).await {
-            tracing::error!(run = %run_id, error = %e, "who approved a run could not be recorded");
-            return Ok(applied);
-        }
-        Ok(org.run(run_id).await?)
     }
 
     /// Store a completed upload with its queued run, and wake a worker. The run uses the

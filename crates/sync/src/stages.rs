@@ -107,8 +107,9 @@ pub async fn approve_run(
     config: &SourceConfig,
     run_id: &RunId,
     batch: &[BatchItem],
+    approval: &rollcall_store::Approval,
 ) -> Result<RunRecord, SyncError> {
-    org.take_for_approval(run_id).await?;
+    org.take_for_approval(run_id, approval).await?;
     let applied = plan_whole(org, config, run_id, batch, Threshold::Approved).await;
     if applied.is_err()
         && let Err(e) = org.release_approval(run_id).await

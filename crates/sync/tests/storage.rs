@@ -572,21 +572,36 @@ on_both!(
                 .is_none()
         );
 
-        // An approval whose apply fails gives the run back: it waits for approval again.
-        org.take_for_approval(&blocked.id).await.unwrap();
-        assert_eq!(
-            org.run(&blocked.id).await.unwrap().status,
-            RunStatus::InProgress
-        );
-        org.release_approval(&blocked.id).await.unwrap();
-        assert_eq!(
-            org.run(&blocked.id).await.unwrap().status,
-            RunStatus::AboveDeactivationThreshold
-        );
-
-        let approved = rollcall_sync::stages::approve_run(&org, &config, &blocked.id, &leavers)
+        // An approval whose apply fails gives the run back: it waits for approval again, and
+        // names no approver.
+        let approval = |by: &str| rollcall_store::Approval {
+            by: by.to_owned(),
+            at: chrono::Utc::now(),
+        };
+        org.take_for_approval(&blocked.id, &approval("first try"))
             .await
             .unwrap();
+        let taken = org.run(&blocked.id).await.unwrap();
+        assert_eq!(taken.status, RunStatus::InProgress);
+        assert_eq!(taken.approval.map(|a| a.by).as_deref(), Some("first try"));
+        org.release_approval(&blocked.id).await.unwrap();
+        let released = org.run(&blocked.id).await.unwrap();
+        assert_eq!(released.status, RunStatus::AboveDeactivationThreshold);
+        assert!(released.approval.is_none(), "{:?}", released.approval);
+
+        let approved = rollcall_sync::stages::approve_run(
+            &org,
+            &config,
+            &blocked.id,
+            &leavers,
+            &approval("operator"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            approved.approval.as_ref().map(|a| a.by.as_str()),
+            Some("operator")
+        );
         assert_eq!(approved.id, blocked.id);
         assert_eq!(approved.status, RunStatus::Success);
         assert_eq!(approved.counts.deactivated, 2);
@@ -596,7 +611,14 @@ on_both!(
             "the log is the applied one"
         );
         assert!(all_users(&org).await.iter().all(|u| !u.active));
-        let twice = rollcall_sync::stages::approve_run(&org, &config, &blocked.id, &leavers).await;
+        let twice = rollcall_sync::stages::approve_run(
+            &org,
+            &config,
+            &blocked.id,
+            &leavers,
+            &approval("again"),
+        )
+        .await;
         assert!(
             matches!(
                 twice,

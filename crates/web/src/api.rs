@@ -824,7 +824,7 @@ async fn approve_run(
     };
     let applied = state
         .engine
-        .approve_by(&RunId::new(id), &operator)
+        .approve(&RunId::new(id), &operator)
         .await
         .map_err(|e| match e {
             rollcall_sync::SyncError::Store(e) => ApiError::from(e),
