@@ -172,7 +172,7 @@ fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
     {
         return Ok(id.trim().to_owned());
     }
-    std::fs::create_dir_all(data_dir)
+    crate::private_dir(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let id = rollcall_store::new_id();
     std::fs::write(&path, &id).with_context(|| format!("cannot write {}", path.display()))?;

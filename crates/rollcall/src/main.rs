@@ -89,7 +89,7 @@ pub fn settings_for(db: &DbArgs) -> Result<Settings, Failure> {
 /// Open (and migrate) the database the settings name.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     if settings.database_url.backend() == rollcall_store::Backend::Sqlite {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        private_dir(&settings.data_dir).map_err(|e| {
             anyhow::anyhow!(
                 "cannot create the data directory {}: {e}",
                 settings.data_dir.display()
@@ -99,6 +99,16 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Store::open(&settings.database_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", settings.database_url))
+}
+
+/// Create a folder (and its parents) that only the service's own user can open: the data
+/// folder holds the users' data and the SFTP host key.
+pub fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
 }
 
 /// The run engine every command and `serve` hand their runs to.

@@ -826,3 +826,40 @@ start_employment_date = 'if Hours / 2 > 10 then "2024-01-31" else "2023-06-01"'
         stderr(&out)
     );
 }
+
+/// The data folder holds every user's data, the uploads and the SFTP host key: what `serve`
+/// creates there is for the service's own user only (0700 folders, 0600 files), whatever the
+/// umask (SQLite gives its -wal and -shm files the database file's mode).
+#[test]
+fn the_data_folder_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let server = env.serve();
+    let data = env.path("data");
+    let mode = |name: &str| {
+        let path = data.join(name);
+        std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    // The queue's workers make their folder once the server runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !data.join("work").exists() {
+        assert!(std::time::Instant::now() < deadline, "no work folder");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for folder in ["", "spool", "work"] {
+        assert_eq!(mode(folder), 0o700, "folder '{folder}'");
+    }
+    for file in [
+        "rollcall.db",
+        "rollcall.db-wal",
+        "rollcall.db-shm",
+        "ssh_host_ed25519_key",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    drop(server);
+}

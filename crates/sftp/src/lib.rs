@@ -106,7 +106,9 @@ impl SftpServer {
         let spool_dir = settings.data_dir.join("spool");
         // Spooled uploads of a previous process were never acknowledged: the clients retry.
         let _ = std::fs::remove_dir_all(&spool_dir);
-        std::fs::create_dir_all(&spool_dir)
+        // Uploads wait here: readable by the service's own user only.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&spool_dir)
             .with_context(|| format!("cannot create {}", spool_dir.display()))?;
         let listener = TcpListener::bind(settings.addr)
             .await

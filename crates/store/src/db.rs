@@ -338,12 +338,21 @@ fn create_sqlite_file(url: &DatabaseUrl) -> Result<()> {
             path.display()
         ))
     };
+    // Only the service's own user may read the users' data: a new folder is 0700 and a new
+    // database 0600 (SQLite gives its -wal and -shm files the database file's mode). Existing
+    // ones are left as the operator set them.
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io)?;
     }
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)
         .map_err(io)?;
     Ok(())

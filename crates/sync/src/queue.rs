@@ -72,12 +72,15 @@ impl Queue {
     pub async fn run(self, stop: watch::Receiver<bool>) -> std::io::Result<()> {
         let work_dir = &self.settings.work_dir;
         let _ = std::fs::remove_dir_all(work_dir);
-        std::fs::create_dir_all(work_dir).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot create {}: {e}", work_dir.display()),
-            )
-        })?;
+        // A claimed run's file is copied here: readable by the service's own user only.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(work_dir)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot create {}: {e}", work_dir.display()),
+                )
+            })?;
         match self.engine.store.requeue_runs_of(&self.settings.node).await {
             Ok(0) => {}
             Ok(runs) => tracing::warn!(runs, "runs interrupted by the last stop are queued again"),
