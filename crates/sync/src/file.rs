@@ -330,16 +330,8 @@ impl Engine {
             by: by.to_owned(),
             at: self.store.now(),
         };
-        org.take_for_approval(run_id, &approval).await?;
-        let applied = self
-            .run_file(&org, &config, Start::Approved(&record), file, Box::new(()))
-            .await;
-        if applied.is_err()
-            && let Err(e) = org.release_approval(run_id).await
-        {
-            tracing::error!(run = %run_id, error = %e, "an approved run failed and could not be released");
-        }
-        applied
+        let apply = self.run_file(&org, &config, Start::Approved(&record), file, Box::new(()));
+        stages::approved(&org, run_id, &approval, apply).await
     }
 
     /// The first problem that keeps `file` from loading with `config`'s mapping, if any.

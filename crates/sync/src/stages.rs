@@ -81,25 +81,6 @@ pub async fn finish_started(
     plan_whole(org, config, run_id, batch, threshold).await
 }
 
-/// Run a queued run that a worker claimed: `loaded` is its file's records, or the problems
-/// that kept the file from loading.
-pub async fn run_claimed(
-    org: &OrgStore,
-    config: &SourceConfig,
-    run: &RunRecord,
-    loaded: Result<&[BatchItem], &[LogRow]>,
-) -> Result<RunRecord, SyncError> {
-    match loaded {
-        Ok(batch) => {
-            let threshold = Threshold::unless_dry(run.dry_run);
-            plan_whole(org, config, &run.id, batch, threshold).await
-        }
-        Err(problems) => Ok(org
-            .finish_run(&run.id, Finish::DataLoadFailed(problems))
-            .await?),
-    }
-}
-
 /// Apply a run that the deactivation threshold blocked, as the operator approved it: `batch`
 /// is the run's own file read again, planned against the users as they are now.
 pub async fn approve_run(
@@ -109,8 +90,20 @@ pub async fn approve_run(
     batch: &[BatchItem],
     approval: &rollcall_store::Approval,
 ) -> Result<RunRecord, SyncError> {
+    let apply = plan_whole(org, config, run_id, batch, Threshold::Approved);
+    approved(org, run_id, approval, apply).await
+}
+
+/// Take a blocked run for approval (exactly once), then `apply` it; a failed apply gives the
+/// run back to wait for approval again.
+pub(crate) async fn approved(
+    org: &OrgStore,
+    run_id: &RunId,
+    approval: &rollcall_store::Approval,
+    apply: impl Future<Output = Result<RunRecord, SyncError>>,
+) -> Result<RunRecord, SyncError> {
     org.take_for_approval(run_id, approval).await?;
-    let applied = plan_whole(org, config, run_id, batch, Threshold::Approved).await;
+    let applied = apply.await;
     if applied.is_err()
         && let Err(e) = org.release_approval(run_id).await
     {

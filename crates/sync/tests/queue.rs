@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rollcall_domain::config::ConfigKind;
 use rollcall_domain::{LogRow, RunStatus};
-use rollcall_store::{NewRun, OrgStore, SourceConfig, Store, StoreError};
+use rollcall_store::{Finish, NewRun, OrgStore, SourceConfig, Store, StoreError};
 
 #[macro_use]
 mod support;
@@ -47,9 +47,9 @@ async fn enqueue(org: &OrgStore, config: &SourceConfig, name: &str, content: &[u
 }
 
 /// End a claimed run (as a load failure: the queue does not care how a run ends).
-async fn end(org: &OrgStore, config: &SourceConfig, run: &rollcall_store::RunRecord) {
+async fn end(org: &OrgStore, run: &rollcall_store::RunRecord) {
     let problem = [LogRow::load_failed("test")];
-    rollcall_sync::stages::run_claimed(org, config, run, Err(&problem))
+    org.finish_run(&run.id, Finish::DataLoadFailed(&problem))
         .await
         .unwrap();
 }
@@ -109,15 +109,15 @@ on_both!(
                 .is_none()
         );
 
-        end(&org, &a, &first.run).await;
+        end(&org, &first.run).await;
         let third = store
             .claim_next_run("node-2", LEASE)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(third.run.id.as_str(), a2);
-        end(&org, &b, &second.run).await;
-        end(&org, &a, &third.run).await;
+        end(&org, &second.run).await;
+        end(&org, &third.run).await;
         assert!(
             store
                 .claim_next_run("node-1", LEASE)
@@ -218,13 +218,12 @@ on_both!(
         );
 
         // Both finish: exactly one ending is kept.
-        end(&org, &a, &taken.run).await;
+        end(&org, &taken.run).await;
         let problem = [LogRow::load_failed("late")];
-        let late = rollcall_sync::stages::run_claimed(&org, &a, &stale.run, Err(&problem)).await;
-        assert!(matches!(
-            late,
-            Err(rollcall_sync::SyncError::Store(StoreError::NotFound(_)))
-        ));
+        let late = org
+            .finish_run(&stale.run.id, Finish::DataLoadFailed(&problem))
+            .await;
+        assert!(matches!(late, Err(StoreError::NotFound(_))));
         let logs = org.run_logs(&taken.run.id).await.unwrap();
         assert_eq!(logs.len(), 1);
         assert_eq!(logs[0].message, "test");
@@ -275,7 +274,7 @@ on_both!(
         let claim = store.claim_next_run("node", LEASE).await.unwrap().unwrap();
         // Runs still queued or in progress keep their files whatever their age.
         assert_eq!(store.purge_run_files(i64::MAX).await.unwrap(), 0);
-        end(&org, &a, &claim.run).await;
+        end(&org, &claim.run).await;
         let ended = org.run(&claim.run.id).await.unwrap().ended_at.unwrap();
         assert_eq!(
             store
