@@ -316,7 +316,7 @@ impl Engine {
             });
         };
         // The kept file is read from disk like any other (a workbook is read whole anyway).
-        let spool = tempfile_in_memory(&content)?;
+        let spool = spool_kept_file(&content)?;
         let file = FileInput {
             path: spool.path(),
             name: &file_name,
@@ -363,7 +363,7 @@ fn whole(planned: Option<RunRecord>) -> Result<RunRecord, SyncError> {
 }
 
 /// A kept file's bytes written to a private temporary file.
-fn tempfile_in_memory(content: &[u8]) -> Result<tempfile::NamedTempFile, SyncError> {
+fn spool_kept_file(content: &[u8]) -> Result<tempfile::NamedTempFile, SyncError> {
     use std::io::Write;
     let io = |source| SyncError::File {
         path: "a temporary file".into(),
