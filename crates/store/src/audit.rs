@@ -2,14 +2,18 @@
 //! each user written by a run an admin started (a Bulk Update), recorded in that run's own
 //! transaction so that the change and its attribution commit together.
 
-use rollcall_domain::RunId;
+use std::borrow::Cow;
+
+use rollcall_domain::plan::Write;
 use rollcall_domain::plan::{Plan, PlannedRecord};
+use rollcall_domain::{RunId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{Any, Transaction};
 
 use crate::db::{get, query};
 use crate::failed;
-use crate::{Backend, OrgStore, Result};
+use crate::users::{UserWriteRef, write_users};
+use crate::{Backend, OrgStore, Result, StoreError};
 
 /// What an admin did to a user, as the audit trail names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,4 +143,72 @@ pub(crate) fn audit_run_sqlite(
             .map_err(failed)?;
     }
     Ok(())
+}
+
+/// One entry of a user's audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub admin_email: String,
+    pub action: String,
+    pub changed_fields: String,
+    pub at_ms: i64,
+}
+
+impl OrgStore {
+    /// Save an admin's edit of a user as the plan wrote it, and audit it with the fields that
+    /// change, in one transaction. A concurrent change of the user makes this `StaleWrite`, and
+    /// a value another user took meanwhile `Conflict` (plan again to learn which).
+    pub async fn save_admin_edit(
+        &self,
+        admin_id: &str,
+        write: &Write,
+        changed: &[Cow<'static, str>],
+    ) -> Result<()> {
+        if write.expected_version.is_none() {
+            return Err(StoreError::NotFound(format!("user {}", write.user.id)));
+        }
+        let now = self.store.now_ms();
+        let mut tx = self.store.db.write.begin().await?;
+        write_users(
+            self.store.db.backend,
+            &mut tx,
+            &self.org,
+            vec![UserWriteRef::from(write)],
+            now,
+        )
+        .await?;
+        self.audit_edit(
+            &mut tx,
+            admin_id,
+            write.user.id.as_str(),
+            &changed.join(","),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A user's audit trail, newest first.
+    pub async fn user_audit(&self, user: &UserId) -> Result<Vec<AuditEntry>> {
+        let rows = query(
+            self.store.db.backend,
+            "SELECT a.email, t.action, t.changed_fields, t.at FROM admin_audit t \
+             JOIN admins a ON a.id = t.admin_id WHERE t.org_id = $1 AND t.user_id = $2 \
+             ORDER BY t.at DESC, t.id DESC",
+            vec![self.org.as_str().into(), user.as_str().into()],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    admin_email: get(row, "email")?,
+                    action: get(row, "action")?,
+                    changed_fields: get(row, "changed_fields")?,
+                    at_ms: get(row, "at")?,
+                })
+            })
+            .collect()
+    }
 }

@@ -6,7 +6,6 @@
 //! Both backends are reached through sqlx's `Any` driver with `$n` placeholders (which SQLite
 //! also reads) and only TEXT / BIGINT columns, so each query is written once.
 
-mod admin_web;
 mod audit;
 pub mod credentials;
 mod db;
@@ -14,13 +13,16 @@ mod initial;
 mod operator;
 mod point_lookups;
 mod queue;
+mod run_pages;
 mod runs;
 mod scim;
 mod scim_writes;
+mod sessions;
 mod sqlite_direct;
 mod sqlite_reads;
 mod statistics;
 mod user_columns;
+mod user_pages;
 mod users;
 
 use std::fmt;
@@ -30,16 +32,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rollcall_domain::OrgId;
 
-pub use admin_web::{AuditEntry, RunCursor, RunPage, Session, SessionLimits, UserPage};
-pub use audit::AuditAction;
+pub use audit::{AuditAction, AuditEntry};
 pub use initial::InitialRun;
 pub use operator::{
     Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig, TokenInfo,
 };
 pub use point_lookups::{AnsweredBy, LookupParam, PointLookup, point_lookups};
 pub use queue::{CHUNK_BYTES, Claim, QueuedFile, UploadError};
+pub use run_pages::{RunCursor, RunPage};
 pub use runs::{Approval, Finish, NewRun, RunRecord};
 pub use scim::{Activity, IndexedColumn, UserRow};
+pub use sessions::{Session, SessionLimits};
+pub use user_pages::UserPage;
 
 use db::Db;
 

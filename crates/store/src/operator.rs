@@ -575,3 +575,43 @@ impl OrgStore {
         Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
     }
 }
+
+impl OrgStore {
+    /// The organisation's Bulk Update configuration, made on first use.
+    pub async fn bulk_update_config(&self) -> Result<crate::SourceConfig> {
+        use rollcall_domain::config::{ConfigKind, Mode};
+        if let Some(found) = self
+            .configs()
+            .await?
+            .into_iter()
+            .find(|c| c.kind == ConfigKind::BulkUpdate)
+        {
+            return Ok(found);
+        }
+        let made = self
+            .create_config(crate::NewConfig {
+                name: "Bulk Update".into(),
+                kind: ConfigKind::BulkUpdate,
+                mode: Mode::Active,
+                mapping: None,
+                deactivation_threshold: None,
+                notify_email: None,
+                phone_region: None,
+                sftp_user: None,
+                sftp_password_hash: None,
+                sftp_keys: Vec::new(),
+            })
+            .await;
+        match made {
+            Ok(config) => Ok(config),
+            // Another request made it meanwhile.
+            Err(StoreError::Conflict(c)) if c.key == crate::UniqueKey::ConfigName => self
+                .configs()
+                .await?
+                .into_iter()
+                .find(|c| c.kind == ConfigKind::BulkUpdate)
+                .ok_or(StoreError::Database),
+            Err(e) => Err(e),
+        }
+    }
+}
