@@ -863,3 +863,37 @@ fn the_data_folder_is_private() {
     }
     drop(server);
 }
+
+/// A command refused for its own input opens no database: a mistyped first command leaves no
+/// data folder behind.
+#[test]
+fn a_refused_command_creates_no_data_folder() {
+    let env = Env::new();
+    let refused = [
+        vec!["org", "create", "--name", " "],
+        vec![
+            "admin",
+            "create",
+            "--org",
+            "Acme",
+            "--email",
+            "not-an-email",
+            "--role",
+            "people_admin",
+        ],
+        vec![
+            "config", "create", "--org", "Acme", "--name", "P", "--kind", "sftp", "--notify",
+            "nope",
+        ],
+    ];
+    for args in refused {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(
+            !env.path("data").exists(),
+            "{args:?} created the data folder"
+        );
+    }
+    env.ok(&["org", "create", "--name", "Acme"]);
+    assert!(env.path("data").join("rollcall.db").exists());
+}

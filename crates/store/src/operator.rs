@@ -58,6 +58,24 @@ pub struct NewConfig {
     pub sftp_keys: Vec<String>,
 }
 
+impl NewConfig {
+    /// A configuration with nothing set beyond its name, kind and mode.
+    pub fn new(name: &str, kind: ConfigKind, mode: Mode) -> NewConfig {
+        NewConfig {
+            name: name.to_owned(),
+            kind,
+            mode,
+            mapping: None,
+            deactivation_threshold: None,
+            notify_email: None,
+            phone_region: None,
+            sftp_user: None,
+            sftp_password_hash: None,
+            sftp_keys: Vec::new(),
+        }
+    }
+}
+
 /// An SFTP login: the configuration it drops files into and its credentials.
 #[derive(Clone, Debug)]
 pub struct SftpLogin {
@@ -578,8 +596,7 @@ impl OrgStore {
 
 impl OrgStore {
     /// The organisation's Bulk Update configuration, made on first use.
-    pub async fn bulk_update_config(&self) -> Result<crate::SourceConfig> {
-        use rollcall_domain::config::{ConfigKind, Mode};
+    pub async fn bulk_update_config(&self) -> Result<SourceConfig> {
         if let Some(found) = self
             .configs()
             .await?
@@ -589,18 +606,11 @@ impl OrgStore {
             return Ok(found);
         }
         let made = self
-            .create_config(crate::NewConfig {
-                name: "Bulk Update".into(),
-                kind: ConfigKind::BulkUpdate,
-                mode: Mode::Active,
-                mapping: None,
-                deactivation_threshold: None,
-                notify_email: None,
-                phone_region: None,
-                sftp_user: None,
-                sftp_password_hash: None,
-                sftp_keys: Vec::new(),
-            })
+            .create_config(NewConfig::new(
+                "Bulk Update",
+                ConfigKind::BulkUpdate,
+                Mode::Active,
+            ))
             .await;
         match made {
             Ok(config) => Ok(config),

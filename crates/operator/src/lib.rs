@@ -1,0 +1,475 @@
+//! What an operator does to organisations, configurations, tokens, admins and runs (SPEC §11).
+//!
+//! Each operation takes values already parsed at the edge (a `ConfigName`, an `Email`, a
+//! `Mapping`), checks what only the database can tell, and writes nothing when it refuses:
+//! a refusal is [`OperatorError::Refused`] with what was wrong and how to fix it. The CLI
+//! calls these and prints what they return ([`text`]); the operator API is to call the same.
+
+pub mod text;
+
+use std::path::Path;
+
+use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
+use rollcall_domain::mapping::Mapping;
+use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPublicKey};
+use rollcall_domain::values::{Email, PhoneRegion};
+use rollcall_domain::{LogRow, RunId, Trigger};
+use rollcall_store::{
+    Admin, NewAdmin, NewConfig, OrgStore, Organisation, RunRecord, SftpCredentials, SourceConfig,
+    Store, StoreError, TokenInfo, credentials,
+};
+use rollcall_sync::{Engine, FileInput, ReadProgress, RunMeta, Start, SyncError, exports};
+
+/// The name of the SCIM configuration a token is issued for when none is named.
+pub const DEFAULT_SCIM_CONFIG: &str = "SCIM";
+
+/// Why an operation did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// The operator's to fix (exit 2 on the CLI): what was wrong and how to fix it.
+    #[error("{0}")]
+    Refused(String),
+    /// Failed inside rollcall.
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Sync(SyncError),
+    #[error("cannot write the log file: {0}")]
+    Export(String),
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+}
+
+pub type Result<T> = std::result::Result<T, OperatorError>;
+
+fn refused(message: impl Into<String>) -> OperatorError {
+    OperatorError::Refused(message.into())
+}
+
+impl From<StoreError> for OperatorError {
+    fn from(e: StoreError) -> OperatorError {
+        match e {
+            StoreError::NotFound(what) => OperatorError::Refused(what),
+            taken @ (StoreError::Conflict(_) | StoreError::RunStatus { .. }) => {
+                OperatorError::Refused(taken.to_string())
+            }
+            other => OperatorError::Store(other),
+        }
+    }
+}
+
+impl From<SyncError> for OperatorError {
+    fn from(e: SyncError) -> OperatorError {
+        match e {
+            SyncError::Store(e) => e.into(),
+            refusal if refusal.is_refusal() => OperatorError::Refused(refusal.to_string()),
+            other => OperatorError::Sync(other),
+        }
+    }
+}
+
+/// A configuration to create.
+pub struct NewConfiguration {
+    pub name: ConfigName,
+    pub kind: ConfigKind,
+    /// Left out: a SCIM configuration applies, a file or pull one starts in dry run (SPEC §4).
+    pub mode: Option<Mode>,
+    pub mapping: Option<Mapping>,
+    pub deactivation_threshold: Option<DeactivationThreshold>,
+    pub notify: Option<Email>,
+    pub phone_region: Option<PhoneRegion>,
+    pub sftp_user: Option<SftpUser>,
+    pub sftp_password: Option<NewPassword>,
+    pub sftp_keys: Vec<SshPublicKey>,
+}
+
+/// What changes in a configuration; `None` keeps what it has.
+#[derive(Default)]
+pub struct ConfigChange {
+    pub mode: Option<Mode>,
+    pub sftp_user: Option<SftpUser>,
+    /// `Some(None)` removes the password.
+    pub sftp_password: Option<Option<NewPassword>>,
+    /// Replaces the authorised keys (`Some(vec![])` removes them all).
+    pub sftp_keys: Option<Vec<SshPublicKey>>,
+}
+
+/// An admin to create.
+pub struct NewAdministrator {
+    pub email: Email,
+    pub role: Role,
+    pub sync_access: bool,
+    pub password: NewPassword,
+}
+
+/// A run's log as a file to download.
+pub struct LogFile {
+    pub bytes: Vec<u8>,
+    pub rows: usize,
+    /// The name the admin panel downloads it as (`Sync Logs - 15 Jan 2024 10.30pm.csv`).
+    pub download_name: String,
+}
+
+/// The two formats a log downloads in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Csv,
+    Xlsx,
+}
+
+/// The operator's operations over one database, with the engine runs go through.
+pub struct Operator {
+    engine: Engine,
+}
+
+impl Operator {
+    pub fn new(engine: Engine) -> Operator {
+        Operator { engine }
+    }
+
+    fn store(&self) -> &Store {
+        self.engine.store()
+    }
+
+    /// Close the database (on SQLite, folding its write-ahead log back in).
+    pub async fn close(&self) {
+        self.store().close().await;
+    }
+
+    pub async fn create_org(&self, name: &OrgName, provisioning: bool) -> Result<Organisation> {
+        Ok(self.store().create_org(name.as_str(), provisioning).await?)
+    }
+
+    /// The organisation with this id or name.
+    pub async fn org(&self, id_or_name: &str) -> Result<OrgStore> {
+        match self.store().find_org(id_or_name).await {
+            Ok(found) => Ok(self.store().org(found.id)),
+            Err(StoreError::NotFound(_)) => Err(refused(format!(
+                "unknown organisation '{id_or_name}': give its id or name"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The organisation's configuration with this name or id; refused with the names it has.
+    pub async fn config(&self, org: &OrgStore, name: &str) -> Result<SourceConfig> {
+        match org.config(name).await {
+            Ok(config) => Ok(config),
+            Err(StoreError::NotFound(_)) => {
+                let known: Vec<String> = org.configs().await?.into_iter().map(|c| c.name).collect();
+                Err(refused(format!(
+                    "unknown configuration '{name}' in this organisation (configurations: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The organisation that owns a run.
+    async fn run_org(&self, run: &RunId) -> Result<OrgStore> {
+        match self.store().run_org(run).await {
+            Ok(org) => Ok(self.store().org(org)),
+            Err(StoreError::NotFound(_)) => Err(refused(format!("unknown run '{run}'"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Issue a SCIM token for the named SCIM configuration, or for the organisation's first
+    /// one, made (as [`DEFAULT_SCIM_CONFIG`]) when it has none. Returns the token (shown once).
+    pub async fn create_scim_token(&self, org: &str, config: Option<&str>) -> Result<String> {
+        let org = self.org(org).await?;
+        let config = match config {
+            Some(name) => {
+                let config = self.config(&org, name).await?;
+                if config.kind != ConfigKind::Scim {
+                    return Err(refused(format!(
+                        "configuration '{name}' is a {} configuration: SCIM tokens belong to a scim configuration",
+                        config.kind
+                    )));
+                }
+                config
+            }
+            None => match org
+                .configs()
+                .await?
+                .into_iter()
+                .find(|c| c.kind == ConfigKind::Scim)
+            {
+                Some(config) => config,
+                None => {
+                    org.create_config(NewConfig::new(
+                        DEFAULT_SCIM_CONFIG,
+                        ConfigKind::Scim,
+                        Mode::Active,
+                    ))
+                    .await?
+                }
+            },
+        };
+        Ok(org.create_token(&config.id).await?)
+    }
+
+    pub async fn revoke_token(&self, token: &str) -> Result<()> {
+        if self.store().revoke_token(token.trim()).await? {
+            Ok(())
+        } else {
+            Err(refused(
+                "no active token matches: it may be mistyped or already revoked",
+            ))
+        }
+    }
+
+    pub async fn revoke_token_by_id(&self, org: &str, id: &str) -> Result<()> {
+        let org = self.org(org).await?;
+        if org.revoke_token_by_id(id.trim()).await? {
+            Ok(())
+        } else {
+            Err(refused(format!(
+                "the organisation has no live token with id '{}': see `rollcall token list`",
+                id.trim()
+            )))
+        }
+    }
+
+    pub async fn tokens(&self, org: &str) -> Result<Vec<TokenInfo>> {
+        Ok(self.org(org).await?.tokens().await?)
+    }
+
+    /// Issue an operator token (shown once); `name` says whose it is.
+    pub async fn create_operator_token(&self, name: &str) -> Result<String> {
+        Ok(self.store().create_operator_token(name.trim()).await?)
+    }
+
+    pub async fn revoke_operator_token(&self, token: &str) -> Result<()> {
+        if self.store().revoke_operator_token(token.trim()).await? {
+            Ok(())
+        } else {
+            Err(refused("no such live operator token"))
+        }
+    }
+
+    pub async fn create_config(&self, org: &str, new: NewConfiguration) -> Result<SourceConfig> {
+        let kind = new.kind;
+        match (&new.mapping, kind.needs_mapping()) {
+            (None, true) => {
+                return Err(refused(format!(
+                    "a {kind} configuration needs --mapping FILE.toml mapping at least external_id, username and active"
+                )));
+            }
+            (Some(_), false) => {
+                return Err(refused(
+                    "a scim configuration uses the SCIM attribute mapping: remove --mapping",
+                ));
+            }
+            _ => {}
+        }
+        let sftp_given =
+            new.sftp_user.is_some() || new.sftp_password.is_some() || !new.sftp_keys.is_empty();
+        if sftp_given && kind != ConfigKind::Sftp {
+            return Err(refused(
+                "--sftp-user, --sftp-password-stdin and --sftp-key are for sftp configurations",
+            ));
+        }
+        if (new.sftp_password.is_some() || !new.sftp_keys.is_empty()) && new.sftp_user.is_none() {
+            return Err(refused(
+                "--sftp-password-stdin and --sftp-key need --sftp-user",
+            ));
+        }
+        let mode = new.mode.unwrap_or(if kind == ConfigKind::Scim {
+            Mode::Active
+        } else {
+            Mode::DryRun
+        });
+        let sftp_password_hash = new.sftp_password.as_ref().map(hash).transpose()?;
+        let org = self.org(org).await?;
+        Ok(org
+            .create_config(NewConfig {
+                mapping: new.mapping,
+                deactivation_threshold: new.deactivation_threshold,
+                notify_email: new.notify.map(|e| e.as_str().to_owned()),
+                phone_region: new.phone_region,
+                sftp_user: new.sftp_user.map(SftpUser::into_string),
+                sftp_password_hash,
+                sftp_keys: new
+                    .sftp_keys
+                    .into_iter()
+                    .map(SshPublicKey::into_string)
+                    .collect(),
+                ..NewConfig::new(new.name.as_str(), kind, mode)
+            })
+            .await?)
+    }
+
+    pub async fn update_config(
+        &self,
+        org: &str,
+        name: &str,
+        change: ConfigChange,
+    ) -> Result<SourceConfig> {
+        let sftp_change = change.sftp_user.is_some()
+            || change.sftp_password.is_some()
+            || change.sftp_keys.is_some();
+        if !sftp_change && change.mode.is_none() {
+            return Err(refused(
+                "nothing to change: give --mode or an --sftp-… option",
+            ));
+        }
+        let password_hash = match &change.sftp_password {
+            Some(Some(password)) => Some(Some(hash(password)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let org = self.org(org).await?;
+        let config = self.config(&org, name).await?;
+        if sftp_change {
+            if config.kind != ConfigKind::Sftp {
+                return Err(refused(format!(
+                    "configuration '{}' is a {} configuration: SFTP settings are for sftp configurations",
+                    config.name, config.kind
+                )));
+            }
+            if config.sftp_user.is_none() && change.sftp_user.is_none() {
+                return Err(refused(
+                    "this configuration has no SFTP login yet: give --sftp-user",
+                ));
+            }
+            let creds = SftpCredentials {
+                user: change.sftp_user.map(SftpUser::into_string),
+                password_hash,
+                keys: change
+                    .sftp_keys
+                    .map(|keys| keys.into_iter().map(SshPublicKey::into_string).collect()),
+            };
+            org.update_sftp_credentials(&config.id, creds).await?;
+        }
+        if let Some(mode) = change.mode {
+            org.set_config_mode(&config.id, mode).await?;
+        }
+        Ok(config)
+    }
+
+    pub async fn create_admin(&self, org: &str, admin: NewAdministrator) -> Result<Admin> {
+        let password_hash = hash(&admin.password)?;
+        let org = self.org(org).await?;
+        Ok(org
+            .create_admin(NewAdmin {
+                email: admin.email.as_str().to_owned(),
+                role: admin.role,
+                sync_access: admin.sync_access,
+                password_hash,
+            })
+            .await?)
+    }
+
+    /// Run a CSV or XLSX file through the engine for the organisation's configuration.
+    pub async fn sync_file(
+        &self,
+        org: &str,
+        config: &str,
+        file: &Path,
+        dry_run: bool,
+        progress: Box<dyn ReadProgress>,
+    ) -> Result<(OrgStore, RunRecord)> {
+        let org = self.org(org).await?;
+        let config = self.config(&org, config).await?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let meta = RunMeta {
+            trigger: Trigger::Cli,
+            file_name: Some(name.clone()),
+            file_sha256: None,
+            dry_run,
+        };
+        let input = FileInput {
+            path: file,
+            name: &name,
+        };
+        let run = self
+            .engine
+            .run_file(&org, &config, Start::New(&meta), input, progress)
+            .await?;
+        Ok((org, run))
+    }
+
+    pub async fn cancel_run(&self, run: &str) -> Result<RunRecord> {
+        let run = RunId::new(run.trim());
+        let org = self.run_org(&run).await?;
+        Ok(org.cancel_run(&run).await?)
+    }
+
+    /// Apply a run the deactivation threshold blocked; `by` names who approved it.
+    pub async fn approve_run(&self, run: &str, by: &str) -> Result<(OrgStore, RunRecord)> {
+        let run = RunId::new(run.trim());
+        let org = self.run_org(&run).await?;
+        let applied = self.engine.approve(&run, by).await?;
+        Ok((org, applied))
+    }
+
+    /// The organisation's runs, newest first.
+    pub async fn runs(&self, org: &str, limit: u64) -> Result<Vec<RunRecord>> {
+        Ok(self.org(org).await?.runs(limit).await?)
+    }
+
+    /// A run's log rows (for a run that failed to load, what was wrong with the file).
+    pub async fn run_logs(&self, org: &OrgStore, run: &RunId) -> Result<Vec<LogRow>> {
+        Ok(org.run_logs(run).await?)
+    }
+
+    /// A run's log as a file. `org`, when given, must own the run. Refused for a run without
+    /// a log, by the rule the admin panel follows (a blocked run's would-be rows are not its
+    /// log).
+    pub async fn log_file(
+        &self,
+        run: &str,
+        org: Option<&str>,
+        format: LogFormat,
+    ) -> Result<LogFile> {
+        let run_id = RunId::new(run.trim());
+        let org = match org {
+            Some(org) => self.org(org).await?,
+            None => self.run_org(&run_id).await?,
+        };
+        let record = match org.run(&run_id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound(_)) => return Err(refused(format!("unknown run '{run}'"))),
+            Err(e) => return Err(e.into()),
+        };
+        if !record.status.has_logs() {
+            return Err(refused(format!(
+                "a run that is {} has no log to download",
+                record.status.label()
+            )));
+        }
+        let rows = org.run_logs(&run_id).await?;
+        let (bytes, extension) = match format {
+            LogFormat::Csv => {
+                let mut out = Vec::new();
+                exports::write_csv(&rows, &mut out)
+                    .map_err(|e| OperatorError::Export(e.to_string()))?;
+                (out, "csv")
+            }
+            LogFormat::Xlsx => (
+                exports::write_xlsx(&rows).map_err(|e| OperatorError::Export(e.to_string()))?,
+                "xlsx",
+            ),
+        };
+        let started = record.started_at.unwrap_or(record.queued_at);
+        let utc = chrono::Offset::fix(&chrono::Utc);
+        Ok(LogFile {
+            bytes,
+            rows: rows.len(),
+            download_name: exports::log_file_name(started, utc, record.dry_run, extension),
+        })
+    }
+}
+
+fn hash(password: &NewPassword) -> Result<String> {
+    credentials::hash_password(password.expose()).map_err(OperatorError::Hash)
+}
