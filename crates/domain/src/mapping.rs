@@ -16,6 +16,15 @@ pub struct Mapping {
     computed: BTreeMap<FieldKey, Computed>,
 }
 
+/// A mapping's three tables as text: field key → column, custom name → column, field key →
+/// expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingText {
+    pub fields: Vec<(String, String)>,
+    pub custom_fields: Vec<(String, String)>,
+    pub computed: Vec<(String, String)>,
+}
+
 /// A field computed from the row's columns (SPEC §4), with the text it was written as.
 #[derive(Clone, Debug)]
 pub struct Computed {
@@ -128,6 +137,24 @@ impl Mapping {
     /// The computed fields and their expressions.
     pub fn computed(&self) -> impl Iterator<Item = (FieldKey, &Computed)> {
         self.computed.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// The mapping as the text it is written in: what `Mapping::new` takes back.
+    pub fn text(&self) -> MappingText {
+        MappingText {
+            fields: self
+                .fields()
+                .map(|(k, c)| (k.key().to_owned(), c.to_owned()))
+                .collect(),
+            custom_fields: self
+                .custom_fields()
+                .map(|(k, c)| (k.to_owned(), c.to_owned()))
+                .collect(),
+            computed: self
+                .computed()
+                .map(|(k, c)| (k.key().to_owned(), c.source.clone()))
+                .collect(),
+        }
     }
 
     /// Every column the mapping reads (expressions' columns included), each once.

@@ -20,7 +20,7 @@ pub enum MappingFileError {
     Mapping(#[from] MappingError),
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct MappingFile {
     #[serde(default)]
@@ -58,9 +58,40 @@ pub fn parse_mapping(text: &str) -> Result<Mapping, MappingFileError> {
     )?)
 }
 
+/// A mapping as the file an operator would write for it: `parse_mapping` reads it back as
+/// the same mapping.
+pub fn mapping_toml(mapping: &Mapping) -> String {
+    let text = mapping.text();
+    let file = MappingFile {
+        fields: text.fields.into_iter().collect(),
+        custom_fields: text.custom_fields.into_iter().collect(),
+        computed: text.computed.into_iter().collect(),
+    };
+    toml::to_string(&file).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mapping_written_back_reads_as_the_same_mapping() {
+        let m = parse_mapping(
+            r#"
+[fields]
+external_id = "EmployeeNumber"
+username    = "EmployeeNumber"
+[custom_fields]
+CostCentre  = "CostCentre"
+[computed]
+active      = 'Status == "Leaver" ? "false" : "true"'
+"#,
+        )
+        .unwrap();
+        let text = mapping_toml(&m);
+        assert!(text.contains("[computed]"), "{text}");
+        assert_eq!(parse_mapping(&text).unwrap(), m);
+    }
 
     #[test]
     fn the_spec_example_without_computed_fields() {

@@ -15,8 +15,9 @@ use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPubl
 use rollcall_domain::values::{Email, PhoneRegion};
 use rollcall_domain::{LogRow, RunId, Trigger};
 use rollcall_store::{
-    Admin, NewAdmin, NewConfig, OrgStore, Organisation, RunRecord, SftpCredentials, SourceConfig,
-    Store, StoreError, TokenInfo, credentials,
+    Admin, AdminRecord, AdminUpdate, ChangeRecord, NewAdmin, NewConfig, OrgStore, OrgUpdate,
+    Organisation, RunRecord, SftpCredentials, SourceConfig, Store, StoreError, TokenInfo,
+    credentials,
 };
 use rollcall_sync::{Engine, FileInput, ReadProgress, RunMeta, Start, SyncError, exports};
 
@@ -117,14 +118,46 @@ pub enum LogFormat {
     Xlsx,
 }
 
+/// What changes in an organisation; `None` keeps what it has.
+#[derive(Default)]
+pub struct OrgChange {
+    pub name: Option<OrgName>,
+    pub provisioning: Option<bool>,
+}
+
+/// What changes in an admin; `None` keeps what it has.
+#[derive(Default)]
+pub struct AdminChange {
+    pub role: Option<Role>,
+    pub sync_access: Option<bool>,
+    pub password: Option<NewPassword>,
+}
+
+/// An organisation with what hangs off it.
+pub struct OrgDetails {
+    pub org: Organisation,
+    pub configs: Vec<SourceConfig>,
+    pub admins: Vec<AdminRecord>,
+    /// What operators changed, newest first.
+    pub changes: Vec<ChangeRecord>,
+}
+
+/// The most recorded changes `org show` gives.
+const CHANGES_SHOWN: u64 = 100;
+
 /// The operator's operations over one database, with the engine runs go through.
 pub struct Operator {
     engine: Engine,
+    /// Who is acting, as changes and approvals record it (`operator via CLI`, a token's name).
+    by: String,
 }
 
 impl Operator {
-    pub fn new(engine: Engine) -> Operator {
-        Operator { engine }
+    pub fn new(engine: Engine, by: impl Into<String>) -> Operator {
+        Operator {
+            engine,
+            by: by.into(),
+        }
     }
 
     fn store(&self) -> &Store {
@@ -353,6 +386,85 @@ impl Operator {
         Ok(config)
     }
 
+    /// Every organisation, by name.
+    pub async fn orgs(&self) -> Result<Vec<Organisation>> {
+        Ok(self.store().orgs().await?)
+    }
+
+    /// An organisation with its configurations, admins and recorded changes.
+    pub async fn org_details(&self, org: &str) -> Result<OrgDetails> {
+        let org = self.org(org).await?;
+        Ok(OrgDetails {
+            org: org.organisation().await?,
+            configs: org.configs().await?,
+            admins: org.admins().await?,
+            changes: org.changes(CHANGES_SHOWN).await?,
+        })
+    }
+
+    /// Rename an organisation or switch provisioning on or off.
+    pub async fn update_org(&self, org: &str, change: OrgChange) -> Result<Organisation> {
+        if change.name.is_none() && change.provisioning.is_none() {
+            return Err(refused(
+                "nothing to change: give --name or --provisioning on|off",
+            ));
+        }
+        let org = self.org(org).await?;
+        let update = OrgUpdate {
+            name: change.name.map(|n| n.as_str().to_owned()),
+            provisioning: change.provisioning,
+        };
+        Ok(org.update_org(&self.by, update).await?)
+    }
+
+    /// The organisation's configurations.
+    pub async fn configs(&self, org: &str) -> Result<Vec<SourceConfig>> {
+        Ok(self.org(org).await?.configs().await?)
+    }
+
+    /// The organisation's admins, by email.
+    pub async fn admins(&self, org: &str) -> Result<Vec<AdminRecord>> {
+        Ok(self.org(org).await?.admins().await?)
+    }
+
+    /// Change an admin's role, sync access or password (a new password ends their sessions).
+    pub async fn update_admin(
+        &self,
+        org: &str,
+        email: &Email,
+        change: AdminChange,
+    ) -> Result<AdminRecord> {
+        if change.role.is_none() && change.sync_access.is_none() && change.password.is_none() {
+            return Err(refused(
+                "nothing to change: give --role, --sync-access on|off or --password-stdin",
+            ));
+        }
+        let password_hash = change.password.as_ref().map(hash).transpose()?;
+        let org = self.org(org).await?;
+        let update = AdminUpdate {
+            role: change.role,
+            sync_access: change.sync_access,
+            password_hash,
+            disabled: None,
+        };
+        Ok(org.update_admin(&self.by, email.as_str(), update).await?)
+    }
+
+    /// Disable an admin (they cannot sign in, and their sessions end) or enable them again.
+    pub async fn set_admin_disabled(
+        &self,
+        org: &str,
+        email: &Email,
+        disabled: bool,
+    ) -> Result<AdminRecord> {
+        let org = self.org(org).await?;
+        let update = AdminUpdate {
+            disabled: Some(disabled),
+            ..AdminUpdate::default()
+        };
+        Ok(org.update_admin(&self.by, email.as_str(), update).await?)
+    }
+
     pub async fn create_admin(&self, org: &str, admin: NewAdministrator) -> Result<Admin> {
         let password_hash = hash(&admin.password)?;
         let org = self.org(org).await?;
@@ -404,11 +516,11 @@ impl Operator {
         Ok(org.cancel_run(&run).await?)
     }
 
-    /// Apply a run the deactivation threshold blocked; `by` names who approved it.
-    pub async fn approve_run(&self, run: &str, by: &str) -> Result<(OrgStore, RunRecord)> {
+    /// Apply a run the deactivation threshold blocked, as approved by whoever is acting.
+    pub async fn approve_run(&self, run: &str) -> Result<(OrgStore, RunRecord)> {
         let run = RunId::new(run.trim());
         let org = self.run_org(&run).await?;
-        let applied = self.engine.approve(&run, by).await?;
+        let applied = self.engine.approve(&run, &self.by).await?;
         Ok((org, applied))
     }
 

@@ -3,8 +3,11 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rollcall_domain::{Action, LogRow, RunStatus};
-use rollcall_store::{RunRecord, TokenInfo};
+use rollcall_hrfile::mapping_file::mapping_toml;
+use rollcall_store::{AdminRecord, ChangeRecord, Organisation, RunRecord, SourceConfig, TokenInfo};
 use serde_json::{Value, json};
+
+use crate::OrgDetails;
 
 /// A run as `sync --json`, `runs list --json` and the other run commands print it.
 pub fn run_json(run: &RunRecord) -> Value {
@@ -179,4 +182,184 @@ pub fn tokens_table(tokens: &[TokenInfo]) -> String {
         );
     }
     out
+}
+
+fn stamp(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+/// An organisation in JSON.
+pub fn org_json(org: &Organisation) -> Value {
+    json!({ "id": org.id.as_str(), "name": org.name, "provisioning": org.provisioning })
+}
+
+/// The organisations as `org list` prints them.
+pub fn orgs_table(orgs: &[Organisation]) -> String {
+    let mut out = format!("{:<36}  {:<30}  PROVISIONING\n", "ORGANISATION ID", "NAME");
+    for org in orgs {
+        out += &format!(
+            "{:<36}  {:<30}  {}\n",
+            org.id,
+            org.name,
+            on_off(org.provisioning)
+        );
+    }
+    out
+}
+
+/// A configuration in JSON; `mapping` is its mapping as a TOML file, when it has one.
+pub fn config_json(config: &SourceConfig) -> Value {
+    json!({
+        "id": config.id.as_str(),
+        "name": config.name,
+        "kind": config.kind.code(),
+        "mode": config.mode.code(),
+        "deactivation_threshold": config.deactivation_threshold.map(|t| t.to_string()),
+        "notify": config.notify_email,
+        "phone_region": config.phone_region.as_ref().map(|r| r.code().to_owned()),
+        "sftp_user": config.sftp_user,
+        "mapping": config.mapping.as_ref().map(mapping_toml),
+    })
+}
+
+/// The configurations as `config list` prints them.
+pub fn configs_table(configs: &[SourceConfig]) -> String {
+    let mut out = format!(
+        "{:<24}  {:<16}  {:<8}  {:<10}  SFTP LOGIN\n",
+        "NAME", "KIND", "MODE", "THRESHOLD"
+    );
+    for c in configs {
+        out += &format!(
+            "{:<24}  {:<16}  {:<8}  {:<10}  {}\n",
+            c.name,
+            c.kind.code(),
+            c.mode.code(),
+            c.deactivation_threshold
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into()),
+            c.sftp_user.as_deref().unwrap_or("-"),
+        );
+    }
+    out
+}
+
+/// A configuration as `config show` prints it: its settings, then its mapping file.
+pub fn config_text(config: &SourceConfig) -> String {
+    let mut out = format!("Configuration  {} ({})\n", config.name, config.id);
+    out += &format!("Kind           {}\n", config.kind.code());
+    out += &format!("Mode           {}\n", config.mode.code());
+    let optional = [
+        (
+            "Threshold",
+            config.deactivation_threshold.map(|t| t.to_string()),
+        ),
+        ("Notify", config.notify_email.clone()),
+        (
+            "Phone region",
+            config.phone_region.as_ref().map(|r| r.code().to_owned()),
+        ),
+        ("SFTP login", config.sftp_user.clone()),
+    ];
+    for (label, value) in optional {
+        out += &format!("{label:<15}{}\n", value.as_deref().unwrap_or("-"));
+    }
+    if let Some(mapping) = &config.mapping {
+        out += &format!("\n# mapping\n{}", mapping_toml(mapping));
+    }
+    out
+}
+
+/// An admin in JSON.
+pub fn admin_json(a: &AdminRecord) -> Value {
+    json!({
+        "id": a.admin.id,
+        "email": a.admin.email,
+        "role": a.admin.role.code(),
+        "sync_access": a.admin.sync_access,
+        "created_at": a.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "disabled_at": a.disabled_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    })
+}
+
+/// The admins as `admin list` prints them.
+pub fn admins_table(admins: &[AdminRecord]) -> String {
+    let mut out = format!(
+        "{:<36}  {:<20}  {:<11}  DISABLED (UTC)\n",
+        "EMAIL", "ROLE", "SYNC ACCESS"
+    );
+    for a in admins {
+        out += &format!(
+            "{:<36}  {:<20}  {:<11}  {}\n",
+            a.admin.email,
+            a.admin.role.code(),
+            on_off(a.admin.sync_access),
+            a.disabled_at.as_ref().map(stamp).unwrap_or("-".into()),
+        );
+    }
+    out
+}
+
+/// A recorded change in JSON.
+pub fn change_json(c: &ChangeRecord) -> Value {
+    json!({
+        "by": c.by,
+        "at": c.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "subject": c.subject.code(),
+        "subject_id": c.subject_id,
+        "action": c.action.code(),
+        "fields": c.fields,
+    })
+}
+
+/// An organisation as `org show --json` prints it.
+pub fn org_details_json(d: &OrgDetails) -> Value {
+    let mut org = org_json(&d.org);
+    org["configurations"] = d.configs.iter().map(config_json).collect();
+    org["admins"] = d.admins.iter().map(admin_json).collect();
+    org["changes"] = d.changes.iter().map(change_json).collect();
+    org
+}
+
+/// An organisation as `org show` prints it.
+pub fn org_details_text(d: &OrgDetails) -> String {
+    let mut out = format!("Organisation  {} ({})\n", d.org.name, d.org.id);
+    out += &format!("Provisioning  {}\n", on_off(d.org.provisioning));
+    out += &format!("\nConfigurations\n{}", indent(&configs_table(&d.configs)));
+    out += &format!("\nAdmins\n{}", indent(&admins_table(&d.admins)));
+    out += "\nChanges (newest first)\n";
+    if d.changes.is_empty() {
+        out += "  none\n";
+    }
+    for c in &d.changes {
+        let fields: Vec<String> = c
+            .fields
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} → {}",
+                    f.field,
+                    f.before.as_deref().unwrap_or("-"),
+                    f.after.as_deref().unwrap_or("-")
+                )
+            })
+            .collect();
+        out += &format!(
+            "  {} UTC  {}  {} {} {}: {}\n",
+            stamp(&c.at),
+            c.by,
+            c.subject.code(),
+            c.subject_id,
+            c.action.code(),
+            fields.join(", ")
+        );
+    }
+    out
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
 }

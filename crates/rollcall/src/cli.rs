@@ -97,6 +97,50 @@ pub enum OrgCommand {
         #[arg(long)]
         provisioning: bool,
     },
+    /// List the organisations: id, name, whether provisioning is on.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an organisation: its configurations, admins and what operators changed.
+    Show {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Organisation id or name.
+        org: String,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename an organisation, or switch user provisioning on or off.
+    Update {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Organisation id or name.
+        org: String,
+        /// The new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Whether admins see User Provisioning and its runs.
+        #[arg(long, value_enum, value_name = "on|off")]
+        provisioning: Option<OnOff>,
+    },
+}
+
+/// A switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    pub fn is_on(self) -> bool {
+        self == OnOff::On
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,6 +209,22 @@ pub enum ConfigCommand {
     Create(ConfigCreateArgs),
     /// Change a configuration's mode or its SFTP login, password or keys.
     Update(ConfigUpdateArgs),
+    /// List an organisation's configurations: name, kind, mode, SFTP login.
+    List(OrgListArgs),
+    /// Show a configuration, its mapping included (as the TOML file it reads as).
+    Show {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Organisation id or name.
+        #[arg(long)]
+        org: String,
+        /// The configuration's name (or id).
+        #[arg(long)]
+        name: String,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -248,6 +308,40 @@ pub enum AdminCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// List an organisation's admins: email, role, sync access, disabled.
+    List(OrgListArgs),
+    /// Change an admin's role, sync access or password (a new password ends their sessions).
+    Update {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// organisation_admin, people_admin, support_admin, group_admin, content_creator,
+        /// content_moderator or basic_user.
+        #[arg(long)]
+        role: Option<String>,
+        /// Whether the admin may see User Provisioning.
+        #[arg(long, value_enum, value_name = "on|off")]
+        sync_access: Option<OnOff>,
+        /// Read a new password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an admin: they cannot sign in, and their sessions end at once.
+    Disable(AdminArgs),
+    /// Enable a disabled admin again.
+    Enable(AdminArgs),
+}
+
+/// One admin of one organisation.
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Organisation id or name.
+    #[arg(long)]
+    pub org: String,
+    /// The admin's email.
+    #[arg(long)]
+    pub email: String,
 }
 
 #[derive(Args, Debug)]

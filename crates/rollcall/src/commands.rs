@@ -13,21 +13,24 @@ use rollcall_domain::mapping::Mapping;
 use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPublicKey};
 use rollcall_domain::values::{Email, PhoneRegion};
 use rollcall_operator::{
-    ConfigChange, LogFormat, NewAdministrator, NewConfiguration, Operator, OperatorError, text,
+    AdminChange, ConfigChange, LogFormat, NewAdministrator, NewConfiguration, Operator,
+    OperatorError, OrgChange, text,
 };
 use rollcall_store::{OrgStore, RunRecord};
 use rollcall_sync::ReadProgress;
 use tokio::sync::OnceCell;
 
+use serde_json::Value;
+
 use crate::cli::{
-    AdminCommand, Command, ConfigCommand, ConfigCreateArgs, ConfigUpdateArgs, DbArgs, KindArg,
-    LogFormat as LogFormatArg, ModeArg, OperatorTokenCommand, OrgCommand, OrgListArgs, RunsCommand,
-    SyncArgs, TokenCommand,
+    AdminArgs, AdminCommand, Command, ConfigCommand, ConfigCreateArgs, ConfigUpdateArgs, DbArgs,
+    KindArg, LogFormat as LogFormatArg, ModeArg, OnOff, OperatorTokenCommand, OrgCommand,
+    OrgListArgs, RunsCommand, SyncArgs, TokenCommand,
 };
 use crate::{CmdResult, Failure, settings_for, usage};
 
-/// Who approved a run with `rollcall runs approve`.
-const APPROVED_VIA_CLI: &str = "operator via CLI";
+/// Who the CLI's changes and approvals are recorded as made by.
+const ACTING_VIA_CLI: &str = "operator via CLI";
 
 /// The most runs `runs list` shows.
 const RUNS_LISTED: u64 = 1000;
@@ -35,7 +38,12 @@ const RUNS_LISTED: u64 = 1000;
 pub async fn run(command: Command) -> CmdResult {
     let db = match &command {
         Command::Serve(_) => return Err(usage("serve is not an operator command")),
-        Command::Org(OrgCommand::Create { db, .. })
+        Command::Org(
+            OrgCommand::Create { db, .. }
+            | OrgCommand::List { db, .. }
+            | OrgCommand::Show { db, .. }
+            | OrgCommand::Update { db, .. },
+        )
         | Command::Token(
             TokenCommand::Create { db, .. }
             | TokenCommand::Revoke { db, .. }
@@ -44,7 +52,16 @@ pub async fn run(command: Command) -> CmdResult {
         | Command::OperatorToken(
             OperatorTokenCommand::Create { db, .. } | OperatorTokenCommand::Revoke { db, .. },
         )
-        | Command::Admin(AdminCommand::Create { db, .. })
+        | Command::Admin(
+            AdminCommand::Create { db, .. }
+            | AdminCommand::List(OrgListArgs { db, .. })
+            | AdminCommand::Update {
+                admin: AdminArgs { db, .. },
+                ..
+            }
+            | AdminCommand::Disable(AdminArgs { db, .. })
+            | AdminCommand::Enable(AdminArgs { db, .. }),
+        )
         | Command::Sync(SyncArgs { db, .. })
         | Command::Runs(
             RunsCommand::List(OrgListArgs { db, .. })
@@ -52,8 +69,12 @@ pub async fn run(command: Command) -> CmdResult {
             | RunsCommand::Cancel { db, .. }
             | RunsCommand::Approve { db, .. },
         ) => db,
-        Command::Config(ConfigCommand::Create(ConfigCreateArgs { db, .. }))
-        | Command::Config(ConfigCommand::Update(ConfigUpdateArgs { db, .. })) => db,
+        Command::Config(
+            ConfigCommand::Create(ConfigCreateArgs { db, .. })
+            | ConfigCommand::Update(ConfigUpdateArgs { db, .. })
+            | ConfigCommand::List(OrgListArgs { db, .. })
+            | ConfigCommand::Show { db, .. },
+        ) => db,
     };
     let operator = Opened {
         db: db.clone(),
@@ -99,6 +120,118 @@ async fn command_in(opened: &Opened, command: Command) -> CmdResult {
                     .await?
                     .id
             );
+            Ok(())
+        }
+        Command::Org(OrgCommand::List { json, .. }) => {
+            let orgs = opened.get().await?.orgs().await?;
+            if json {
+                println!("{}", orgs.iter().map(text::org_json).collect::<Value>());
+            } else {
+                print!("{}", text::orgs_table(&orgs));
+            }
+            Ok(())
+        }
+        Command::Org(OrgCommand::Show { org, json, .. }) => {
+            let details = opened.get().await?.org_details(&org).await?;
+            if json {
+                println!("{}", text::org_details_json(&details));
+            } else {
+                print!("{}", text::org_details_text(&details));
+            }
+            Ok(())
+        }
+        Command::Org(OrgCommand::Update {
+            org,
+            name,
+            provisioning,
+            ..
+        }) => {
+            let change = OrgChange {
+                name: name
+                    .as_deref()
+                    .map(OrgName::parse)
+                    .transpose()
+                    .map_err(|e| usage(format!("the organisation name {e}")))?,
+                provisioning: provisioning.map(OnOff::is_on),
+            };
+            let updated = opened.get().await?.update_org(&org, change).await?;
+            println!("{}", text::org_json(&updated));
+            Ok(())
+        }
+        Command::Config(ConfigCommand::List(OrgListArgs { org, json, .. })) => {
+            let configs = opened.get().await?.configs(&org).await?;
+            if json {
+                println!(
+                    "{}",
+                    configs.iter().map(text::config_json).collect::<Value>()
+                );
+            } else {
+                print!("{}", text::configs_table(&configs));
+            }
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Show {
+            org, name, json, ..
+        }) => {
+            let op = opened.get().await?;
+            let config = op.config(&op.org(&org).await?, &name).await?;
+            if json {
+                println!("{}", text::config_json(&config));
+            } else {
+                print!("{}", text::config_text(&config));
+            }
+            Ok(())
+        }
+        Command::Admin(AdminCommand::List(OrgListArgs { org, json, .. })) => {
+            let admins = opened.get().await?.admins(&org).await?;
+            if json {
+                println!("{}", admins.iter().map(text::admin_json).collect::<Value>());
+            } else {
+                print!("{}", text::admins_table(&admins));
+            }
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Update {
+            admin: AdminArgs { org, email, .. },
+            role,
+            sync_access,
+            password_stdin,
+            ..
+        }) => {
+            let email = parse_email(&email)?;
+            let change = AdminChange {
+                role: role.as_deref().map(parse_role).transpose()?,
+                sync_access: sync_access.map(OnOff::is_on),
+                password: password_stdin
+                    .then(|| read_new_password("password"))
+                    .transpose()?,
+            };
+            let admin = opened
+                .get()
+                .await?
+                .update_admin(&org, &email, change)
+                .await?;
+            println!("{}", text::admin_json(&admin));
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Disable(AdminArgs { org, email, .. })) => {
+            let email = parse_email(&email)?;
+            let admin = opened
+                .get()
+                .await?
+                .set_admin_disabled(&org, &email, true)
+                .await?;
+            println!("{}", text::admin_json(&admin));
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Enable(AdminArgs { org, email, .. })) => {
+            let email = parse_email(&email)?;
+            let admin = opened
+                .get()
+                .await?
+                .set_admin_disabled(&org, &email, false)
+                .await?;
+            println!("{}", text::admin_json(&admin));
             Ok(())
         }
         Command::Token(TokenCommand::Create { org, config, .. }) => {
@@ -168,13 +301,8 @@ async fn command_in(opened: &Opened, command: Command) -> CmdResult {
             password_stdin: _,
             ..
         }) => {
-            let email = Email::parse(&email).map_err(|e| usage(format!("--email: {e}")))?;
-            let role = Role::parse(&role).ok_or_else(|| {
-                usage(format!(
-                    "unknown role '{role}': valid roles are {}",
-                    Role::valid_codes()
-                ))
-            })?;
+            let email = parse_email(&email)?;
+            let role = parse_role(&role)?;
             let admin = NewAdministrator {
                 email,
                 role,
@@ -245,7 +373,7 @@ async fn command_in(opened: &Opened, command: Command) -> CmdResult {
         }
         Command::Runs(RunsCommand::Approve { run, json, .. }) => {
             let op = opened.get().await?;
-            let (org, applied) = op.approve_run(&run, APPROVED_VIA_CLI).await?;
+            let (org, applied) = op.approve_run(&run).await?;
             report(op, &org, &applied, json).await
         }
     }
@@ -266,7 +394,10 @@ async fn open(db: &DbArgs) -> Result<Operator, Failure> {
     let store = crate::open_store(&settings)
         .await
         .map_err(|e| usage(format!("{e:#}")))?;
-    Ok(Operator::new(crate::engine(store, &settings)))
+    Ok(Operator::new(
+        crate::engine(store, &settings),
+        ACTING_VIA_CLI,
+    ))
 }
 
 /// Print a run's outcome and choose the exit code: 1 when it did not apply.
@@ -297,6 +428,19 @@ fn revoked(done: Result<(), OperatorError>) -> CmdResult {
     done?;
     println!("revoked");
     Ok(())
+}
+
+fn parse_email(email: &str) -> Result<Email, Failure> {
+    Email::parse(email).map_err(|e| usage(format!("--email: {e}")))
+}
+
+fn parse_role(role: &str) -> Result<Role, Failure> {
+    Role::parse(role).ok_or_else(|| {
+        usage(format!(
+            "unknown role '{role}': valid roles are {}",
+            Role::valid_codes()
+        ))
+    })
 }
 
 /// A secret given as an argument, or else read from standard input.

@@ -641,3 +641,53 @@ fn operators_approve_a_blocked_run_with_their_token() {
     api._env.ok(&["operator-token", "revoke", &token]);
     assert_eq!(approve(Some(&token)).status, 401);
 }
+
+/// What an operator changes from the CLI reaches admins who are signed in, at once: switching
+/// provisioning on shows User Provisioning, disabling an admin ends their session and refuses
+/// their sign-in, and a new password ends their sessions.
+#[test]
+fn operator_changes_reach_signed_in_admins() {
+    let api = Api::start();
+    let env = &api._env;
+    let quiet = api.sign_in("people@quiet.example");
+    let runs = |admin: &Admin| {
+        api.call("GET", "/api/v1/sync-runs", Some(admin), None)
+            .status
+    };
+    assert_eq!(runs(&quiet), 403);
+    env.ok(&["org", "update", "Quiet", "--provisioning", "on"]);
+    assert_eq!(runs(&quiet), 200, "provisioning switched on later");
+    env.ok(&["org", "update", "Quiet", "--provisioning", "off"]);
+    assert_eq!(runs(&quiet), 403);
+
+    let session = |admin: &Admin| api.call("GET", "/api/v1/session", Some(admin), None).status;
+    let people = api.sign_in("people@acme.example");
+    assert_eq!(session(&people), 200);
+    let who = ["--org", "Acme", "--email", "people@acme.example"];
+    env.ok(&[&["admin", "disable"][..], &who].concat());
+    assert_eq!(session(&people), 401, "a disabled admin's session ends");
+    let again = api.call(
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&json!({"email": "people@acme.example", "password": PASSWORD})),
+    );
+    assert_eq!(again.status, 401, "a disabled admin cannot sign in");
+    env.ok(&[&["admin", "enable"][..], &who].concat());
+    let people = api.sign_in("people@acme.example");
+    assert_eq!(session(&people), 200);
+
+    let reset = env.run_with_stdin(
+        &[&["admin", "update", "--password-stdin"][..], &who].concat(),
+        "a brand new long password\n",
+    );
+    assert!(reset.status.success(), "{reset:?}");
+    assert_eq!(session(&people), 401, "a new password ends the sessions");
+    let new = api.call(
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&json!({"email": "people@acme.example", "password": "a brand new long password"})),
+    );
+    assert_eq!(new.status, 200, "{}", new.body);
+}

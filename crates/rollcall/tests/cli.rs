@@ -897,3 +897,175 @@ fn a_refused_command_creates_no_data_folder() {
     env.ok(&["org", "create", "--name", "Acme"]);
     assert!(env.path("data").join("rollcall.db").exists());
 }
+
+/// An operator lists and shows what they set up, changes organisations and admins, and every
+/// change is recorded with who made it and what it changed.
+fn operators_see_and_change_what_they_set_up(env: &Env) {
+    with_config(env, &["--deactivation-threshold", "10%"]);
+    env.ok(&["org", "create", "--name", "Globex"]);
+    let orgs = json(&env.ok(&["org", "list", "--json"]));
+    let names: Vec<&str> = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Acme", "Globex"]);
+    assert_eq!(orgs[1]["provisioning"], false);
+    assert!(env.ok(&["org", "list"]).contains("Globex"));
+
+    let switched = json(&env.ok(&["org", "update", "Globex", "--provisioning", "on"]));
+    assert_eq!(switched["provisioning"], true);
+    env.ok(&["org", "update", "Globex", "--name", "Globex Corp"]);
+    assert_usage_error(
+        &env.run(&["org", "update", "Globex Corp"]),
+        "nothing to change",
+    );
+    assert_usage_error(
+        &env.run(&["org", "update", "Globex Corp", "--name", "Acme"]),
+        "Acme",
+    );
+    assert_usage_error(
+        &env.run(&["org", "update", "Globex", "--provisioning", "off"]),
+        "unknown organisation 'Globex'",
+    );
+
+    let globex = json(&env.ok(&["org", "show", "Globex Corp", "--json"]));
+    assert_eq!(globex["name"], "Globex Corp");
+    assert_eq!(globex["provisioning"], true);
+    let changes = globex["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(changes[0]["by"], "operator via CLI");
+    assert_eq!(changes[0]["subject"], "organisation");
+    assert_eq!(
+        changes[0]["fields"],
+        serde_json::json!([{"field": "name", "before": "Globex", "after": "Globex Corp"}])
+    );
+    assert_eq!(
+        changes[1]["fields"],
+        serde_json::json!([{"field": "provisioning", "before": "false", "after": "true"}])
+    );
+
+    let configs = json(&env.ok(&["config", "list", "--org", "Acme", "--json"]));
+    assert_eq!(configs.as_array().unwrap().len(), 1);
+    assert_eq!(configs[0]["name"], "Payroll");
+    assert_eq!(configs[0]["kind"], "sftp");
+    assert_eq!(configs[0]["deactivation_threshold"], "10%");
+    let payroll = json(&env.ok(&[
+        "config", "show", "--org", "Acme", "--name", "Payroll", "--json",
+    ]));
+    let mapping = payroll["mapping"].as_str().unwrap();
+    assert!(mapping.contains("[fields]"), "{mapping}");
+    // The mapping shown is a file that creates the same configuration again.
+    let again = env.write("again.toml", mapping);
+    env.ok(&[
+        "config",
+        "create",
+        "--org",
+        "Acme",
+        "--name",
+        "Again",
+        "--kind",
+        "sftp",
+        "--mapping",
+        again.to_str().unwrap(),
+    ]);
+    let again = json(&env.ok(&[
+        "config", "show", "--org", "Acme", "--name", "Again", "--json",
+    ]));
+    assert_eq!(again["mapping"], payroll["mapping"]);
+    assert!(
+        env.ok(&["config", "show", "--org", "Acme", "--name", "Payroll"])
+            .contains("# mapping")
+    );
+
+    env.run_with_stdin(
+        &[
+            "admin",
+            "create",
+            "--org",
+            "Acme",
+            "--email",
+            "Ann@Acme.example",
+            "--role",
+            "support_admin",
+            "--password-stdin",
+        ],
+        "a long admin password\n",
+    );
+    let admins = json(&env.ok(&["admin", "list", "--org", "Acme", "--json"]));
+    assert_eq!(admins[0]["email"], "Ann@Acme.example");
+    assert_eq!(admins[0]["role"], "support_admin");
+    assert_eq!(admins[0]["sync_access"], false);
+    assert_eq!(admins[0]["disabled_at"], serde_json::Value::Null);
+    let who = ["--org", "Acme", "--email", "ann@acme.example"];
+    let updated = json(
+        &env.ok(&[
+            &[
+                "admin",
+                "update",
+                "--role",
+                "people_admin",
+                "--sync-access",
+                "on",
+            ][..],
+            &who,
+        ]
+        .concat()),
+    );
+    assert_eq!(updated["role"], "people_admin");
+    assert_eq!(updated["sync_access"], true);
+    assert_usage_error(
+        &env.run(&[&["admin", "update", "--role", "boss"][..], &who].concat()),
+        "valid roles are organisation_admin",
+    );
+    assert_usage_error(
+        &env.run(&[&["admin", "update"][..], &who].concat()),
+        "nothing to change",
+    );
+    assert_usage_error(
+        &env.run(&[
+            "admin",
+            "disable",
+            "--org",
+            "Globex Corp",
+            "--email",
+            "ann@acme.example",
+        ]),
+        "no admin 'ann@acme.example'",
+    );
+    let disabled = json(&env.ok(&[&["admin", "disable"][..], &who].concat()));
+    assert!(disabled["disabled_at"].is_string());
+    assert!(
+        env.ok(&["admin", "list", "--org", "Acme"])
+            .contains("people_admin")
+    );
+
+    let acme = json(&env.ok(&["org", "show", "Acme", "--json"]));
+    let actions: Vec<&str> = acme["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["disabled", "updated"]);
+    assert_eq!(acme["changes"][1]["fields"][0]["field"], "role");
+    assert_eq!(acme["configurations"].as_array().unwrap().len(), 2);
+    let text = env.ok(&["org", "show", "Acme"]);
+    assert!(text.contains("role support_admin → people_admin"), "{text}");
+}
+
+#[test]
+fn operators_see_and_change_what_they_set_up_on_sqlite() {
+    operators_see_and_change_what_they_set_up(&Env::new());
+}
+
+#[test]
+fn operators_see_and_change_what_they_set_up_on_postgres() {
+    let Some(url) = postgres_database("operator_changes") else {
+        return;
+    };
+    let mut env = Env::new();
+    env.database_url = Some(url);
+    operators_see_and_change_what_they_set_up(&env);
+}

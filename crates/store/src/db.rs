@@ -64,6 +64,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "run_outcomes",
         include_str!("../migrations/0011_run_outcomes.sql"),
     ),
+    (
+        12,
+        "operator_changes",
+        include_str!("../migrations/0012_operator_changes.sql"),
+    ),
 ];
 
 /// A migration's text for PostgreSQL: binary columns are BYTEA, and the lines between

@@ -11,6 +11,7 @@ pub mod credentials;
 mod db;
 mod initial;
 mod operator;
+mod operator_changes;
 mod point_lookups;
 mod queue;
 mod run_pages;
@@ -36,6 +37,9 @@ pub use audit::{AuditAction, AuditEntry};
 pub use initial::InitialRun;
 pub use operator::{
     Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig, TokenInfo,
+};
+pub use operator_changes::{
+    AdminRecord, AdminUpdate, ChangeAction, ChangeRecord, FieldChange, OrgUpdate, Subject,
 };
 pub use point_lookups::{AnsweredBy, LookupParam, PointLookup, point_lookups};
 pub use queue::{CHUNK_BYTES, Claim, QueuedFile, UploadError};

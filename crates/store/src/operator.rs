@@ -124,19 +124,11 @@ struct StoredMapping {
 }
 
 fn mapping_to_json(mapping: &Mapping) -> String {
+    let text = mapping.text();
     let stored = StoredMapping {
-        fields: mapping
-            .fields()
-            .map(|(k, c)| (k.key().to_owned(), c.to_owned()))
-            .collect(),
-        custom_fields: mapping
-            .custom_fields()
-            .map(|(k, c)| (k.to_owned(), c.to_owned()))
-            .collect(),
-        computed: mapping
-            .computed()
-            .map(|(k, c)| (k.key().to_owned(), c.source.clone()))
-            .collect(),
+        fields: text.fields,
+        custom_fields: text.custom_fields,
+        computed: text.computed,
     };
     serde_json::to_string(&stored).unwrap_or_default()
 }
@@ -294,10 +286,12 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// An admin by email, with the password hash, for sign-in.
+    /// An admin by email, with the password hash, for sign-in; a disabled admin is not found.
     pub async fn admin_for_sign_in(&self, email: &str) -> Result<Option<(Admin, String)>> {
-        let row = query(self.db.backend,
-            "SELECT id, org_id, email, role, sync_access, password_hash FROM admins WHERE email_norm = $1",
+        let row = query(
+            self.db.backend,
+            "SELECT id, org_id, email, role, sync_access, password_hash FROM admins \
+             WHERE email_norm = $1 AND disabled_at IS NULL",
             vec![email.trim().to_lowercase().into()],
         )
         .fetch_optional(&self.db.read)

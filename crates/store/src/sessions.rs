@@ -65,7 +65,7 @@ impl Store {
             self.db.backend,
             "SELECT s.csrf, s.created_at, s.last_seen_at, a.id, a.org_id, a.email, a.role, a.sync_access, \
              o.provisioning FROM admin_sessions s JOIN admins a ON a.id = s.admin_id \
-             JOIN organisations o ON o.id = a.org_id WHERE s.digest = $1",
+             JOIN organisations o ON o.id = a.org_id WHERE s.digest = $1 AND a.disabled_at IS NULL",
             vec![digest.as_str().into()],
         )
         .fetch_optional(&self.db.read)

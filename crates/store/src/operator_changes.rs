@@ -1,0 +1,394 @@
+//! What operators change after setting a customer up: an organisation renamed or switched on,
+//! an admin's role, access or password changed, an admin disabled. Each change is written with
+//! its record in `operator_changes` (who, when, which fields from what to what) in one
+//! transaction, so no change is without its who and when.
+
+use chrono::{DateTime, Utc};
+use rollcall_domain::OrgId;
+use rollcall_domain::config::Role;
+use sqlx::{Any, Transaction};
+
+use crate::db::{Arg, flag, get, query, time};
+use crate::operator::{Admin, Organisation};
+use crate::{Conflict, OrgStore, Result, Store, StoreError, UniqueKey, new_id};
+
+/// What a change was made to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    Organisation,
+    Admin,
+}
+
+impl Subject {
+    pub fn code(self) -> &'static str {
+        match self {
+            Subject::Organisation => "organisation",
+            Subject::Admin => "admin",
+        }
+    }
+
+    fn parse(code: &str) -> Option<Subject> {
+        [Subject::Organisation, Subject::Admin]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+}
+
+/// What was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeAction {
+    Updated,
+    Disabled,
+    Enabled,
+}
+
+impl ChangeAction {
+    pub fn code(self) -> &'static str {
+        match self {
+            ChangeAction::Updated => "updated",
+            ChangeAction::Disabled => "disabled",
+            ChangeAction::Enabled => "enabled",
+        }
+    }
+
+    fn parse(code: &str) -> Option<ChangeAction> {
+        [
+            ChangeAction::Updated,
+            ChangeAction::Disabled,
+            ChangeAction::Enabled,
+        ]
+        .into_iter()
+        .find(|a| a.code() == code)
+    }
+}
+
+/// One field's change. A secret's values are never kept: both read `(secret)`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl FieldChange {
+    fn of<T: PartialEq + ToString>(field: &str, before: T, after: &Option<T>) -> Option<Self> {
+        let after = after.as_ref().filter(|a| **a != before)?;
+        Some(FieldChange {
+            field: field.to_owned(),
+            before: Some(before.to_string()),
+            after: Some(after.to_string()),
+        })
+    }
+
+    fn secret(field: &str) -> FieldChange {
+        FieldChange {
+            field: field.to_owned(),
+            before: Some("(secret)".into()),
+            after: Some("(secret)".into()),
+        }
+    }
+}
+
+/// A recorded change.
+#[derive(Clone, Debug)]
+pub struct ChangeRecord {
+    /// Who made it: `operator via CLI`, or an operator token's name.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub subject: Subject,
+    /// The organisation's or admin's id.
+    pub subject_id: String,
+    pub action: ChangeAction,
+    pub fields: Vec<FieldChange>,
+}
+
+/// What changes in an organisation; `None` keeps what it has.
+#[derive(Clone, Debug, Default)]
+pub struct OrgUpdate {
+    pub name: Option<String>,
+    pub provisioning: Option<bool>,
+}
+
+/// What changes in an admin; `None` keeps what it has.
+#[derive(Clone, Debug, Default)]
+pub struct AdminUpdate {
+    pub role: Option<Role>,
+    pub sync_access: Option<bool>,
+    pub password_hash: Option<String>,
+    /// `Some(true)` disables the admin and ends their sessions.
+    pub disabled: Option<bool>,
+}
+
+/// An admin as the operator lists them.
+#[derive(Clone, Debug)]
+pub struct AdminRecord {
+    pub admin: Admin,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+const ADMIN_COLUMNS: &str = "id, org_id, email, role, sync_access, created_at, disabled_at";
+
+fn admin_from_row(row: &sqlx::any::AnyRow) -> Result<AdminRecord> {
+    let role: String = get(row, "role")?;
+    Ok(AdminRecord {
+        admin: Admin {
+            id: get(row, "id")?,
+            org_id: OrgId::new(get::<String>(row, "org_id")?),
+            email: get(row, "email")?,
+            role: Role::parse(&role).ok_or(StoreError::Database)?,
+            sync_access: flag(row, "sync_access")?,
+        },
+        created_at: time(get(row, "created_at")?),
+        disabled_at: get::<Option<i64>>(row, "disabled_at")?.map(time),
+    })
+}
+
+impl Store {
+    /// Every organisation, by name.
+    pub async fn orgs(&self) -> Result<Vec<Organisation>> {
+        let rows = query(
+            self.db.backend,
+            "SELECT id, name, provisioning FROM organisations ORDER BY name, id",
+            vec![],
+        )
+        .fetch_all(&self.db.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Organisation {
+                    id: OrgId::new(get::<String>(row, "id")?),
+                    name: get(row, "name")?,
+                    provisioning: flag(row, "provisioning")?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl OrgStore {
+    /// Rename the organisation or switch provisioning, recording who did it. A change to what
+    /// it already is records nothing.
+    pub async fn update_org(&self, by: &str, update: OrgUpdate) -> Result<Organisation> {
+        let before = self.organisation().await?;
+        let fields: Vec<FieldChange> = [
+            FieldChange::of("name", before.name.clone(), &update.name),
+            FieldChange::of("provisioning", before.provisioning, &update.provisioning),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let after = Organisation {
+            id: before.id.clone(),
+            name: update.name.unwrap_or(before.name),
+            provisioning: update.provisioning.unwrap_or(before.provisioning),
+        };
+        if fields.is_empty() {
+            return Ok(after);
+        }
+        let backend = self.store.db.backend;
+        let mut tx = self.store.db.write.begin().await?;
+        query(
+            backend,
+            "UPDATE organisations SET name = $1, provisioning = $2 WHERE id = $3",
+            vec![
+                after.name.as_str().into(),
+                after.provisioning.into(),
+                self.org.as_str().into(),
+            ],
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(Conflict::new(UniqueKey::OrgName, &after.name))
+            }
+            other => other,
+        })?;
+        self.record_change(
+            &mut tx,
+            by,
+            (Subject::Organisation, self.org.as_str()),
+            ChangeAction::Updated,
+            &fields,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// The organisation's admins, by email.
+    pub async fn admins(&self) -> Result<Vec<AdminRecord>> {
+        let rows = query(
+            self.store.db.backend,
+            format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE org_id = $1 ORDER BY email_norm"),
+            vec![self.org.as_str().into()],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        rows.iter().map(admin_from_row).collect()
+    }
+
+    /// Change one of the organisation's admins, found by email, recording who did it. A new
+    /// password or disabling ends the admin's sessions in the same transaction.
+    pub async fn update_admin(
+        &self,
+        by: &str,
+        email: &str,
+        update: AdminUpdate,
+    ) -> Result<AdminRecord> {
+        let backend = self.store.db.backend;
+        let mut tx = self.store.db.write.begin().await?;
+        let row = query(
+            backend,
+            format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE org_id = $1 AND email_norm = $2"),
+            vec![self.org.as_str().into(), email.trim().to_lowercase().into()],
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!(
+                "this organisation has no admin '{}': see `rollcall admin list`",
+                email.trim()
+            )));
+        };
+        let before = admin_from_row(&row)?;
+        let was_disabled = before.disabled_at.is_some();
+        let mut fields: Vec<FieldChange> = [
+            FieldChange::of(
+                "role",
+                before.admin.role.code(),
+                &update.role.map(Role::code),
+            ),
+            FieldChange::of("sync_access", before.admin.sync_access, &update.sync_access),
+            FieldChange::of("disabled", was_disabled, &update.disabled),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if update.password_hash.is_some() {
+            fields.push(FieldChange::secret("password"));
+        }
+        let now = self.store.now_ms();
+        let disabled_at = match update.disabled {
+            Some(true) if was_disabled => before.disabled_at.map(|t| t.timestamp_millis()),
+            Some(true) => Some(now),
+            Some(false) => None,
+            None => before.disabled_at.map(|t| t.timestamp_millis()),
+        };
+        let after = AdminRecord {
+            admin: Admin {
+                role: update.role.unwrap_or(before.admin.role),
+                sync_access: update.sync_access.unwrap_or(before.admin.sync_access),
+                ..before.admin.clone()
+            },
+            created_at: before.created_at,
+            disabled_at: disabled_at.map(time),
+        };
+        if fields.is_empty() {
+            return Ok(after);
+        }
+        query(
+            backend,
+            "UPDATE admins SET role = $1, sync_access = $2, disabled_at = $3, \
+             password_hash = COALESCE($4, password_hash) WHERE id = $5",
+            vec![
+                after.admin.role.code().into(),
+                after.admin.sync_access.into(),
+                disabled_at.into(),
+                update.password_hash.clone().into(),
+                after.admin.id.as_str().into(),
+            ],
+        )
+        .execute(&mut *tx)
+        .await?;
+        if update.password_hash.is_some() || (disabled_at.is_some() && !was_disabled) {
+            query(
+                backend,
+                "DELETE FROM admin_sessions WHERE admin_id = $1",
+                vec![after.admin.id.as_str().into()],
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        let action = match update.disabled {
+            Some(true) if !was_disabled => ChangeAction::Disabled,
+            Some(false) if was_disabled => ChangeAction::Enabled,
+            _ => ChangeAction::Updated,
+        };
+        self.record_change(
+            &mut tx,
+            by,
+            (Subject::Admin, after.admin.id.as_str()),
+            action,
+            &fields,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// The organisation's recorded changes, newest first.
+    pub async fn changes(&self, limit: u64) -> Result<Vec<ChangeRecord>> {
+        let rows = query(
+            self.store.db.backend,
+            "SELECT by_whom, at, subject, subject_id, action, changes FROM operator_changes \
+             WHERE org_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+            vec![
+                self.org.as_str().into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        let corrupt = |what: &str| {
+            tracing::error!(what, "unreadable operator change row");
+            StoreError::Database
+        };
+        rows.iter()
+            .map(|row| {
+                let subject: String = get(row, "subject")?;
+                let action: String = get(row, "action")?;
+                let changes: String = get(row, "changes")?;
+                Ok(ChangeRecord {
+                    by: get(row, "by_whom")?,
+                    at: time(get(row, "at")?),
+                    subject: Subject::parse(&subject).ok_or_else(|| corrupt("subject"))?,
+                    subject_id: get(row, "subject_id")?,
+                    action: ChangeAction::parse(&action).ok_or_else(|| corrupt("action"))?,
+                    fields: serde_json::from_str(&changes).map_err(|_| corrupt("changes"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_change(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        by: &str,
+        (subject, subject_id): (Subject, &str),
+        action: ChangeAction,
+        fields: &[FieldChange],
+    ) -> Result<()> {
+        let changes = serde_json::to_string(fields).map_err(|_| StoreError::Database)?;
+        let args: Vec<Arg> = vec![
+            new_id().into(),
+            self.org.as_str().into(),
+            by.into(),
+            self.store.now_ms().into(),
+            subject.code().into(),
+            subject_id.into(),
+            action.code().into(),
+            changes.into(),
+        ];
+        query(
+            self.store.db.backend,
+            "INSERT INTO operator_changes (id, org_id, by_whom, at, subject, subject_id, action, changes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            args,
+        )
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
