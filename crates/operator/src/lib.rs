@@ -15,9 +15,9 @@ use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPubl
 use rollcall_domain::values::{Email, PhoneRegion};
 use rollcall_domain::{LogRow, RunId, Trigger};
 use rollcall_store::{
-    Admin, AdminRecord, AdminUpdate, ChangeRecord, NewAdmin, NewConfig, OrgStore, OrgUpdate,
-    Organisation, RunRecord, SftpCredentials, SourceConfig, Store, StoreError, TokenInfo,
-    credentials,
+    Admin, AdminRecord, AdminUpdate, ChangeRecord, ConfigUpdate, NewAdmin, NewConfig, OrgStore,
+    OrgUpdate, Organisation, RunRecord, SftpCredentials, SourceConfig, Store, StoreError,
+    TokenInfo, credentials,
 };
 use rollcall_sync::{Engine, FileInput, ReadProgress, RunMeta, Start, SyncError, exports};
 
@@ -84,10 +84,16 @@ pub struct NewConfiguration {
     pub sftp_keys: Vec<SshPublicKey>,
 }
 
-/// What changes in a configuration; `None` keeps what it has.
+/// What changes in a configuration; `None` keeps what it has, `Some(None)` empties an
+/// optional setting.
 #[derive(Default)]
 pub struct ConfigChange {
+    pub rename: Option<ConfigName>,
     pub mode: Option<Mode>,
+    pub mapping: Option<Mapping>,
+    pub deactivation_threshold: Option<Option<DeactivationThreshold>>,
+    pub notify: Option<Option<Email>>,
+    pub phone_region: Option<Option<PhoneRegion>>,
     pub sftp_user: Option<SftpUser>,
     /// `Some(None)` removes the password.
     pub sftp_password: Option<Option<NewPassword>>,
@@ -338,6 +344,8 @@ impl Operator {
             .await?)
     }
 
+    /// Change a configuration; the next run reads what it is then (a run already going
+    /// keeps what it started with).
     pub async fn update_config(
         &self,
         org: &str,
@@ -347,9 +355,16 @@ impl Operator {
         let sftp_change = change.sftp_user.is_some()
             || change.sftp_password.is_some()
             || change.sftp_keys.is_some();
-        if !sftp_change && change.mode.is_none() {
+        let other_change = change.rename.is_some()
+            || change.mode.is_some()
+            || change.mapping.is_some()
+            || change.deactivation_threshold.is_some()
+            || change.notify.is_some()
+            || change.phone_region.is_some();
+        if !sftp_change && !other_change {
             return Err(refused(
-                "nothing to change: give --mode or an --sftp-… option",
+                "nothing to change: give --mode, --mapping, --deactivation-threshold, --notify, \
+                 --phone-region, --rename or an --sftp-… option",
             ));
         }
         let password_hash = match &change.sftp_password {
@@ -371,19 +386,29 @@ impl Operator {
                     "this configuration has no SFTP login yet: give --sftp-user",
                 ));
             }
-            let creds = SftpCredentials {
+        }
+        if change.mapping.is_some() && !config.kind.needs_mapping() {
+            return Err(refused(format!(
+                "configuration '{}' is a {} configuration: it has no mapping to change",
+                config.name, config.kind
+            )));
+        }
+        let update = ConfigUpdate {
+            name: change.rename.map(|n| n.as_str().to_owned()),
+            mode: change.mode,
+            mapping: change.mapping,
+            deactivation_threshold: change.deactivation_threshold,
+            notify_email: change.notify.map(|n| n.map(|e| e.as_str().to_owned())),
+            phone_region: change.phone_region,
+            sftp: SftpCredentials {
                 user: change.sftp_user.map(SftpUser::into_string),
                 password_hash,
                 keys: change
                     .sftp_keys
                     .map(|keys| keys.into_iter().map(SshPublicKey::into_string).collect()),
-            };
-            org.update_sftp_credentials(&config.id, creds).await?;
-        }
-        if let Some(mode) = change.mode {
-            org.set_config_mode(&config.id, mode).await?;
-        }
-        Ok(config)
+            },
+        };
+        Ok(org.update_config(&self.by, &config.id, update).await?)
     }
 
     /// Every organisation, by name.

@@ -207,7 +207,8 @@ pub enum ModeArg {
 pub enum ConfigCommand {
     /// Create a source configuration.
     Create(ConfigCreateArgs),
-    /// Change a configuration's mode or its SFTP login, password or keys.
+    /// Change a configuration: its name, mode, mapping, threshold, notification address,
+    /// phone region, or SFTP login, password or keys.
     Update(ConfigUpdateArgs),
     /// List an organisation's configurations: name, kind, mode, SFTP login.
     List(OrgListArgs),
@@ -236,8 +237,24 @@ pub struct ConfigUpdateArgs {
     /// The configuration's name (or id).
     #[arg(long)]
     pub name: String,
+    /// A new name for the configuration.
+    #[arg(long, value_name = "NEW")]
+    pub rename: Option<String>,
+    /// active applies runs; dry-run reports what they would do.
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
+    /// A new mapping file (TOML); the next run reads with it.
+    #[arg(long, value_name = "FILE.toml")]
+    pub mapping: Option<PathBuf>,
+    /// The most deactivations one run may make: a count (50), a percentage (10%), or none.
+    #[arg(long, value_name = "N|P%|none")]
+    pub deactivation_threshold: Option<String>,
+    /// Where run summaries are emailed, or none.
+    #[arg(long, value_name = "EMAIL|none")]
+    pub notify: Option<String>,
+    /// Default region for national phone numbers (GB, US, …), or none.
+    #[arg(long, value_name = "CC|none")]
+    pub phone_region: Option<String>,
     /// A new SFTP login name.
     #[arg(long, value_name = "USER")]
     pub sftp_user: Option<String>,

@@ -557,6 +557,18 @@ fn new_configuration(args: ConfigCreateArgs) -> Result<NewConfiguration, Failure
     })
 }
 
+/// An optional setting's new value: `none` empties it.
+fn or_none<T>(
+    given: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, Failure>,
+) -> Result<Option<Option<T>>, Failure> {
+    match given.map(str::trim) {
+        None => Ok(None),
+        Some(none) if none.eq_ignore_ascii_case("none") => Ok(Some(None)),
+        Some(value) => parse(value).map(|v| Some(Some(v))),
+    }
+}
+
 fn config_change(args: ConfigUpdateArgs) -> Result<ConfigChange, Failure> {
     let sftp_user = args
         .sftp_user
@@ -584,7 +596,23 @@ fn config_change(args: ConfigUpdateArgs) -> Result<ConfigChange, Failure> {
         None
     };
     Ok(ConfigChange {
+        rename: args
+            .rename
+            .as_deref()
+            .map(ConfigName::parse)
+            .transpose()
+            .map_err(|e| usage(format!("the configuration name {e}")))?,
         mode: args.mode.map(mode),
+        mapping: args.mapping.as_deref().map(read_mapping).transpose()?,
+        deactivation_threshold: or_none(args.deactivation_threshold.as_deref(), |t| {
+            DeactivationThreshold::parse(t).map_err(usage)
+        })?,
+        notify: or_none(args.notify.as_deref(), |e| {
+            Email::parse(e).map_err(|e| usage(format!("--notify: {e}")))
+        })?,
+        phone_region: or_none(args.phone_region.as_deref(), |r| {
+            PhoneRegion::parse(r).map_err(|e| usage(format!("--phone-region: {e}")))
+        })?,
         sftp_user,
         sftp_password,
         sftp_keys,

@@ -1069,3 +1069,191 @@ fn operators_see_and_change_what_they_set_up_on_postgres() {
     env.database_url = Some(url);
     operators_see_and_change_what_they_set_up(&env);
 }
+
+/// `config update` changes every setting of a configuration, records each change, and a new
+/// mapping is what the next run reads.
+fn a_configuration_changes_after_setup(env: &Env) {
+    with_config(env, &[]);
+    let people = env.write("people.csv", PEOPLE);
+    let sync = || {
+        json(&env.ok(&[
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            "Payroll",
+            people.to_str().unwrap(),
+            "--json",
+        ]))
+    };
+    let first = sync();
+    assert_eq!(
+        (first["created"].as_u64(), first["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+
+    // The new mapping leaves the email out (row 3's bad email no longer fails it) and reads
+    // the first name from the cost centre column.
+    let new_mapping = env.write(
+        "new.toml",
+        &MAPPING.replace(
+            "email        = \"WorkEmail\"\n",
+            "first_name = \"CostCentre\"\n",
+        ),
+    );
+    let update = |extra: &[&str]| {
+        env.run(
+            &[
+                &["config", "update", "--org", "Acme", "--name", "Payroll"][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    assert!(
+        update(&["--mapping", new_mapping.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let second = sync();
+    assert_eq!(second["created"], 1, "{second}");
+    assert!(second["updated"].as_u64().unwrap() >= 1, "{second}");
+
+    let out = update(&[
+        "--deactivation-threshold",
+        "5%",
+        "--notify",
+        "hr@acme.example",
+        "--phone-region",
+        "gb",
+        "--rename",
+        "Payroll UK",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let shown = json(&env.ok(&[
+        "config",
+        "show",
+        "--org",
+        "Acme",
+        "--name",
+        "Payroll UK",
+        "--json",
+    ]));
+    assert_eq!(shown["deactivation_threshold"], "5%");
+    assert_eq!(shown["notify"], "hr@acme.example");
+    assert_eq!(shown["phone_region"], "GB");
+    assert!(
+        shown["mapping"].as_str().unwrap().contains("first_name"),
+        "{shown}"
+    );
+    let cleared = env.run(&[
+        "config",
+        "update",
+        "--org",
+        "Acme",
+        "--name",
+        "Payroll UK",
+        "--notify",
+        "none",
+        "--deactivation-threshold",
+        "none",
+    ]);
+    assert!(cleared.status.success(), "{cleared:?}");
+    let shown = json(&env.ok(&[
+        "config",
+        "show",
+        "--org",
+        "Acme",
+        "--name",
+        "Payroll UK",
+        "--json",
+    ]));
+    assert_eq!(shown["notify"], serde_json::Value::Null);
+    assert_eq!(shown["deactivation_threshold"], serde_json::Value::Null);
+
+    assert_usage_error(
+        &env.run(&["config", "update", "--org", "Acme", "--name", "Payroll UK"]),
+        "nothing to change",
+    );
+    assert_usage_error(
+        &env.run(&[
+            "config",
+            "update",
+            "--org",
+            "Acme",
+            "--name",
+            "Payroll UK",
+            "--deactivation-threshold",
+            "lots",
+        ]),
+        "lots",
+    );
+    env.ok(&[
+        "config", "create", "--org", "Acme", "--name", "Okta", "--kind", "scim",
+    ]);
+    assert_usage_error(
+        &env.run(&[
+            "config",
+            "update",
+            "--org",
+            "Acme",
+            "--name",
+            "Okta",
+            "--mapping",
+            new_mapping.to_str().unwrap(),
+        ]),
+        "no mapping to change",
+    );
+    assert_usage_error(
+        &env.run(&[
+            "config",
+            "update",
+            "--org",
+            "Acme",
+            "--name",
+            "Okta",
+            "--rename",
+            "Payroll UK",
+        ]),
+        "Payroll UK",
+    );
+
+    let changes = json(&env.ok(&["org", "show", "Acme", "--json"]))["changes"].clone();
+    let fields: Vec<Vec<String>> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["subject"], "configuration");
+            c["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            vec!["deactivation_threshold", "notify"],
+            vec!["name", "deactivation_threshold", "notify", "phone_region"],
+            vec!["mapping"],
+        ]
+    );
+}
+
+#[test]
+fn a_configuration_changes_after_setup_on_sqlite() {
+    a_configuration_changes_after_setup(&Env::new());
+}
+
+#[test]
+fn a_configuration_changes_after_setup_on_postgres() {
+    let Some(url) = postgres_database("config_changes") else {
+        return;
+    };
+    let mut env = Env::new();
+    env.database_url = Some(url);
+    a_configuration_changes_after_setup(&env);
+}

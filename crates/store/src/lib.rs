@@ -39,7 +39,8 @@ pub use operator::{
     Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig, TokenInfo,
 };
 pub use operator_changes::{
-    AdminRecord, AdminUpdate, ChangeAction, ChangeRecord, FieldChange, OrgUpdate, Subject,
+    AdminRecord, AdminUpdate, ChangeAction, ChangeRecord, ConfigUpdate, FieldChange, OrgUpdate,
+    Subject,
 };
 pub use point_lookups::{AnsweredBy, LookupParam, PointLookup, point_lookups};
 pub use queue::{CHUNK_BYTES, Claim, QueuedFile, UploadError};

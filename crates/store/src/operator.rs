@@ -123,7 +123,7 @@ struct StoredMapping {
     computed: Vec<(String, String)>,
 }
 
-fn mapping_to_json(mapping: &Mapping) -> String {
+pub(crate) fn mapping_to_json(mapping: &Mapping) -> String {
     let text = mapping.text();
     let stored = StoredMapping {
         fields: text.fields,
@@ -148,9 +148,9 @@ fn mapping_from_json(json: &str) -> Result<Mapping> {
 pub(crate) const SELECT_TOKEN: &str =
     "SELECT id, org_id, config_id FROM scim_tokens WHERE digest = $1 AND revoked_at IS NULL";
 
-const CONFIG_COLUMNS: &str = "id, org_id, name, kind, mode, mapping, deactivation_threshold, notify_email, phone_region, sftp_user";
+pub(crate) const CONFIG_COLUMNS: &str = "id, org_id, name, kind, mode, mapping, deactivation_threshold, notify_email, phone_region, sftp_user";
 
-fn config_from_row(row: &AnyRow) -> Result<SourceConfig> {
+pub(crate) fn config_from_row(row: &AnyRow) -> Result<SourceConfig> {
     let corrupt = |what: &str| {
         tracing::error!(what, "unreadable configuration row");
         StoreError::Database
@@ -312,80 +312,6 @@ impl Store {
 impl OrgStore {
     pub async fn organisation(&self) -> Result<Organisation> {
         self.store.find_org(self.org.as_str()).await
-    }
-
-    /// Change an `sftp` configuration's login, password or keys.
-    pub async fn update_sftp_credentials(
-        &self,
-        config: &ConfigId,
-        creds: SftpCredentials,
-    ) -> Result<SourceConfig> {
-        let mut tx = self.store.db.write.begin().await?;
-        let backend = self.store.db.backend;
-        let mut sets: Vec<(&str, crate::db::Arg)> = Vec::new();
-        if let Some(user) = &creds.user {
-            sets.push(("sftp_user", user.as_str().into()));
-        }
-        if let Some(hash) = &creds.password_hash {
-            sets.push(("sftp_password_hash", hash.clone().into()));
-        }
-        if let Some(keys) = &creds.keys {
-            let joined = (!keys.is_empty()).then(|| keys.join("\n"));
-            sets.push(("sftp_keys", joined.into()));
-        }
-        if !sets.is_empty() {
-            let n = sets.len();
-            let assignments: Vec<String> = sets
-                .iter()
-                .enumerate()
-                .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
-                .collect();
-            let mut args: Vec<crate::db::Arg> = sets.into_iter().map(|(_, a)| a).collect();
-            args.push(config.as_str().into());
-            args.push(self.org.as_str().into());
-            let done = query(
-                backend,
-                format!(
-                    "UPDATE source_configs SET {} WHERE id = ${} AND org_id = ${} AND kind = 'sftp'",
-                    assignments.join(", "),
-                    n + 1,
-                    n + 2
-                ),
-                args,
-            )
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match StoreError::from(e) {
-                StoreError::Conflict(c) if c.key == UniqueKey::SftpUser => StoreError::Conflict(
-                    Conflict::new(UniqueKey::SftpUser, creds.user.clone().unwrap_or_default()),
-                ),
-                other => other,
-            })?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound(format!("sftp configuration {config}")));
-            }
-        }
-        tx.commit().await?;
-        self.config(config.as_str()).await
-    }
-
-    /// Switch a configuration between `active` and `dry_run`.
-    pub async fn set_config_mode(&self, config: &ConfigId, mode: Mode) -> Result<()> {
-        let done = query(
-            self.store.db.backend,
-            "UPDATE source_configs SET mode = $1 WHERE id = $2 AND org_id = $3",
-            vec![
-                mode.code().into(),
-                config.as_str().into(),
-                self.org.as_str().into(),
-            ],
-        )
-        .execute(&self.store.db.write)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("configuration {config}")));
-        }
-        Ok(())
     }
 
     pub async fn create_config(&self, config: NewConfig) -> Result<SourceConfig> {

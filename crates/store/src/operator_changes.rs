@@ -4,18 +4,24 @@
 //! transaction, so no change is without its who and when.
 
 use chrono::{DateTime, Utc};
-use rollcall_domain::OrgId;
-use rollcall_domain::config::Role;
+use rollcall_domain::config::{DeactivationThreshold, Mode, Role};
+use rollcall_domain::mapping::Mapping;
+use rollcall_domain::values::PhoneRegion;
+use rollcall_domain::{ConfigId, OrgId};
 use sqlx::{Any, Transaction};
 
 use crate::db::{Arg, flag, get, query, time};
-use crate::operator::{Admin, Organisation};
+use crate::operator::{
+    Admin, CONFIG_COLUMNS, Organisation, SftpCredentials, SourceConfig, config_from_row,
+    mapping_to_json,
+};
 use crate::{Conflict, OrgStore, Result, Store, StoreError, UniqueKey, new_id};
 
 /// What a change was made to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Subject {
     Organisation,
+    Configuration,
     Admin,
 }
 
@@ -23,14 +29,19 @@ impl Subject {
     pub fn code(self) -> &'static str {
         match self {
             Subject::Organisation => "organisation",
+            Subject::Configuration => "configuration",
             Subject::Admin => "admin",
         }
     }
 
     fn parse(code: &str) -> Option<Subject> {
-        [Subject::Organisation, Subject::Admin]
-            .into_iter()
-            .find(|s| s.code() == code)
+        [
+            Subject::Organisation,
+            Subject::Configuration,
+            Subject::Admin,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
     }
 }
 
@@ -80,6 +91,20 @@ impl FieldChange {
         })
     }
 
+    /// A field that may be set or empty (`None`: unchanged; `Some(None)`: emptied).
+    fn optional<T: PartialEq + ToString>(
+        field: &str,
+        before: Option<T>,
+        after: &Option<Option<T>>,
+    ) -> Option<Self> {
+        let after = after.as_ref().filter(|a| **a != before)?;
+        Some(FieldChange {
+            field: field.to_owned(),
+            before: before.map(|b| b.to_string()),
+            after: after.as_ref().map(ToString::to_string),
+        })
+    }
+
     fn secret(field: &str) -> FieldChange {
         FieldChange {
             field: field.to_owned(),
@@ -117,6 +142,19 @@ pub struct AdminUpdate {
     pub password_hash: Option<String>,
     /// `Some(true)` disables the admin and ends their sessions.
     pub disabled: Option<bool>,
+}
+
+/// What changes in a configuration; `None` keeps what it has, `Some(None)` empties an
+/// optional setting.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigUpdate {
+    pub name: Option<String>,
+    pub mode: Option<Mode>,
+    pub mapping: Option<Mapping>,
+    pub deactivation_threshold: Option<Option<DeactivationThreshold>>,
+    pub notify_email: Option<Option<String>>,
+    pub phone_region: Option<Option<PhoneRegion>>,
+    pub sftp: SftpCredentials,
 }
 
 /// An admin as the operator lists them.
@@ -215,6 +253,156 @@ impl OrgStore {
         .await?;
         tx.commit().await?;
         Ok(after)
+    }
+
+    /// Change a configuration, recording who did it. A new mapping is read by the next run;
+    /// a run already going keeps the one it started with.
+    pub async fn update_config(
+        &self,
+        by: &str,
+        config: &ConfigId,
+        update: ConfigUpdate,
+    ) -> Result<SourceConfig> {
+        let backend = self.store.db.backend;
+        let mut tx = self.store.db.write.begin().await?;
+        let row = query(
+            backend,
+            format!(
+                "SELECT {CONFIG_COLUMNS}, sftp_keys FROM source_configs WHERE id = $1 AND org_id = $2"
+            ),
+            vec![config.as_str().into(), self.org.as_str().into()],
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!("configuration {config}")));
+        };
+        let before = config_from_row(&row)?;
+        let keys_before = get::<Option<String>>(&row, "sftp_keys")?
+            .map(|k| k.lines().filter(|l| !l.trim().is_empty()).count())
+            .unwrap_or(0);
+        let code = |t: &PhoneRegion| t.code().to_owned();
+        let mut fields: Vec<FieldChange> = [
+            FieldChange::of("name", before.name.clone(), &update.name),
+            FieldChange::of("mode", before.mode.code(), &update.mode.map(Mode::code)),
+            FieldChange::of(
+                "mapping",
+                before
+                    .mapping
+                    .as_ref()
+                    .map(mapping_to_json)
+                    .unwrap_or_default(),
+                &update.mapping.as_ref().map(mapping_to_json),
+            ),
+            FieldChange::optional(
+                "deactivation_threshold",
+                before.deactivation_threshold,
+                &update.deactivation_threshold,
+            ),
+            FieldChange::optional("notify", before.notify_email.clone(), &update.notify_email),
+            FieldChange::optional(
+                "phone_region",
+                before.phone_region.as_ref().map(code),
+                &update.phone_region.as_ref().map(|r| r.as_ref().map(code)),
+            ),
+            FieldChange::optional(
+                "sftp_user",
+                before.sftp_user.clone(),
+                &update.sftp.user.clone().map(Some),
+            ),
+            FieldChange::of(
+                "sftp_keys",
+                keys_before,
+                &update.sftp.keys.as_ref().map(Vec::len),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if update.sftp.password_hash.is_some() {
+            fields.push(FieldChange::secret("sftp_password"));
+        }
+        if fields.is_empty() {
+            return Ok(before);
+        }
+        let mut sets: Vec<(&str, Arg)> = Vec::new();
+        if let Some(name) = &update.name {
+            sets.push(("name", name.as_str().into()));
+        }
+        if let Some(mode) = update.mode {
+            sets.push(("mode", mode.code().into()));
+        }
+        if let Some(mapping) = &update.mapping {
+            sets.push(("mapping", mapping_to_json(mapping).into()));
+        }
+        if let Some(threshold) = &update.deactivation_threshold {
+            sets.push((
+                "deactivation_threshold",
+                threshold.map(|t| t.to_string()).into(),
+            ));
+        }
+        if let Some(notify) = &update.notify_email {
+            sets.push(("notify_email", notify.clone().into()));
+        }
+        if let Some(region) = &update.phone_region {
+            sets.push(("phone_region", region.as_ref().map(code).into()));
+        }
+        if let Some(user) = &update.sftp.user {
+            sets.push(("sftp_user", user.as_str().into()));
+        }
+        if let Some(hash) = &update.sftp.password_hash {
+            sets.push(("sftp_password_hash", hash.clone().into()));
+        }
+        if let Some(keys) = &update.sftp.keys {
+            sets.push((
+                "sftp_keys",
+                (!keys.is_empty()).then(|| keys.join("\n")).into(),
+            ));
+        }
+        let n = sets.len();
+        let assignments: Vec<String> = sets
+            .iter()
+            .enumerate()
+            .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
+            .collect();
+        let mut args: Vec<Arg> = sets.into_iter().map(|(_, a)| a).collect();
+        args.push(config.as_str().into());
+        query(
+            backend,
+            format!(
+                "UPDATE source_configs SET {} WHERE id = ${}",
+                assignments.join(", "),
+                n + 1
+            ),
+            args,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(c) if c.key == UniqueKey::SftpUser => {
+                StoreError::Conflict(Conflict::new(
+                    UniqueKey::SftpUser,
+                    update.sftp.user.clone().unwrap_or_default(),
+                ))
+            }
+            StoreError::Conflict(c) if c.key == UniqueKey::ConfigName => {
+                StoreError::Conflict(Conflict::new(
+                    UniqueKey::ConfigName,
+                    update.name.clone().unwrap_or_default(),
+                ))
+            }
+            other => other,
+        })?;
+        self.record_change(
+            &mut tx,
+            by,
+            (Subject::Configuration, config.as_str()),
+            ChangeAction::Updated,
+            &fields,
+        )
+        .await?;
+        tx.commit().await?;
+        self.config(config.as_str()).await
     }
 
     /// The organisation's admins, by email.
