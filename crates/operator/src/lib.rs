@@ -541,6 +541,15 @@ impl Operator {
         Ok(org.cancel_run(&run).await?)
     }
 
+    /// A run, and the mapping it read with when it read a file.
+    pub async fn run_details(&self, run: &str) -> Result<(RunRecord, Option<Mapping>)> {
+        let run_id = RunId::new(run.trim());
+        let org = self.run_org(&run_id).await?;
+        let record = org.run(&run_id).await?;
+        let mapping = org.run_mapping(&run_id).await?;
+        Ok((record, mapping))
+    }
+
     /// Apply a run the deactivation threshold blocked, as approved by whoever is acting.
     pub async fn approve_run(&self, run: &str) -> Result<(OrgStore, RunRecord)> {
         let run = RunId::new(run.trim());

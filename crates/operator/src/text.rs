@@ -2,6 +2,7 @@
 //! JSON names are relied on by scripts (SPEC §11): they may grow, not change.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use rollcall_domain::mapping::Mapping;
 use rollcall_domain::{Action, LogRow, RunStatus};
 use rollcall_hrfile::mapping_file::mapping_toml;
 use rollcall_store::{AdminRecord, ChangeRecord, Organisation, RunRecord, SourceConfig, TokenInfo};
@@ -37,7 +38,41 @@ pub fn run_json(run: &RunRecord) -> Value {
         "threshold_note": threshold_note(run),
         "approved_by": run.approval.as_ref().map(|a| a.by.as_str()),
         "approved_at": run.approval.as_ref().map(|a| a.at.to_rfc3339()),
+        "mapping_digest": run.mapping_digest,
     })
+}
+
+/// A run as `runs show --json` prints it: with the mapping it read, as a TOML file.
+pub fn run_details_json(run: &RunRecord, mapping: Option<&Mapping>) -> Value {
+    let mut json = run_json(run);
+    json["trigger"] = run.trigger.code().into();
+    json["mapping"] = mapping.map(mapping_toml).into();
+    json
+}
+
+/// A run as `runs show` prints it: its summary, then the mapping it read with.
+pub fn run_details_text(run: &RunRecord, mapping: Option<&Mapping>) -> String {
+    let mut out = run_summary(run);
+    out += &format!(
+        "Configuration {}
+",
+        run.config_name
+    );
+    out += &format!(
+        "Trigger     {}
+",
+        run.trigger.code()
+    );
+    if let Some(name) = &run.file_name {
+        out += &format!(
+            "File        {name}
+"
+        );
+    }
+    if let (Some(mapping), Some(digest)) = (mapping, &run.mapping_digest) {
+        out += &format!("\n# mapping (sha256 {digest})\n{}", mapping_toml(mapping));
+    }
+    out
 }
 
 /// What the deactivation threshold did to the run, when it mattered.

@@ -390,6 +390,15 @@ pub enum LogFormat {
 pub enum RunsCommand {
     /// The organisation's runs, newest first.
     List(OrgListArgs),
+    /// One run: its status, counts, file, and the mapping it read with.
+    Show {
+        #[command(flatten)]
+        db: DbArgs,
+        run: String,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Download a run's log.
     Logs {
         #[command(flatten)]

@@ -65,6 +65,7 @@ pub async fn run(command: Command) -> CmdResult {
         | Command::Sync(SyncArgs { db, .. })
         | Command::Runs(
             RunsCommand::List(OrgListArgs { db, .. })
+            | RunsCommand::Show { db, .. }
             | RunsCommand::Logs { db, .. }
             | RunsCommand::Cancel { db, .. }
             | RunsCommand::Approve { db, .. },
@@ -360,6 +361,15 @@ async fn command_in(opened: &Opened, command: Command) -> CmdResult {
                 output.display(),
                 file.download_name
             );
+            Ok(())
+        }
+        Command::Runs(RunsCommand::Show { run, json, .. }) => {
+            let (run, mapping) = opened.get().await?.run_details(&run).await?;
+            if json {
+                println!("{}", text::run_details_json(&run, mapping.as_ref()));
+            } else {
+                print!("{}", text::run_details_text(&run, mapping.as_ref()));
+            }
             Ok(())
         }
         Command::Runs(RunsCommand::Cancel { run, json, .. }) => {

@@ -1118,6 +1118,23 @@ fn a_configuration_changes_after_setup(env: &Env) {
     let second = sync();
     assert_eq!(second["created"], 1, "{second}");
     assert!(second["updated"].as_u64().unwrap() >= 1, "{second}");
+    // Each run records the mapping it read with.
+    let show = |run: &serde_json::Value| {
+        json(&env.ok(&["runs", "show", run["run_id"].as_str().unwrap(), "--json"]))
+    };
+    let (first, second) = (show(&first), show(&second));
+    assert!(
+        first["mapping"].as_str().unwrap().contains("WorkEmail"),
+        "{first}"
+    );
+    assert!(
+        second["mapping"].as_str().unwrap().contains("first_name"),
+        "{second}"
+    );
+    assert_eq!(first["mapping_digest"].as_str().unwrap().len(), 64);
+    assert_ne!(first["mapping_digest"], second["mapping_digest"]);
+    let text = env.ok(&["runs", "show", second["run_id"].as_str().unwrap()]);
+    assert!(text.contains("# mapping (sha256 "), "{text}");
 
     let out = update(&[
         "--deactivation-threshold",

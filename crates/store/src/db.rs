@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "operator_changes",
         include_str!("../migrations/0012_operator_changes.sql"),
     ),
+    (
+        13,
+        "run_mappings",
+        include_str!("../migrations/0013_run_mappings.sql"),
+    ),
 ];
 
 /// A migration's text for PostgreSQL: binary columns are BYTEA, and the lines between

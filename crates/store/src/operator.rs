@@ -133,7 +133,7 @@ pub(crate) fn mapping_to_json(mapping: &Mapping) -> String {
     serde_json::to_string(&stored).unwrap_or_default()
 }
 
-fn mapping_from_json(json: &str) -> Result<Mapping> {
+pub(crate) fn mapping_from_json(json: &str) -> Result<Mapping> {
     let stored: StoredMapping = serde_json::from_str(json).map_err(|e| {
         tracing::error!(error = %e, "stored mapping is not valid JSON");
         StoreError::Database

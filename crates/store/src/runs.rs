@@ -2,12 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use rollcall_domain::config::DeactivationThreshold;
+use rollcall_domain::mapping::Mapping;
 use rollcall_domain::plan::Plan;
 use rollcall_domain::{Action, ConfigId, Counts, LogRow, OrgId, RunId, RunStatus, Trigger};
 use sqlx::any::AnyRow;
 
 use crate::audit::AuditAction;
 use crate::db::{Arg, flag, get, placeholders, query, time};
+use crate::operator::{mapping_from_json, mapping_to_json};
 use crate::statistics::{self, Table};
 use crate::users::{UserWriteRef, write_users};
 use crate::{OrgStore, Result, StoreError, new_id};
@@ -53,6 +55,8 @@ pub struct RunRecord {
     /// Who approved a run the threshold blocked (`operator via CLI`, an operator token's
     /// name) and when.
     pub approval: Option<Approval>,
+    /// The SHA-256 of the mapping a file run read with ([`OrgStore::run_mapping`] gives it).
+    pub mapping_digest: Option<String>,
 }
 
 /// Who approved a blocked run, and when.
@@ -91,7 +95,7 @@ pub(crate) const INSERT_RUN: &str = "INSERT INTO sync_runs (id, org_id, config_i
 
 pub(crate) const RUN_COLUMNS: &str = "r.id, r.org_id, r.config_id, c.name AS config_name, r.connector, r.trigger_kind, r.file_name, \
     r.file_sha256, r.status, r.dry_run, r.queued_at, r.started_at, r.ended_at, r.created, r.updated, r.deactivated, \
-    r.reactivated, r.unchanged, r.skipped, r.failed, r.warnings, r.attempts, r.threshold_hit, r.approved_by, r.approved_at";
+    r.reactivated, r.unchanged, r.skipped, r.failed, r.warnings, r.attempts, r.threshold_hit, r.approved_by, r.approved_at, r.mapping_digest";
 
 fn count(row: &AnyRow, column: &str) -> Result<u64> {
     Ok(u64::try_from(get::<i64>(row, column)?).unwrap_or(0))
@@ -134,6 +138,7 @@ pub(crate) fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
             (Some(by), Some(at)) => Some(Approval { by, at: time(at) }),
             _ => None,
         },
+        mapping_digest: get(row, "mapping_digest")?,
     })
 }
 
@@ -159,6 +164,50 @@ impl crate::Store {
 }
 
 impl OrgStore {
+    /// Record the mapping a run reads with; each distinct mapping is kept once, under the
+    /// SHA-256 of its stored form. Returns that digest.
+    pub async fn set_run_mapping(&self, run: &RunId, mapping: &Mapping) -> Result<String> {
+        use sha2::Digest;
+        let stored = mapping_to_json(mapping);
+        let digest = hex::encode(sha2::Sha256::digest(stored.as_bytes()));
+        let backend = self.store.db.backend;
+        let mut tx = self.store.db.write.begin().await?;
+        query(
+            backend,
+            "INSERT INTO mappings (digest, mapping) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
+            vec![digest.as_str().into(), stored.into()],
+        )
+        .execute(&mut *tx)
+        .await?;
+        query(
+            backend,
+            "UPDATE sync_runs SET mapping_digest = $1 WHERE id = $2 AND org_id = $3",
+            vec![
+                digest.as_str().into(),
+                run.as_str().into(),
+                self.org.as_str().into(),
+            ],
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(digest)
+    }
+
+    /// The mapping a run read with, when it read a file.
+    pub async fn run_mapping(&self, run: &RunId) -> Result<Option<Mapping>> {
+        let row = query(
+            self.store.db.backend,
+            "SELECT m.mapping FROM sync_runs r JOIN mappings m ON m.digest = r.mapping_digest \
+             WHERE r.id = $1 AND r.org_id = $2",
+            vec![run.as_str().into(), self.org.as_str().into()],
+        )
+        .fetch_optional(&self.store.db.read)
+        .await?;
+        row.map(|row| mapping_from_json(&get::<String>(&row, "mapping")?))
+            .transpose()
+    }
+
     /// Give back a run taken for approval whose apply failed (storage error, crash of the
     /// request): it waits for approval again instead of staying In Progress.
     pub async fn release_approval(&self, run: &RunId) -> Result<()> {

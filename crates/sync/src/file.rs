@@ -70,6 +70,8 @@ struct FileRun<'a> {
     threshold: Threshold,
     /// The hash the file must have (a stored upload's); `None`: the run takes the file's.
     expected_sha: Option<String>,
+    /// The mapping the run reads with, to record once the run is (`runs show` gives it).
+    mapping: Option<Mapping>,
 }
 
 impl FileRun<'_> {
@@ -81,8 +83,22 @@ impl FileRun<'_> {
             .org
             .start_run(&stages::new_run(self.config, &self.meta))
             .await?;
+        if let Some(mapping) = &self.mapping {
+            self.org.set_run_mapping(&id, mapping).await?;
+        }
         self.id = Some(id.clone());
         Ok(id)
+    }
+
+    /// The run reads with `mapping`: recorded now if the run is, else when it is.
+    async fn reads_with(&mut self, mapping: &Mapping) -> Result<(), SyncError> {
+        match &self.id {
+            Some(id) => {
+                self.org.set_run_mapping(id, mapping).await?;
+            }
+            None => self.mapping = Some(mapping.clone()),
+        }
+        Ok(())
     }
 
     /// The file hashed to `sha`: is it the file the run expects? A file without an
@@ -153,6 +169,7 @@ impl Engine {
                     dry_run,
                     threshold: Threshold::unless_dry(dry_run),
                     expected_sha: None,
+                    mapping: None,
                 }
             }
             Start::Claimed(record) | Start::Approved(record) => FileRun {
@@ -171,6 +188,7 @@ impl Engine {
                     _ => Threshold::unless_dry(record.dry_run),
                 },
                 expected_sha: record.file_sha256.clone(),
+                mapping: None,
             },
         };
         let record = self.run_file_as(&mut run, file, progress).await?;
@@ -208,6 +226,7 @@ impl Engine {
             );
             return run.fail(&[problem.log_row()]).await;
         };
+        run.reads_with(&mapping).await?;
         let reader = Reader::new(file, format, mapping, config, self.settings.limits, total);
         let mut progress = Some(progress);
 
