@@ -11,6 +11,7 @@ use std::path::Path;
 
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
 use rollcall_domain::mapping::Mapping;
+use rollcall_domain::run_filter::{FilterParams, RunFilter};
 use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPublicKey};
 use rollcall_domain::values::{Email, PhoneRegion};
 use rollcall_domain::{LogRow, RunId, Trigger};
@@ -107,6 +108,18 @@ pub struct NewAdministrator {
     pub role: Role,
     pub sync_access: bool,
     pub password: NewPassword,
+}
+
+/// What `runs` keeps: each filter as the operator typed it (checked by the same rules as
+/// the User Provisioning page's).
+#[derive(Default)]
+pub struct RunsFilter<'a> {
+    /// Comma-separated status codes.
+    pub status: Option<&'a str>,
+    /// A configuration's name or id.
+    pub config: Option<&'a str>,
+    /// A date (`2024-01-15`, UTC) or an RFC 3339 date-time.
+    pub since: Option<&'a str>,
 }
 
 /// A run's log as a file to download.
@@ -558,9 +571,41 @@ impl Operator {
         Ok((org, applied))
     }
 
-    /// The organisation's runs, newest first.
-    pub async fn runs(&self, org: &str, limit: u64) -> Result<Vec<RunRecord>> {
-        Ok(self.org(org).await?.runs(limit).await?)
+    /// The organisation's runs as the User Provisioning page lists them (newest first,
+    /// without Bulk Update runs), filtered.
+    pub async fn runs(
+        &self,
+        org: &str,
+        filter: &RunsFilter<'_>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>> {
+        let org = self.org(org).await?;
+        let configuration = match filter.config {
+            Some(name) => Some(self.config(&org, name).await?.id.to_string()),
+            None => None,
+        };
+        let parsed = RunFilter::parse(&FilterParams {
+            from: filter.since,
+            status: filter.status,
+            ..FilterParams::default()
+        })
+        .map_err(|e| {
+            refused(
+                e.replace("from '", "--since '")
+                    .replace("status '", "--status '"),
+            )
+        })?;
+        let parsed = RunFilter {
+            configuration,
+            ..parsed
+        };
+        let bounds = parsed.bounds(self.store().now());
+        Ok(org.run_page(&parsed, bounds, None, limit).await?.runs)
+    }
+
+    /// The organisation's Bulk Update runs, newest first.
+    pub async fn bulk_update_runs(&self, org: &str, limit: u32) -> Result<Vec<RunRecord>> {
+        Ok(self.org(org).await?.bulk_runs(limit).await?)
     }
 
     /// A run's log rows (for a run that failed to load, what was wrong with the file).

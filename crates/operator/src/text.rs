@@ -154,20 +154,33 @@ pub fn run_problems(run: &RunRecord, logs: &[LogRow]) -> Vec<String> {
     }
 }
 
+/// For a person reading a run that needs attention: where its rows are.
+pub fn attention_hint(run: &RunRecord) -> Option<String> {
+    let c = &run.counts;
+    (run.status == RunStatus::NeedsAttention).then(|| {
+        format!(
+            "needs attention: {} failed, {} skipped, {} warnings; see each row with \
+             `rollcall runs logs {}`",
+            c.failed, c.skipped, c.warnings, run.id
+        )
+    })
+}
+
 /// The runs as `runs list` prints them.
 pub fn runs_table(runs: &[RunRecord]) -> String {
     let mut out = format!(
-        "{:<36}  {:<16}  {:<16}  {:<20}  {:<28}  {:>9}\n",
-        "RUN", "STARTED (UTC)", "CONNECTOR", "CONFIGURATION", "STATUS", "DURATION"
+        "{:<36}  {:<16}  {:<16}  {:<8}  {:<20}  {:<40}  {:>9}\n",
+        "RUN", "STARTED (UTC)", "CONNECTOR", "TRIGGER", "CONFIGURATION", "STATUS", "DURATION"
     );
     for run in runs {
         out += &format!(
-            "{:<36}  {:<16}  {:<16}  {:<20}  {:<28}  {:>9}\n",
+            "{:<36}  {:<16}  {:<16}  {:<8}  {:<20}  {:<40}  {:>9}\n",
             run.id,
             run.started_at
                 .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_default(),
             run.connector,
+            run.trigger.code(),
             run.config_name,
             if run.dry_run {
                 format!("{} (dry run)", run.status.label())

@@ -29,6 +29,9 @@ pub struct DbArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run HTTP (SCIM, admin API, web UI) with the embedded database.
+    #[command(
+        after_help = "Example:\n  rollcall serve --data-dir /var/lib/rollcall --http 0.0.0.0:8080"
+    )]
     Serve(ServeArgs),
     /// Organisations.
     #[command(subcommand)]
@@ -43,6 +46,9 @@ pub enum Command {
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Run a file through the engine in-process.
+    #[command(
+        after_help = "Example:\n  rollcall sync --org Acme --config Payroll people.csv --dry-run"
+    )]
     Sync(SyncArgs),
     /// Sync runs and their logs.
     #[command(subcommand)]
@@ -55,6 +61,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum OperatorTokenCommand {
     /// Issue an operator token; prints it (shown once).
+    #[command(after_help = "Example:\n  rollcall operator-token create --name \"Support desk\"")]
     Create {
         #[command(flatten)]
         db: DbArgs,
@@ -63,9 +70,11 @@ pub enum OperatorTokenCommand {
         name: String,
     },
     /// Revoke an operator token (read from standard input when not given).
+    #[command(after_help = "Example:\n  rollcall operator-token revoke < operator-token.txt")]
     Revoke {
         #[command(flatten)]
         db: DbArgs,
+        /// The operator token; read from standard input when left out.
         token: Option<String>,
     },
 }
@@ -88,9 +97,11 @@ pub struct ServeArgs {
 #[derive(Subcommand, Debug)]
 pub enum OrgCommand {
     /// Create an organisation; prints its id.
+    #[command(after_help = "Example:\n  rollcall org create --name Acme --provisioning")]
     Create {
         #[command(flatten)]
         db: DbArgs,
+        /// The organisation's name, unique.
         #[arg(long)]
         name: String,
         /// Enable user provisioning for the organisation.
@@ -98,6 +109,7 @@ pub enum OrgCommand {
         provisioning: bool,
     },
     /// List the organisations: id, name, whether provisioning is on.
+    #[command(after_help = "Example:\n  rollcall org list --json")]
     List {
         #[command(flatten)]
         db: DbArgs,
@@ -106,6 +118,7 @@ pub enum OrgCommand {
         json: bool,
     },
     /// Show an organisation: its configurations, admins and what operators changed.
+    #[command(after_help = "Example:\n  rollcall org show Acme")]
     Show {
         #[command(flatten)]
         db: DbArgs,
@@ -116,6 +129,7 @@ pub enum OrgCommand {
         json: bool,
     },
     /// Rename an organisation, or switch user provisioning on or off.
+    #[command(after_help = "Example:\n  rollcall org update Acme --provisioning on")]
     Update {
         #[command(flatten)]
         db: DbArgs,
@@ -146,6 +160,7 @@ impl OnOff {
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Issue a SCIM bearer token; prints it (shown once).
+    #[command(after_help = "Example:\n  rollcall token create --org Acme --config \"Entra ID\"")]
     Create {
         #[command(flatten)]
         db: DbArgs,
@@ -158,9 +173,12 @@ pub enum TokenCommand {
     },
     /// Revoke a SCIM bearer token (read from standard input when not given), or one of an
     /// organisation's tokens by the id `token list` shows.
+    #[command(after_help = "Example:\n  rollcall token revoke --org Acme --id 3f1c…")]
     Revoke {
         #[command(flatten)]
         db: DbArgs,
+        /// The token; read from standard input when left out (keeps it out of the shell's
+        /// history).
         #[arg(conflicts_with = "id")]
         token: Option<String>,
         /// The token's id, from `rollcall token list`, when the token itself is not at hand.
@@ -171,6 +189,7 @@ pub enum TokenCommand {
         org: Option<String>,
     },
     /// List an organisation's SCIM tokens: id, configuration, created, last used, revoked.
+    #[command(after_help = "Example:\n  rollcall token list --org Acme")]
     List(OrgListArgs),
 }
 
@@ -206,13 +225,21 @@ pub enum ModeArg {
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
     /// Create a source configuration.
+    #[command(
+        after_help = "Example:\n  rollcall config create --org Acme --name Payroll --kind sftp --mapping mapping.toml --sftp-user acme-payroll --sftp-key acme.pub"
+    )]
     Create(ConfigCreateArgs),
     /// Change a configuration: its name, mode, mapping, threshold, notification address,
     /// phone region, or SFTP login, password or keys.
+    #[command(
+        after_help = "Example:\n  rollcall config update --org Acme --name Payroll --mapping mapping.toml --mode active"
+    )]
     Update(ConfigUpdateArgs),
     /// List an organisation's configurations: name, kind, mode, SFTP login.
+    #[command(after_help = "Example:\n  rollcall config list --org Acme")]
     List(OrgListArgs),
     /// Show a configuration, its mapping included (as the TOML file it reads as).
+    #[command(after_help = "Example:\n  rollcall config show --org Acme --name Payroll")]
     Show {
         #[command(flatten)]
         db: DbArgs,
@@ -232,6 +259,7 @@ pub enum ConfigCommand {
 pub struct ConfigUpdateArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    /// Organisation id or name.
     #[arg(long)]
     pub org: String,
     /// The configuration's name (or id).
@@ -276,10 +304,14 @@ pub struct ConfigUpdateArgs {
 pub struct ConfigCreateArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    /// Organisation id or name.
     #[arg(long)]
     pub org: String,
+    /// The configuration's name, unique in the organisation (Payroll, Entra ID).
     #[arg(long)]
     pub name: String,
+    /// Where users come from: sftp (CSV or XLSX files dropped over SFTP), scim (Entra ID,
+    /// Okta), workday, google-workspace.
     #[arg(long, value_enum)]
     pub kind: KindArg,
     /// Mapping file (TOML); required for file and pull configurations.
@@ -288,6 +320,7 @@ pub struct ConfigCreateArgs {
     /// Default: dry-run for file and pull configurations, active for SCIM.
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
+    /// The SFTP login the HR system drops its files with.
     #[arg(long, value_name = "USER")]
     pub sftp_user: Option<String>,
     /// Read the SFTP password from standard input.
@@ -310,24 +343,38 @@ pub struct ConfigCreateArgs {
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
     /// Create an organisation admin; the password is read from standard input.
+    #[command(
+        after_help = "Example:\n  echo 'a long password' | rollcall admin create --org Acme --email people@acme.example --role people_admin --sync-access --password-stdin"
+    )]
     Create {
         #[command(flatten)]
         db: DbArgs,
+        /// Organisation id or name.
         #[arg(long)]
         org: String,
+        /// The admin's email, which they sign in with.
         #[arg(long)]
         email: String,
+        /// organisation_admin, people_admin, support_admin, group_admin, content_creator,
+        /// content_moderator or basic_user (organisation and people admins may see User
+        /// Provisioning).
         #[arg(long)]
         role: String,
         /// The admin is set up on the sync service (may see User Provisioning).
         #[arg(long)]
         sync_access: bool,
+        /// Read the password from standard input (12 characters or more), never from the
+        /// command line.
         #[arg(long, required = true)]
         password_stdin: bool,
     },
     /// List an organisation's admins: email, role, sync access, disabled.
+    #[command(after_help = "Example:\n  rollcall admin list --org Acme")]
     List(OrgListArgs),
     /// Change an admin's role, sync access or password (a new password ends their sessions).
+    #[command(
+        after_help = "Example:\n  rollcall admin update --org Acme --email people@acme.example --sync-access on"
+    )]
     Update {
         #[command(flatten)]
         admin: AdminArgs,
@@ -343,8 +390,14 @@ pub enum AdminCommand {
         password_stdin: bool,
     },
     /// Disable an admin: they cannot sign in, and their sessions end at once.
+    #[command(
+        after_help = "Example:\n  rollcall admin disable --org Acme --email leaver@acme.example"
+    )]
     Disable(AdminArgs),
     /// Enable a disabled admin again.
+    #[command(
+        after_help = "Example:\n  rollcall admin enable --org Acme --email returner@acme.example"
+    )]
     Enable(AdminArgs),
 }
 
@@ -365,17 +418,44 @@ pub struct AdminArgs {
 pub struct SyncArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    /// Organisation id or name.
     #[arg(long)]
     pub org: String,
     /// The source configuration's name.
     #[arg(long, value_name = "NAME")]
     pub config: String,
-    /// The CSV file to sync.
+    /// The HR file to sync: CSV (UTF-8, a header row) or XLSX (the first sheet).
     pub file: PathBuf,
     /// Report everything, apply nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Print one JSON object (run id, status, counts) instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The filters of `runs list`.
+#[derive(Args, Debug)]
+pub struct RunsListArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Organisation id or name.
+    #[arg(long)]
+    pub org: String,
+    /// Only these statuses, comma-separated: success, needs_attention, data_load_failed,
+    /// above_deactivation_threshold, in_progress, queued, cancelled.
+    #[arg(long, value_name = "STATUS,…")]
+    pub status: Option<String>,
+    /// Only this configuration's runs (its name or id).
+    #[arg(long, value_name = "NAME")]
+    pub config: Option<String>,
+    /// Only runs since this date (2024-01-15, UTC) or date-time (2024-01-15T10:30:00Z).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// The Bulk Update runs instead (they live on their own page).
+    #[arg(long, conflicts_with_all = ["status", "config", "since"])]
+    pub bulk_update: bool,
+    /// One JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
 }
@@ -388,46 +468,99 @@ pub enum LogFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum RunsCommand {
-    /// The organisation's runs, newest first.
-    List(OrgListArgs),
+    /// The organisation's runs, newest first, as the User Provisioning page lists them
+    /// (Bulk Update runs apart, with --bulk-update).
+    #[command(
+        after_help = "Example:\n  rollcall runs list --org Acme --status needs_attention,data_load_failed --since 2024-01-01"
+    )]
+    List(RunsListArgs),
     /// One run: its status, counts, file, and the mapping it read with.
+    #[command(after_help = "Example:\n  rollcall runs show 0b8e6a52-…")]
     Show {
         #[command(flatten)]
         db: DbArgs,
+        /// The run's id, as `runs list` shows it.
         run: String,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Download a run's log.
+    /// Download a run's log, as the admin panel does (refused for a run without a log).
+    #[command(after_help = "Example:\n  rollcall runs logs 0b8e6a52-… --format xlsx")]
     Logs {
         #[command(flatten)]
         db: DbArgs,
+        /// The run's id, as `runs list` shows it.
         run: String,
-        #[arg(long, value_enum)]
+        /// csv, or xlsx for Excel.
+        #[arg(long, value_enum, default_value = "csv")]
         format: LogFormat,
+        /// Where to write it; `-` is standard output. Default: the panel's download name
+        /// (`Sync Logs - 15 Jan 2024 10.30pm.csv`) in the current folder.
         #[arg(long, value_name = "FILE")]
-        output: PathBuf,
+        output: Option<PathBuf>,
         /// Organisation id or name (optional: the run id alone is enough for the operator).
         #[arg(long)]
         org: Option<String>,
     },
     /// Cancel a queued run: it will not be processed.
+    #[command(after_help = "Example:\n  rollcall runs cancel 0b8e6a52-…")]
     Cancel {
         #[command(flatten)]
         db: DbArgs,
+        /// The run's id, as `runs list` shows it.
         run: String,
         /// Print the run as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Apply a run that the deactivation threshold blocked (its file as it was synced).
+    #[command(after_help = "Example:\n  rollcall runs approve 0b8e6a52-…")]
     Approve {
         #[command(flatten)]
         db: DbArgs,
+        /// The run's id, as `runs list` shows it.
         run: String,
         /// Print one JSON object (run id, status, counts) instead of the summary table.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Help that teaches: every option says what it is, and every command's help ends with
+    /// an example of itself.
+    #[test]
+    fn every_command_describes_its_options_and_ends_with_an_example() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in command.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.has_subcommands() {
+                    walk(sub, &path, missing);
+                    continue;
+                }
+                for arg in sub.get_arguments() {
+                    let id = arg.get_id().as_str();
+                    if arg.get_help().is_none() && id != "help" {
+                        missing.push(format!("rollcall{path}: {id} has no description"));
+                    }
+                }
+                let after = sub
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                if !after.starts_with("Example:") || !after.contains(&format!("rollcall{path} ")) {
+                    missing.push(format!("rollcall{path}: no example of itself"));
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
 }

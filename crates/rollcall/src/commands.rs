@@ -2,7 +2,7 @@
 //! checked values, handed to `rollcall_operator`, and what it returns printed. A refused
 //! command changes nothing.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPubl
 use rollcall_domain::values::{Email, PhoneRegion};
 use rollcall_operator::{
     AdminChange, ConfigChange, LogFormat, NewAdministrator, NewConfiguration, Operator,
-    OperatorError, OrgChange, text,
+    OperatorError, OrgChange, RunsFilter, text,
 };
 use rollcall_store::{OrgStore, RunRecord};
 use rollcall_sync::ReadProgress;
@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::cli::{
     AdminArgs, AdminCommand, Command, ConfigCommand, ConfigCreateArgs, ConfigUpdateArgs, DbArgs,
     KindArg, LogFormat as LogFormatArg, ModeArg, OnOff, OperatorTokenCommand, OrgCommand,
-    OrgListArgs, RunsCommand, SyncArgs, TokenCommand,
+    OrgListArgs, RunsCommand, RunsListArgs, SyncArgs, TokenCommand,
 };
 use crate::{CmdResult, Failure, settings_for, usage};
 
@@ -33,7 +33,7 @@ use crate::{CmdResult, Failure, settings_for, usage};
 const ACTING_VIA_CLI: &str = "operator via CLI";
 
 /// The most runs `runs list` shows.
-const RUNS_LISTED: u64 = 1000;
+const RUNS_LISTED: u32 = 1000;
 
 pub async fn run(command: Command) -> CmdResult {
     let db = match &command {
@@ -64,7 +64,7 @@ pub async fn run(command: Command) -> CmdResult {
         )
         | Command::Sync(SyncArgs { db, .. })
         | Command::Runs(
-            RunsCommand::List(OrgListArgs { db, .. })
+            RunsCommand::List(RunsListArgs { db, .. })
             | RunsCommand::Show { db, .. }
             | RunsCommand::Logs { db, .. }
             | RunsCommand::Cancel { db, .. }
@@ -327,9 +327,19 @@ async fn command_in(opened: &Opened, command: Command) -> CmdResult {
                 .await?;
             report(op, &org, &run, args.json).await
         }
-        Command::Runs(RunsCommand::List(OrgListArgs { org, json, .. })) => {
-            let runs = opened.get().await?.runs(&org, RUNS_LISTED).await?;
-            if json {
+        Command::Runs(RunsCommand::List(args)) => {
+            let op = opened.get().await?;
+            let runs = if args.bulk_update {
+                op.bulk_update_runs(&args.org, RUNS_LISTED).await?
+            } else {
+                let filter = RunsFilter {
+                    status: args.status.as_deref(),
+                    config: args.config.as_deref(),
+                    since: args.since.as_deref(),
+                };
+                op.runs(&args.org, &filter, RUNS_LISTED).await?
+            };
+            if args.json {
                 let list = runs.iter().map(text::run_json).collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {
@@ -353,12 +363,31 @@ async fn command_in(opened: &Opened, command: Command) -> CmdResult {
                 .await?
                 .log_file(&run, org.as_deref(), format)
                 .await?;
-            std::fs::write(&output, &file.bytes)
-                .map_err(|e| usage(format!("cannot write {}: {e}", output.display())))?;
+            let written = match output {
+                Some(path) if path.as_os_str() == "-" => {
+                    std::io::stdout()
+                        .write_all(&file.bytes)
+                        .map_err(|e| usage(format!("cannot write the log: {e}")))?;
+                    return Ok(());
+                }
+                Some(path) => path,
+                None => {
+                    let path = std::path::PathBuf::from(&file.download_name);
+                    if path.exists() {
+                        return Err(usage(format!(
+                            "'{}' already exists here: move it, or name another file with --output",
+                            file.download_name
+                        )));
+                    }
+                    path
+                }
+            };
+            std::fs::write(&written, &file.bytes)
+                .map_err(|e| usage(format!("cannot write {}: {e}", written.display())))?;
             eprintln!(
                 "wrote {} log rows to {} (download name: {})",
                 file.rows,
-                output.display(),
+                written.display(),
                 file.download_name
             );
             Ok(())
@@ -416,6 +445,9 @@ async fn report(op: &Operator, org: &OrgStore, run: &RunRecord, json: bool) -> C
         println!("{}", text::run_json(run));
     } else {
         print!("{}", text::run_summary(run));
+        if let Some(hint) = text::attention_hint(run) {
+            eprintln!("{hint}");
+        }
     }
     let logs = if run.status == RunStatus::DataLoadFailed {
         op.run_logs(org, &run.id).await?

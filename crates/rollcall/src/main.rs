@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod settings;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -125,8 +126,10 @@ pub fn engine(store: Store, settings: &Settings) -> rollcall_sync::Engine {
 
 fn init_logging(style: LogStyle) {
     let filter = EnvFilter::try_from_env("ROLLCALL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal, not in a log file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match style {
         LogStyle::Json => builder.json().try_init(),
@@ -139,8 +142,19 @@ fn init_cli_logging() {
     let filter = EnvFilter::try_from_env("ROLLCALL_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// An operator command whose reader goes away (`rollcall runs list | head -1`) ends quietly,
+/// as other command-line tools do, instead of panicking on the closed pipe. `serve` keeps
+/// Rust's default (the signal ignored): a client closing its connection is not an end.
+fn end_quietly_on_closed_pipe() {
+    // SAFETY: restores the default action of one signal before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 async fn serve(args: cli::ServeArgs) -> CmdResult {
@@ -209,7 +223,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    tune_allocator(matches!(cli.command, Command::Serve(_)));
+    let serving = matches!(cli.command, Command::Serve(_));
+    tune_allocator(serving);
+    if !serving {
+        end_quietly_on_closed_pipe();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

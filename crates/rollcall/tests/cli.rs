@@ -1062,12 +1062,10 @@ fn operators_see_and_change_what_they_set_up_on_sqlite() {
 
 #[test]
 fn operators_see_and_change_what_they_set_up_on_postgres() {
-    let Some(url) = postgres_database("operator_changes") else {
-        return;
-    };
-    let mut env = Env::new();
-    env.database_url = Some(url);
-    operators_see_and_change_what_they_set_up(&env);
+    on_postgres(
+        "operator_changes",
+        operators_see_and_change_what_they_set_up,
+    );
 }
 
 /// `config update` changes every setting of a configuration, records each change, and a new
@@ -1267,10 +1265,155 @@ fn a_configuration_changes_after_setup_on_sqlite() {
 
 #[test]
 fn a_configuration_changes_after_setup_on_postgres() {
-    let Some(url) = postgres_database("config_changes") else {
+    on_postgres("config_changes", a_configuration_changes_after_setup);
+}
+
+/// `runs list` filters by the User Provisioning page's rules, a run that needs attention says
+/// where its rows are, `runs logs` writes the panel's download name (or standard output), and
+/// a reader that goes away ends a command quietly.
+fn operators_find_runs_and_their_logs(env: &Env) {
+    with_config(env, &[]);
+    let people = env.write("people.csv", PEOPLE);
+    let broken = env.write("broken.csv", "Nothing,Useful\n1,2\n");
+    let sync = |file: &std::path::Path| {
+        env.run(&[
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            "Payroll",
+            file.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let without_json = env.run(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        people.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert!(
+        stderr(&without_json).contains("see each row with `rollcall runs logs "),
+        "{}",
+        stderr(&without_json)
+    );
+    let attention = sync(&people);
+    assert!(attention.status.success(), "{attention:?}");
+    let run = json(&String::from_utf8_lossy(&attention.stdout))["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        json(&String::from_utf8_lossy(&attention.stdout))["status"],
+        "needs_attention"
+    );
+    // With --json, standard error stays for problems only.
+    assert_eq!(stderr(&attention), "");
+    assert_eq!(sync(&broken).status.code(), Some(1));
+
+    let list = |extra: &[&str]| {
+        let out = env.ok(&[&["runs", "list", "--org", "Acme", "--json"][..], extra].concat());
+        json(&out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        list(&[]),
+        ["data_load_failed", "needs_attention", "needs_attention"]
+    );
+    assert_eq!(list(&["--status", "needs_attention"]).len(), 2);
+    assert_eq!(
+        list(&["--status", "success,data_load_failed"]),
+        ["data_load_failed"]
+    );
+    assert_eq!(list(&["--config", "Payroll"]).len(), 3);
+    assert_eq!(list(&["--since", "2999-01-01"]).len(), 0);
+    assert_eq!(list(&["--since", "2000-01-01T00:00:00Z"]).len(), 3);
+    assert_eq!(list(&["--bulk-update"]).len(), 0);
+    let refused = |extra: &[&str], why: &str| {
+        assert_usage_error(
+            &env.run(&[&["runs", "list", "--org", "Acme"][..], extra].concat()),
+            why,
+        )
+    };
+    refused(&["--status", "bogus"], "--status 'bogus' is not one of");
+    refused(
+        &["--since", "yesterday"],
+        "--since 'yesterday' is not a date",
+    );
+    refused(&["--config", "Nope"], "unknown configuration 'Nope'");
+    let table = env.ok(&["runs", "list", "--org", "Acme"]);
+    assert!(
+        table.contains("TRIGGER") && table.contains(" cli "),
+        "{table}"
+    );
+
+    // The panel's download name, in the current folder; never over an existing file.
+    let folder = env.path("downloads");
+    std::fs::create_dir(&folder).unwrap();
+    let logs = || {
+        env.command(&["runs", "logs", &run])
+            .current_dir(&folder)
+            .output()
+            .unwrap()
+    };
+    assert!(logs().status.success());
+    let names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(
+        names[0].starts_with("Sync Logs - ") && names[0].ends_with(".csv"),
+        "{names:?}"
+    );
+    assert_usage_error(&logs(), "already exists here");
+    let to_stdout = env.ok(&["runs", "logs", &run, "--output", "-"]);
+    assert!(to_stdout.contains("bad-email"), "{to_stdout}");
+    assert_eq!(
+        to_stdout.as_bytes(),
+        std::fs::read(folder.join(&names[0])).unwrap()
+    );
+
+    // `rollcall runs list | head -1`: the reader is gone before the command writes.
+    let mut child = env
+        .command(&["runs", "list", "--org", "Acme"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    assert_ne!(out.status.code(), Some(101), "{out:?}");
+}
+
+#[test]
+fn operators_find_runs_and_their_logs_on_sqlite() {
+    operators_find_runs_and_their_logs(&Env::new());
+}
+
+#[test]
+fn operators_find_runs_and_their_logs_on_postgres() {
+    on_postgres("runs_for_people", operators_find_runs_and_their_logs);
+}
+
+/// Run `test` in a fresh PostgreSQL database (skipped, loudly, without one).
+fn on_postgres(tag: &str, test: fn(&Env)) {
+    let Some(url) = postgres_database(tag) else {
         return;
     };
     let mut env = Env::new();
     env.database_url = Some(url);
-    a_configuration_changes_after_setup(&env);
+    test(&env);
 }

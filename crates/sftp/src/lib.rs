@@ -208,6 +208,12 @@ fn key_allowed(login: &SftpLogin, key: &PublicKey) -> bool {
 }
 
 impl SshSession {
+    /// The client's address as the service log shows it.
+    fn peer(&self) -> String {
+        self.peer
+            .map_or_else(|| "unknown".to_owned(), |p| p.to_string())
+    }
+
     fn ip(&self) -> IpAddr {
         self.peer
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip())
@@ -223,7 +229,7 @@ impl SshSession {
     fn accept(&mut self, login: SftpLogin, method: &str) -> Auth {
         tracing::info!(
             user = login.config.sftp_user.as_deref().unwrap_or_default(),
-            config = %login.config.name, peer = ?self.peer, method, "SFTP sign-in"
+            config = %login.config.name, peer = %self.peer(), method, "SFTP sign-in"
         );
         let org = self.shared.store.org(login.config.org_id.clone());
         self.login = Some((org, login.config));
@@ -279,7 +285,7 @@ impl russh::server::Handler for SshSession {
                 Ok(self.accept(login, "publickey"))
             }
             _ => {
-                tracing::warn!(user = %for_log(user), peer = ?self.peer, "SFTP key sign-in failed: key not authorised");
+                tracing::warn!(user = %for_log(user), peer = %self.peer(), "SFTP key sign-in failed: key not authorised");
                 Ok(Auth::reject())
             }
         }
@@ -320,7 +326,7 @@ impl russh::server::Handler for SshSession {
                 russh_sftp::server::run(channel.into_stream(), folder).await;
             }
             _ => {
-                tracing::warn!(subsystem = name, peer = ?self.peer, "refused subsystem");
+                tracing::warn!(subsystem = name, peer = %self.peer(), "refused subsystem");
                 session.channel_failure(channel_id)?;
             }
         }
@@ -332,7 +338,7 @@ impl russh::server::Handler for SshSession {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        tracing::warn!(peer = ?self.peer, "refused a shell: this server offers SFTP only");
+        tracing::warn!(peer = %self.peer(), "refused a shell: this server offers SFTP only");
         session.channel_failure(channel)?;
         Ok(())
     }
@@ -343,7 +349,7 @@ impl russh::server::Handler for SshSession {
         _data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        tracing::warn!(peer = ?self.peer, "refused a command: this server offers SFTP only");
+        tracing::warn!(peer = %self.peer(), "refused a command: this server offers SFTP only");
         session.channel_failure(channel)?;
         Ok(())
     }
