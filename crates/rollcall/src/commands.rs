@@ -708,9 +708,18 @@ impl ReadProgress for Progress {
         }
     }
 
+    /// The file is read; the run goes on to plan, apply and write its log, which for a large
+    /// file takes a while with nothing else to show.
     fn done(&mut self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+        let took = self.started.elapsed();
+        if self.bar.is_some() || (!self.quiet && took > Duration::from_secs(2)) {
+            eprintln!(
+                "read the file in {:.1} s; now planning, applying and writing the log…",
+                took.as_secs_f64()
+            );
         }
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, Server};
+use common::{Env, Server, have, missing};
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -23,27 +23,6 @@ username    = "Username"
 email       = "WorkEmail"
 active      = "Active"
 "#;
-
-fn missing(what: &str) {
-    if std::env::var("ROLLCALL_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("ROLLCALL_REQUIRE_ALL=1 but {what}: run `bash .ci/run` once to install it");
-    }
-    eprintln!(
-        "SKIPPED: {what} (installed by .ci/run; ROLLCALL_REQUIRE_ALL=1 makes this a failure)"
-    );
-}
-
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        missing(&format!("`{tool}` is not installed"));
-    }
-    found
-}
 
 /// A CSV of people `from..to`, all active.
 fn people(from: u32, to: u32) -> String {

@@ -429,3 +429,26 @@ pub fn output_with_stdin(mut command: Command, stdin: &str) -> Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// Something a test needs is absent: a failure in CI, a loud skip elsewhere.
+pub fn missing(what: &str) {
+    if std::env::var("ROLLCALL_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("ROLLCALL_REQUIRE_ALL=1 but {what}: run `bash .ci/run` once to install it");
+    }
+    eprintln!(
+        "SKIPPED: {what} (installed by .ci/run; ROLLCALL_REQUIRE_ALL=1 makes this a failure)"
+    );
+}
+
+/// Whether a command-line tool is installed (saying so loudly when it is not).
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        missing(&format!("`{tool}` is not installed"));
+    }
+    found
+}
