@@ -5,18 +5,16 @@
 //! reason on standard error.
 
 mod app;
-mod cli;
-mod commands;
 mod settings;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use rollcall_store::Store;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, DbArgs};
+use rollcall_cli::args::{Command, DbArgs, ServeArgs};
+use rollcall_cli::{CmdResult, Databases, Failure, usage};
 
 /// mimalloc for Rust's allocations: a million-row file allocates and frees tens of millions of
 /// small strings across the reader and planner threads, which spent a fifth of their time in
@@ -47,29 +45,6 @@ fn tune_allocator(serving: bool) {
     }
 }
 use crate::settings::{Layers, LogStyle, Settings};
-
-/// How a command ends when it does not succeed.
-#[derive(Debug)]
-pub enum Failure {
-    /// Bad usage or configuration: exit 2.
-    Usage(String),
-    /// The run failed: exit 1 (the summary has been printed).
-    RunFailed,
-    /// Anything else: exit 1.
-    Internal(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Failure {
-        Failure::Internal(e)
-    }
-}
-
-pub type CmdResult = Result<(), Failure>;
-
-pub fn usage(message: impl Into<String>) -> Failure {
-    Failure::Usage(message.into())
-}
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -110,6 +85,19 @@ pub fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(path)
+}
+
+/// Operator commands open the database their flags and environment name.
+struct FromSettings;
+
+impl Databases for FromSettings {
+    async fn engine(&self, db: &DbArgs) -> Result<rollcall_sync::Engine, Failure> {
+        let settings = settings_for(db)?;
+        let store = open_store(&settings)
+            .await
+            .map_err(|e| usage(format!("{e:#}")))?;
+        Ok(engine(store, &settings))
+    }
 }
 
 /// The run engine every command and `serve` hand their runs to.
@@ -157,7 +145,7 @@ fn end_quietly_on_closed_pipe() {
     }
 }
 
-async fn serve(args: cli::ServeArgs) -> CmdResult {
+async fn serve(args: ServeArgs) -> CmdResult {
     let settings = Settings::resolve(Layers {
         file: args.config.as_deref(),
         env: &env,
@@ -178,33 +166,6 @@ async fn serve(args: cli::ServeArgs) -> CmdResult {
     Ok(())
 }
 
-/// Clap explains usage errors over several lines; scripts get one line (SPEC §11).
-fn parse_cli() -> Result<Cli, ExitCode> {
-    match Cli::try_parse() {
-        Ok(cli) => Ok(cli),
-        Err(e) if !e.use_stderr() => {
-            // --help and --version.
-            let _ = e.print();
-            Err(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            let text = e.render().to_string();
-            let line = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| {
-                    !l.is_empty()
-                        && !l.starts_with("For more information")
-                        && !l.starts_with("Usage:")
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
-            eprintln!("rollcall: {}", line.trim_start_matches("error: "));
-            Err(ExitCode::from(2))
-        }
-    }
-}
-
 /// Limit glibc's allocator to two arenas. By default it gives each thread that allocates an
 /// arena of its own (up to eight per core), and the threads that run blocking SQLite work for
 /// the async workers come and go: under SCIM load each arena kept its own freed memory, and
@@ -219,7 +180,7 @@ fn limit_malloc_arenas() {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
-    let cli = match parse_cli() {
+    let cli = match rollcall_cli::parse() {
         Ok(cli) => cli,
         Err(code) => return code,
     };
@@ -243,7 +204,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             other => {
                 init_cli_logging();
-                commands::run(other).await
+                rollcall_cli::run(other, &FromSettings).await
             }
         }
     });

@@ -11,7 +11,7 @@ use rollcall_domain::throttle;
 use rollcall_signin::GuardSettings;
 use rollcall_store::DatabaseUrl;
 
-use crate::cli::DbArgs;
+use rollcall_cli::args::DbArgs;
 
 pub const DEFAULT_DATA_DIR: &str = "rollcall-data";
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";

@@ -22,12 +22,12 @@ use tokio::sync::OnceCell;
 
 use serde_json::Value;
 
-use crate::cli::{
+use crate::args::{
     AdminArgs, AdminCommand, Command, ConfigCommand, ConfigCreateArgs, ConfigUpdateArgs, DbArgs,
     KindArg, LogFormat as LogFormatArg, ModeArg, OnOff, OperatorTokenCommand, OrgCommand,
     OrgListArgs, RunsCommand, RunsListArgs, SyncArgs, TokenCommand,
 };
-use crate::{CmdResult, Failure, settings_for, usage};
+use crate::{CmdResult, Databases, Failure, usage};
 
 /// Who the CLI's changes and approvals are recorded as made by.
 const ACTING_VIA_CLI: &str = "operator via CLI";
@@ -35,7 +35,9 @@ const ACTING_VIA_CLI: &str = "operator via CLI";
 /// The most runs `runs list` shows.
 const RUNS_LISTED: u32 = 1000;
 
-pub async fn run(command: Command) -> CmdResult {
+/// Run an operator command (every command but `serve`) against the database its arguments
+/// name.
+pub async fn run(command: Command, databases: &impl Databases) -> CmdResult {
     let db = match &command {
         Command::Serve(_) => return Err(usage("serve is not an operator command")),
         Command::Org(
@@ -79,6 +81,7 @@ pub async fn run(command: Command) -> CmdResult {
     };
     let operator = Opened {
         db: db.clone(),
+        databases,
         operator: OnceCell::new(),
     };
     let result = command_in(&operator, command).await;
@@ -93,18 +96,24 @@ pub async fn run(command: Command) -> CmdResult {
 
 /// The database, opened only once a command's own input has been checked: a refused
 /// command does not even create the data directory.
-struct Opened {
+struct Opened<'a, D> {
     db: DbArgs,
+    databases: &'a D,
     operator: OnceCell<Operator>,
 }
 
-impl Opened {
+impl<D: Databases> Opened<'_, D> {
     async fn get(&self) -> Result<&Operator, Failure> {
-        self.operator.get_or_try_init(|| open(&self.db)).await
+        self.operator
+            .get_or_try_init(|| async {
+                let engine = self.databases.engine(&self.db).await?;
+                Ok(Operator::new(engine, ACTING_VIA_CLI))
+            })
+            .await
     }
 }
 
-async fn command_in(opened: &Opened, command: Command) -> CmdResult {
+async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> CmdResult {
     match command {
         Command::Serve(_) => Err(usage("serve is not an operator command")),
         Command::Org(OrgCommand::Create {
@@ -425,18 +434,6 @@ impl From<OperatorError> for Failure {
             other => Failure::Internal(other.into()),
         }
     }
-}
-
-/// The operator over the database the arguments name, with the engine `serve` uses.
-async fn open(db: &DbArgs) -> Result<Operator, Failure> {
-    let settings = settings_for(db)?;
-    let store = crate::open_store(&settings)
-        .await
-        .map_err(|e| usage(format!("{e:#}")))?;
-    Ok(Operator::new(
-        crate::engine(store, &settings),
-        ACTING_VIA_CLI,
-    ))
 }
 
 /// Print a run's outcome and choose the exit code: 1 when it did not apply.
