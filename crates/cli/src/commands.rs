@@ -134,21 +134,19 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
         }
         Command::Org(OrgCommand::List { json, .. }) => {
             let orgs = opened.get().await?.orgs().await?;
-            if json {
-                println!("{}", orgs.iter().map(text::org_json).collect::<Value>());
-            } else {
-                print!("{}", text::orgs_table(&orgs));
-            }
-            Ok(())
+            print_either(
+                json,
+                || orgs.iter().map(text::org_json).collect::<Value>(),
+                || text::orgs_table(&orgs),
+            )
         }
         Command::Org(OrgCommand::Show { org, json, .. }) => {
             let details = opened.get().await?.org_details(&org).await?;
-            if json {
-                println!("{}", text::org_details_json(&details));
-            } else {
-                print!("{}", text::org_details_text(&details));
-            }
-            Ok(())
+            print_either(
+                json,
+                || text::org_details_json(&details),
+                || text::org_details_text(&details),
+            )
         }
         Command::Org(OrgCommand::Update {
             org,
@@ -170,36 +168,30 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
         }
         Command::Config(ConfigCommand::List(OrgListArgs { org, json, .. })) => {
             let configs = opened.get().await?.configs(&org).await?;
-            if json {
-                println!(
-                    "{}",
-                    configs.iter().map(text::config_json).collect::<Value>()
-                );
-            } else {
-                print!("{}", text::configs_table(&configs));
-            }
-            Ok(())
+            print_either(
+                json,
+                || configs.iter().map(text::config_json).collect::<Value>(),
+                || text::configs_table(&configs),
+            )
         }
         Command::Config(ConfigCommand::Show {
             org, name, json, ..
         }) => {
             let op = opened.get().await?;
             let config = op.config(&op.org(&org).await?, &name).await?;
-            if json {
-                println!("{}", text::config_json(&config));
-            } else {
-                print!("{}", text::config_text(&config));
-            }
-            Ok(())
+            print_either(
+                json,
+                || text::config_json(&config),
+                || text::config_text(&config),
+            )
         }
         Command::Admin(AdminCommand::List(OrgListArgs { org, json, .. })) => {
             let admins = opened.get().await?.admins(&org).await?;
-            if json {
-                println!("{}", admins.iter().map(text::admin_json).collect::<Value>());
-            } else {
-                print!("{}", text::admins_table(&admins));
-            }
-            Ok(())
+            print_either(
+                json,
+                || admins.iter().map(text::admin_json).collect::<Value>(),
+                || text::admins_table(&admins),
+            )
         }
         Command::Admin(AdminCommand::Update {
             admin: AdminArgs { org, email, .. },
@@ -267,12 +259,11 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
         }
         Command::Token(TokenCommand::List(OrgListArgs { org, json, .. })) => {
             let tokens = opened.get().await?.tokens(&org).await?;
-            if json {
-                println!("{}", text::tokens_json(&tokens));
-            } else {
-                print!("{}", text::tokens_table(&tokens));
-            }
-            Ok(())
+            print_either(
+                json,
+                || text::tokens_json(&tokens),
+                || text::tokens_table(&tokens),
+            )
         }
         Command::OperatorToken(OperatorTokenCommand::Create { name, .. }) => {
             println!(
@@ -348,13 +339,11 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
                 };
                 op.runs(&args.org, &filter, RUNS_LISTED).await?
             };
-            if args.json {
-                let list = runs.iter().map(text::run_json).collect();
-                println!("{}", serde_json::Value::Array(list));
-            } else {
-                print!("{}", text::runs_table(&runs));
-            }
-            Ok(())
+            print_either(
+                args.json,
+                || runs.iter().map(text::run_json).collect(),
+                || text::runs_table(&runs),
+            )
         }
         Command::Runs(RunsCommand::Logs {
             run,
@@ -403,21 +392,19 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
         }
         Command::Runs(RunsCommand::Show { run, json, .. }) => {
             let (run, mapping) = opened.get().await?.run_details(&run).await?;
-            if json {
-                println!("{}", text::run_details_json(&run, mapping.as_ref()));
-            } else {
-                print!("{}", text::run_details_text(&run, mapping.as_ref()));
-            }
-            Ok(())
+            print_either(
+                json,
+                || text::run_details_json(&run, mapping.as_ref()),
+                || text::run_details_text(&run, mapping.as_ref()),
+            )
         }
         Command::Runs(RunsCommand::Cancel { run, json, .. }) => {
             let cancelled = opened.get().await?.cancel_run(&run).await?;
-            if json {
-                println!("{}", text::run_json(&cancelled));
-            } else {
-                println!("run {} cancelled", cancelled.id);
-            }
-            Ok(())
+            print_either(
+                json,
+                || text::run_json(&cancelled),
+                || format!("run {} cancelled\n", cancelled.id),
+            )
         }
         Command::Runs(RunsCommand::Approve { run, json, .. }) => {
             let op = opened.get().await?;
@@ -434,6 +421,20 @@ impl From<OperatorError> for Failure {
             other => Failure::Internal(other.into()),
         }
     }
+}
+
+/// Print one JSON value on one line, or else the text as it is.
+fn print_either(
+    json: bool,
+    as_json: impl FnOnce() -> Value,
+    as_text: impl FnOnce() -> String,
+) -> CmdResult {
+    if json {
+        println!("{}", as_json());
+    } else {
+        print!("{}", as_text());
+    }
+    Ok(())
 }
 
 /// Print a run's outcome and choose the exit code: 1 when it did not apply.

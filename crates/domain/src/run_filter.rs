@@ -103,8 +103,9 @@ pub fn parse_offset(tz: Option<&str>) -> Result<FixedOffset, String> {
     FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
 }
 
-/// `2024-01-15` (the whole day in the viewer's offset) or an RFC 3339 date-time.
-fn instant(
+/// `2024-01-15` (the whole day in the viewer's offset) or an RFC 3339 date-time; an error
+/// names the parameter as `what`.
+pub fn instant(
     what: &str,
     value: &str,
     tz: FixedOffset,
@@ -130,6 +131,26 @@ fn instant(
 
 fn nonempty(v: Option<&str>) -> Option<&str> {
     v.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Comma-separated status codes, each once; an error names the parameter as `what`.
+pub fn statuses(what: &str, codes: Option<&str>) -> Result<Vec<RunStatus>, String> {
+    let mut statuses = Vec::new();
+    for code in nonempty(codes)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        let status = RunStatus::from_code(code).ok_or_else(|| {
+            let known: Vec<&str> = RunStatus::ALL.iter().map(|s| s.code()).collect();
+            format!("{what} '{code}' is not one of {}", known.join(", "))
+        })?;
+        if !statuses.contains(&status) {
+            statuses.push(status);
+        }
+    }
+    Ok(statuses)
 }
 
 impl RunFilter {
@@ -167,21 +188,7 @@ impl RunFilter {
             Some("oldest") => Sort::OldestFirst,
             Some(other) => return Err(format!("sort '{other}' is not newest or oldest")),
         };
-        let mut statuses = Vec::new();
-        for code in nonempty(params.status)
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-        {
-            let status = RunStatus::from_code(code).ok_or_else(|| {
-                let known: Vec<&str> = RunStatus::ALL.iter().map(|s| s.code()).collect();
-                format!("status '{code}' is not one of {}", known.join(", "))
-            })?;
-            if !statuses.contains(&status) {
-                statuses.push(status);
-            }
-        }
+        let statuses = statuses("status", params.status)?;
         Ok(RunFilter {
             range,
             sort,

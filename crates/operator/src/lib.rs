@@ -11,7 +11,7 @@ use std::path::Path;
 
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
 use rollcall_domain::mapping::Mapping;
-use rollcall_domain::run_filter::{FilterParams, RunFilter};
+use rollcall_domain::run_filter::{self, Range, RunFilter};
 use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPublicKey};
 use rollcall_domain::values::{Email, PhoneRegion};
 use rollcall_domain::{LogRow, RunId, Trigger};
@@ -584,20 +584,20 @@ impl Operator {
             Some(name) => Some(self.config(&org, name).await?.id.to_string()),
             None => None,
         };
-        let parsed = RunFilter::parse(&FilterParams {
-            from: filter.since,
-            status: filter.status,
-            ..FilterParams::default()
-        })
-        .map_err(|e| {
-            refused(
-                e.replace("from '", "--since '")
-                    .replace("status '", "--status '"),
-            )
-        })?;
+        let utc = chrono::Offset::fix(&chrono::Utc);
+        let since = filter
+            .since
+            .map(|v| run_filter::instant("--since", v, utc, false))
+            .transpose()
+            .map_err(refused)?;
         let parsed = RunFilter {
+            range: Range::Custom {
+                from: since,
+                to: None,
+            },
+            statuses: run_filter::statuses("--status", filter.status).map_err(refused)?,
             configuration,
-            ..parsed
+            ..RunFilter::default()
         };
         let bounds = parsed.bounds(self.store().now());
         Ok(org.run_page(&parsed, bounds, None, limit).await?.runs)
@@ -652,11 +652,15 @@ impl Operator {
             ),
         };
         let started = record.started_at.unwrap_or(record.queued_at);
-        let utc = chrono::Offset::fix(&chrono::Utc);
         Ok(LogFile {
             bytes,
             rows: rows.len(),
-            download_name: exports::log_file_name(started, utc, record.dry_run, extension),
+            download_name: exports::log_file_name(
+                started,
+                chrono::Offset::fix(&chrono::Utc),
+                record.dry_run,
+                extension,
+            ),
         })
     }
 }

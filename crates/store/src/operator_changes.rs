@@ -459,10 +459,9 @@ impl OrgStore {
         }
         let now = self.store.now_ms();
         let disabled_at = match update.disabled {
-            Some(true) if was_disabled => before.disabled_at.map(|t| t.timestamp_millis()),
-            Some(true) => Some(now),
+            Some(true) if !was_disabled => Some(now),
             Some(false) => None,
-            None => before.disabled_at.map(|t| t.timestamp_millis()),
+            _ => before.disabled_at.map(|t| t.timestamp_millis()),
         };
         let after = AdminRecord {
             admin: Admin {
