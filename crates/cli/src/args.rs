@@ -45,6 +45,9 @@ pub enum Command {
     /// Organisation admins.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Users no source manages (what the application's own sign-up makes), and listing users.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Run a file through the engine in-process.
     #[command(
         after_help = "Example:\n  rollcall sync --org Acme --config Payroll people.csv --dry-run"
@@ -250,6 +253,101 @@ pub enum ConfigCommand {
         #[arg(long)]
         name: String,
         /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a configuration: no run starts from it (files, SFTP sign-in, SCIM requests
+    /// with its tokens and approvals are refused) and its queued runs are cancelled.
+    #[command(after_help = "Example:\n  rollcall config disable --org Acme --name Payroll")]
+    Disable(ConfigArgs),
+    /// Enable a disabled configuration again.
+    #[command(after_help = "Example:\n  rollcall config enable --org Acme --name Payroll")]
+    Enable(ConfigArgs),
+    /// Delete a configuration: its tokens are revoked, its SFTP login removed, its queued runs
+    /// cancelled and its name freed; its runs and logs stay. Refused while it manages users,
+    /// unless --release-users.
+    #[command(
+        after_help = "Example:\n  rollcall config delete --org Acme --name 'Old Payroll' --release-users"
+    )]
+    Delete {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Make the users it manages unmanaged (they stay, and only admins change them) rather
+        /// than refuse.
+        #[arg(long)]
+        release_users: bool,
+    },
+}
+
+/// One configuration of one organisation.
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Organisation id or name.
+    #[arg(long)]
+    pub org: String,
+    /// The configuration's name (or id).
+    #[arg(long)]
+    pub name: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user no source manages, as the application's own sign-up would. Values are
+    /// checked as a sync file's cells are; a value another user holds is refused.
+    #[command(
+        after_help = "Example:\n  rollcall user create --org Acme --username jdoe --email jdoe@acme.example --first-name Jane --field department=Sales"
+    )]
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Organisation id or name.
+        #[arg(long)]
+        org: String,
+        /// The username, unique in the organisation.
+        #[arg(long)]
+        username: String,
+        /// Email address, unique.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, help = "First name.")]
+        first_name: Option<String>,
+        #[arg(long, help = "Second (family) name.")]
+        second_name: Option<String>,
+        /// Employee ID, unique in the organisation.
+        #[arg(long)]
+        employee_id: Option<String>,
+        /// Mobile number in international form (+447700900123).
+        #[arg(long, value_name = "PHONE")]
+        mobile: Option<String>,
+        /// Any other field, by its key: external_id, phone_work, manager (the manager's
+        /// external ID), job_title, location, department, company, description, active,
+        /// start_employment_date, end_employment_date. Repeatable.
+        #[arg(long, value_name = "KEY=VALUE")]
+        field: Vec<String>,
+        /// Print the user as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List an organisation's users by username, with who manages each.
+    #[command(after_help = "Example:\n  rollcall user list --org Acme --unmanaged")]
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Organisation id or name.
+        #[arg(long)]
+        org: String,
+        /// Only the users no source manages.
+        #[arg(long)]
+        unmanaged: bool,
+        /// Only users whose username, email or name contains this text.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        search: String,
+        /// The most users listed.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        limit: u32,
+        /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },

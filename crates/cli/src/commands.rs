@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use rollcall_domain::RunStatus;
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
+use rollcall_domain::field::FieldKey;
 use rollcall_domain::mapping::Mapping;
 use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPublicKey};
 use rollcall_domain::values::{Email, PhoneRegion};
@@ -23,9 +24,10 @@ use tokio::sync::OnceCell;
 use serde_json::Value;
 
 use crate::args::{
-    AdminArgs, AdminCommand, Command, ConfigCommand, ConfigCreateArgs, ConfigUpdateArgs, DbArgs,
-    KindArg, LogFormat as LogFormatArg, ModeArg, OnOff, OperatorTokenCommand, OrgCommand,
-    OrgListArgs, RunsCommand, RunsListArgs, SyncArgs, TokenCommand,
+    AdminArgs, AdminCommand, Command, ConfigArgs, ConfigCommand, ConfigCreateArgs,
+    ConfigUpdateArgs, DbArgs, KindArg, LogFormat as LogFormatArg, ModeArg, OnOff,
+    OperatorTokenCommand, OrgCommand, OrgListArgs, RunsCommand, RunsListArgs, SyncArgs,
+    TokenCommand, UserCommand,
 };
 use crate::{CmdResult, Databases, Failure, usage};
 
@@ -76,8 +78,15 @@ pub async fn run(command: Command, databases: &impl Databases) -> CmdResult {
             ConfigCommand::Create(ConfigCreateArgs { db, .. })
             | ConfigCommand::Update(ConfigUpdateArgs { db, .. })
             | ConfigCommand::List(OrgListArgs { db, .. })
-            | ConfigCommand::Show { db, .. },
-        ) => db,
+            | ConfigCommand::Show { db, .. }
+            | ConfigCommand::Disable(ConfigArgs { db, .. })
+            | ConfigCommand::Enable(ConfigArgs { db, .. })
+            | ConfigCommand::Delete {
+                config: ConfigArgs { db, .. },
+                ..
+            },
+        )
+        | Command::User(UserCommand::Create { db, .. } | UserCommand::List { db, .. }) => db,
     };
     let operator = Opened {
         db: db.clone(),
@@ -183,6 +192,92 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
                 json,
                 || text::config_json(&config),
                 || text::config_text(&config),
+            )
+        }
+        Command::Config(ConfigCommand::Disable(ConfigArgs { org, name, .. })) => {
+            let config = opened
+                .get()
+                .await?
+                .set_config_disabled(&org, &name, true)
+                .await?;
+            println!("{}", text::config_json(&config));
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Enable(ConfigArgs { org, name, .. })) => {
+            let config = opened
+                .get()
+                .await?
+                .set_config_disabled(&org, &name, false)
+                .await?;
+            println!("{}", text::config_json(&config));
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Delete {
+            config: ConfigArgs { org, name, .. },
+            release_users,
+        }) => {
+            let released = opened
+                .get()
+                .await?
+                .delete_config(&org, &name, release_users)
+                .await?;
+            println!("deleted configuration '{name}'; {released} users released (now unmanaged)");
+            Ok(())
+        }
+        Command::User(UserCommand::Create {
+            org,
+            username,
+            email,
+            first_name,
+            second_name,
+            employee_id,
+            mobile,
+            field,
+            json,
+            ..
+        }) => {
+            let mut cells = vec![(FieldKey::Username, username)];
+            let named = [
+                (FieldKey::Email, email),
+                (FieldKey::FirstName, first_name),
+                (FieldKey::SecondName, second_name),
+                (FieldKey::EmployeeId, employee_id),
+                (FieldKey::PhoneMobile, mobile),
+            ];
+            cells.extend(named.into_iter().filter_map(|(k, v)| Some((k, v?))));
+            for given in &field {
+                cells.push(parse_field(given)?);
+            }
+            let user = opened.get().await?.create_user(&org, &cells).await?;
+            if json {
+                println!("{}", text::user_json(&user, None));
+            } else {
+                println!("{}", user.id);
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::List {
+            org,
+            unmanaged,
+            search,
+            limit,
+            json,
+            ..
+        }) => {
+            let users = opened
+                .get()
+                .await?
+                .users(&org, &search, unmanaged, limit)
+                .await?;
+            print_either(
+                json,
+                || {
+                    users
+                        .iter()
+                        .map(|(u, by)| text::user_json(u, by.as_deref()))
+                        .collect::<Value>()
+                },
+                || text::users_table(&users),
             )
         }
         Command::Admin(AdminCommand::List(OrgListArgs { org, json, .. })) => {
@@ -719,5 +814,37 @@ impl ReadProgress for Progress {
                 took.as_secs_f64()
             );
         }
+    }
+}
+
+/// A `--field KEY=VALUE` of `user create`.
+fn parse_field(given: &str) -> Result<(FieldKey, String), Failure> {
+    let Some((key, value)) = given.split_once('=') else {
+        return Err(usage(format!(
+            "--field '{given}' needs the form KEY=VALUE (department=Sales)"
+        )));
+    };
+    let key = key.trim();
+    match FieldKey::from_key(key) {
+        Some(
+            FieldKey::Username
+            | FieldKey::Email
+            | FieldKey::FirstName
+            | FieldKey::SecondName
+            | FieldKey::EmployeeId
+            | FieldKey::PhoneMobile,
+        ) => Err(usage(format!(
+            "give {key} with its own option (--{})",
+            key.replace('_', "-").replace("phone-mobile", "mobile")
+        ))),
+        Some(field) => Ok((field, value.to_owned())),
+        None => Err(usage(format!(
+            "--field: unknown field '{key}'; fields: {}",
+            FieldKey::ALL
+                .iter()
+                .map(|f| f.key())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
     }
 }

@@ -848,7 +848,7 @@ fn match_record(
     let mut target = match &record.link {
         Link::ExternalId(ext) => index.holder(Key::ExternalId, ext.as_str()),
         Link::User(id) => Some(link_by_id(id, index)?),
-        Link::New => None,
+        Link::New | Link::Unmanaged => None,
         Link::Username(name) => match link_by_username(name, index) {
             Ok(i) => Some(i),
             Err(skipped) => return Ok(skipped),

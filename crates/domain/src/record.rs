@@ -27,6 +27,10 @@ pub enum Link {
     /// case-insensitively). It never creates or claims a user, skips a user a source manages,
     /// and leaves who manages the user as it is.
     Username(UserName),
+    /// An operator's creation of a user no source manages (what the application's own
+    /// sign-up would make): it always creates, never links or claims an existing user, and
+    /// the user is managed by no configuration.
+    Unmanaged,
     /// An admin's edit of one user in the admin panel: the user with this id (a SCIM-deleted
     /// one is not found). The record may provide only the fields the admin may edit on that
     /// user ([`crate::admin_edit::editable_fields`]); who manages the user stays as it is.
@@ -37,7 +41,10 @@ impl Link {
     /// Whether the record speaks for its source configuration, which then manages the user it
     /// writes (and provides its contact fields). An admin's record does not.
     pub fn from_source(&self) -> bool {
-        !matches!(self, Link::Username(_) | Link::AdminEdit(_))
+        !matches!(
+            self,
+            Link::Username(_) | Link::AdminEdit(_) | Link::Unmanaged
+        )
     }
 }
 
@@ -214,6 +221,48 @@ impl RawRecord {
     }
 }
 
+/// A user to create unmanaged ([`Link::Unmanaged`]) from the values an operator gave, each
+/// read as a sync file's cell is (empty values are left out). The username is required.
+/// Refused with every problem.
+pub fn unmanaged_user(
+    cells: &[(FieldKey, String)],
+    options: &ReadOptions,
+) -> Result<Incoming, Vec<Issue>> {
+    let mut record = Incoming::new(1, Link::Unmanaged);
+    let mut issues = Vec::new();
+    let mut phones = PhoneCache::new();
+    for (key, raw) in cells {
+        let value = values::clean(raw);
+        if value.is_empty() {
+            continue;
+        }
+        if record.provided.contains(*key) {
+            issues.push(Issue::new(
+                ErrorType::InvalidValue,
+                format!("{} is given twice: give it once", key.label()),
+                format!("{}={value}", key.key()),
+            ));
+            continue;
+        }
+        record.provided.insert(*key);
+        if let Err(issue) = set_field(&mut record, *key, value, options, &mut phones) {
+            issues.push(issue);
+        }
+    }
+    if !record.provided.contains(FieldKey::Username) {
+        issues.push(Issue::new(
+            ErrorType::MissingRequiredField,
+            "Username is required to create a user",
+            "username=",
+        ));
+    }
+    if issues.is_empty() {
+        Ok(record)
+    } else {
+        Err(issues)
+    }
+}
+
 fn invalid(error_type: ErrorType, key: FieldKey, value: &str, e: ValueError) -> Issue {
     Issue::new(
         error_type,
@@ -285,6 +334,51 @@ pub(crate) fn set_field(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unmanaged_user_needs_a_username_and_reads_each_value() {
+        let cells = |pairs: &[(FieldKey, &str)]| -> Vec<(FieldKey, String)> {
+            pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+        };
+        let options = ReadOptions::default();
+        let r = unmanaged_user(
+            &cells(&[
+                (FieldKey::Username, "ann"),
+                (FieldKey::Email, "Ann@Acme.com"),
+                (FieldKey::FirstName, ""),
+            ]),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(r.link, Link::Unmanaged);
+        assert!(
+            !r.link.from_source(),
+            "an operator's user is managed by no one"
+        );
+        assert!(r.provided.contains(FieldKey::Email));
+        assert!(
+            !r.provided.contains(FieldKey::FirstName),
+            "an empty value is left out"
+        );
+
+        let issues = unmanaged_user(
+            &cells(&[
+                (FieldKey::Email, "not-an-email"),
+                (FieldKey::PhoneMobile, "12"),
+            ]),
+            &options,
+        )
+        .unwrap_err();
+        let types: Vec<ErrorType> = issues.iter().map(|i| i.error_type).collect();
+        assert_eq!(
+            types,
+            vec![
+                ErrorType::InvalidEmail,
+                ErrorType::InvalidPhone,
+                ErrorType::MissingRequiredField
+            ]
+        );
+    }
 
     fn raw(cells: &[(FieldKey, &str)]) -> RawRecord {
         RawRecord {

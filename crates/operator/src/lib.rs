@@ -10,16 +10,19 @@ pub mod text;
 use std::path::Path;
 
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
+use rollcall_domain::field::FieldKey;
 use rollcall_domain::mapping::Mapping;
+use rollcall_domain::record::ReadOptions;
 use rollcall_domain::run_filter::{self, Range, RunFilter};
 use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPublicKey};
 use rollcall_domain::values::{Email, PhoneRegion};
-use rollcall_domain::{LogRow, RunId, Trigger};
+use rollcall_domain::{LogRow, RunId, StoredUser, Trigger};
 use rollcall_store::{
     Admin, AdminRecord, AdminUpdate, ChangeRecord, ConfigUpdate, NewAdmin, NewConfig, OrgStore,
     OrgUpdate, Organisation, RunRecord, SftpCredentials, SourceConfig, Store, StoreError,
     TokenInfo, credentials,
 };
+use rollcall_sync::unmanaged::{self, Created};
 use rollcall_sync::{Engine, FileInput, ReadProgress, RunMeta, Start, SyncError, exports};
 
 /// The name of the SCIM configuration a token is issued for when none is named.
@@ -55,9 +58,22 @@ impl From<StoreError> for OperatorError {
             taken @ (StoreError::Conflict(_) | StoreError::RunStatus { .. }) => {
                 OperatorError::Refused(taken.to_string())
             }
+            StoreError::Manages { config, users } => OperatorError::Refused(format!(
+                "configuration '{config}' manages {users} users: give --release-users to delete it \
+                 and make them unmanaged (they stay, and only the admin panel and Bulk Update \
+                 change them), or let another configuration take them over first"
+            )),
+            StoreError::InUse(what) => OperatorError::Refused(what),
             other => OperatorError::Store(other),
         }
     }
+}
+
+fn disabled(config: &SourceConfig) -> OperatorError {
+    refused(format!(
+        "configuration '{}' is disabled: `rollcall config enable --org ORG --name '{}'` first",
+        config.name, config.name
+    ))
 }
 
 impl From<SyncError> for OperatorError {
@@ -189,7 +205,10 @@ impl Operator {
     }
 
     pub async fn create_org(&self, name: &OrgName, provisioning: bool) -> Result<Organisation> {
-        Ok(self.store().create_org(name.as_str(), provisioning).await?)
+        Ok(self
+            .store()
+            .create_org(&self.by, name.as_str(), provisioning)
+            .await?)
     }
 
     /// The organisation with this id or name.
@@ -254,16 +273,18 @@ impl Operator {
             {
                 Some(config) => config,
                 None => {
-                    org.create_config(NewConfig::new(
-                        DEFAULT_SCIM_CONFIG,
-                        ConfigKind::Scim,
-                        Mode::Active,
-                    ))
+                    org.create_config(
+                        &self.by,
+                        NewConfig::new(DEFAULT_SCIM_CONFIG, ConfigKind::Scim, Mode::Active),
+                    )
                     .await?
                 }
             },
         };
-        Ok(org.create_token(&config.id).await?)
+        if config.disabled_at.is_some() {
+            return Err(disabled(&config));
+        }
+        Ok(org.create_token(&self.by, &config).await?)
     }
 
     pub async fn revoke_token(&self, token: &str) -> Result<()> {
@@ -340,20 +361,23 @@ impl Operator {
         let sftp_password_hash = new.sftp_password.as_ref().map(hash).transpose()?;
         let org = self.org(org).await?;
         Ok(org
-            .create_config(NewConfig {
-                mapping: new.mapping,
-                deactivation_threshold: new.deactivation_threshold,
-                notify_email: new.notify.map(|e| e.as_str().to_owned()),
-                phone_region: new.phone_region,
-                sftp_user: new.sftp_user.map(SftpUser::into_string),
-                sftp_password_hash,
-                sftp_keys: new
-                    .sftp_keys
-                    .into_iter()
-                    .map(SshPublicKey::into_string)
-                    .collect(),
-                ..NewConfig::new(new.name.as_str(), kind, mode)
-            })
+            .create_config(
+                &self.by,
+                NewConfig {
+                    mapping: new.mapping,
+                    deactivation_threshold: new.deactivation_threshold,
+                    notify_email: new.notify.map(|e| e.as_str().to_owned()),
+                    phone_region: new.phone_region,
+                    sftp_user: new.sftp_user.map(SftpUser::into_string),
+                    sftp_password_hash,
+                    sftp_keys: new
+                        .sftp_keys
+                        .into_iter()
+                        .map(SshPublicKey::into_string)
+                        .collect(),
+                    ..NewConfig::new(new.name.as_str(), kind, mode)
+                },
+            )
             .await?)
     }
 
@@ -422,6 +446,41 @@ impl Operator {
             },
         };
         Ok(org.update_config(&self.by, &config.id, update).await?)
+    }
+
+    /// Disable a configuration (no run starts from it, its queued runs are cancelled, SCIM
+    /// requests with its tokens and its SFTP login are refused) or enable it again.
+    pub async fn set_config_disabled(
+        &self,
+        org: &str,
+        name: &str,
+        disabled: bool,
+    ) -> Result<SourceConfig> {
+        let org = self.org(org).await?;
+        let config = self.config(&org, name).await?;
+        if config.kind == ConfigKind::BulkUpdate {
+            return Err(refused(
+                "the Bulk Update configuration is rollcall's own: admins' Bulk Update access is \
+                 their sync access (`rollcall admin update --sync-access off`)",
+            ));
+        }
+        Ok(org
+            .set_config_disabled(&self.by, &config.id, disabled)
+            .await?)
+    }
+
+    /// Delete a configuration (see [`OrgStore::delete_config`]); how many users it released.
+    pub async fn delete_config(&self, org: &str, name: &str, release_users: bool) -> Result<u64> {
+        let org = self.org(org).await?;
+        let config = self.config(&org, name).await?;
+        if config.kind == ConfigKind::BulkUpdate {
+            return Err(refused(
+                "the Bulk Update configuration is rollcall's own and cannot be deleted",
+            ));
+        }
+        Ok(org
+            .delete_config(&self.by, &config.id, release_users)
+            .await?)
     }
 
     /// Every organisation, by name.
@@ -507,13 +566,72 @@ impl Operator {
         let password_hash = hash(&admin.password)?;
         let org = self.org(org).await?;
         Ok(org
-            .create_admin(NewAdmin {
-                email: admin.email.as_str().to_owned(),
-                role: admin.role,
-                sync_access: admin.sync_access,
-                password_hash,
-            })
+            .create_admin(
+                &self.by,
+                NewAdmin {
+                    email: admin.email.as_str().to_owned(),
+                    role: admin.role,
+                    sync_access: admin.sync_access,
+                    password_hash,
+                },
+            )
             .await?)
+    }
+
+    /// Create a user no source manages (what the application's own sign-up would make) from
+    /// the values given, each read as a sync file's cell is; refused with every problem, or
+    /// with the value another user already holds.
+    pub async fn create_user(&self, org: &str, cells: &[(FieldKey, String)]) -> Result<StoredUser> {
+        let org = self.org(org).await?;
+        let record = rollcall_domain::record::unmanaged_user(cells, &ReadOptions::default())
+            .map_err(|issues| {
+                refused(
+                    issues
+                        .iter()
+                        .map(|i| format!("{} ({})", i.message, i.additional_data))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
+        match unmanaged::create_unmanaged_user(&org, &self.by, record).await? {
+            Created::User(user) => Ok(*user),
+            Created::Refused(issue) => Err(refused(format!(
+                "{} ({})",
+                issue.message, issue.additional_data
+            ))),
+        }
+    }
+
+    /// The organisation's users by username (SCIM-deleted ones left out), each with the name
+    /// of the configuration that manages it; `search` matches username, email and name.
+    pub async fn users(
+        &self,
+        org: &str,
+        search: &str,
+        unmanaged_only: bool,
+        limit: u32,
+    ) -> Result<Vec<(StoredUser, Option<String>)>> {
+        let org = self.org(org).await?;
+        let names: std::collections::HashMap<String, String> = org
+            .configs()
+            .await?
+            .into_iter()
+            .map(|c| (c.id.to_string(), c.name))
+            .collect();
+        let page = org.user_page(search, unmanaged_only, None, limit).await?;
+        Ok(page
+            .users
+            .into_iter()
+            .map(|u| {
+                let by = u.managed_by.as_ref().map(|c| {
+                    names
+                        .get(c.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| format!("{c} (deleted)"))
+                });
+                (u, by)
+            })
+            .collect())
     }
 
     /// Run a CSV or XLSX file through the engine for the organisation's configuration.

@@ -2,8 +2,9 @@
 //! JSON names are relied on by scripts (SPEC §11): they may grow, not change.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use rollcall_domain::field::FieldKey;
 use rollcall_domain::mapping::Mapping;
-use rollcall_domain::{Action, LogRow, RunStatus};
+use rollcall_domain::{Action, LogRow, RunStatus, StoredUser, admin_edit};
 use rollcall_hrfile::mapping_file::mapping_toml;
 use rollcall_store::{AdminRecord, ChangeRecord, Organisation, RunRecord, SourceConfig, TokenInfo};
 use serde_json::{Value, json};
@@ -270,6 +271,8 @@ pub fn config_json(config: &SourceConfig) -> Value {
         "notify": config.notify_email,
         "phone_region": config.phone_region.as_ref().map(|r| r.code().to_owned()),
         "sftp_user": config.sftp_user,
+        "disabled": config.disabled_at.is_some(),
+        "disabled_at": config.disabled_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
         "mapping": config.mapping.as_ref().map(mapping_toml),
     })
 }
@@ -277,15 +280,20 @@ pub fn config_json(config: &SourceConfig) -> Value {
 /// The configurations as `config list` prints them.
 pub fn configs_table(configs: &[SourceConfig]) -> String {
     let mut out = format!(
-        "{:<24}  {:<16}  {:<8}  {:<10}  SFTP LOGIN\n",
-        "NAME", "KIND", "MODE", "THRESHOLD"
+        "{:<24}  {:<16}  {:<8}  {:<8}  {:<10}  SFTP LOGIN\n",
+        "NAME", "KIND", "MODE", "STATE", "THRESHOLD"
     );
     for c in configs {
         out += &format!(
-            "{:<24}  {:<16}  {:<8}  {:<10}  {}\n",
+            "{:<24}  {:<16}  {:<8}  {:<8}  {:<10}  {}\n",
             c.name,
             c.kind.code(),
             c.mode.code(),
+            if c.disabled_at.is_some() {
+                "disabled"
+            } else {
+                "enabled"
+            },
             c.deactivation_threshold
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "-".into()),
@@ -300,6 +308,12 @@ pub fn config_text(config: &SourceConfig) -> String {
     let mut out = format!("Configuration  {} ({})\n", config.name, config.id);
     out += &format!("Kind           {}\n", config.kind.code());
     out += &format!("Mode           {}\n", config.mode.code());
+    if let Some(at) = config.disabled_at {
+        out += &format!(
+            "State          disabled since {} (no run starts)\n",
+            stamp(&at)
+        );
+    }
     let optional = [
         (
             "Threshold",
@@ -317,6 +331,52 @@ pub fn config_text(config: &SourceConfig) -> String {
     }
     if let Some(mapping) = &config.mapping {
         out += &format!("\n# mapping\n{}", mapping_toml(mapping));
+    }
+    out
+}
+
+/// A user in JSON: id, active, who manages it (a configuration's name, `null` for none) and
+/// each field that has a value, by its key.
+pub fn user_json(user: &StoredUser, managed_by: Option<&str>) -> Value {
+    let mut fields = serde_json::Map::new();
+    for field in FieldKey::ALL.into_iter().filter(|f| *f != FieldKey::Active) {
+        let value = admin_edit::shown_value(user, field);
+        if !value.is_empty() {
+            fields.insert(field.key().to_owned(), Value::String(value));
+        }
+    }
+    for (name, value) in &user.profile.custom_fields {
+        fields.insert(name.clone(), Value::String(value.clone()));
+    }
+    json!({
+        "id": user.id.as_str(),
+        "active": user.active,
+        "managed_by": managed_by,
+        "fields": fields,
+    })
+}
+
+/// Users as `user list` prints them; `managed_by` names each one's configuration.
+pub fn users_table(users: &[(StoredUser, Option<String>)]) -> String {
+    let mut out = format!(
+        "{:<24}  {:<32}  {:<24}  {:<8}  MANAGED BY\n",
+        "USERNAME", "EMAIL", "NAME", "ACTIVE"
+    );
+    for (u, managed_by) in users {
+        let name = [&u.profile.first_name, &u.profile.second_name]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        out += &format!(
+            "{:<24}  {:<32}  {:<24}  {:<8}  {}\n",
+            admin_edit::shown_value(u, FieldKey::Username),
+            admin_edit::shown_value(u, FieldKey::Email),
+            name,
+            if u.active { "yes" } else { "no" },
+            managed_by.as_deref().unwrap_or("- (unmanaged)"),
+        );
     }
     out
 }

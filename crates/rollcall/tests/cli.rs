@@ -934,7 +934,7 @@ fn operators_see_and_change_what_they_set_up(env: &Env) {
     assert_eq!(globex["name"], "Globex Corp");
     assert_eq!(globex["provisioning"], true);
     let changes = globex["changes"].as_array().unwrap();
-    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(changes.len(), 3, "{changes:?}");
     assert_eq!(changes[0]["by"], "operator via CLI");
     assert_eq!(changes[0]["subject"], "organisation");
     assert_eq!(
@@ -944,6 +944,17 @@ fn operators_see_and_change_what_they_set_up(env: &Env) {
     assert_eq!(
         changes[1]["fields"],
         serde_json::json!([{"field": "provisioning", "before": "false", "after": "true"}])
+    );
+    assert_eq!(
+        changes[2]["action"], "created",
+        "creations are recorded too"
+    );
+    assert_eq!(
+        changes[2]["fields"],
+        serde_json::json!([
+            {"field": "name", "before": null, "after": "Globex"},
+            {"field": "provisioning", "before": null, "after": "false"}
+        ])
     );
 
     let configs = json(&env.ok(&["config", "list", "--org", "Acme", "--json"]));
@@ -1048,7 +1059,11 @@ fn operators_see_and_change_what_they_set_up(env: &Env) {
         .iter()
         .map(|c| c["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["disabled", "updated"]);
+    assert_eq!(actions[..2], ["disabled", "updated"]);
+    assert!(
+        actions[2..].iter().all(|a| *a == "created"),
+        "then the organisation, its configurations and its admin as created: {actions:?}"
+    );
     assert_eq!(acme["changes"][1]["fields"][0]["field"], "role");
     assert_eq!(acme["configurations"].as_array().unwrap().len(), 2);
     let text = env.ok(&["org", "show", "Acme"]);
@@ -1238,6 +1253,7 @@ fn a_configuration_changes_after_setup(env: &Env) {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|c| c["action"] == "updated")
         .map(|c| {
             assert_eq!(c["subject"], "configuration");
             c["fields"]
@@ -1406,6 +1422,217 @@ fn operators_find_runs_and_their_logs_on_sqlite() {
 #[test]
 fn operators_find_runs_and_their_logs_on_postgres() {
     on_postgres("runs_for_people", operators_find_runs_and_their_logs);
+}
+
+fn configurations_end_and_unmanaged_users_begin(env: &Env) {
+    with_config(env, &[]);
+    let people = env.write("people.csv", PEOPLE);
+    let sync = |config: &str| {
+        env.run(&[
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            config,
+            people.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let first = json(&String::from_utf8_lossy(&sync("Payroll").stdout));
+    assert_eq!(first["created"], 2, "{first}");
+    let users = |extra: &[&str]| {
+        json(&env.ok(&[&["user", "list", "--org", "Acme", "--json"][..], extra].concat()))
+    };
+
+    // Unmanaged users: what the application's own sign-up makes, checked like a file's row.
+    let carol = env.ok(&[
+        "user",
+        "create",
+        "--org",
+        "Acme",
+        "--username",
+        "carol",
+        "--email",
+        "carol@acme.com",
+        "--first-name",
+        "Carol",
+        "--field",
+        "department=Sales",
+        "--json",
+    ]);
+    let carol = json(&carol);
+    assert_eq!(carol["managed_by"], serde_json::Value::Null);
+    assert_eq!(carol["fields"]["department"], "Sales");
+    let taken = env.run(&[
+        "user",
+        "create",
+        "--org",
+        "Acme",
+        "--username",
+        "dave",
+        "--email",
+        "JANE@acme.com",
+    ]);
+    assert_usage_error(&taken, "email=JANE@acme.com");
+    let bad = env.run(&[
+        "user",
+        "create",
+        "--org",
+        "Acme",
+        "--username",
+        "erin",
+        "--email",
+        "erin@",
+        "--mobile",
+        "12",
+    ]);
+    assert_usage_error(&bad, "Email");
+    assert!(
+        stderr(&bad).contains("phone_mobile=12"),
+        "every problem is named"
+    );
+    assert_usage_error(
+        &env.run(&[
+            "user",
+            "create",
+            "--org",
+            "Acme",
+            "--username",
+            "erin",
+            "--field",
+            "colour=red",
+        ]),
+        "unknown field 'colour'",
+    );
+    assert_eq!(
+        users(&[]).as_array().unwrap().len(),
+        3,
+        "refused users are not created"
+    );
+    let unmanaged = users(&["--unmanaged"]);
+    assert_eq!(unmanaged.as_array().unwrap().len(), 1, "{unmanaged}");
+    assert_eq!(unmanaged[0]["fields"]["username"], "carol");
+    let jane = users(&["--search", "jane"]);
+    assert_eq!(jane[0]["managed_by"], "Payroll", "{jane}");
+
+    // Disabled: nothing starts from the configuration until it is enabled again.
+    let payroll = ["--org", "Acme", "--name", "Payroll"];
+    let disabled = json(&env.ok(&[&["config", "disable"][..], &payroll].concat()));
+    assert_eq!(disabled["disabled"], true);
+    assert_usage_error(&sync("Payroll"), "is disabled");
+    assert!(
+        env.ok(&["config", "list", "--org", "Acme"])
+            .contains("disabled")
+    );
+    env.ok(&[&["config", "enable"][..], &payroll].concat());
+    assert!(sync("Payroll").status.success(), "enabled, it runs again");
+
+    // Deleted: never with its users silently orphaned.
+    let refused = env.run(&[&["config", "delete"][..], &payroll].concat());
+    assert_usage_error(&refused, "manages 2 users");
+    assert!(stderr(&refused).contains("--release-users"));
+    assert_eq!(users(&["--unmanaged"]).as_array().unwrap().len(), 1);
+    let deleted = env.ok(&[&["config", "delete"][..], &payroll, &["--release-users"]].concat());
+    assert!(deleted.contains("2 users released"), "{deleted}");
+    assert_eq!(users(&["--unmanaged"]).as_array().unwrap().len(), 3);
+    let configs = json(&env.ok(&["config", "list", "--org", "Acme", "--json"]));
+    assert!(
+        configs
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["name"] != "Payroll"),
+        "{configs}"
+    );
+    assert_usage_error(&sync("Payroll"), "unknown configuration 'Payroll'");
+    let runs = json(&env.ok(&["runs", "list", "--org", "Acme", "--json"]));
+    assert_eq!(runs.as_array().unwrap().len(), 2, "its runs stay: {runs}");
+
+    // The name is free again, and the released users are taken by the new configuration
+    // (linked by external ID) rather than refused as another configuration's.
+    with_config_named(env, "Payroll");
+    let again = json(&String::from_utf8_lossy(&sync("Payroll").stdout));
+    assert_eq!(
+        (again["created"].as_u64(), again["failed"].as_u64()),
+        (Some(0), Some(1)),
+        "{again}"
+    );
+    assert_eq!(
+        users(&["--unmanaged"]).as_array().unwrap().len(),
+        1,
+        "only carol is left unmanaged"
+    );
+
+    let changes = json(&env.ok(&["org", "show", "Acme", "--json"]))["changes"].clone();
+    let seen: Vec<(String, String)> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["subject"].as_str().unwrap().to_owned(),
+                c["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("configuration", "deleted"),
+        ("configuration", "enabled"),
+        ("configuration", "disabled"),
+        ("user", "created"),
+        ("configuration", "created"),
+        ("organisation", "created"),
+    ] {
+        assert!(
+            seen.iter()
+                .any(|(s, a)| (s.as_str(), a.as_str()) == expected),
+            "{expected:?} in {seen:?}"
+        );
+    }
+    let released = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "deleted")
+        .unwrap();
+    assert!(
+        released["fields"].as_array().unwrap().contains(
+            &serde_json::json!({"field": "users_released", "before": null, "after": "2"})
+        ),
+        "{released}"
+    );
+}
+
+/// A second sftp configuration of Acme with the test mapping, active.
+fn with_config_named(env: &Env, name: &str) {
+    let mapping = env.write("mapping.toml", MAPPING);
+    env.ok(&[
+        "config",
+        "create",
+        "--org",
+        "Acme",
+        "--name",
+        name,
+        "--kind",
+        "sftp",
+        "--mode",
+        "active",
+        "--mapping",
+        mapping.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn configurations_end_and_unmanaged_users_begin_on_sqlite() {
+    configurations_end_and_unmanaged_users_begin(&Env::new());
+}
+
+#[test]
+fn configurations_end_and_unmanaged_users_begin_on_postgres() {
+    on_postgres(
+        "config_lifecycle",
+        configurations_end_and_unmanaged_users_begin,
+    );
 }
 
 /// Run `test` in a fresh PostgreSQL database (skipped, loudly, without one).

@@ -423,6 +423,48 @@ fn tokens_are_listed_and_revoked_by_id() {
 }
 
 #[test]
+fn a_disabled_or_deleted_configuration_answers_no_scim_request() {
+    let scim = Scim::start();
+    let config = ["--org", "Acme", "--name", "SCIM"];
+    scim.env.ok(&[&["config", "disable"][..], &config].concat());
+    let r = scim.call("GET", "/scim/v2/Users", None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("disabled"), "{}", r.body);
+    let r = scim.call("POST", "/scim/v2/Users", Some(&entra_user("ann")));
+    assert_eq!(r.status, 403, "no write either: {}", r.body);
+    scim.env.ok(&[&["config", "enable"][..], &config].concat());
+    assert_eq!(
+        total(&scim.get("/scim/v2/Users")),
+        0,
+        "enabled again at once"
+    );
+
+    scim.env.ok(&[
+        "config", "create", "--org", "Acme", "--name", "Okta", "--kind", "scim",
+    ]);
+    let okta = scim
+        .env
+        .ok(&["token", "create", "--org", "Acme", "--config", "Okta"])
+        .trim()
+        .to_owned();
+    scim.env
+        .ok(&["config", "delete", "--org", "Acme", "--name", "Okta"]);
+    assert_eq!(
+        scim.call_as(&okta, "GET", "/scim/v2/Users", None).status,
+        401
+    );
+    let tokens = scim.env.ok(&["token", "list", "--org", "Acme", "--json"]);
+    let tokens: Value = serde_json::from_str(&tokens).unwrap();
+    let okta = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["configuration"] == "Okta")
+        .unwrap();
+    assert!(okta["revoked_at"].is_string(), "{okta}");
+}
+
+#[test]
 fn organisations_are_isolated() {
     let scim = Scim::start();
     let other = scim.token_for("Other");

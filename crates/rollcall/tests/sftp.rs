@@ -565,6 +565,32 @@ fn the_operator_cancels_a_queued_run() {
 }
 
 #[test]
+fn a_disabled_configuration_cancels_its_queue_and_refuses_sign_in() {
+    let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
+        return;
+    };
+    let server = drop.env.serve_with(&[("ROLLCALL_RUN_WORKERS", "0")]);
+    drop.file("people.csv", &people(1, 3));
+    drop.sftp_ok(&server, "payroll", "put people.csv\n");
+    assert_eq!(drop.runs()[0]["status"], "queued");
+    let payroll = ["--org", "Acme", "--name", "Payroll"];
+    drop.env
+        .ok(&[&["config", "disable"][..], &payroll].concat());
+    assert_eq!(
+        drop.runs()[0]["status"],
+        "cancelled",
+        "its queued run is cancelled"
+    );
+    let refused = drop.sftp(&server, "payroll", "ls\n");
+    assert!(
+        !refused.status.success(),
+        "a disabled configuration's login is refused"
+    );
+    drop.env.ok(&[&["config", "enable"][..], &payroll].concat());
+    drop.sftp_ok(&server, "payroll", "ls\n");
+}
+
+#[test]
 fn an_upload_over_the_size_limit_fails_and_starts_nothing() {
     let Some(drop) = Drop::new(&[("Payroll", "payroll")]) else {
         return;

@@ -219,11 +219,20 @@ impl SshSession {
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip())
     }
 
+    /// The login `user` names; a disabled configuration's login is refused like an unknown one.
     async fn lookup(&self, user: &str) -> Result<Option<SftpLogin>, russh::Error> {
-        self.shared.store.sftp_login(user).await.map_err(|e| {
+        let login = self.shared.store.sftp_login(user).await.map_err(|e| {
             tracing::error!(error = %e, "SFTP sign-in could not read the configuration");
             russh::Error::Disconnect
-        })
+        })?;
+        Ok(login.filter(|login| {
+            let enabled = login.config.disabled_at.is_none();
+            if !enabled {
+                tracing::warn!(user = %for_log(user), config = %login.config.name, peer = %self.peer(),
+                    "SFTP sign-in refused: the configuration is disabled");
+            }
+            enabled
+        }))
     }
 
     fn accept(&mut self, login: SftpLogin, method: &str) -> Auth {

@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "run_mappings",
         include_str!("../migrations/0013_run_mappings.sql"),
     ),
+    (
+        14,
+        "config_lifecycle",
+        include_str!("../migrations/0014_config_lifecycle.sql"),
+    ),
 ];
 
 /// A migration's text for PostgreSQL: binary columns are BYTEA, and the lines between

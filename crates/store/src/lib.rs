@@ -74,6 +74,12 @@ pub enum StoreError {
     StaleWrite,
     #[error("{0} not found")]
     NotFound(String),
+    /// A configuration still manages users and was not asked to release them.
+    #[error("configuration '{config}' manages {users} users")]
+    Manages { config: String, users: u64 },
+    /// Something in progress stands in the way (a run of a configuration to delete).
+    #[error("{0}")]
+    InUse(String),
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),
     #[error("database migration failed: {0}")]

@@ -9,7 +9,11 @@ use sqlx::any::AnyRow;
 
 use crate::credentials;
 use crate::db::{flag, get, query, time};
+use crate::operator_changes::{ChangeAction, FieldChange, Subject};
 use crate::{Conflict, OrgStore, Result, Store, StoreError, UniqueKey, new_id};
+
+/// Who made what rollcall makes by itself (the Bulk Update configuration), as changes record it.
+pub const SYSTEM: &str = "rollcall";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Organisation {
@@ -41,6 +45,8 @@ pub struct SourceConfig {
     pub notify_email: Option<String>,
     pub phone_region: Option<PhoneRegion>,
     pub sftp_user: Option<String>,
+    /// When it was disabled: it starts no run from any source until enabled.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// A configuration to create.
@@ -148,7 +154,7 @@ pub(crate) fn mapping_from_json(json: &str) -> Result<Mapping> {
 pub(crate) const SELECT_TOKEN: &str =
     "SELECT id, org_id, config_id FROM scim_tokens WHERE digest = $1 AND revoked_at IS NULL";
 
-pub(crate) const CONFIG_COLUMNS: &str = "id, org_id, name, kind, mode, mapping, deactivation_threshold, notify_email, phone_region, sftp_user";
+pub(crate) const CONFIG_COLUMNS: &str = "id, org_id, name, kind, mode, mapping, deactivation_threshold, notify_email, phone_region, sftp_user, disabled_at";
 
 pub(crate) fn config_from_row(row: &AnyRow) -> Result<SourceConfig> {
     let corrupt = |what: &str| {
@@ -175,6 +181,7 @@ pub(crate) fn config_from_row(row: &AnyRow) -> Result<SourceConfig> {
             .map(|r| PhoneRegion::parse(&r).map_err(|_| corrupt("phone_region")))
             .transpose()?,
         sftp_user: get(row, "sftp_user")?,
+        disabled_at: get::<Option<i64>>(row, "disabled_at")?.map(time),
     })
 }
 
@@ -187,19 +194,42 @@ fn org_from_row(row: &AnyRow) -> Result<Organisation> {
 }
 
 impl Store {
-    /// Create an organisation; names are unique.
-    pub async fn create_org(&self, name: &str, provisioning: bool) -> Result<Organisation> {
+    /// Create an organisation (names are unique), recording who did it.
+    pub async fn create_org(
+        &self,
+        by: &str,
+        name: &str,
+        provisioning: bool,
+    ) -> Result<Organisation> {
         let id = new_id();
+        let mut tx = self.db.write.begin().await?;
         query(self.db.backend,
             "INSERT INTO organisations (id, name, provisioning, created_at) VALUES ($1, $2, $3, $4)",
             vec![id.clone().into(), name.into(), provisioning.into(), self.now_ms().into()],
         )
-        .execute(&self.db.write)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match StoreError::from(e) {
             StoreError::Conflict(_) => StoreError::Conflict(Conflict::new(UniqueKey::OrgName, name)),
             other => other,
         })?;
+        let fields: Vec<FieldChange> = [
+            FieldChange::set("name", Some(name)),
+            FieldChange::set("provisioning", Some(provisioning)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let org = self.org(OrgId::new(id.clone()));
+        org.record_change(
+            &mut tx,
+            by,
+            (Subject::Organisation, &id),
+            ChangeAction::Created,
+            &fields,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(Organisation {
             id: OrgId::new(id),
             name: name.to_owned(),
@@ -251,7 +281,7 @@ impl Store {
             self.db.backend,
             format!(
                 "SELECT {CONFIG_COLUMNS}, sftp_password_hash, sftp_keys FROM source_configs \
-                 WHERE sftp_user = $1 AND kind = 'sftp'"
+                 WHERE sftp_user = $1 AND kind = 'sftp' AND deleted_at IS NULL"
             ),
             vec![user.into()],
         )
@@ -314,9 +344,11 @@ impl OrgStore {
         self.store.find_org(self.org.as_str()).await
     }
 
-    pub async fn create_config(&self, config: NewConfig) -> Result<SourceConfig> {
+    /// Create a configuration, recording who did it.
+    pub async fn create_config(&self, by: &str, config: NewConfig) -> Result<SourceConfig> {
         let id = new_id();
         let keys = (!config.sftp_keys.is_empty()).then(|| config.sftp_keys.join("\n"));
+        let mut tx = self.store.db.write.begin().await?;
         query(self.store.db.backend,
             "INSERT INTO source_configs (id, org_id, name, kind, mode, mapping, deactivation_threshold, notify_email, \
              phone_region, sftp_user, sftp_password_hash, sftp_keys, created_at) \
@@ -337,7 +369,7 @@ impl OrgStore {
                 self.store.now_ms().into(),
             ],
         )
-        .execute(&self.store.db.write)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match StoreError::from(e) {
             StoreError::Conflict(c) if c.key == UniqueKey::SftpUser => StoreError::Conflict(
@@ -348,6 +380,39 @@ impl OrgStore {
             }
             other => other,
         })?;
+        let fields: Vec<FieldChange> = [
+            FieldChange::set("name", Some(&config.name)),
+            FieldChange::set("kind", Some(config.kind.code())),
+            FieldChange::set("mode", Some(config.mode.code())),
+            FieldChange::set("mapping", config.mapping.as_ref().map(mapping_to_json)),
+            FieldChange::set("deactivation_threshold", config.deactivation_threshold),
+            FieldChange::set("notify", config.notify_email.as_ref()),
+            FieldChange::set(
+                "phone_region",
+                config.phone_region.as_ref().map(|r| r.code()),
+            ),
+            FieldChange::set("sftp_user", config.sftp_user.as_ref()),
+            FieldChange::set(
+                "sftp_password",
+                config.sftp_password_hash.as_ref().map(|_| "(secret)"),
+            ),
+            FieldChange::set(
+                "sftp_keys",
+                (!config.sftp_keys.is_empty()).then_some(config.sftp_keys.len()),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.record_change(
+            &mut tx,
+            by,
+            (Subject::Configuration, &id),
+            ChangeAction::Created,
+            &fields,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(SourceConfig {
             id: ConfigId::new(id),
             org_id: self.org.clone(),
@@ -359,13 +424,18 @@ impl OrgStore {
             notify_email: config.notify_email,
             phone_region: config.phone_region,
             sftp_user: config.sftp_user,
+            disabled_at: None,
         })
     }
 
-    /// A configuration by name (or id).
+    /// A configuration by name (or id); a deleted one is not found.
     pub async fn config(&self, name_or_id: &str) -> Result<SourceConfig> {
-        let row = query(self.store.db.backend,
-            format!("SELECT {CONFIG_COLUMNS} FROM source_configs WHERE org_id = $1 AND (name = $2 OR id = $2)"),
+        let row = query(
+            self.store.db.backend,
+            format!(
+                "SELECT {CONFIG_COLUMNS} FROM source_configs \
+                WHERE org_id = $1 AND (name = $2 OR id = $2) AND deleted_at IS NULL"
+            ),
             vec![self.org.as_str().into(), name_or_id.into()],
         )
         .fetch_optional(&self.store.db.read)
@@ -381,7 +451,9 @@ impl OrgStore {
     pub async fn configs(&self) -> Result<Vec<SourceConfig>> {
         let rows = query(
             self.store.db.backend,
-            format!("SELECT {CONFIG_COLUMNS} FROM source_configs WHERE org_id = $1 ORDER BY name"),
+            format!(
+                "SELECT {CONFIG_COLUMNS} FROM source_configs WHERE org_id = $1 AND deleted_at IS NULL ORDER BY name"
+            ),
             vec![self.org.as_str().into()],
         )
         .fetch_all(&self.store.db.read)
@@ -389,25 +461,39 @@ impl OrgStore {
         rows.iter().map(config_from_row).collect()
     }
 
-    /// Issue a SCIM bearer token for a configuration. The token is returned once; only its
-    /// digest is kept.
-    pub async fn create_token(&self, config: &ConfigId) -> Result<String> {
+    /// Issue a SCIM bearer token for a configuration, recording who did it. The token is
+    /// returned once; only its digest is kept.
+    pub async fn create_token(&self, by: &str, config: &SourceConfig) -> Result<String> {
         let token = credentials::new_token().map_err(|e| {
             tracing::error!(error = %e, "no randomness for a token");
             StoreError::Database
         })?;
+        let id = new_id();
+        let mut tx = self.store.db.write.begin().await?;
         query(self.store.db.backend,
             "INSERT INTO scim_tokens (id, org_id, config_id, digest, created_at) VALUES ($1, $2, $3, $4, $5)",
             vec![
-                new_id().into(),
+                id.as_str().into(),
                 self.org.as_str().into(),
-                config.as_str().into(),
+                config.id.as_str().into(),
                 credentials::token_digest(&token).into(),
                 self.store.now_ms().into(),
             ],
         )
-        .execute(&self.store.db.write)
+        .execute(&mut *tx)
         .await?;
+        let fields: Vec<FieldChange> = FieldChange::set("configuration", Some(&config.name))
+            .into_iter()
+            .collect();
+        self.record_change(
+            &mut tx,
+            by,
+            (Subject::Token, &id),
+            ChangeAction::Created,
+            &fields,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(token)
     }
 
@@ -454,9 +540,11 @@ impl OrgStore {
         Ok(done.rows_affected() > 0)
     }
 
-    pub async fn create_admin(&self, admin: NewAdmin) -> Result<Admin> {
+    /// Create an admin, recording who did it.
+    pub async fn create_admin(&self, by: &str, admin: NewAdmin) -> Result<Admin> {
         let id = new_id();
         let email = admin.email.trim().to_owned();
+        let mut tx = self.store.db.write.begin().await?;
         query(self.store.db.backend,
             "INSERT INTO admins (id, org_id, email, email_norm, role, sync_access, password_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -471,7 +559,7 @@ impl OrgStore {
                 self.store.now_ms().into(),
             ],
         )
-        .execute(&self.store.db.write)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match StoreError::from(e) {
             StoreError::Conflict(c) if c.key == UniqueKey::AdminEmail => {
@@ -479,6 +567,23 @@ impl OrgStore {
             }
             other => other,
         })?;
+        let fields: Vec<FieldChange> = [
+            FieldChange::set("email", Some(&email)),
+            FieldChange::set("role", Some(admin.role.code())),
+            FieldChange::set("sync_access", Some(admin.sync_access)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.record_change(
+            &mut tx,
+            by,
+            (Subject::Admin, &id),
+            ChangeAction::Created,
+            &fields,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(Admin {
             id,
             org_id: self.org.clone(),
@@ -526,11 +631,10 @@ impl OrgStore {
             return Ok(found);
         }
         let made = self
-            .create_config(NewConfig::new(
-                "Bulk Update",
-                ConfigKind::BulkUpdate,
-                Mode::Active,
-            ))
+            .create_config(
+                SYSTEM,
+                NewConfig::new("Bulk Update", ConfigKind::BulkUpdate, Mode::Active),
+            )
             .await;
         match made {
             Ok(config) => Ok(config),

@@ -1,7 +1,8 @@
-//! What operators change after setting a customer up: an organisation renamed or switched on,
-//! an admin's role, access or password changed, an admin disabled. Each change is written with
-//! its record in `operator_changes` (who, when, which fields from what to what) in one
-//! transaction, so no change is without its who and when.
+//! What operators create and change: organisations, configurations, admins, SCIM tokens and
+//! unmanaged users created, an organisation renamed or switched on, a configuration changed,
+//! disabled or deleted, an admin's role, access or password changed, an admin disabled. Each
+//! is written with its record in `operator_changes` (who, when, which fields from what to
+//! what) in one transaction, so no change is without its who and when.
 
 use chrono::{DateTime, Utc};
 use rollcall_domain::config::{DeactivationThreshold, Mode, Role};
@@ -23,6 +24,10 @@ pub enum Subject {
     Organisation,
     Configuration,
     Admin,
+    /// A SCIM token (its id: the token itself is never kept).
+    Token,
+    /// A user no source manages, created by an operator.
+    User,
 }
 
 impl Subject {
@@ -31,6 +36,8 @@ impl Subject {
             Subject::Organisation => "organisation",
             Subject::Configuration => "configuration",
             Subject::Admin => "admin",
+            Subject::Token => "token",
+            Subject::User => "user",
         }
     }
 
@@ -39,6 +46,8 @@ impl Subject {
             Subject::Organisation,
             Subject::Configuration,
             Subject::Admin,
+            Subject::Token,
+            Subject::User,
         ]
         .into_iter()
         .find(|s| s.code() == code)
@@ -48,25 +57,32 @@ impl Subject {
 /// What was done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangeAction {
+    Created,
     Updated,
     Disabled,
     Enabled,
+    /// A configuration deleted (its users released), a token revoked.
+    Deleted,
 }
 
 impl ChangeAction {
     pub fn code(self) -> &'static str {
         match self {
+            ChangeAction::Created => "created",
             ChangeAction::Updated => "updated",
             ChangeAction::Disabled => "disabled",
             ChangeAction::Enabled => "enabled",
+            ChangeAction::Deleted => "deleted",
         }
     }
 
     fn parse(code: &str) -> Option<ChangeAction> {
         [
+            ChangeAction::Created,
             ChangeAction::Updated,
             ChangeAction::Disabled,
             ChangeAction::Enabled,
+            ChangeAction::Deleted,
         ]
         .into_iter()
         .find(|a| a.code() == code)
@@ -102,6 +118,15 @@ impl FieldChange {
             field: field.to_owned(),
             before: before.map(|b| b.to_string()),
             after: after.as_ref().map(ToString::to_string),
+        })
+    }
+
+    /// A value something was created with (or, `after` `None`, what was removed).
+    pub(crate) fn set(field: &str, value: Option<impl ToString>) -> Option<FieldChange> {
+        Some(FieldChange {
+            field: field.to_owned(),
+            before: None,
+            after: Some(value?.to_string()),
         })
     }
 
@@ -268,7 +293,8 @@ impl OrgStore {
         let row = query(
             backend,
             format!(
-                "SELECT {CONFIG_COLUMNS}, sftp_keys FROM source_configs WHERE id = $1 AND org_id = $2"
+                "SELECT {CONFIG_COLUMNS}, sftp_keys FROM source_configs \
+                 WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL"
             ),
             vec![config.as_str().into(), self.org.as_str().into()],
         )
@@ -403,6 +429,209 @@ impl OrgStore {
         .await?;
         tx.commit().await?;
         self.config(config.as_str()).await
+    }
+
+    /// Disable a configuration (it starts no run from any source, and its queued runs are
+    /// cancelled) or enable it again, recording who did it.
+    pub async fn set_config_disabled(
+        &self,
+        by: &str,
+        config: &ConfigId,
+        disabled: bool,
+    ) -> Result<SourceConfig> {
+        let backend = self.store.db.backend;
+        let now = self.store.now_ms();
+        let mut tx = self.store.db.write.begin().await?;
+        let (sql, mut args): (&str, Vec<Arg>) = if disabled {
+            (
+                "UPDATE source_configs SET disabled_at = $3 \
+                 WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL AND disabled_at IS NULL",
+                vec![now.into()],
+            )
+        } else {
+            (
+                "UPDATE source_configs SET disabled_at = NULL \
+                 WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL AND disabled_at IS NOT NULL",
+                vec![],
+            )
+        };
+        args.insert(0, self.org.as_str().into());
+        args.insert(0, config.as_str().into());
+        let changed = query(backend, sql, args)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if changed {
+            let mut fields = vec![FieldChange {
+                field: "disabled".into(),
+                before: Some((!disabled).to_string()),
+                after: Some(disabled.to_string()),
+            }];
+            if disabled {
+                let cancelled = cancel_queued(backend, &mut tx, self, config, now).await?;
+                fields.extend(FieldChange::set("queued_runs_cancelled", Some(cancelled)));
+            }
+            let action = if disabled {
+                ChangeAction::Disabled
+            } else {
+                ChangeAction::Enabled
+            };
+            self.record_change(
+                &mut tx,
+                by,
+                (Subject::Configuration, config.as_str()),
+                action,
+                &fields,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.config(config.as_str()).await
+    }
+
+    /// Delete a configuration: its SCIM tokens are revoked, its SFTP login removed, its queued
+    /// runs cancelled and its name freed; its runs and their logs stay. The users it manages
+    /// become unmanaged when `release_users`; otherwise a configuration that manages users is
+    /// refused ([`StoreError::Manages`]), so that none is silently orphaned. A configuration
+    /// with a run in progress is refused. Returns how many users were released.
+    pub async fn delete_config(
+        &self,
+        by: &str,
+        config: &ConfigId,
+        release_users: bool,
+    ) -> Result<u64> {
+        let backend = self.store.db.backend;
+        let now = self.store.now_ms();
+        let mut tx = self.store.db.write.begin().await?;
+        let row = query(
+            backend,
+            "SELECT name FROM source_configs WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
+            vec![config.as_str().into(), self.org.as_str().into()],
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!("configuration {config}")));
+        };
+        let name: String = get(&row, "name")?;
+        let in_progress = query(
+            backend,
+            "SELECT id FROM sync_runs WHERE config_id = $1 AND status = $2 LIMIT 1",
+            vec![
+                config.as_str().into(),
+                rollcall_domain::RunStatus::InProgress.code().into(),
+            ],
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(run) = in_progress {
+            return Err(StoreError::InUse(format!(
+                "run {} of configuration '{name}' is in progress: wait for it to end, then delete the configuration",
+                get::<String>(&run, "id")?
+            )));
+        }
+        let managed = query(
+            backend,
+            "SELECT COUNT(*) AS n FROM users WHERE org_id = $1 AND managed_by = $2",
+            vec![self.org.as_str().into(), config.as_str().into()],
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let managed = u64::try_from(get::<i64>(&managed, "n")?).unwrap_or(0);
+        if managed > 0 && !release_users {
+            return Err(StoreError::Manages {
+                config: name,
+                users: managed,
+            });
+        }
+        if managed > 0 {
+            // Each released user's version moves, so a write planned before sees the change.
+            query(
+                backend,
+                "UPDATE users SET managed_by = NULL, version = version + 1, updated_at = $1 \
+                 WHERE org_id = $2 AND managed_by = $3",
+                vec![now.into(), self.org.as_str().into(), config.as_str().into()],
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        query(
+            backend,
+            "UPDATE scim_tokens SET revoked_at = $1 WHERE config_id = $2 AND revoked_at IS NULL",
+            vec![now.into(), config.as_str().into()],
+        )
+        .execute(&mut *tx)
+        .await?;
+        let cancelled = cancel_queued(backend, &mut tx, self, config, now).await?;
+        query(
+            backend,
+            "UPDATE source_configs SET deleted_at = $1, sftp_user = NULL, sftp_password_hash = NULL, \
+             sftp_keys = NULL WHERE id = $2",
+            vec![now.into(), config.as_str().into()],
+        )
+        .execute(&mut *tx)
+        .await?;
+        let fields: Vec<FieldChange> = [
+            FieldChange::set("name", Some(&name)),
+            FieldChange::set("users_released", Some(managed)),
+            FieldChange::set("queued_runs_cancelled", Some(cancelled)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.record_change(
+            &mut tx,
+            by,
+            (Subject::Configuration, config.as_str()),
+            ChangeAction::Deleted,
+            &fields,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(managed)
+    }
+
+    /// Create a user no source manages, as the plan wrote it, recording who did it and the
+    /// fields it was given. A value another user took meanwhile is `Conflict` (plan again to
+    /// learn which).
+    pub async fn create_unmanaged_user(
+        &self,
+        by: &str,
+        write: &rollcall_domain::plan::Write,
+        fields: &[std::borrow::Cow<'static, str>],
+    ) -> Result<()> {
+        if write.expected_version.is_some() || write.user.managed_by.is_some() {
+            return Err(StoreError::Database);
+        }
+        let now = self.store.now_ms();
+        let mut tx = self.store.db.write.begin().await?;
+        crate::users::write_users(
+            self.store.db.backend,
+            &mut tx,
+            &self.org,
+            vec![crate::users::UserWriteRef::from(write)],
+            now,
+        )
+        .await?;
+        let username = write.user.profile.username.as_ref().map(|u| u.as_str());
+        let recorded: Vec<FieldChange> = [
+            FieldChange::set("username", username),
+            FieldChange::set("fields", Some(fields.join(","))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.record_change(
+            &mut tx,
+            by,
+            (Subject::User, write.user.id.as_str()),
+            ChangeAction::Created,
+            &recorded,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The organisation's admins, by email.
@@ -549,7 +778,8 @@ impl OrgStore {
             .collect()
     }
 
-    async fn record_change(
+    /// Record a change made outside this module, in the caller's transaction.
+    pub(crate) async fn record_change(
         &self,
         tx: &mut Transaction<'static, Any>,
         by: &str,
@@ -578,4 +808,28 @@ impl OrgStore {
         .await?;
         Ok(())
     }
+}
+
+/// Cancel a configuration's queued runs in the caller's transaction; how many.
+async fn cancel_queued(
+    backend: crate::Backend,
+    tx: &mut Transaction<'static, Any>,
+    org: &OrgStore,
+    config: &ConfigId,
+    now: i64,
+) -> Result<u64> {
+    let done = query(
+        backend,
+        "UPDATE sync_runs SET status = $1, ended_at = $2 WHERE org_id = $3 AND config_id = $4 AND status = $5",
+        vec![
+            rollcall_domain::RunStatus::Cancelled.code().into(),
+            now.into(),
+            org.org.as_str().into(),
+            config.as_str().into(),
+            rollcall_domain::RunStatus::Queued.code().into(),
+        ],
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -17,15 +17,19 @@ pub struct UserPage {
 
 impl OrgStore {
     /// The organisation's users by username, a page at a time; `search` matches username,
-    /// email and name, case-insensitively.
+    /// email and name, case-insensitively; `unmanaged_only` keeps the users no source manages.
     pub async fn user_page(
         &self,
         search: &str,
+        unmanaged_only: bool,
         after: Option<(&str, &str)>,
         limit: u32,
     ) -> Result<UserPage> {
         let mut sql =
             format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND scim_deleted = 0");
+        if unmanaged_only {
+            sql.push_str(" AND managed_by IS NULL");
+        }
         let mut args: Vec<Arg> = vec![self.org.as_str().into()];
         let search = search.trim().to_lowercase();
         if !search.is_empty() {

@@ -154,6 +154,7 @@ impl Engine {
     ) -> Result<RunRecord, SyncError> {
         let mut run = match start {
             Start::New(meta) => {
+                crate::enabled(config)?;
                 if config.mapping.is_none() {
                     return Err(SyncError::NotAFileConfiguration {
                         config: config.name.clone(),
@@ -323,6 +324,7 @@ impl Engine {
             });
         }
         let config = org.config(record.config_id.as_str()).await?;
+        crate::enabled(&config)?;
         if config.mapping.is_none() {
             return Err(SyncError::NotAFileConfiguration {
                 config: config.name.clone(),

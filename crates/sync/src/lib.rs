@@ -6,7 +6,8 @@
 //!   approved it;
 //! - [`Engine::enqueue_upload`] and [`queue::Queue`]: uploads stored, then run one at a time
 //!   per configuration by the workers of every node;
-//! - [`scim::scim_apply`]: one SCIM write, committed with others in groups.
+//! - [`scim::scim_apply`]: one SCIM write, committed with others in groups;
+//! - [`unmanaged::create_unmanaged_user`]: a user no source manages, as an operator creates one.
 //!
 //! Each plans its records against what the store holds (`rollcall_domain::plan`), checks
 //! the deactivation threshold, applies the plan in one transaction and records the run with
@@ -20,6 +21,7 @@ pub mod queue;
 pub mod scim;
 #[doc(hidden)]
 pub mod stages;
+pub mod unmanaged;
 
 use std::sync::Arc;
 
@@ -49,6 +51,11 @@ pub enum SyncError {
         "configuration '{config}' is a {kind} configuration: only file and pull configurations sync files"
     )]
     NotAFileConfiguration { config: String, kind: String },
+    /// The configuration is disabled: it starts no run until an operator enables it.
+    #[error(
+        "configuration '{config}' is disabled: an operator enables it with `rollcall config enable`"
+    )]
+    Disabled { config: String },
     /// Only a run blocked by the deactivation threshold can be approved.
     #[error(
         "run {run} is {}: only a run blocked by the deactivation threshold can be approved", status.label()
@@ -69,10 +76,21 @@ impl SyncError {
         matches!(
             self,
             SyncError::NotAFileConfiguration { .. }
+                | SyncError::Disabled { .. }
                 | SyncError::NotBlocked { .. }
                 | SyncError::NoKeptFile { .. }
                 | SyncError::KeptFileUnreadable { .. }
         )
+    }
+}
+
+/// Refuse a run of a disabled configuration.
+fn enabled(config: &SourceConfig) -> Result<(), SyncError> {
+    match config.disabled_at {
+        Some(_) => Err(SyncError::Disabled {
+            config: config.name.clone(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -145,6 +163,7 @@ impl Engine {
         meta: &RunMeta,
         batch: &[BatchItem],
     ) -> Result<RunRecord, SyncError> {
+        enabled(config)?;
         stages::run_batch(org, config, meta, batch).await
     }
 

@@ -182,6 +182,18 @@ impl Queue {
                 .finish_run(&run.id, Finish::DataLoadFailed(&[problem.log_row()]))
                 .await?)
         };
+        if config.disabled_at.is_some() {
+            return fail(FileProblem::new(
+                None,
+                format!(
+                    "configuration '{}' was disabled before this upload ran, so it was not applied: \
+                     upload it again once an operator enables the configuration",
+                    config.name
+                ),
+                "",
+            ))
+            .await;
+        }
         if let Some(problem) = given_up(run.attempts) {
             tracing::error!(run = %run.id, attempts = MAX_ATTEMPTS, "run given up");
             return fail(problem).await;

@@ -56,15 +56,18 @@ on_both!(
     sessions_expire_when_idle_and_absolutely,
     |db: TestDb| async move {
         let (store, clock) = open(&db, "2024-01-15T08:00:00Z").await;
-        let org = store.create_org("Acme", true).await.unwrap();
+        let org = store.create_org("tests", "Acme", true).await.unwrap();
         let admin = store
             .org(org.id)
-            .create_admin(NewAdmin {
-                email: "people@acme.example".into(),
-                role: Role::PeopleAdmin,
-                sync_access: true,
-                password_hash: "unused".into(),
-            })
+            .create_admin(
+                "tests",
+                NewAdmin {
+                    email: "people@acme.example".into(),
+                    role: Role::PeopleAdmin,
+                    sync_access: true,
+                    password_hash: "unused".into(),
+                },
+            )
             .await
             .unwrap();
         let (token, csrf) = store.create_session(&admin).await.unwrap();
@@ -179,14 +182,17 @@ on_both!(
     the_runs_page_filters_at_its_edges,
     |db: TestDb| async move {
         let (store, clock) = open(&db, "2024-01-15T12:00:00Z").await;
-        let org = store.create_org("Acme", true).await.unwrap();
+        let org = store.create_org("tests", "Acme", true).await.unwrap();
         let org = store.org(org.id);
         let payroll = org
-            .create_config(new_config("Payroll", ConfigKind::Sftp, Some(mapping())))
+            .create_config(
+                "tests",
+                new_config("Payroll", ConfigKind::Sftp, Some(mapping())),
+            )
             .await
             .unwrap();
         let scim = org
-            .create_config(new_config("SCIM", ConfigKind::Scim, None))
+            .create_config("tests", new_config("SCIM", ConfigKind::Scim, None))
             .await
             .unwrap();
         use RunStatus::*;
@@ -282,7 +288,7 @@ on_both!(
         );
 
         // Another organisation sees none of it.
-        let other = store.create_org("Other", true).await.unwrap();
+        let other = store.create_org("tests", "Other", true).await.unwrap();
         assert!(
             names(&store.org(other.id), &clock, &filter(&[]))
                 .await
@@ -295,10 +301,13 @@ on_both!(
     keyset_pages_cover_every_run_once_even_at_equal_times,
     |db: TestDb| async move {
         let (store, clock) = open(&db, "2024-01-15T12:00:00Z").await;
-        let org = store.create_org("Acme", true).await.unwrap();
+        let org = store.create_org("tests", "Acme", true).await.unwrap();
         let org = store.org(org.id);
         let payroll = org
-            .create_config(new_config("Payroll", ConfigKind::Sftp, Some(mapping())))
+            .create_config(
+                "tests",
+                new_config("Payroll", ConfigKind::Sftp, Some(mapping())),
+            )
             .await
             .unwrap();
         let mut made = Vec::new();
@@ -380,19 +389,25 @@ async fn bulk_org(
     users: &[(&str, &str, bool)],
 ) -> (OrgStore, rollcall_store::Admin) {
     use rollcall_domain::values::{Email, UserName};
-    let org = store.create_org(name, true).await.unwrap();
+    let org = store.create_org("tests", name, true).await.unwrap();
     let org = store.org(org.id);
     let admin = org
-        .create_admin(NewAdmin {
-            email: format!("people@{}.example", name.to_lowercase()),
-            role: Role::PeopleAdmin,
-            sync_access: true,
-            password_hash: "unused".into(),
-        })
+        .create_admin(
+            "tests",
+            NewAdmin {
+                email: format!("people@{}.example", name.to_lowercase()),
+                role: Role::PeopleAdmin,
+                sync_access: true,
+                password_hash: "unused".into(),
+            },
+        )
         .await
         .unwrap();
     let payroll = org
-        .create_config(new_config("Payroll", ConfigKind::Sftp, Some(mapping())))
+        .create_config(
+            "tests",
+            new_config("Payroll", ConfigKind::Sftp, Some(mapping())),
+        )
         .await
         .unwrap();
     for (username, email, managed) in users {

@@ -61,7 +61,7 @@ async fn samples(org: &OrgStore) -> HashMap<LookupParam, String> {
         .iter()
         .find(|c| c.kind == ConfigKind::Scim)
         .expect("a SCIM configuration");
-    let token = org.create_token(&scim.id).await.unwrap();
+    let token = org.create_token("tests", scim).await.unwrap();
     let run = org.runs(1).await.unwrap().remove(0);
     HashMap::from([
         (LookupParam::Org, org.org_id().as_str().to_owned()),
@@ -279,7 +279,7 @@ async fn postgres_answers_point_lookups_by_their_unique_index_with_and_without_s
     without_autovacuum(&mut conn).await;
     let (org, config) = setup(&store, "Acme").await;
     let scim = org
-        .create_config(new_config("Entra", ConfigKind::Scim, None))
+        .create_config("tests", new_config("Entra", ConfigKind::Scim, None))
         .await
         .unwrap();
     // A year of hourly SCIM activity runs is thousands; a thousand runs already make the
@@ -377,7 +377,7 @@ async fn sqlite_answers_point_lookups_by_their_unique_index_without_statistics()
     let db = support::sqlite().await;
     let store = Store::open(&db.url).await.unwrap();
     let (org, config) = setup(&store, "Acme").await;
-    org.create_config(new_config("Entra", ConfigKind::Scim, None))
+    org.create_config("tests", new_config("Entra", ConfigKind::Scim, None))
         .await
         .unwrap();
     let batch: Vec<BatchItem> = (0..2_000).map(|i| person(i, "Engineer")).collect();

@@ -25,14 +25,20 @@ fn upload(config: &SourceConfig, name: &str) -> NewRun {
 }
 
 async fn two_configs(store: &Store) -> (OrgStore, SourceConfig, SourceConfig) {
-    let org = store.create_org("Acme", true).await.unwrap();
+    let org = store.create_org("tests", "Acme", true).await.unwrap();
     let org = store.org(org.id);
     let a = org
-        .create_config(new_config("Payroll A", ConfigKind::Sftp, Some(mapping())))
+        .create_config(
+            "tests",
+            new_config("Payroll A", ConfigKind::Sftp, Some(mapping())),
+        )
         .await
         .unwrap();
     let b = org
-        .create_config(new_config("Payroll B", ConfigKind::Sftp, Some(mapping())))
+        .create_config(
+            "tests",
+            new_config("Payroll B", ConfigKind::Sftp, Some(mapping())),
+        )
         .await
         .unwrap();
     (org, a, b)
@@ -257,7 +263,7 @@ on_both!(
             other => panic!("expected a conflict, got {other:?}"),
         }
         // Another organisation cannot see, let alone cancel, the run.
-        let intruder = store.create_org("Intruder", true).await.unwrap();
+        let intruder = store.create_org("tests", "Intruder", true).await.unwrap();
         assert!(matches!(
             store.org(intruder.id).cancel_run(&running.run.id).await,
             Err(StoreError::NotFound(_))

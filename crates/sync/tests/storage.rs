@@ -260,11 +260,11 @@ on_both!(racing_writers_never_both_win, |db: TestDb| async move {
     let b_store = Store::open(&db.url).await.unwrap();
     let (a, a_config) = setup(&a_store, "A").await;
     let (b, b_config) = {
-        let org = b_store.create_org("B", true).await.unwrap();
+        let org = b_store.create_org("tests", "B", true).await.unwrap();
         let org = b_store.org(org.id);
         let mut new = new_config("Payroll", ConfigKind::Sftp, Some(mapping()));
         new.name = "HR".into();
-        let config = org.create_config(new).await.unwrap();
+        let config = org.create_config("tests", new).await.unwrap();
         (org, config)
     };
     for round in 0..10 {
@@ -308,7 +308,10 @@ on_both!(racing_writers_never_both_win, |db: TestDb| async move {
 
     // Within one organisation, two configurations racing for the same username.
     let other_config = a
-        .create_config(new_config("Second", ConfigKind::Sftp, Some(mapping())))
+        .create_config(
+            "tests",
+            new_config("Second", ConfigKind::Sftp, Some(mapping())),
+        )
         .await
         .unwrap();
     let a2 = a_store.org(a.org_id().clone());
@@ -327,7 +330,7 @@ on_both!(
     |db: TestDb| async move {
         let store = Store::open(&db.url).await.unwrap();
         let (a, _) = setup(&store, "A").await;
-        let b = store.org(store.create_org("B", false).await.unwrap().id);
+        let b = store.org(store.create_org("tests", "B", false).await.unwrap().id);
         let user = |name: &str, email: &str| {
             let mut u = StoredUser::new(UserId::new(rollcall_store::new_id()));
             u.profile.username = Some(UserName::parse(name).unwrap());
@@ -352,7 +355,7 @@ on_both!(
         b.insert_unmanaged_user(&user("jane", "j3@acme.com"))
             .await
             .unwrap();
-        match store.create_org("A", false).await {
+        match store.create_org("tests", "A", false).await {
             Err(StoreError::Conflict(c)) => {
                 assert_eq!(c.key, rollcall_store::UniqueKey::OrgName);
                 assert_eq!(c.to_string(), "an organisation named 'A' already exists");
@@ -390,7 +393,7 @@ on_both!(organisations_are_isolated, |db: TestDb| async move {
 on_both!(tokens_authenticate_and_revoke, |db: TestDb| async move {
     let store = Store::open(&db.url).await.unwrap();
     let (a, config) = setup(&store, "A").await;
-    let token = a.create_token(&config.id).await.unwrap();
+    let token = a.create_token("tests", &config).await.unwrap();
     let (org, cfg) = store.authenticate_token(&token).await.unwrap().unwrap();
     assert_eq!((&org, &cfg), (a.org_id(), &config.id));
     assert!(
@@ -410,7 +413,7 @@ on_both!(
         let store = Store::open(&db.url).await.unwrap();
         let (a, config) = setup(&store, "A").await;
         let (b, _) = setup(&store, "B").await;
-        let token = a.create_token(&config.id).await.unwrap();
+        let token = a.create_token("tests", &config).await.unwrap();
         let listed = a.tokens().await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].config_name, config.name);
@@ -488,10 +491,10 @@ on_both!(
         // one group. Exactly one of each pair is created, the other is refused, and every request
         // is logged once in the hour's SCIM run.
         let store = Store::open(&db.url).await.unwrap();
-        let org = store.create_org("Acme", true).await.unwrap();
+        let org = store.create_org("tests", "Acme", true).await.unwrap();
         let org = store.org(org.id);
         let config = org
-            .create_config(new_config("SCIM", ConfigKind::Scim, None))
+            .create_config("tests", new_config("SCIM", ConfigKind::Scim, None))
             .await
             .unwrap();
         let mut tasks = Vec::new();
@@ -562,7 +565,7 @@ on_both!(
         let (name, kept) = org.run_file(&blocked.id).await.unwrap().unwrap();
         assert_eq!((name.as_str(), kept), ("leavers.csv", content));
         // Another organisation sees no such file.
-        let other = store.create_org("Other", true).await.unwrap();
+        let other = store.create_org("tests", "Other", true).await.unwrap();
         assert!(
             store
                 .org(other.id)
@@ -639,7 +642,7 @@ on_both!(
     |db: TestDb| async move {
         let store = Store::open(&db.url).await.unwrap();
         let (org, config) = setup(&store, "Acme").await;
-        let other = store.org(store.create_org("Other", false).await.unwrap().id);
+        let other = store.org(store.create_org("tests", "Other", false).await.unwrap().id);
         let unmanaged = |name: &str, email: &str| {
             let mut u = StoredUser::new(UserId::new(rollcall_store::new_id()));
             u.profile.username = Some(UserName::parse(name).unwrap());
@@ -729,7 +732,10 @@ on_both!(
         let store = Store::open(&db.url).await.unwrap();
         let (org, config) = setup(&store, "Acme").await;
         let other = org
-            .create_config(new_config("Other", ConfigKind::Sftp, Some(mapping())))
+            .create_config(
+                "tests",
+                new_config("Other", ConfigKind::Sftp, Some(mapping())),
+            )
             .await
             .unwrap();
         let user = |name: &str, phone: &str, by: &SourceConfig| {
@@ -760,10 +766,10 @@ on_both!(scim_pages_see_every_write, |db: TestDb| async move {
     // second store on the same database) must show in the next page and its total.
     let reader = Store::open(&db.url).await.unwrap();
     let writer = Store::open(&db.url).await.unwrap();
-    let org = reader.create_org("Acme", true).await.unwrap();
+    let org = reader.create_org("tests", "Acme", true).await.unwrap();
     let (read_org, write_org) = (reader.org(org.id.clone()), writer.org(org.id));
     let config = write_org
-        .create_config(new_config("SCIM", ConfigKind::Scim, None))
+        .create_config("tests", new_config("SCIM", ConfigKind::Scim, None))
         .await
         .unwrap();
     let create = |n: u32| {
@@ -854,7 +860,7 @@ on_both!(
     a_sifted_file_runs_as_the_whole_file_would,
     |db: TestDb| async move {
         let store = Store::open(&db.url).await.unwrap();
-        let org = store.create_org("Acme", true).await.unwrap();
+        let org = store.create_org("tests", "Acme", true).await.unwrap();
         let org = store.org(org.id);
         let f = |a: &str, b: &str| (a.to_owned(), b.to_owned());
         let mapping = rollcall_domain::mapping::Mapping::new(
@@ -873,11 +879,10 @@ on_both!(
         )
         .unwrap();
         let config = org
-            .create_config(support::new_config(
-                "Payroll",
-                ConfigKind::Sftp,
-                Some(mapping),
-            ))
+            .create_config(
+                "tests",
+                support::new_config("Payroll", ConfigKind::Sftp, Some(mapping)),
+            )
             .await
             .unwrap();
         const HEADER: &str = "Id,Login,Email,Mobile,Boss,Title,Active,Start,Cc\n";

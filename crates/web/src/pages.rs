@@ -1045,7 +1045,7 @@ async fn users(
     let query = PageQuery::parse(raw.as_deref());
     let q = query.get("q").unwrap_or_default().to_owned();
     let after = query.get("after").and_then(|a| a.split_once(' '));
-    let page = org.user_page(&q, after, USERS_PAGE).await?;
+    let page = org.user_page(&q, false, after, USERS_PAGE).await?;
     let names: std::collections::HashMap<String, String> = org
         .configs()
         .await?

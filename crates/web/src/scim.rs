@@ -230,16 +230,30 @@ impl FromRequestParts<AppState> for ScimCaller {
             .filter(|t| !t.is_empty())
             .ok_or_else(unauthorized)?;
         let digest = rollcall_store::credentials::token_digest(token);
-        if let Some(caller) = state.tokens.get(&digest) {
-            return Ok(caller);
-        }
-        let Some((org_id, config_id)) = state.store.authenticate_token(token).await? else {
-            return Err(unauthorized());
+        let caller = match state.tokens.get(&digest) {
+            Some(caller) => caller,
+            None => {
+                let Some((org_id, config_id)) = state.store.authenticate_token(token).await? else {
+                    return Err(unauthorized());
+                };
+                let org = state.store.org(org_id);
+                let config = org.config(config_id.as_str()).await?;
+                let caller = ScimCaller(Arc::new(Grant { org, config }));
+                // A disabled configuration's caller is read again each time, so that enabling
+                // it takes effect at once.
+                if caller.config.disabled_at.is_none() {
+                    state.tokens.put(digest, caller.clone());
+                }
+                caller
+            }
         };
-        let org = state.store.org(org_id);
-        let config = org.config(config_id.as_str()).await?;
-        let caller = ScimCaller(Arc::new(Grant { org, config }));
-        state.tokens.put(digest, caller.clone());
+        if caller.config.disabled_at.is_some() {
+            return Err(ScimApiError::new(
+                403,
+                None,
+                "This SCIM configuration is disabled in rollcall: the application's operator enables it again",
+            ));
+        }
         Ok(caller)
     }
 }

@@ -787,3 +787,36 @@ fn a_scim_delete_deactivates_and_hides_the_user() {
     assert_eq!(error(r).error_type, ErrorType::OrganisationConflict);
     assert!(r.write.is_none());
 }
+
+#[test]
+fn an_operators_user_is_created_unmanaged_and_never_claims_one() {
+    let unmanaged = |pairs: &[(FieldKey, &str)]| -> BatchItem {
+        let cells: Vec<(FieldKey, String)> =
+            pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        Ok(crate::record::unmanaged_user(&cells, &ReadOptions::default()).unwrap())
+    };
+    let p = run(
+        vec![unmanaged(&[
+            (FieldKey::Username, "ann"),
+            (FieldKey::Email, "ann@acme.com"),
+        ])],
+        &ctx(vec![]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Created);
+    let w = r.write.as_ref().unwrap();
+    assert_eq!(w.user.managed_by, None, "no source manages it");
+    assert!(!w.user.email_from_source);
+
+    // An unmanaged user with the same email is a conflict, not a user to claim.
+    let p = run(
+        vec![unmanaged(&[
+            (FieldKey::Username, "ann2"),
+            (FieldKey::Email, "ann@acme.com"),
+        ])],
+        &ctx(vec![with_email(stored("ann"), "ann@acme.com")]),
+    );
+    let r = only(&p);
+    assert!(r.write.is_none());
+    assert_eq!(error(r).error_type, ErrorType::OrganisationConflict);
+}

@@ -113,10 +113,13 @@ pub fn new_config(name: &str, kind: ConfigKind, mapping: Option<Mapping>) -> New
 }
 
 pub async fn setup(store: &Store, org_name: &str) -> (OrgStore, SourceConfig) {
-    let org = store.create_org(org_name, true).await.unwrap();
+    let org = store.create_org("tests", org_name, true).await.unwrap();
     let org = store.org(org.id);
     let config = org
-        .create_config(new_config("Payroll", ConfigKind::Sftp, Some(mapping())))
+        .create_config(
+            "tests",
+            new_config("Payroll", ConfigKind::Sftp, Some(mapping())),
+        )
         .await
         .unwrap();
     (org, config)
