@@ -11,11 +11,11 @@ use rollcall_domain::RunStatus;
 use rollcall_domain::config::{ConfigKind, DeactivationThreshold, Mode, Role};
 use rollcall_domain::field::FieldKey;
 use rollcall_domain::mapping::Mapping;
-use rollcall_domain::setup::{ConfigName, NewPassword, OrgName, SftpUser, SshPublicKey};
-use rollcall_domain::values::{Email, PhoneRegion};
+use rollcall_domain::setup::{NewPassword, SftpUser, SshPublicKey};
+use rollcall_domain::values::Email;
 use rollcall_operator::{
     AdminChange, ConfigChange, LogFormat, NewAdministrator, NewConfiguration, Operator,
-    OperatorError, OrgChange, RunsFilter, text,
+    OperatorError, OrgChange, RUNS_LISTED, RunsFilter, input, text,
 };
 use rollcall_store::{OrgStore, RunRecord};
 use rollcall_sync::ReadProgress;
@@ -33,9 +33,6 @@ use crate::{CmdResult, Databases, Failure, usage};
 
 /// Who the CLI's changes and approvals are recorded as made by.
 const ACTING_VIA_CLI: &str = "operator via CLI";
-
-/// The most runs `runs list` shows.
-const RUNS_LISTED: u32 = 1000;
 
 /// Run an operator command (every command but `serve`) against the database its arguments
 /// name.
@@ -128,8 +125,7 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
         Command::Org(OrgCommand::Create {
             name, provisioning, ..
         }) => {
-            let name =
-                OrgName::parse(&name).map_err(|e| usage(format!("the organisation name {e}")))?;
+            let name = input::org_name(&name).map_err(usage)?;
             println!(
                 "{}",
                 opened
@@ -166,9 +162,9 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
             let change = OrgChange {
                 name: name
                     .as_deref()
-                    .map(OrgName::parse)
+                    .map(input::org_name)
                     .transpose()
-                    .map_err(|e| usage(format!("the organisation name {e}")))?,
+                    .map_err(usage)?,
                 provisioning: provisioning.map(OnOff::is_on),
             };
             let updated = opened.get().await?.update_org(&org, change).await?;
@@ -512,7 +508,9 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
 impl From<OperatorError> for Failure {
     fn from(e: OperatorError) -> Failure {
         match e {
-            OperatorError::Refused(why) => Failure::Usage(why),
+            OperatorError::Refused(why)
+            | OperatorError::NotFound(why)
+            | OperatorError::Conflict(why) => Failure::Usage(why),
             other => Failure::Internal(other.into()),
         }
     }
@@ -566,16 +564,11 @@ fn revoked(done: Result<(), OperatorError>) -> CmdResult {
 }
 
 fn parse_email(email: &str) -> Result<Email, Failure> {
-    Email::parse(email).map_err(|e| usage(format!("--email: {e}")))
+    input::email("--email", email).map_err(usage)
 }
 
 fn parse_role(role: &str) -> Result<Role, Failure> {
-    Role::parse(role).ok_or_else(|| {
-        usage(format!(
-            "unknown role '{role}': valid roles are {}",
-            Role::valid_codes()
-        ))
-    })
+    input::role(role).map_err(usage)
 }
 
 /// A secret given as an argument, or else read from standard input.
@@ -602,7 +595,7 @@ fn read_secret(what: &str) -> Result<String, Failure> {
 
 /// A new password (`what`: whose) from standard input.
 fn read_new_password(what: &str) -> Result<NewPassword, Failure> {
-    NewPassword::parse(read_secret(what)?).map_err(|e| usage(format!("the {what} {e}")))
+    input::new_password(what, read_secret(what)?).map_err(usage)
 }
 
 /// The OpenSSH public key in the file at `path`.
@@ -613,12 +606,7 @@ fn read_public_key(path: &Path) -> Result<SshPublicKey, Failure> {
             path.display()
         ))
     })?;
-    SshPublicKey::parse(&text).ok_or_else(|| {
-        usage(format!(
-            "{} is not an OpenSSH public key: expected a line like 'ssh-ed25519 AAAA… comment'",
-            path.display()
-        ))
-    })
+    input::public_key(&path.display().to_string(), &text).map_err(usage)
 }
 
 /// The mapping in the TOML file at `path`.
@@ -629,8 +617,7 @@ fn read_mapping(path: &Path) -> Result<Mapping, Failure> {
             path.display()
         ))
     })?;
-    rollcall_hrfile::mapping_file::parse_mapping(&text)
-        .map_err(|e| usage(format!("mapping {}: {e}", path.display())))
+    input::mapping(&format!("mapping {}", path.display()), &text).map_err(usage)
 }
 
 fn mode(arg: ModeArg) -> Mode {
@@ -647,8 +634,7 @@ fn new_configuration(args: ConfigCreateArgs) -> Result<NewConfiguration, Failure
         KindArg::Workday => ConfigKind::Workday,
         KindArg::GoogleWorkspace => ConfigKind::GoogleWorkspace,
     };
-    let name =
-        ConfigName::parse(&args.name).map_err(|e| usage(format!("the configuration name {e}")))?;
+    let name = input::config_name(&args.name).map_err(usage)?;
     Ok(NewConfiguration {
         name,
         kind,
@@ -675,15 +661,15 @@ fn new_configuration(args: ConfigCreateArgs) -> Result<NewConfiguration, Failure
         notify: args
             .notify
             .as_deref()
-            .map(Email::parse)
+            .map(|e| input::email("--notify", e))
             .transpose()
-            .map_err(|e| usage(format!("--notify: {e}")))?,
+            .map_err(usage)?,
         phone_region: args
             .phone_region
             .as_deref()
-            .map(PhoneRegion::parse)
+            .map(|r| input::phone_region("--phone-region", r))
             .transpose()
-            .map_err(|e| usage(format!("--phone-region: {e}")))?,
+            .map_err(usage)?,
         // Read last, once everything else is known to be right.
         sftp_password: args
             .sftp_password_stdin
@@ -734,19 +720,19 @@ fn config_change(args: ConfigUpdateArgs) -> Result<ConfigChange, Failure> {
         rename: args
             .rename
             .as_deref()
-            .map(ConfigName::parse)
+            .map(input::config_name)
             .transpose()
-            .map_err(|e| usage(format!("the configuration name {e}")))?,
+            .map_err(usage)?,
         mode: args.mode.map(mode),
         mapping: args.mapping.as_deref().map(read_mapping).transpose()?,
         deactivation_threshold: or_none(args.deactivation_threshold.as_deref(), |t| {
             DeactivationThreshold::parse(t).map_err(usage)
         })?,
         notify: or_none(args.notify.as_deref(), |e| {
-            Email::parse(e).map_err(|e| usage(format!("--notify: {e}")))
+            input::email("--notify", e).map_err(usage)
         })?,
         phone_region: or_none(args.phone_region.as_deref(), |r| {
-            PhoneRegion::parse(r).map_err(|e| usage(format!("--phone-region: {e}")))
+            input::phone_region("--phone-region", r).map_err(usage)
         })?,
         sftp_user,
         sftp_password,

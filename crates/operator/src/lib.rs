@@ -2,9 +2,13 @@
 //!
 //! Each operation takes values already parsed at the edge (a `ConfigName`, an `Email`, a
 //! `Mapping`), checks what only the database can tell, and writes nothing when it refuses:
-//! a refusal is [`OperatorError::Refused`] with what was wrong and how to fix it. The CLI
-//! calls these and prints what they return ([`text`]); the operator API is to call the same.
+//! a refusal is [`OperatorError::Refused`] (or, for something named that does not exist,
+//! [`OperatorError::NotFound`]; for a name taken or a run in the wrong status,
+//! [`OperatorError::Conflict`]) with what was wrong and how to fix it. The CLI and the
+//! operator API (`/api/v1/operator`) check what the operator typed with [`input`], call these
+//! and answer with what they return ([`text`]).
 
+pub mod input;
 pub mod text;
 
 use std::path::Path;
@@ -28,12 +32,23 @@ use rollcall_sync::{Engine, FileInput, ReadProgress, RunMeta, Start, SyncError, 
 /// The name of the SCIM configuration a token is issued for when none is named.
 pub const DEFAULT_SCIM_CONFIG: &str = "SCIM";
 
+/// The most runs a list of runs gives (`runs list`; the operator API's largest `limit`).
+pub const RUNS_LISTED: u32 = 1000;
+
 /// Why an operation did nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
     /// The operator's to fix (exit 2 on the CLI): what was wrong and how to fix it.
     #[error("{0}")]
     Refused(String),
+    /// The organisation, configuration, admin, token or run named does not exist (the
+    /// operator's to fix, as a refusal; the operator API answers 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// A name is taken, or a run is not in the status the operation needs (the operator's
+    /// to fix, as a refusal; the operator API answers 409).
+    #[error("{0}")]
+    Conflict(String),
     /// Failed inside rollcall.
     #[error(transparent)]
     Store(StoreError),
@@ -51,12 +66,16 @@ fn refused(message: impl Into<String>) -> OperatorError {
     OperatorError::Refused(message.into())
 }
 
+fn not_found(message: impl Into<String>) -> OperatorError {
+    OperatorError::NotFound(message.into())
+}
+
 impl From<StoreError> for OperatorError {
     fn from(e: StoreError) -> OperatorError {
         match e {
-            StoreError::NotFound(what) => OperatorError::Refused(what),
+            StoreError::NotFound(what) => OperatorError::NotFound(what),
             taken @ (StoreError::Conflict(_) | StoreError::RunStatus { .. }) => {
-                OperatorError::Refused(taken.to_string())
+                OperatorError::Conflict(taken.to_string())
             }
             StoreError::Manages { config, users } => OperatorError::Refused(format!(
                 "configuration '{config}' manages {users} users: give --release-users to delete it \
@@ -215,7 +234,7 @@ impl Operator {
     pub async fn org(&self, id_or_name: &str) -> Result<OrgStore> {
         match self.store().find_org(id_or_name).await {
             Ok(found) => Ok(self.store().org(found.id)),
-            Err(StoreError::NotFound(_)) => Err(refused(format!(
+            Err(StoreError::NotFound(_)) => Err(not_found(format!(
                 "unknown organisation '{id_or_name}': give its id or name"
             ))),
             Err(e) => Err(e.into()),
@@ -228,7 +247,7 @@ impl Operator {
             Ok(config) => Ok(config),
             Err(StoreError::NotFound(_)) => {
                 let known: Vec<String> = org.configs().await?.into_iter().map(|c| c.name).collect();
-                Err(refused(format!(
+                Err(not_found(format!(
                     "unknown configuration '{name}' in this organisation (configurations: {})",
                     if known.is_empty() {
                         "none".to_owned()
@@ -245,7 +264,7 @@ impl Operator {
     async fn run_org(&self, run: &RunId) -> Result<OrgStore> {
         match self.store().run_org(run).await {
             Ok(org) => Ok(self.store().org(org)),
-            Err(StoreError::NotFound(_)) => Err(refused(format!("unknown run '{run}'"))),
+            Err(StoreError::NotFound(_)) => Err(not_found(format!("unknown run '{run}'"))),
             Err(e) => Err(e.into()),
         }
     }
@@ -302,7 +321,7 @@ impl Operator {
         if org.revoke_token_by_id(id.trim()).await? {
             Ok(())
         } else {
-            Err(refused(format!(
+            Err(not_found(format!(
                 "the organisation has no live token with id '{}': see `rollcall token list`",
                 id.trim()
             )))
@@ -328,6 +347,11 @@ impl Operator {
 
     pub async fn create_config(&self, org: &str, new: NewConfiguration) -> Result<SourceConfig> {
         let kind = new.kind;
+        if !input::CREATABLE_KINDS.contains(&kind) {
+            return Err(refused(format!(
+                "a {kind} configuration is made by rollcall when it is first needed"
+            )));
+        }
         match (&new.mapping, kind.needs_mapping()) {
             (None, true) => {
                 return Err(refused(format!(
@@ -747,7 +771,7 @@ impl Operator {
         };
         let record = match org.run(&run_id).await {
             Ok(r) => r,
-            Err(StoreError::NotFound(_)) => return Err(refused(format!("unknown run '{run}'"))),
+            Err(StoreError::NotFound(_)) => return Err(not_found(format!("unknown run '{run}'"))),
             Err(e) => return Err(e.into()),
         };
         if !record.status.has_logs() {

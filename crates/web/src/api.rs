@@ -6,6 +6,12 @@
 //! `organisation_admin` and `people_admin`, of an organisation with provisioning enabled and
 //! set up on the sync service, may see runs (403 otherwise); another organisation's ids are
 //! 404, never 403, so they reveal nothing.
+//!
+//! Operators authenticate with `Authorization: Bearer` and a token from `rollcall
+//! operator-token create` ([`ActingOperator`]); admin sessions never do. They approve blocked
+//! runs here and do what the command line does under `/api/v1/operator` ([`operator`]).
+
+mod operator;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -74,6 +80,10 @@ pub enum ApiError {
     Forbidden(&'static str),
     Csrf,
     NotFound,
+    /// Something named does not exist, said with what and how to find it.
+    NoSuch(String),
+    /// An operator route without a valid operator token: what was wrong.
+    NotAnOperator(&'static str),
     Conflict(String),
     UnsupportedMediaType,
     /// Refused unchecked by the sign-in throttle; seconds to wait.
@@ -120,8 +130,12 @@ impl IntoResponse for ApiError {
             ApiError::Busy => Some(1),
             _ => None,
         };
+        let bearer = matches!(self, ApiError::NotAnOperator(_));
         let (status, code, message) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
+            ApiError::NotAnOperator(why) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", why.to_owned())
+            }
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -143,6 +157,7 @@ impl IntoResponse for ApiError {
                 "not_found",
                 "no such resource".to_owned(),
             ),
+            ApiError::NoSuch(m) => (StatusCode::NOT_FOUND, "not_found", m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -177,6 +192,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if bearer {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"rollcall operator API\""),
+            );
         }
         response
     }
@@ -230,6 +251,48 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// An operator, known by their token (`Authorization: Bearer TOKEN`, the token from
+/// `rollcall operator-token create --name NAME`): `name` is the token's name, which changes
+/// and approvals record. An admin's session cookie is not an operator's credential.
+pub struct ActingOperator {
+    pub name: String,
+}
+
+impl FromRequestParts<AppState> for ActingOperator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<ActingOperator> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::NotAnOperator(
+                if cookie(&parts.headers, SESSION_COOKIE).is_some() {
+                    "an admin session cannot call operator routes: send an operator token in \
+                     Authorization: Bearer TOKEN (make one with `rollcall operator-token create --name NAME`)"
+                } else {
+                    "send an operator token in Authorization: Bearer TOKEN (make one with \
+                     `rollcall operator-token create --name NAME`)"
+                },
+            ));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty())
+            .ok_or(ApiError::NotAnOperator(
+                "Authorization must be `Bearer TOKEN`, with a token from `rollcall operator-token create`",
+            ))?;
+        match state.store.authenticate_operator(token).await? {
+            Some(name) => Ok(ActingOperator { name }),
+            None => Err(ApiError::NotAnOperator(
+                "the operator token is not valid: it is mistyped or revoked; make one with \
+                 `rollcall operator-token create --name NAME`",
+            )),
+        }
+    }
+}
+
 /// Whether an admin may see User Provisioning (SPEC §1).
 pub fn may_see_provisioning(session: &Session) -> bool {
     matches!(
@@ -263,10 +326,16 @@ impl FromRequestParts<AppState> for SyncAdmin {
 /// The OpenAPI document, generated from the handlers and types above.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "rollcall admin API", description = "Sign-in sessions and the runs of the User Provisioning page (SPEC §6)."),
-    paths(sign_in, who_am_i, sign_out, configurations, list_runs, one_run, run_logs, cancel_run, approve_run),
+    info(title = "rollcall admin API", description = "Sign-in sessions and the runs of the User Provisioning page (SPEC §6); the operator API (SPEC §11)."),
+    paths(sign_in, who_am_i, sign_out, configurations, list_runs, one_run, run_logs, cancel_run, approve_run,
+        operator::list_orgs, operator::create_org, operator::show_org, operator::update_org,
+        operator::list_configs, operator::create_config, operator::show_config, operator::update_config,
+        operator::list_admins, operator::create_admin, operator::update_admin, operator::disable_admin, operator::enable_admin,
+        operator::list_tokens, operator::create_token, operator::revoke_token,
+        operator::list_runs, operator::show_run),
     modifiers(&SessionCookie),
-    tags((name = "session", description = "Sign in and out"), (name = "sync-runs", description = "Sync runs and their logs"))
+    tags((name = "session", description = "Sign in and out"), (name = "sync-runs", description = "Sync runs and their logs"),
+        (name = "operator", description = "What operators do on the command line (SPEC §11), with an operator token: `Authorization: Bearer TOKEN` from `rollcall operator-token create --name NAME`"))
 )]
 pub struct ApiDoc;
 
@@ -308,6 +377,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sync-runs/{id}/cancel", post(cancel_run))
         .route("/api/v1/sync-runs/{id}/approve", post(approve_run))
         .route("/api/v1/openapi.json", get(openapi))
+        .merge(operator::routes())
         .fallback(|| async { ApiError::NotFound })
 }
 
@@ -811,17 +881,9 @@ async fn cancel_run(admin: SyncAdmin, Path(id): Path<String>) -> ApiResult<Json<
         (status = 409, body = ErrorBody, description = "The run is not waiting for approval, or its file is gone")))]
 async fn approve_run(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ActingOperator { name: operator }: ActingOperator,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunView>> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
-    let Some(operator) = state.store.authenticate_operator(token.trim()).await? else {
-        return Err(ApiError::Unauthorized);
-    };
     let applied = state
         .engine
         .approve(&RunId::new(id), &operator)

@@ -265,6 +265,15 @@ impl TokenCache {
         (at.elapsed() < TOKEN_CACHE_TTL).then(|| caller.clone())
     }
 
+    /// Forget the organisation's verified tokens (one was revoked here): each is checked
+    /// against the database again on its next request. Other processes forget within
+    /// `TOKEN_CACHE_TTL`.
+    pub(crate) fn forget_org(&self, org: &rollcall_domain::OrgId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (_, caller)| caller.org.org_id() != org);
+        }
+    }
+
     fn put(&self, digest: String, caller: ScimCaller) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() > 10_000 {
