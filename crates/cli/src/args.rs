@@ -345,7 +345,7 @@ pub enum UserCommand {
         #[arg(long, value_name = "TEXT", default_value = "")]
         search: String,
         /// The most users listed.
-        #[arg(long, value_name = "N", default_value_t = 1000)]
+        #[arg(long, value_name = "N", default_value_t = rollcall_operator::USERS_LISTED)]
         limit: u32,
         /// One JSON array instead of a table.
         #[arg(long)]

@@ -35,6 +35,9 @@ pub const DEFAULT_SCIM_CONFIG: &str = "SCIM";
 /// The most runs a list of runs gives (`runs list`; the operator API's largest `limit`).
 pub const RUNS_LISTED: u32 = 1000;
 
+/// The most users a list of users gives (`user list`; the operator API's largest `limit`).
+pub const USERS_LISTED: u32 = 1000;
+
 /// Why an operation did nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -77,12 +80,12 @@ impl From<StoreError> for OperatorError {
             taken @ (StoreError::Conflict(_) | StoreError::RunStatus { .. }) => {
                 OperatorError::Conflict(taken.to_string())
             }
-            StoreError::Manages { config, users } => OperatorError::Refused(format!(
+            StoreError::Manages { config, users } => OperatorError::Conflict(format!(
                 "configuration '{config}' manages {users} users: give --release-users to delete it \
                  and make them unmanaged (they stay, and only the admin panel and Bulk Update \
                  change them), or let another configuration take them over first"
             )),
-            StoreError::InUse(what) => OperatorError::Refused(what),
+            StoreError::InUse(what) => OperatorError::Conflict(what),
             other => OperatorError::Store(other),
         }
     }

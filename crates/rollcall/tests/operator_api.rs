@@ -412,7 +412,11 @@ fn admins_change_over_http(env: &Env) {
         .iter()
         .map(|c| c["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["updated", "enabled", "disabled", "updated"]);
+    assert_eq!(
+        actions,
+        ["updated", "enabled", "disabled", "updated", "created", "created"],
+        "after the organisation and the admin were created"
+    );
 }
 
 /// Missing and wrong tokens are 401 with `WWW-Authenticate: Bearer`; bad values 400, unknown
@@ -796,6 +800,128 @@ fn runs_over_http_match_the_cli(env: &Env) {
     );
 }
 
+/// Configurations disabled, enabled and deleted, and unmanaged users, over HTTP; what the CLI
+/// then sees.
+fn configurations_and_users_over_http(env: &Env) {
+    let api = OperatorApi::start(env);
+    api.expect(
+        201,
+        "POST",
+        ORGS,
+        Some(&json!({"name": "Acme", "provisioning": true})),
+    );
+    api.expect(
+        201,
+        "POST",
+        &format!("{ORGS}/Acme/configurations"),
+        Some(&json!({"name": "Payroll", "kind": "sftp", "mode": "active", "mapping": MAPPING_WITH_EMAIL})),
+    );
+    let people = env.write(
+        "people.csv",
+        "EmployeeNumber,Username,WorkEmail,Active\n1,ann,ann@acme.com,true\n",
+    );
+    env.ok(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        people.to_str().unwrap(),
+    ]);
+
+    let users = format!("{ORGS}/Acme/users");
+    let carol = api.expect(
+        201,
+        "POST",
+        &users,
+        Some(&json!({"username": "carol", "email": "carol@acme.com", "department": "Sales"})),
+    );
+    assert_eq!(carol["managed_by"], Value::Null);
+    assert_eq!(carol["fields"]["department"], "Sales");
+    api.refused(
+        400,
+        "POST",
+        &users,
+        Some(&json!({"username": "dave", "email": "ANN@acme.com"})),
+        "email=ANN@acme.com",
+    );
+    api.refused(
+        400,
+        "POST",
+        &users,
+        Some(&json!({"username": "dave", "colour": "red"})),
+        "colour",
+    );
+    api.refused(
+        400,
+        "POST",
+        &users,
+        Some(&json!({"email": "x@acme.com"})),
+        "username",
+    );
+    let listed = api.expect(200, "GET", &users, None);
+    assert_eq!(
+        listed,
+        api.cli_json(&["user", "list", "--org", "Acme"]),
+        "the CLI's list"
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let unmanaged = api.expect(200, "GET", &format!("{users}?unmanaged=true"), None);
+    assert_eq!(unmanaged.as_array().unwrap().len(), 1);
+    assert_eq!(unmanaged[0]["fields"]["username"], "carol");
+    api.refused(400, "GET", &format!("{users}?limit=0"), None, "limit");
+
+    let payroll = format!("{ORGS}/Acme/configurations/Payroll");
+    let disabled = api.expect(200, "POST", &format!("{payroll}/disable"), None);
+    assert_eq!(disabled["disabled"], true);
+    let sync = env.run(&[
+        "sync",
+        "--org",
+        "Acme",
+        "--config",
+        "Payroll",
+        people.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        sync.status.code(),
+        Some(2),
+        "a disabled configuration runs nothing"
+    );
+    let enabled = api.expect(200, "POST", &format!("{payroll}/enable"), None);
+    assert_eq!(enabled["disabled"], false);
+
+    api.refused(409, "DELETE", &payroll, None, "manages 1 users");
+    let deleted = api.expect(
+        200,
+        "DELETE",
+        &format!("{payroll}?release_users=true"),
+        None,
+    );
+    assert_eq!(deleted, json!({"users_released": 1}));
+    api.refused(404, "GET", &payroll, None, "Payroll");
+    let unmanaged = api.expect(200, "GET", &format!("{users}?unmanaged=true"), None);
+    assert_eq!(unmanaged.as_array().unwrap().len(), 2, "ann was released");
+    let changes = api.expect(200, "GET", &format!("{ORGS}/Acme"), None)["changes"].clone();
+    assert!(
+        changes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["action"] == "deleted" && c["by"] == BOT),
+        "recorded as the token's: {changes}"
+    );
+}
+
+#[test]
+fn configurations_and_users_over_http_on_sqlite() {
+    configurations_and_users_over_http(&Env::new());
+}
+
+#[test]
+fn configurations_and_users_over_http_on_postgres() {
+    on_postgres("operator_api_users", configurations_and_users_over_http);
+}
+
 #[test]
 fn operators_set_up_an_organisation_over_http_on_sqlite() {
     operators_set_up_an_organisation_over_http(&Env::new());
@@ -864,6 +990,11 @@ fn the_openapi_document_describes_the_operator_api() {
         (format!("{org}/tokens"), "get"),
         (format!("{org}/tokens"), "post"),
         (format!("{org}/tokens/{{id}}"), "delete"),
+        (format!("{org}/configurations/{{name}}"), "delete"),
+        (format!("{org}/configurations/{{name}}/disable"), "post"),
+        (format!("{org}/configurations/{{name}}/enable"), "post"),
+        (format!("{org}/users"), "get"),
+        (format!("{org}/users"), "post"),
         (format!("{org}/runs"), "get"),
         ("/api/v1/operator/runs/{id}".to_owned(), "get"),
     ];
@@ -971,6 +1102,12 @@ fn the_openapi_document_describes_the_operator_api() {
         &format!("/api/v1/operator/runs/{}", run["run_id"].as_str().unwrap()),
         None,
     );
+    let user = api.expect(
+        201,
+        "POST",
+        &format!("{ORGS}/Acme/users"),
+        Some(&json!({"username": "zed"})),
+    );
     let issued = api.expect(201, "POST", &format!("{ORGS}/Acme/tokens"), None);
     let tokens = api.expect(200, "GET", &format!("{ORGS}/Acme/tokens"), None);
     let sent = |value: &Value| -> Vec<String> {
@@ -994,6 +1131,7 @@ fn the_openapi_document_describes_the_operator_api() {
         ("OperatorToken", tokens[0].clone()),
         ("IssuedToken", issued),
         ("OperatorRun", run),
+        ("OperatorUser", user),
     ] {
         assert_eq!(body_fields(schema), sent(&answer), "{schema}");
     }

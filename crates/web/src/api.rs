@@ -332,6 +332,8 @@ impl FromRequestParts<AppState> for SyncAdmin {
         operator::list_configs, operator::create_config, operator::show_config, operator::update_config,
         operator::list_admins, operator::create_admin, operator::update_admin, operator::disable_admin, operator::enable_admin,
         operator::list_tokens, operator::create_token, operator::revoke_token,
+        operator::disable_config, operator::enable_config, operator::delete_config,
+        operator::list_users, operator::create_user,
         operator::list_runs, operator::show_run),
     modifiers(&SessionCookie),
     tags((name = "session", description = "Sign in and out"), (name = "sync-runs", description = "Sync runs and their logs"),

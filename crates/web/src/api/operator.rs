@@ -19,10 +19,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use rollcall_domain::config::DeactivationThreshold;
+use rollcall_domain::field::FieldKey;
 use rollcall_domain::setup::SftpUser;
 use rollcall_operator::{
     AdminChange, ConfigChange, NewAdministrator, NewConfiguration, Operator, OperatorError,
-    OrgChange, RUNS_LISTED, RunsFilter, input, text,
+    OrgChange, RUNS_LISTED, RunsFilter, USERS_LISTED, input, text,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -49,7 +50,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/v1/operator/organisations/{org}/configurations/{name}",
-            get(show_config).patch(update_config),
+            get(show_config).patch(update_config).delete(delete_config),
         )
         .route(
             "/api/v1/operator/organisations/{org}/admins",
@@ -74,6 +75,18 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/operator/organisations/{org}/tokens/{id}",
             axum::routing::delete(revoke_token),
+        )
+        .route(
+            "/api/v1/operator/organisations/{org}/configurations/{name}/disable",
+            post(disable_config),
+        )
+        .route(
+            "/api/v1/operator/organisations/{org}/configurations/{name}/enable",
+            post(enable_config),
+        )
+        .route(
+            "/api/v1/operator/organisations/{org}/users",
+            get(list_users).post(create_user),
         )
         .route("/api/v1/operator/organisations/{org}/runs", get(list_runs))
         .route("/api/v1/operator/runs/{id}", get(show_run))
@@ -462,6 +475,70 @@ async fn update_config(
     Ok(Json(text::config_json(&config)))
 }
 
+/// Disable a configuration (`rollcall config disable`): no run starts from it (files, SFTP
+/// sign-in, SCIM requests with its tokens and approvals are refused) and its queued runs are
+/// cancelled.
+#[utoipa::path(post, path = "/api/v1/operator/organisations/{org}/configurations/{name}/disable", tag = "operator", security(("operator" = [])),
+    params(("org" = String, Path, description = "The organisation's id or name"),
+        ("name" = String, Path, description = "The configuration's name or id")),
+    responses((status = 200, body = OperatorConfiguration), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn disable_config(
+    State(state): State<AppState>,
+    Acting(op): Acting,
+    Segments((org, name)): Segments<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let config = op.set_config_disabled(&org, &name, true).await?;
+    // This node's remembered SCIM callers are read again, so its tokens stop at once here.
+    state.tokens.forget_org(&config.org_id);
+    Ok(Json(text::config_json(&config)))
+}
+
+/// Enable a disabled configuration again (`rollcall config enable`).
+#[utoipa::path(post, path = "/api/v1/operator/organisations/{org}/configurations/{name}/enable", tag = "operator", security(("operator" = [])),
+    params(("org" = String, Path, description = "The organisation's id or name"),
+        ("name" = String, Path, description = "The configuration's name or id")),
+    responses((status = 200, body = OperatorConfiguration), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn enable_config(
+    Acting(op): Acting,
+    Segments((org, name)): Segments<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let config = op.set_config_disabled(&org, &name, false).await?;
+    Ok(Json(text::config_json(&config)))
+}
+
+/// How a configuration is deleted.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteConfigQuery {
+    /// `true`: make the users it manages unmanaged (they stay, and only admins change them);
+    /// otherwise a configuration that manages users is refused (409).
+    pub release_users: Option<bool>,
+}
+
+/// Delete a configuration (`rollcall config delete`): its tokens are revoked, its SFTP login
+/// removed, its queued runs cancelled and its name freed; its runs and logs stay.
+#[utoipa::path(delete, path = "/api/v1/operator/organisations/{org}/configurations/{name}", tag = "operator", security(("operator" = [])),
+    params(("org" = String, Path, description = "The organisation's id or name"),
+        ("name" = String, Path, description = "The configuration's name or id"), DeleteConfigQuery),
+    responses((status = 200, body = DeletedConfiguration), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "It manages users and release_users is not true, or a run of it is in progress")))]
+async fn delete_config(
+    State(state): State<AppState>,
+    Acting(op): Acting,
+    Segments((org, name)): Segments<(String, String)>,
+    query: Result<Query<DeleteConfigQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) = query.map_err(|e| bad(format!("the query: {}", e.body_text())))?;
+    let org_id = op.org(&org).await?.org_id().clone();
+    let released = op
+        .delete_config(&org, &name, query.release_users == Some(true))
+        .await?;
+    state.tokens.forget_org(&org_id);
+    Ok(Json(json!({ "users_released": released })))
+}
+
 /// A setting that may be emptied: left out (`None`), `null` (`Some(None)`) or a value.
 fn emptied<T>(
     given: Option<Option<String>>,
@@ -667,6 +744,123 @@ async fn revoke_token(
     op.revoke_token_by_id(&org, &id).await?;
     state.tokens.forget_org(&org_id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- users ----
+
+/// A user no source manages, as the application's own sign-up would make it (`rollcall user
+/// create`). Each value is read as a sync file's cell is; the username is required.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    pub username: String,
+    pub external_id: Option<String>,
+    pub employee_id: Option<String>,
+    pub first_name: Option<String>,
+    pub second_name: Option<String>,
+    pub email: Option<String>,
+    /// International form (`+447700900123`).
+    pub phone_mobile: Option<String>,
+    pub phone_work: Option<String>,
+    /// The manager's external ID.
+    pub manager: Option<String>,
+    pub job_title: Option<String>,
+    pub location: Option<String>,
+    pub department: Option<String>,
+    pub company: Option<String>,
+    pub description: Option<String>,
+    /// `true` (the default) or `false`.
+    pub active: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub start_employment_date: Option<String>,
+    pub end_employment_date: Option<String>,
+}
+
+impl NewUserBody {
+    fn cells(self) -> Vec<(FieldKey, String)> {
+        let given = [
+            (FieldKey::Username, Some(self.username)),
+            (FieldKey::ExternalId, self.external_id),
+            (FieldKey::EmployeeId, self.employee_id),
+            (FieldKey::FirstName, self.first_name),
+            (FieldKey::SecondName, self.second_name),
+            (FieldKey::Email, self.email),
+            (FieldKey::PhoneMobile, self.phone_mobile),
+            (FieldKey::PhoneWork, self.phone_work),
+            (FieldKey::Manager, self.manager),
+            (FieldKey::JobTitle, self.job_title),
+            (FieldKey::Location, self.location),
+            (FieldKey::Department, self.department),
+            (FieldKey::Company, self.company),
+            (FieldKey::Description, self.description),
+            (FieldKey::Active, self.active),
+            (FieldKey::StartEmploymentDate, self.start_employment_date),
+            (FieldKey::EndEmploymentDate, self.end_employment_date),
+        ];
+        given
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect()
+    }
+}
+
+/// Create a user no source manages (`rollcall user create --json`); a value another user
+/// holds is refused (409 is not used: the plan's refusal is 400 with the value named).
+#[utoipa::path(post, path = "/api/v1/operator/organisations/{org}/users", tag = "operator", security(("operator" = [])),
+    params(("org" = String, Path, description = "The organisation's id or name")),
+    request_body = NewUserBody,
+    responses((status = 201, body = OperatorUser), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn create_user(
+    Acting(op): Acting,
+    Segments(org): Segments<String>,
+    Body(body): Body<NewUserBody>,
+) -> ApiResult<Response> {
+    let user = op.create_user(&org, &body.cells()).await?;
+    Ok(created(None, text::user_json(&user, None)))
+}
+
+/// The filters of the users list (`rollcall user list`).
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsersQuery {
+    /// `true`: only the users no source manages.
+    pub unmanaged: Option<bool>,
+    /// Only users whose username, email or name contains this text.
+    pub search: Option<String>,
+    /// At most this many users, by username: 1 to 1000 (default 1000).
+    pub limit: Option<u32>,
+}
+
+/// The organisation's users by username, with the configuration that manages each (`rollcall
+/// user list --json`).
+#[utoipa::path(get, path = "/api/v1/operator/organisations/{org}/users", tag = "operator", security(("operator" = [])),
+    params(("org" = String, Path, description = "The organisation's id or name"), UsersQuery),
+    responses((status = 200, body = [OperatorUser]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_users(
+    Acting(op): Acting,
+    Segments(org): Segments<String>,
+    query: Result<Query<UsersQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) = query.map_err(|e| bad(format!("the query: {}", e.body_text())))?;
+    let limit = query.limit.unwrap_or(USERS_LISTED);
+    if !(1..=USERS_LISTED).contains(&limit) {
+        return Err(bad(format!("limit must be between 1 and {USERS_LISTED}")));
+    }
+    let users = op
+        .users(
+            &org,
+            query.search.as_deref().unwrap_or(""),
+            query.unmanaged == Some(true),
+            limit,
+        )
+        .await?;
+    Ok(Json(
+        users
+            .iter()
+            .map(|(u, by)| text::user_json(u, by.as_deref()))
+            .collect(),
+    ))
 }
 
 // ---- runs ----

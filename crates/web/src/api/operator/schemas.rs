@@ -34,8 +34,32 @@ pub struct OperatorConfiguration {
     pub phone_region: Option<String>,
     /// The SFTP login of an `sftp` configuration.
     pub sftp_user: Option<String>,
+    /// Whether it is disabled (no run starts from it).
+    pub disabled: bool,
+    /// When it was disabled, RFC 3339, UTC; null when it is not.
+    pub disabled_at: Option<String>,
     /// The mapping as the TOML file it reads as (save it, edit it, send it back).
     pub mapping: Option<String>,
+}
+
+/// A deleted configuration.
+#[derive(ToSchema)]
+pub struct DeletedConfiguration {
+    /// How many users it managed, now unmanaged.
+    pub users_released: u64,
+}
+
+/// A user.
+#[derive(ToSchema)]
+pub struct OperatorUser {
+    pub id: String,
+    pub active: bool,
+    /// The name of the configuration that manages it; null when none does.
+    pub managed_by: Option<String>,
+    /// Each field that has a value, by its key (`username`, `email`, `department`, …), and
+    /// the custom fields by name.
+    #[schema(value_type = Object)]
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 /// An admin of an organisation.
@@ -68,10 +92,10 @@ pub struct OperatorChange {
     pub by: String,
     /// RFC 3339, UTC.
     pub at: String,
-    /// `organisation`, `configuration` or `admin`.
+    /// `organisation`, `configuration`, `admin`, `token` or `user`.
     pub subject: String,
     pub subject_id: String,
-    /// `updated`, `disabled` or `enabled`.
+    /// `created`, `updated`, `disabled`, `enabled` or `deleted`.
     pub action: String,
     pub fields: Vec<OperatorFieldChange>,
 }
