@@ -18,7 +18,7 @@ use rollcall_operator::{
     OperatorError, OrgChange, RUNS_LISTED, RunsFilter, input, text,
 };
 use rollcall_store::{OrgStore, RunRecord};
-use rollcall_sync::ReadProgress;
+use rollcall_sync::{Phase, RunProgress};
 use tokio::sync::OnceCell;
 
 use serde_json::Value;
@@ -747,6 +747,9 @@ struct Progress {
     started: Instant,
     last_line: Instant,
     quiet: bool,
+    /// Whether the later phases are named (the reading was shown, or took long).
+    talking: bool,
+    phase_started: Instant,
 }
 
 impl Progress {
@@ -767,11 +770,13 @@ impl Progress {
             started: Instant::now(),
             last_line: Instant::now(),
             quiet,
+            talking: false,
+            phase_started: Instant::now(),
         }
     }
 }
 
-impl ReadProgress for Progress {
+impl RunProgress for Progress {
     fn read(&mut self, rows: u64, bytes: u64) {
         let rate = rows as f64 / self.started.elapsed().as_secs_f64().max(0.001);
         match &self.bar {
@@ -787,18 +792,45 @@ impl ReadProgress for Progress {
         }
     }
 
-    /// The file is read; the run goes on to plan, apply and write its log, which for a large
-    /// file takes a while with nothing else to show.
+    /// The file is read; the phases that follow are named as they begin ([`Progress::phase`]).
     fn done(&mut self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
         let took = self.started.elapsed();
-        if self.bar.is_some() || (!self.quiet && took > Duration::from_secs(2)) {
-            eprintln!(
-                "read the file in {:.1} s; now planning, applying and writing the log…",
-                took.as_secs_f64()
-            );
+        self.talking = self.bar.is_some() || (!self.quiet && took > Duration::from_secs(2));
+        if self.talking {
+            eprintln!("read the file in {:.1} s", took.as_secs_f64());
+        }
+        self.phase_started = Instant::now();
+    }
+
+    /// Planning, then applying and writing the log: for a large file each takes a while, so
+    /// each is named (with how long the one before took) when a terminal saw the reading.
+    fn phase(&mut self, phase: Phase) {
+        if !self.talking {
+            return;
+        }
+        let before = self.phase_started.elapsed().as_secs_f64();
+        self.phase_started = Instant::now();
+        match phase {
+            Phase::Planning { records } => {
+                eprintln!("planning {records} records against the stored users…")
+            }
+            Phase::Recording {
+                applies: true,
+                writes,
+                log_rows,
+            } => eprintln!(
+                "planned in {before:.1} s; applying {writes} changes and writing the log ({log_rows} rows)…"
+            ),
+            Phase::Recording {
+                applies: false,
+                log_rows,
+                ..
+            } => eprintln!(
+                "planned in {before:.1} s; writing the log ({log_rows} rows), applying nothing…"
+            ),
         }
     }
 }

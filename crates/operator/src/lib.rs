@@ -27,7 +27,7 @@ use rollcall_store::{
     TokenInfo, credentials,
 };
 use rollcall_sync::unmanaged::{self, Created};
-use rollcall_sync::{Engine, FileInput, ReadProgress, RunMeta, Start, SyncError, exports};
+use rollcall_sync::{Engine, FileInput, RunMeta, RunProgress, Start, SyncError, exports};
 
 /// The name of the SCIM configuration a token is issued for when none is named.
 pub const DEFAULT_SCIM_CONFIG: &str = "SCIM";
@@ -668,7 +668,7 @@ impl Operator {
         config: &str,
         file: &Path,
         dry_run: bool,
-        progress: Box<dyn ReadProgress>,
+        progress: Box<dyn RunProgress>,
     ) -> Result<(OrgStore, RunRecord)> {
         let org = self.org(org).await?;
         let config = self.config(&org, config).await?;

@@ -1635,6 +1635,45 @@ fn configurations_end_and_unmanaged_users_begin_on_postgres() {
     );
 }
 
+/// On a terminal, a sync names each phase after reading, so that a large file's run is never
+/// silent (`script` gives the command a terminal).
+#[test]
+fn a_sync_on_a_terminal_names_its_phases() {
+    if !common::have("script") {
+        return;
+    }
+    let env = Env::new();
+    with_config(&env, &[]);
+    let people = env.write("people.csv", PEOPLE);
+    let bin = env!("CARGO_BIN_EXE_rollcall");
+    let line = format!(
+        "'{bin}' sync --org Acme --config Payroll '{}' --data-dir '{}'",
+        people.display(),
+        env.path("data").display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("ROLLCALL_DATABASE_URL")
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{seen}");
+    for phase in [
+        "read the file in",
+        "planning 3 records against the stored users",
+        "applying 2 changes and writing the log (3 rows)",
+    ] {
+        assert!(seen.contains(phase), "{phase:?} in {seen}");
+    }
+    let dry = format!("{line} --dry-run");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &dry, "/dev/null"])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(seen.contains("applying nothing"), "{seen}");
+}
+
 /// Run `test` in a fresh PostgreSQL database (skipped, loudly, without one).
 fn on_postgres(tag: &str, test: fn(&Env)) {
     let Some(url) = postgres_database(tag) else {

@@ -414,7 +414,9 @@ fn admins_change_over_http(env: &Env) {
         .collect();
     assert_eq!(
         actions,
-        ["updated", "enabled", "disabled", "updated", "created", "created"],
+        [
+            "updated", "enabled", "disabled", "updated", "created", "created"
+        ],
         "after the organisation and the admin were created"
     );
 }

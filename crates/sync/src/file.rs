@@ -48,14 +48,31 @@ pub enum Start<'a> {
     Approved(&'a RunRecord),
 }
 
-/// Reading progress, for a terminal: called every thousand rows with the rows and bytes read.
-pub trait ReadProgress: Send {
+/// How a file run is going, for a terminal: reading (every thousand rows, with the rows and
+/// bytes read), then each later phase as it begins, so that a large run is never silent.
+pub trait RunProgress: Send {
     fn read(&mut self, rows: u64, bytes: u64);
     /// The first reading of the file is over.
     fn done(&mut self) {}
+    /// A phase after reading begins.
+    fn phase(&mut self, _phase: Phase) {}
 }
 
-impl ReadProgress for () {
+/// The phases of a run after its file is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Matching the records against the stored users.
+    Planning { records: usize },
+    /// Recording the run in one transaction: the users it changes (none for a dry run or a
+    /// blocked one) and its log.
+    Recording {
+        applies: bool,
+        writes: usize,
+        log_rows: usize,
+    },
+}
+
+impl RunProgress for () {
     fn read(&mut self, _: u64, _: u64) {}
 }
 
@@ -133,9 +150,19 @@ impl FileRun<'_> {
         &mut self,
         batch: &[BatchItem],
         sifted: Option<Sifted>,
+        progress: &mut dyn RunProgress,
     ) -> Result<Option<RunRecord>, SyncError> {
         let id = self.started().await?;
-        stages::plan_and_finish(self.org, self.config, &id, batch, sifted, self.threshold).await
+        stages::plan_and_finish(
+            self.org,
+            self.config,
+            &id,
+            batch,
+            sifted,
+            self.threshold,
+            progress,
+        )
+        .await
     }
 }
 
@@ -150,7 +177,7 @@ impl Engine {
         config: &SourceConfig,
         start: Start<'_>,
         file: FileInput<'_>,
-        progress: Box<dyn ReadProgress>,
+        progress: Box<dyn RunProgress>,
     ) -> Result<RunRecord, SyncError> {
         let mut run = match start {
             Start::New(meta) => {
@@ -204,7 +231,7 @@ impl Engine {
         &self,
         run: &mut FileRun<'_>,
         file: FileInput<'_>,
-        progress: Box<dyn ReadProgress>,
+        progress: Box<dyn RunProgress>,
     ) -> Result<RunRecord, SyncError> {
         let (org, config) = (run.org, run.config);
         let total = std::fs::metadata(file.path)
@@ -274,7 +301,8 @@ impl Engine {
             None => known_phones(org, config, total).await?,
         };
         let first = progress.take().unwrap_or_else(|| Box::new(()));
-        let (loaded, sha, sieve) = reader.clone().read_all(phones, sieve, first).await?;
+        let (loaded, sha, sieve, mut progress) =
+            reader.clone().read_all(phones, sieve, first).await?;
         if let Some(differs) = run.check_hash(&sha).await? {
             return run.fail(&[differs]).await;
         }
@@ -286,22 +314,22 @@ impl Engine {
             }
         };
         let Some(sieve) = sieve else {
-            return whole(run.plan(&items, None).await?);
+            return whole(run.plan(&items, None, &mut *progress).await?);
         };
         let sifted = sieve.finish();
         (self.settings.release_memory)();
-        if let Some(record) = run.plan(&items, Some(sifted)).await? {
+        if let Some(record) = run.plan(&items, Some(sifted), &mut *progress).await? {
             return Ok(record);
         }
         // The unchanged rows depend on the others: the whole file, planned as one.
         drop(items);
         let phones = known_phones(org, config, total).await?;
-        let (loaded, again, _) = reader.read_all(phones, None, Box::new(())).await?;
+        let (loaded, again, _, _) = reader.read_all(phones, None, Box::new(())).await?;
         if again != sha {
             return run.fail(&[file_changed()]).await;
         }
         match loaded {
-            Ok(items) => whole(run.plan(&items, None).await?),
+            Ok(items) => whole(run.plan(&items, None, &mut *progress).await?),
             Err(problems) => {
                 let rows: Vec<LogRow> = problems.iter().map(FileProblem::log_row).collect();
                 run.fail(&rows).await
@@ -368,7 +396,7 @@ impl Engine {
         let total = std::fs::metadata(file.path).map(|m| m.len()).unwrap_or(0);
         let reader = Reader::new(file, format, mapping, config, self.settings.limits, total);
         let phones = known_phones(org, config, total).await?;
-        let (loaded, _, _) = reader.read_all(phones, None, Box::new(())).await?;
+        let (loaded, _, _, _) = reader.read_all(phones, None, Box::new(())).await?;
         Ok(loaded.err().map(|problems| {
             problems
                 .first()
@@ -455,8 +483,8 @@ impl Reader {
         self,
         mut phones: PhoneCache,
         sieve: Option<Sieve>,
-        mut progress: Box<dyn ReadProgress>,
-    ) -> Result<(Loaded, String, Option<Sieve>), SyncError> {
+        mut progress: Box<dyn RunProgress>,
+    ) -> Result<(Loaded, String, Option<Sieve>, Box<dyn RunProgress>), SyncError> {
         tokio::task::spawn_blocking(move || {
             let mut sieve = sieve;
             let mut items = Vec::new();
@@ -465,7 +493,7 @@ impl Reader {
                     items.push(item);
                     true
                 });
-            (loaded.map(|()| items), sha, sieve)
+            (loaded.map(|()| items), sha, sieve, progress)
         })
         .await
         .map_err(|e| {
@@ -480,7 +508,7 @@ impl Reader {
         &self,
         phones: &mut PhoneCache,
         sieve: Option<&mut Sieve>,
-        progress: &mut dyn ReadProgress,
+        progress: &mut dyn RunProgress,
         sink: &mut dyn FnMut(BatchItem) -> bool,
     ) -> (Result<(), Vec<FileProblem>>, String) {
         let file = match std::fs::File::open(&self.path) {

@@ -30,7 +30,7 @@ use rollcall_domain::{RunId, RunStatus};
 use rollcall_store::{OrgStore, RunRecord, SourceConfig, Store, StoreError, UploadError};
 use tokio::sync::Notify;
 
-pub use file::{FileInput, ReadProgress, Start};
+pub use file::{FileInput, Phase, RunProgress, Start};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {

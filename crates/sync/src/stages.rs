@@ -9,7 +9,7 @@ use rollcall_domain::unchanged::Sifted;
 use rollcall_domain::{LogRow, RunId, RunStatus, UserId};
 use rollcall_store::{Finish, NewRun, OrgStore, RunRecord, SourceConfig, StoreError};
 
-use crate::{RunMeta, SyncError, initial};
+use crate::{Phase, RunMeta, RunProgress, SyncError, initial};
 
 /// How often a run plans again after a concurrent writer took a key or changed a user it
 /// planned against. Each retry sees the other writer's committed state, so conflicts become
@@ -62,7 +62,7 @@ pub async fn run_sifted(
     let run_id = org.start_run(&run).await?;
     let threshold = Threshold::unless_dry(run.dry_run);
     Ok(
-        match plan_and_finish(org, config, &run_id, rest, Some(sifted), threshold).await? {
+        match plan_and_finish(org, config, &run_id, rest, Some(sifted), threshold, &mut ()).await? {
             Some(record) => SiftedRun::Done(Box::new(record)),
             None => SiftedRun::Replan(run_id),
         },
@@ -140,7 +140,7 @@ pub(crate) async fn plan_whole(
     batch: &[BatchItem],
     threshold: Threshold,
 ) -> Result<RunRecord, SyncError> {
-    match plan_and_finish(org, config, run_id, batch, None, threshold).await? {
+    match plan_and_finish(org, config, run_id, batch, None, threshold, &mut ()).await? {
         Some(record) => Ok(record),
         // Only a sieve's rows can ask for the whole file, and there are none.
         None => Err(SyncError::Store(StoreError::Database)),
@@ -156,6 +156,7 @@ pub(crate) async fn plan_and_finish(
     batch: &[BatchItem],
     sifted: Option<Sifted>,
     threshold: Threshold,
+    progress: &mut dyn RunProgress,
 ) -> Result<Option<RunRecord>, SyncError> {
     let options = Options {
         config: config.id.clone(),
@@ -167,6 +168,9 @@ pub(crate) async fn plan_and_finish(
         return Ok(None);
     }
     for attempt in 1..=MAX_ATTEMPTS {
+        progress.phase(Phase::Planning {
+            records: batch.len(),
+        });
         let started = std::time::Instant::now();
         // The keys are as large as the batch: computed again for a retry rather than kept.
         let ctx = org.load_context(&BatchKeys::of(batch)).await?;
@@ -194,6 +198,11 @@ pub(crate) async fn plan_and_finish(
             }
             (Threshold::Check | Threshold::Approved, _) => Finish::Apply(&plan),
         };
+        progress.phase(Phase::Recording {
+            applies: matches!(finish, Finish::Apply(_)),
+            writes: plan.records.iter().filter(|r| r.write.is_some()).count(),
+            log_rows: plan.records.len() + plan.unchanged.len(),
+        });
         let applying = std::time::Instant::now();
         let finished = org.finish_run(run_id, finish).await;
         // Kept for another attempt.
