@@ -1077,15 +1077,20 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
             FieldKey::EmployeeId => p.employee_id = r.employee_id.clone(),
             FieldKey::FirstName => p.first_name = r.first_name.clone(),
             FieldKey::SecondName => p.second_name = r.second_name.clone(),
-            // The contact exception of SPEC §2: an empty email or mobile from the source never
-            // clears the stored value, which then stays editable by admins. An admin's record
-            // leaves the flags as they are, and clears a contact field it empties.
+            // The contact exception of SPEC §2: an empty email or mobile from the source clears
+            // a value the source provided (company phones move to the next person) and never
+            // one an admin entered; either way the field is then editable by admins. An
+            // admin's record leaves the flags as they are, and clears a contact field it empties.
             FieldKey::Email => match &r.email {
                 Some(email) => {
                     p.email = Some(email.clone());
                     user.email_from_source |= from_source;
                 }
-                None if from_source => user.email_from_source = false,
+                None if from_source => {
+                    if std::mem::take(&mut user.email_from_source) {
+                        p.email = None;
+                    }
+                }
                 None => p.email = None,
             },
             FieldKey::PhoneMobile => match &r.phone_mobile {
@@ -1093,7 +1098,11 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
                     p.phone_mobile = Some(phone.clone());
                     user.phone_mobile_from_source |= from_source;
                 }
-                None if from_source => user.phone_mobile_from_source = false,
+                None if from_source => {
+                    if std::mem::take(&mut user.phone_mobile_from_source) {
+                        p.phone_mobile = None;
+                    }
+                }
                 None => p.phone_mobile = None,
             },
             FieldKey::PhoneWork => p.phone_work = r.phone_work.clone(),

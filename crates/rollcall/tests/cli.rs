@@ -1635,6 +1635,53 @@ fn configurations_end_and_unmanaged_users_begin_on_postgres() {
     );
 }
 
+/// A mobile number the file stops sending is cleared (SPEC §2), so that the next person given
+/// that company phone can be synced with it.
+#[test]
+fn a_file_that_stops_sending_a_mobile_clears_it() {
+    let env = Env::new();
+    with_config(&env, &[]);
+    let sync = |csv: &str| {
+        let file = env.write("people.csv", csv);
+        json(&env.ok(&[
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            "Payroll",
+            file.to_str().unwrap(),
+            "--json",
+        ]))
+    };
+    let header = "EmployeeNumber,WorkEmail,Active,ManagerEmployeeNumber,Mobile,CostCentre\n";
+    sync(&format!(
+        "{header}1,jane@acme.com,true,,+44 7495 944376,CC1\n"
+    ));
+    let second = sync(&format!("{header}1,jane@acme.com,true,,,CC1\n"));
+    assert_eq!(second["updated"], 1, "{second}");
+    let third = sync(&format!(
+        "{header}1,jane@acme.com,true,,,CC1\n2,joe@acme.com,true,,+44 7495 944376,CC1\n"
+    ));
+    assert_eq!(
+        (third["created"].as_u64(), third["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{third}"
+    );
+    let users = json(&env.ok(&["user", "list", "--org", "Acme", "--json"]));
+    let mobile = |name: &str| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["fields"]["username"] == name)
+            .unwrap()["fields"]
+            .get("phone_mobile")
+            .cloned()
+    };
+    assert_eq!(mobile("1"), None, "{users}");
+    assert_eq!(mobile("2"), Some(serde_json::json!("+44 7495 944376")));
+}
+
 /// On a terminal, a sync names each phase after reading, so that a large file's run is never
 /// silent (`script` gives the command a terminal).
 #[test]

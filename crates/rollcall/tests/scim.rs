@@ -422,6 +422,52 @@ fn tokens_are_listed_and_revoked_by_id() {
     }
 }
 
+/// Okta's PUT without the mobile number it sent before clears it (a company phone moves to the
+/// next person, who can then be given it).
+#[test]
+fn okta_put_without_the_mobile_clears_the_one_it_sent() {
+    let scim = Scim::start();
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "leaver@acme.com",
+        "name": {"givenName": "Lee", "familyName": "Ver"},
+        "emails": [{"primary": true, "value": "leaver@acme.com", "type": "work"}],
+        "phoneNumbers": [{"value": "+44 7495 944371", "type": "mobile"}],
+        "active": true
+    });
+    let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
+    let mut put = body.clone();
+    put.as_object_mut().unwrap().remove("phoneNumbers");
+    let r = scim.call("PUT", &format!("/scim/v2/Users/{id}"), Some(&put));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json().get("phoneNumbers").is_none(), "{}", r.body);
+    let mut next = body.clone();
+    next["userName"] = json!("joiner@acme.com");
+    next["emails"] = json!([{"value": "joiner@acme.com", "type": "work"}]);
+    let joiner = scim.create(&next);
+    assert_eq!(joiner["phoneNumbers"][0]["value"], "+44 7495 944371");
+}
+
+/// Entra ID's PATCH removing the email and mobile clears both.
+#[test]
+fn entra_id_patch_remove_clears_contact_values_it_sent() {
+    let scim = Scim::start();
+    let mut body = entra_user("9");
+    body["phoneNumbers"] = json!([{"type": "mobile", "value": "+447495944372"}]);
+    let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
+    let r = scim.patch(
+        &id,
+        json!([
+            {"op": "Remove", "path": "phoneNumbers[type eq \"mobile\"].value"},
+            {"op": "Remove", "path": "emails[type eq \"work\"].value"}
+        ]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = scim.get(&format!("/scim/v2/Users/{id}"));
+    assert!(got.get("phoneNumbers").is_none(), "{got}");
+    assert!(got.get("emails").is_none(), "{got}");
+}
+
 #[test]
 fn a_disabled_or_deleted_configuration_answers_no_scim_request() {
     let scim = Scim::start();

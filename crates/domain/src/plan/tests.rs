@@ -385,6 +385,37 @@ fn empty_email_never_clears_an_admin_entered_email() {
 }
 
 #[test]
+fn empty_contact_fields_clear_what_the_source_provided() {
+    let mut u = managed(with_ext(stored("u1"), "E1"), CONFIG);
+    u.profile.email = Some(Email::parse("u1@acme.com").unwrap());
+    u.profile.phone_mobile = Some(Phone::parse("+44 7495 944376", None).unwrap());
+    u.email_from_source = true;
+    u.phone_mobile_from_source = true;
+    let p = run(
+        vec![row(
+            2,
+            "E1",
+            &[
+                (FieldKey::Username, "u1"),
+                (FieldKey::Email, ""),
+                (FieldKey::PhoneMobile, ""),
+            ],
+        )],
+        &ctx(vec![u]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Updated);
+    assert_eq!(r.changed_fields, vec!["email", "phone_mobile"]);
+    let w = r.write.as_ref().unwrap();
+    assert_eq!(
+        w.user.profile.email, None,
+        "the company phone and email move on"
+    );
+    assert_eq!(w.user.profile.phone_mobile, None);
+    assert!(!w.user.email_from_source && !w.user.phone_mobile_from_source);
+}
+
+#[test]
 fn manager_resolved_after_the_batch_even_when_listed_later() {
     let p = run(
         vec![
