@@ -17,7 +17,7 @@ use rollcall_operator::{
     AdminChange, ConfigChange, LogFormat, NewAdministrator, NewConfiguration, Operator,
     OperatorError, OrgChange, RUNS_LISTED, RunsFilter, input, text,
 };
-use rollcall_store::{OrgStore, RunRecord};
+use rollcall_store::RunRecord;
 use rollcall_sync::{Phase, RunProgress};
 use tokio::sync::OnceCell;
 
@@ -413,10 +413,10 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
                 .len();
             let progress = Box::new(Progress::new(total, args.json));
             let op = opened.get().await?;
-            let (org, run) = op
+            let run = op
                 .sync_file(&args.org, &args.config, &args.file, args.dry_run, progress)
                 .await?;
-            report(op, &org, &run, args.json).await
+            report(op, &run, args.json).await
         }
         Command::Runs(RunsCommand::List(args)) => {
             let op = opened.get().await?;
@@ -430,11 +430,15 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
                 };
                 op.runs(&args.org, &filter, RUNS_LISTED).await?
             };
-            print_either(
-                args.json,
-                || runs.iter().map(text::run_json).collect(),
-                || text::runs_table(&runs),
-            )
+            if args.json {
+                let runs = op.with_errors(runs).await?;
+                let listed: Value = runs.iter().map(|(r, e)| text::run_json(r, e)).collect();
+                println!("{listed}");
+                Ok(())
+            } else {
+                print!("{}", text::runs_table(&runs));
+                Ok(())
+            }
         }
         Command::Runs(RunsCommand::Logs {
             run,
@@ -482,10 +486,12 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
             Ok(())
         }
         Command::Runs(RunsCommand::Show { run, json, .. }) => {
-            let (run, mapping) = opened.get().await?.run_details(&run).await?;
+            let op = opened.get().await?;
+            let (run, mapping) = op.run_details(&run).await?;
+            let errors = op.load_errors(&run).await?;
             print_either(
                 json,
-                || text::run_details_json(&run, mapping.as_ref()),
+                || text::run_details_json(&run, mapping.as_ref(), &errors),
                 || text::run_details_text(&run, mapping.as_ref()),
             )
         }
@@ -493,14 +499,14 @@ async fn command_in(opened: &Opened<'_, impl Databases>, command: Command) -> Cm
             let cancelled = opened.get().await?.cancel_run(&run).await?;
             print_either(
                 json,
-                || text::run_json(&cancelled),
+                || text::run_json(&cancelled, &[]),
                 || format!("run {} cancelled\n", cancelled.id),
             )
         }
         Command::Runs(RunsCommand::Approve { run, json, .. }) => {
             let op = opened.get().await?;
-            let (org, applied) = op.approve_run(&run).await?;
-            report(op, &org, &applied, json).await
+            let applied = op.approve_run(&run).await?;
+            report(op, &applied, json).await
         }
     }
 }
@@ -531,20 +537,16 @@ fn print_either(
 }
 
 /// Print a run's outcome and choose the exit code: 1 when it did not apply.
-async fn report(op: &Operator, org: &OrgStore, run: &RunRecord, json: bool) -> CmdResult {
+async fn report(op: &Operator, run: &RunRecord, json: bool) -> CmdResult {
+    let logs = op.load_errors(run).await?;
     if json {
-        println!("{}", text::run_json(run));
+        println!("{}", text::run_json(run, &logs));
     } else {
         print!("{}", text::run_summary(run));
         if let Some(hint) = text::attention_hint(run) {
             eprintln!("{hint}");
         }
     }
-    let logs = if run.status == RunStatus::DataLoadFailed {
-        op.run_logs(org, &run.id).await?
-    } else {
-        Vec::new()
-    };
     for line in text::run_problems(run, &logs) {
         eprintln!("{line}");
     }

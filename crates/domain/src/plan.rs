@@ -530,13 +530,13 @@ fn plan_records(
                     describe_linked(record, user.map(|i| &index.users[i]));
                 slots[slot] = Some(skipped);
             }
-            Ok(Matched::Skip(message)) => {
+            Ok(Matched::Ignore(message)) => {
                 let (external_id, username) = describe(record);
                 slots[slot] = Some(PlannedRecord {
                     row: record.row,
                     external_id,
                     username,
-                    action: Action::Skipped,
+                    action: Action::Ignored,
                     user_id: None,
                     error: None,
                     warnings: Vec::new(),
@@ -747,8 +747,8 @@ fn find_duplicates<'b>(batch: &'b [BatchItem]) -> HashMap<usize, Issue> {
 
 enum Matched {
     Write(Box<Accepted>),
-    /// Skipped, with a note.
-    Skip(String),
+    /// Ignored, with a note ([`Action::Ignored`]).
+    Ignore(String),
     /// Skipped for a reason the log names with its error type (an admin's row for a user that
     /// does not exist or that a source manages); `user` is the stored user it named.
     Skipped {
@@ -975,8 +975,9 @@ fn match_record(
                 && !record.active
                 && !options.create_inactive
             {
-                return Ok(Matched::Skip(
-                    "No user matches this inactive row: nothing to create or deactivate".to_owned(),
+                return Ok(Matched::Ignore(
+                    "Inactive and unknown: not created (a person the application never had)"
+                        .to_owned(),
                 ));
             }
             if record.profile.username.is_none() {

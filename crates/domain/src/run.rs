@@ -118,10 +118,13 @@ pub enum Action {
     Unchanged,
     Skipped,
     Failed,
+    /// An inactive row for a person the application never had (a past leaver in a full HR
+    /// export): nothing to create, and nothing wrong.
+    Ignored,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Created,
         Action::Updated,
         Action::Deactivated,
@@ -129,6 +132,7 @@ impl Action {
         Action::Unchanged,
         Action::Skipped,
         Action::Failed,
+        Action::Ignored,
     ];
 
     pub fn label(self) -> &'static str {
@@ -140,6 +144,7 @@ impl Action {
             Action::Unchanged => "Unchanged",
             Action::Skipped => "Skipped",
             Action::Failed => "Failed",
+            Action::Ignored => "Ignored",
         }
     }
 
@@ -331,6 +336,8 @@ pub struct Counts {
     pub skipped: u64,
     pub failed: u64,
     pub warnings: u64,
+    /// Inactive rows of people never provisioned ([`Action::Ignored`]): not a problem.
+    pub ignored_inactive: u64,
 }
 
 impl Counts {
@@ -343,6 +350,7 @@ impl Counts {
             Action::Unchanged => self.unchanged += 1,
             Action::Skipped => self.skipped += 1,
             Action::Failed => self.failed += 1,
+            Action::Ignored => self.ignored_inactive += 1,
         }
         if has_warning {
             self.warnings += 1;
@@ -350,7 +358,7 @@ impl Counts {
     }
 
     /// The final status of a run that completed: Success, or Needs Attention when a record
-    /// was skipped or failed, or carries a warning.
+    /// was skipped or failed, or carries a warning (an ignored inactive row is neither).
     pub fn completed_status(&self) -> RunStatus {
         if self.skipped > 0 || self.failed > 0 || self.warnings > 0 {
             RunStatus::NeedsAttention

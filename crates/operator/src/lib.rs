@@ -669,7 +669,7 @@ impl Operator {
         file: &Path,
         dry_run: bool,
         progress: Box<dyn RunProgress>,
-    ) -> Result<(OrgStore, RunRecord)> {
+    ) -> Result<RunRecord> {
         let org = self.org(org).await?;
         let config = self.config(&org, config).await?;
         let name = file
@@ -690,7 +690,7 @@ impl Operator {
             .engine
             .run_file(&org, &config, Start::New(&meta), input, progress)
             .await?;
-        Ok((org, run))
+        Ok(run)
     }
 
     pub async fn cancel_run(&self, run: &str) -> Result<RunRecord> {
@@ -709,11 +709,10 @@ impl Operator {
     }
 
     /// Apply a run the deactivation threshold blocked, as approved by whoever is acting.
-    pub async fn approve_run(&self, run: &str) -> Result<(OrgStore, RunRecord)> {
+    pub async fn approve_run(&self, run: &str) -> Result<RunRecord> {
         let run = RunId::new(run.trim());
-        let org = self.run_org(&run).await?;
-        let applied = self.engine.approve(&run, &self.by).await?;
-        Ok((org, applied))
+        self.run_org(&run).await?;
+        Ok(self.engine.approve(&run, &self.by).await?)
     }
 
     /// The organisation's runs as the User Provisioning page lists them (newest first,
@@ -751,6 +750,31 @@ impl Operator {
     /// The organisation's Bulk Update runs, newest first.
     pub async fn bulk_update_runs(&self, org: &str, limit: u32) -> Result<Vec<RunRecord>> {
         Ok(self.org(org).await?.bulk_runs(limit).await?)
+    }
+
+    /// What was wrong with the file of a run that failed to load (its log rows, at most
+    /// [`text::ERRORS_SHOWN`]); nothing for any other run.
+    pub async fn load_errors(&self, run: &RunRecord) -> Result<Vec<LogRow>> {
+        if run.status != rollcall_domain::RunStatus::DataLoadFailed {
+            return Ok(Vec::new());
+        }
+        let mut rows = self
+            .store()
+            .org(run.org_id.clone())
+            .run_logs(&run.id)
+            .await?;
+        rows.truncate(text::ERRORS_SHOWN);
+        Ok(rows)
+    }
+
+    /// The runs with the file problems of those that failed to load.
+    pub async fn with_errors(&self, runs: Vec<RunRecord>) -> Result<Vec<(RunRecord, Vec<LogRow>)>> {
+        let mut out = Vec::with_capacity(runs.len());
+        for run in runs {
+            let errors = self.load_errors(&run).await?;
+            out.push((run, errors));
+        }
+        Ok(out)
     }
 
     /// A run's log rows (for a run that failed to load, what was wrong with the file).

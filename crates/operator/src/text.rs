@@ -11,9 +11,19 @@ use serde_json::{Value, json};
 
 use crate::OrgDetails;
 
-/// A run as `sync --json`, `runs list --json` and the other run commands print it.
-pub fn run_json(run: &RunRecord) -> Value {
+/// The most file problems a run's JSON lists.
+pub const ERRORS_SHOWN: usize = 100;
+
+/// A run as `sync --json`, `runs list --json` and the other run commands print it; `errors`
+/// are the file problems of a run that failed to load (its log rows,
+/// [`crate::Operator::load_errors`]), listed as `errors: [{line, code, message}]`.
+pub fn run_json(run: &RunRecord, errors: &[LogRow]) -> Value {
     let c = &run.counts;
+    let errors: Vec<Value> = errors
+        .iter()
+        .take(ERRORS_SHOWN)
+        .map(|e| json!({"line": e.row, "code": e.error_type_codes(), "message": e.message}))
+        .collect();
     json!({
         "run_id": run.id.as_str(),
         "status": run.status.code(),
@@ -35,6 +45,8 @@ pub fn run_json(run: &RunRecord) -> Value {
         "skipped": c.skipped,
         "failed": c.failed,
         "warnings": c.warnings,
+        "ignored_inactive": c.ignored_inactive,
+        "errors": errors,
         "threshold_hit": run.threshold_hit.map(|t| t.to_string()),
         "threshold_note": threshold_note(run),
         "approved_by": run.approval.as_ref().map(|a| a.by.as_str()),
@@ -44,8 +56,8 @@ pub fn run_json(run: &RunRecord) -> Value {
 }
 
 /// A run as `runs show --json` prints it: with the mapping it read, as a TOML file.
-pub fn run_details_json(run: &RunRecord, mapping: Option<&Mapping>) -> Value {
-    let mut json = run_json(run);
+pub fn run_details_json(run: &RunRecord, mapping: Option<&Mapping>, errors: &[LogRow]) -> Value {
+    let mut json = run_json(run, errors);
     json["trigger"] = run.trigger.code().into();
     json["mapping"] = mapping.map(mapping_toml).into();
     json
@@ -128,6 +140,12 @@ pub fn run_summary(run: &RunRecord) -> String {
         out += &format!("{label:<width$}{n}\n");
     }
     out += &format!("{:<width$}{}\n", "Warnings", c.warnings);
+    if c.ignored_inactive > 0 {
+        out += &format!(
+            "{:<width$}{} (inactive rows of people never provisioned)\n",
+            "Ignored", c.ignored_inactive
+        );
+    }
     out
 }
 

@@ -750,9 +750,10 @@ start_employment_date = 'if Hours / 2 > 10 then "2024-01-31" else "2023-06-01"'
         "--json",
     ]);
     let run = json(&String::from_utf8_lossy(&out.stdout));
-    // The leaver is unknown, so skipped (never created); row 3's expression fails.
+    // The leaver is unknown, so ignored (never created); row 3's expression fails.
     assert_eq!(run["created"], 1, "{run}");
-    assert_eq!(run["skipped"], 1, "{run}");
+    assert_eq!(run["ignored_inactive"], 1, "{run}");
+    assert_eq!(run["skipped"], 0, "{run}");
     assert_eq!(run["failed"], 1, "{run}");
     let logs = env.path("logs.csv");
     env.ok(&[
@@ -1328,7 +1329,22 @@ fn operators_find_runs_and_their_logs(env: &Env) {
     );
     // With --json, standard error stays for problems only.
     assert_eq!(stderr(&attention), "");
-    assert_eq!(sync(&broken).status.code(), Some(1));
+    let failed = sync(&broken);
+    assert_eq!(failed.status.code(), Some(1));
+    // Scripts see why it failed: the file's problems are in the JSON.
+    let failed = json(&String::from_utf8_lossy(&failed.stdout));
+    let errors = failed["errors"].as_array().unwrap();
+    assert!(!errors.is_empty(), "{failed}");
+    assert!(
+        errors[0]["message"].as_str().unwrap().len() > 10 && errors[0].get("line").is_some(),
+        "{failed}"
+    );
+    let listed = json(&env.ok(&["runs", "list", "--org", "Acme", "--json"]));
+    assert_eq!(
+        listed[0]["errors"], failed["errors"],
+        "runs list --json too"
+    );
+    assert_eq!(listed[1]["errors"], serde_json::json!([]));
 
     let list = |extra: &[&str]| {
         let out = env.ok(&[&["runs", "list", "--org", "Acme", "--json"][..], extra].concat());

@@ -79,6 +79,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "config_lifecycle",
         include_str!("../migrations/0014_config_lifecycle.sql"),
     ),
+    (
+        15,
+        "ignored_inactive",
+        include_str!("../migrations/0015_ignored_inactive.sql"),
+    ),
 ];
 
 /// A migration's text for PostgreSQL: binary columns are BYTEA, and the lines between

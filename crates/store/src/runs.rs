@@ -95,7 +95,7 @@ pub(crate) const INSERT_RUN: &str = "INSERT INTO sync_runs (id, org_id, config_i
 
 pub(crate) const RUN_COLUMNS: &str = "r.id, r.org_id, r.config_id, c.name AS config_name, r.connector, r.trigger_kind, r.file_name, \
     r.file_sha256, r.status, r.dry_run, r.queued_at, r.started_at, r.ended_at, r.created, r.updated, r.deactivated, \
-    r.reactivated, r.unchanged, r.skipped, r.failed, r.warnings, r.attempts, r.threshold_hit, r.approved_by, r.approved_at, r.mapping_digest";
+    r.reactivated, r.unchanged, r.skipped, r.failed, r.warnings, r.ignored_inactive, r.attempts, r.threshold_hit, r.approved_by, r.approved_at, r.mapping_digest";
 
 fn count(row: &AnyRow, column: &str) -> Result<u64> {
     Ok(u64::try_from(get::<i64>(row, column)?).unwrap_or(0))
@@ -125,6 +125,7 @@ pub(crate) fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
             reactivated: count(row, "reactivated")?,
             unchanged: count(row, "unchanged")?,
             skipped: count(row, "skipped")?,
+            ignored_inactive: count(row, "ignored_inactive")?,
             failed: count(row, "failed")?,
             warnings: count(row, "warnings")?,
         },
@@ -449,8 +450,8 @@ impl OrgStore {
 
         let done = query(self.store.db.backend,
             "UPDATE sync_runs SET status = $1, ended_at = $2, created = $3, updated = $4, deactivated = $5, \
-             reactivated = $6, unchanged = $7, skipped = $8, warnings = $9, failed = $10 \
-             WHERE id = $11 AND org_id = $12 AND status = $13",
+             reactivated = $6, unchanged = $7, skipped = $8, warnings = $9, failed = $10, \
+             ignored_inactive = $14 WHERE id = $11 AND org_id = $12 AND status = $13",
             vec![
                 status.code().into(),
                 now.into(),
@@ -465,6 +466,7 @@ impl OrgStore {
                 run.as_str().into(),
                 self.org.as_str().into(),
                 RunStatus::InProgress.code().into(),
+                to_i64(counts.ignored_inactive),
             ],
         )
         .execute(&mut *tx)

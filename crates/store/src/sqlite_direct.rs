@@ -458,7 +458,7 @@ pub(crate) fn end_run(
         .execute(
             "UPDATE sync_runs SET status = ?1, ended_at = ?2, created = ?3, updated = ?4, deactivated = ?5, \
              reactivated = ?6, unchanged = ?7, skipped = ?8, warnings = ?9, \
-             file_sha256 = COALESCE(file_sha256, ?10), failed = ?13 \
+             file_sha256 = COALESCE(file_sha256, ?10), failed = ?13, ignored_inactive = ?14 \
              WHERE id = ?11 AND org_id = ?12 AND status = 'in_progress'",
             params![
                 status.code(),
@@ -474,6 +474,7 @@ pub(crate) fn end_run(
                 run,
                 org,
                 n(counts.failed),
+                n(counts.ignored_inactive),
             ],
         )
         .map_err(failed)?;

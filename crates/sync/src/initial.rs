@@ -298,4 +298,5 @@ fn add_counts(total: &mut Counts, more: &Counts) {
     total.skipped += more.skipped;
     total.failed += more.failed;
     total.warnings += more.warnings;
+    total.ignored_inactive += more.ignored_inactive;
 }

@@ -639,6 +639,18 @@ pub struct CountsView {
     /// Records whose log action is Failed.
     pub failed: u64,
     pub warnings: u64,
+    /// Inactive rows of people never provisioned (log action Ignored): not a problem.
+    pub ignored_inactive: u64,
+}
+
+/// A problem with the file of a run that failed to load.
+#[derive(Serialize, ToSchema)]
+pub struct FileErrorView {
+    /// The file's line (row), when the problem is on one.
+    pub line: Option<u64>,
+    /// The error type codes (`MISSING_REQUIRED_FIELD`, …), comma-separated.
+    pub code: String,
+    pub message: String,
 }
 
 /// A sync run.
@@ -678,6 +690,10 @@ pub struct RunView {
     /// What the status means and what to do (the page's words).
     pub status_meaning: String,
     pub recommended_action: String,
+    /// For one run that failed to load (`GET /api/v1/sync-runs/{id}`): what was wrong with
+    /// the file (at most 100). Left out of lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FileErrorView>>,
 }
 
 /// A page of runs.
@@ -719,6 +735,7 @@ pub fn run_view(run: &RunRecord) -> RunView {
             skipped: c.skipped,
             failed: c.failed,
             warnings: c.warnings,
+            ignored_inactive: c.ignored_inactive,
         },
         threshold_hit: run.threshold_hit.map(|t| t.to_string()),
         threshold_note: rollcall_domain::run::threshold_note(
@@ -731,6 +748,7 @@ pub fn run_view(run: &RunRecord) -> RunView {
         approved_at: run.approval.as_ref().map(|a| a.at.to_rfc3339()),
         status_meaning: run.status.meaning().to_owned(),
         recommended_action: run.status.recommended_action().to_owned(),
+        errors: None,
     }
 }
 
@@ -773,7 +791,21 @@ async fn list_runs(
     responses((status = 200, body = RunView), (status = 404, body = ErrorBody)))]
 async fn one_run(admin: SyncAdmin, Path(id): Path<String>) -> ApiResult<Json<RunView>> {
     let run = admin.org.run(&RunId::new(id)).await?;
-    Ok(Json(run_view(&run)))
+    let mut view = run_view(&run);
+    if run.status == rollcall_domain::RunStatus::DataLoadFailed {
+        let logs = admin.org.run_logs(&run.id).await?;
+        view.errors = Some(
+            logs.iter()
+                .take(100)
+                .map(|l| FileErrorView {
+                    line: l.row,
+                    code: l.error_type_codes().into_owned(),
+                    message: l.message.clone(),
+                })
+                .collect(),
+        );
+    }
+    Ok(Json(view))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -3,6 +3,7 @@
 use super::*;
 use crate::field::FieldKey;
 use crate::record::{RawRecord, ReadOptions, Rejected};
+use crate::run::RunStatus;
 use crate::values::{Email, EmployeeId, ExternalId, Phone, UserName};
 
 const CONFIG: &str = "cfg-a";
@@ -515,14 +516,20 @@ fn deactivation_and_reactivation() {
 }
 
 #[test]
-fn an_unknown_leaver_is_skipped_not_created() {
+fn an_unknown_leaver_is_ignored_not_created() {
     let p = run(
         vec![row(2, "E1", &[(FieldKey::Active, "false")])],
         &ctx(vec![]),
     );
     let r = only(&p);
-    assert_eq!(r.action, Action::Skipped);
-    assert!(r.write.is_none());
+    assert_eq!(r.action, Action::Ignored);
+    assert!(r.write.is_none() && r.error.is_none());
+    assert_eq!((p.counts.ignored_inactive, p.counts.skipped), (1, 0));
+    assert_eq!(
+        p.counts.completed_status(),
+        RunStatus::Success,
+        "a full export with past leavers is a Success"
+    );
 }
 
 #[test]

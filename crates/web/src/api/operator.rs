@@ -914,7 +914,10 @@ async fn list_runs(
         };
         op.runs(&org, &filter, limit).await?
     };
-    Ok(Json(runs.iter().map(text::run_json).collect()))
+    let runs = op.with_errors(runs).await?;
+    Ok(Json(
+        runs.iter().map(|(r, e)| text::run_json(r, e)).collect(),
+    ))
 }
 
 /// A run, with the mapping it read with as a TOML file (`rollcall runs show --json`).
@@ -923,5 +926,10 @@ async fn list_runs(
     responses((status = 200, body = OperatorRunDetails), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show_run(Acting(op): Acting, Segments(id): Segments<String>) -> ApiResult<Json<Value>> {
     let (run, mapping) = op.run_details(&id).await?;
-    Ok(Json(text::run_details_json(&run, mapping.as_ref())))
+    let errors = op.load_errors(&run).await?;
+    Ok(Json(text::run_details_json(
+        &run,
+        mapping.as_ref(),
+        &errors,
+    )))
 }

@@ -17,6 +17,16 @@ pub struct OperatorOrganisation {
     pub provisioning: bool,
 }
 
+/// A problem with the file of a run that failed to load.
+#[derive(ToSchema)]
+pub struct OperatorFileError {
+    /// The file's line (row), when the problem is on one.
+    pub line: Option<u64>,
+    /// The error type codes (`MISSING_REQUIRED_FIELD`, …), comma-separated.
+    pub code: String,
+    pub message: String,
+}
+
 /// A source configuration.
 #[derive(ToSchema)]
 pub struct OperatorConfiguration {
@@ -159,6 +169,10 @@ pub struct OperatorRun {
     pub skipped: u64,
     pub failed: u64,
     pub warnings: u64,
+    /// Inactive rows of people never provisioned (log action Ignored): not a problem.
+    pub ignored_inactive: u64,
+    /// For a run that failed to load: what was wrong with the file (at most 100).
+    pub errors: Vec<OperatorFileError>,
     /// The threshold that blocked the run (or would block a real one); null when it did not
     /// matter.
     pub threshold_hit: Option<String>,
