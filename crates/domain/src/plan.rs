@@ -286,15 +286,30 @@ struct Index<'a> {
     users: &'a [StoredUser],
     by_id: HashMap<&'a str, usize>,
     by_key: [HashMap<Cow<'a, str>, usize>; 5],
+    /// Users deleted through SCIM, by what their return is matched by (SPEC §3): they hold
+    /// none of their values, so they are in no `by_key`.
+    deleted: HashMap<(Key, Cow<'a, str>), usize>,
 }
+
+/// The keys a user deleted through SCIM is brought back by.
+const RETURN_KEYS: [Key; 3] = [Key::ExternalId, Key::Username, Key::Email];
 
 impl<'a> Index<'a> {
     fn new(users: &'a [StoredUser]) -> Index<'a> {
         let mut by_id = HashMap::with_capacity(users.len());
         let mut by_key: [HashMap<Cow<'a, str>, usize>; 5] =
             std::array::from_fn(|_| HashMap::with_capacity(users.len()));
+        let mut deleted = HashMap::new();
         for (i, u) in users.iter().enumerate() {
             by_id.insert(u.id.as_str(), i);
+            if u.scim_deleted {
+                for key in RETURN_KEYS {
+                    if let Some(v) = key.compared(&u.profile) {
+                        deleted.insert((key, v), i);
+                    }
+                }
+                continue;
+            }
             for key in Key::ALL {
                 if let Some(v) = key.compared(&u.profile) {
                     by_key[key as usize].insert(v, i);
@@ -305,11 +320,28 @@ impl<'a> Index<'a> {
             users,
             by_id,
             by_key,
+            deleted,
         }
     }
 
     fn holder(&self, key: Key, value: &str) -> Option<usize> {
         self.by_key[key as usize].get(value).copied()
+    }
+
+    /// The user `config` manages that was deleted through SCIM and that `record` names by
+    /// external ID, username or email (in that order), if any. A different external ID on
+    /// both sides is another person (the source's immutable link), whatever else matches.
+    fn returning(&self, record: &Incoming, config: &ConfigId) -> Option<usize> {
+        RETURN_KEYS.into_iter().find_map(|key| {
+            let value = key.compared(&record.profile)?;
+            let i = *self.deleted.get(&(key, value))?;
+            let user = &self.users[i];
+            let other_person = matches!(
+                (&record.profile.external_id, &user.profile.external_id),
+                (Some(a), Some(b)) if a != b
+            );
+            (user.managed_by.as_ref() == Some(config) && !other_person).then_some(i)
+        })
     }
 }
 
@@ -862,6 +894,15 @@ fn match_record(
     if record.scim_delete {
         note = Some("Deleted through SCIM: deactivated and hidden from SCIM".to_owned());
     }
+    // Step 1b: a user this configuration deleted through SCIM, named again, comes back: the
+    // same account and history, its fields replaced (SPEC §3).
+    if target.is_none()
+        && matches!(record.link, Link::New | Link::ExternalId(_))
+        && let Some(i) = index.returning(record, &options.config)
+    {
+        target = Some(i);
+        note = Some("Returned after a SCIM delete: the same account, brought back".to_owned());
+    }
     if let Some(i) = target
         && record.link.from_source()
     {
@@ -1129,6 +1170,9 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
     }
     if record.scim_delete {
         user.scim_deleted = true;
+    } else if from_source {
+        // Only a returning user is deleted here (step 1b).
+        user.scim_deleted = false;
     }
     user
 }

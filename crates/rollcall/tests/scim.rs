@@ -422,6 +422,84 @@ fn tokens_are_listed_and_revoked_by_id() {
     }
 }
 
+/// Entra ID deletes a user that leaves the app's scope and POSTs it when it returns: its
+/// filter finds nothing, and the POST brings the same account back (201).
+#[test]
+fn entra_id_deleted_user_returns_as_the_same_account() {
+    let scim = Scim::start();
+    let body = entra_user("7");
+    let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
+    let r = scim.call("DELETE", &format!("/scim/v2/Users/{id}"), None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        total(&scim.filter("userName eq \"Test_User_7@contoso.com\"")),
+        0
+    );
+    let back = scim.create(&body);
+    assert_eq!(back["id"], id.as_str(), "the same account");
+    assert_eq!(back["active"], true);
+    assert_eq!(
+        total(&scim.filter("userName eq \"Test_User_7@contoso.com\"")),
+        1
+    );
+    let got = scim.get(&format!("/scim/v2/Users/{id}"));
+    assert_eq!(got["externalId"], "ext-7");
+    assert_eq!(
+        got[ENTERPRISE]["employeeNumber"], "E7",
+        "its fields are the request's"
+    );
+    // Its log says it came back.
+    let runs = scim.env.ok(&["runs", "list", "--org", "Acme", "--json"]);
+    let runs: Value = serde_json::from_str(&runs).unwrap();
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["reactivated"].as_u64() >= Some(1)),
+        "{runs}"
+    );
+}
+
+/// Okta's form: the user is deleted, then created again by its userName (Okta sends no
+/// externalId of ours); the same account comes back, and meanwhile its email is free in
+/// other organisations.
+#[test]
+fn okta_deleted_user_returns_and_releases_its_email_meanwhile() {
+    let scim = Scim::start();
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "back@acme.com",
+        "name": {"givenName": "Bea", "familyName": "Back"},
+        "emails": [{"primary": true, "value": "back@acme.com", "type": "work"}],
+        "phoneNumbers": [{"value": "+44 7495 944373", "type": "mobile"}],
+        "active": true
+    });
+    let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        scim.call("DELETE", &format!("/scim/v2/Users/{id}"), None)
+            .status,
+        204
+    );
+    // Another organisation may now have that email and mobile.
+    let other = scim.token_for("Other");
+    let mut elsewhere = body.clone();
+    elsewhere["userName"] = json!("bea@other.com");
+    let r = scim.call_as(&other, "POST", "/scim/v2/Users", Some(&elsewhere));
+    assert_eq!(r.status, 201, "a deleted user holds nothing: {}", r.body);
+    // Back in Acme: same account; its email is now taken elsewhere, so the usual conflict.
+    let r = scim.call("POST", "/scim/v2/Users", Some(&body));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("GLOBAL_CONFLICT"), "{}", r.body);
+    let mut without_contacts = body.clone();
+    without_contacts.as_object_mut().unwrap().remove("emails");
+    without_contacts
+        .as_object_mut()
+        .unwrap()
+        .remove("phoneNumbers");
+    let back = scim.create(&without_contacts);
+    assert_eq!(back["id"], id.as_str());
+}
+
 /// Okta's PUT without the mobile number it sent before clears it (a company phone moves to the
 /// next person, who can then be given it).
 #[test]

@@ -84,6 +84,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ignored_inactive",
         include_str!("../migrations/0015_ignored_inactive.sql"),
     ),
+    (
+        16,
+        "deleted_users_release",
+        include_str!("../migrations/0016_deleted_users_release.sql"),
+    ),
 ];
 
 /// A migration's text for PostgreSQL: binary columns are BYTEA, and the lines between

@@ -593,6 +593,22 @@ where
         if update_changed(tx, org, before, write.user, now, version)? != 1 {
             return Err(StoreError::StaleWrite);
         }
+        if write.user.scim_deleted {
+            tx.prepare_cached(&crate::sqlite_reads::numbered(crate::users::FORGET_DELETED))
+                .map_err(failed)?
+                .execute(params![write.user.id.as_str()])
+                .map_err(failed)?;
+            let mut remember = tx
+                .prepare_cached(&crate::sqlite_reads::numbered(
+                    crate::users::REMEMBER_DELETED,
+                ))
+                .map_err(failed)?;
+            for (kind, value) in crate::users::deleted_keys(write.user) {
+                remember
+                    .execute(params![org, write.user.id.as_str(), kind, value])
+                    .map_err(failed)?;
+            }
+        }
     }
     let mut insert = tx.prepare_cached(insert_user_sql()).map_err(failed)?;
     for write in writes().filter(|w| w.expected_version.is_none()) {

@@ -150,24 +150,66 @@ pub(crate) fn user_from_row(row: &impl UserColumns) -> Result<StoredUser> {
     })
 }
 
+/// The values of a user's unique columns. A user deleted through SCIM holds none of them
+/// against anyone (SPEC §3): they are empty, and its normalised username is one no name can
+/// have (names have no control characters). What its return is matched by is kept in
+/// `deleted_user_keys`; the display columns (username, email, mobile) stay for its history.
+struct Held<'u> {
+    external_id: Option<&'u str>,
+    username_norm: String,
+    employee_id: Option<&'u str>,
+    email_norm: Option<&'u str>,
+    mobile_e164: Option<&'u str>,
+}
+
+impl<'u> Held<'u> {
+    fn of(u: &'u StoredUser) -> Held<'u> {
+        let p = &u.profile;
+        if u.scim_deleted {
+            return Held {
+                external_id: None,
+                username_norm: format!("{DELETED_NAME_PREFIX}{}", u.id),
+                employee_id: None,
+                email_norm: None,
+                mobile_e164: None,
+            };
+        }
+        Held {
+            external_id: p.external_id.as_ref().map(|v| v.as_str()),
+            username_norm: p
+                .username
+                .as_ref()
+                .map(|v| v.normalized())
+                .unwrap_or_default(),
+            employee_id: p.employee_id.as_ref().map(|v| v.as_str()),
+            email_norm: p.email.as_ref().map(|v| v.normalized()),
+            mobile_e164: p.phone_mobile.as_ref().map(|v| v.e164()),
+        }
+    }
+}
+
+/// How a deleted user's normalised username starts (as migration 0016 writes it).
+pub(crate) const DELETED_NAME_PREFIX: &str = "\tdeleted ";
+
 /// The stored columns of a user, in [`USER_COLUMNS`] order except the trailing timestamps.
 pub(crate) fn user_args(org: &OrgId, u: &StoredUser) -> Vec<Arg> {
     let p = &u.profile;
     let username = p.username.as_ref();
+    let held = Held::of(u);
     vec![
         u.id.as_str().into(),
         org.as_str().into(),
-        p.external_id.as_ref().map(|v| v.as_str()).into(),
+        held.external_id.into(),
         username.map(|v| v.as_str()).unwrap_or_default().into(),
-        username.map(|v| v.normalized()).unwrap_or_default().into(),
-        p.employee_id.as_ref().map(|v| v.as_str()).into(),
+        held.username_norm.into(),
+        held.employee_id.into(),
         p.first_name.clone().into(),
         p.second_name.clone().into(),
         p.email.as_ref().map(|v| v.as_str()).into(),
-        p.email.as_ref().map(|v| v.normalized()).into(),
+        held.email_norm.into(),
         u.email_from_source.into(),
         p.phone_mobile.as_ref().map(|v| v.as_str()).into(),
-        p.phone_mobile.as_ref().map(|v| v.e164()).into(),
+        held.mobile_e164.into(),
         u.phone_mobile_from_source.into(),
         p.phone_work.as_ref().map(|v| v.as_str()).into(),
         p.phone_work.as_ref().map(|v| v.e164()).into(),
@@ -208,22 +250,21 @@ fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VA
         None => ToSqlOutput::Owned(Value::Null),
     };
     let custom = serde_json::to_string(&p.custom_fields).unwrap_or_else(|_| "{}".into());
+    let held = Held::of(u);
     [
         text(Some(u.id.as_str())),
         text(Some(org)),
-        text(p.external_id.as_ref().map(|v| v.as_str())),
+        text(held.external_id),
         text(Some(username.map(|v| v.as_str()).unwrap_or_default())),
-        ToSqlOutput::Owned(Value::Text(
-            username.map(|v| v.normalized()).unwrap_or_default(),
-        )),
-        text(p.employee_id.as_ref().map(|v| v.as_str())),
+        ToSqlOutput::Owned(Value::Text(held.username_norm)),
+        text(held.employee_id),
         text(p.first_name.as_deref()),
         text(p.second_name.as_deref()),
         text(p.email.as_ref().map(|v| v.as_str())),
-        text(p.email.as_ref().map(|v| v.normalized())),
+        text(held.email_norm),
         int(i64::from(u.email_from_source)),
         text(p.phone_mobile.as_ref().map(|v| v.as_str())),
-        text(p.phone_mobile.as_ref().map(|v| v.e164())),
+        text(held.mobile_e164),
         int(i64::from(u.phone_mobile_from_source)),
         text(p.phone_work.as_ref().map(|v| v.as_str())),
         text(p.phone_work.as_ref().map(|v| v.e164())),

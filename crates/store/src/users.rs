@@ -81,11 +81,60 @@ pub(crate) async fn write_users<'a>(
         written += 1;
         match write.expected_version {
             None => new_users.push(write.user),
-            Some(version) => update_user(backend, tx, org, write.user, version, now).await?,
+            Some(version) => {
+                update_user(backend, tx, org, write.user, version, now).await?;
+                if write.user.scim_deleted {
+                    for (sql, args) in remember_deleted(org.as_str(), write.user) {
+                        query(backend, sql, args).execute(&mut **tx).await?;
+                    }
+                }
+            }
         }
     }
     insert_users(backend, tx, org, &new_users, now).await?;
     Ok(written)
+}
+
+/// The statements that keep what a user deleted through SCIM is matched by when it returns
+/// (its external ID, username and email, normalised), replacing what an earlier deletion
+/// kept: its columns no longer hold them ([`crate::user_columns`]).
+pub(crate) fn remember_deleted<'u>(
+    org: &'u str,
+    user: &'u StoredUser,
+) -> Vec<(&'static str, Vec<Arg>)> {
+    let mut statements = vec![(FORGET_DELETED, vec![Arg::from(user.id.as_str())])];
+    for (kind, value) in deleted_keys(user) {
+        statements.push((
+            REMEMBER_DELETED,
+            vec![
+                org.into(),
+                user.id.as_str().into(),
+                kind.into(),
+                value.into(),
+            ],
+        ));
+    }
+    statements
+}
+
+pub(crate) const FORGET_DELETED: &str = "DELETE FROM deleted_user_keys WHERE user_id = $1";
+pub(crate) const REMEMBER_DELETED: &str =
+    "INSERT INTO deleted_user_keys (org_id, user_id, kind, value) VALUES ($1, $2, $3, $4)";
+
+/// What a deleted user is matched by when it returns, by kind (`deleted_user_keys.kind`).
+pub(crate) fn deleted_keys(user: &StoredUser) -> Vec<(&'static str, String)> {
+    let p = &user.profile;
+    let mut keys = Vec::with_capacity(3);
+    if let Some(ext) = &p.external_id {
+        keys.push(("external_id", ext.as_str().to_owned()));
+    }
+    if let Some(name) = &p.username {
+        keys.push(("username", name.normalized()));
+    }
+    if let Some(email) = &p.email {
+        keys.push(("email", email.normalized().to_owned()));
+    }
+    keys
 }
 
 /// Update a user, refusing a write based on a stale version.
@@ -211,6 +260,102 @@ impl OrgStore {
     /// Every key is unique, so this finds the same users; a write planned on a user that
     /// changed meanwhile is refused by its version check.
     pub async fn load_context_with(
+        &self,
+        keys: &BatchKeys,
+        known: Option<StoredUser>,
+    ) -> Result<Context> {
+        let mut ctx = self.load_live_context(keys, known).await?;
+        self.add_deleted(keys, &mut ctx).await?;
+        Ok(ctx)
+    }
+
+    /// The users deleted through SCIM whose kept external ID, username or email the batch
+    /// gives ([`remember_deleted`]), with their external ID as it was: the plan brings one
+    /// back for a record of the configuration that managed it.
+    async fn add_deleted(&self, keys: &BatchKeys, ctx: &mut Context) -> Result<()> {
+        let backend = self.store.db.backend;
+        let read = &self.store.db.read;
+        let org = self.org.as_str();
+        // Most organisations have none, and a file's million keys need not be asked about.
+        let any = query(
+            backend,
+            "SELECT 1 AS one FROM deleted_user_keys WHERE org_id = $1 LIMIT 1",
+            vec![org.into()],
+        )
+        .fetch_optional(read)
+        .await?;
+        if any.is_none() {
+            return Ok(());
+        }
+        let wanted: [(&str, HashSet<&str>); 3] = [
+            (
+                "external_id",
+                keys.external_ids.iter().map(String::as_str).collect(),
+            ),
+            (
+                "username",
+                keys.usernames.iter().map(String::as_str).collect(),
+            ),
+            ("email", keys.emails.iter().map(String::as_str).collect()),
+        ];
+        let values: Vec<&str> = wanted
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut matched: HashSet<String> = HashSet::new();
+        for chunk in values.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT user_id, kind, value FROM deleted_user_keys WHERE org_id = $1 AND value IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut args: Vec<Arg> = vec![org.into()];
+            args.extend(chunk.iter().map(|v| Arg::from(*v)));
+            for row in query(backend, sql, args).fetch_all(read).await? {
+                let kind: String = get(&row, "kind")?;
+                let value: String = get(&row, "value")?;
+                if wanted
+                    .iter()
+                    .any(|(k, v)| *k == kind && v.contains(value.as_str()))
+                {
+                    matched.insert(get(&row, "user_id")?);
+                }
+            }
+        }
+        if matched.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = matched.into_iter().collect();
+        let mut external: HashMap<String, String> = HashMap::new();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT user_id, value FROM deleted_user_keys WHERE kind = 'external_id' AND user_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let args: Vec<Arg> = chunk.iter().map(|v| Arg::from(v.as_str())).collect();
+            for row in query(backend, sql, args).fetch_all(read).await? {
+                external.insert(get(&row, "user_id")?, get(&row, "value")?);
+            }
+        }
+        let mut found: HashMap<String, StoredUser> = HashMap::new();
+        self.load_users_by("id", &ids, &mut found).await?;
+        ctx.users.retain(|u| !found.contains_key(u.id.as_str()));
+        for (id, mut user) in found {
+            // A key kept from an earlier deletion of a user that has since returned.
+            if !user.scim_deleted {
+                continue;
+            }
+            user.profile.external_id = external
+                .remove(&id)
+                .map(rollcall_domain::values::ExternalId::from_stored);
+            ctx.users.push(user);
+        }
+        Ok(())
+    }
+
+    /// [`OrgStore::load_context_with`] for the users that hold their values.
+    async fn load_live_context(
         &self,
         keys: &BatchKeys,
         known: Option<StoredUser>,

@@ -627,7 +627,9 @@ async fn write_user(
                 .ok_or_else(|| ScimApiError::not_found(id.as_str()))?,
         },
     };
-    let status = if posted && planned.action == Action::Created {
+    // A POST answers 201 whatever the account was before: new, an unmanaged user claimed, or
+    // a user deleted through SCIM brought back (for the client, each is created now).
+    let status = if posted {
         StatusCode::CREATED
     } else {
         StatusCode::OK

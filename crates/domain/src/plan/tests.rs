@@ -858,3 +858,42 @@ fn an_operators_user_is_created_unmanaged_and_never_claims_one() {
     assert!(r.write.is_none());
     assert_eq!(error(r).error_type, ErrorType::OrganisationConflict);
 }
+
+#[test]
+fn a_user_deleted_through_scim_comes_back_and_holds_nothing_meanwhile() {
+    let mut gone = managed(
+        with_email(with_ext(stored("ann"), "E1"), "ann@acme.com"),
+        CONFIG,
+    );
+    gone.scim_deleted = true;
+    gone.active = false;
+    // Another record may take its values meanwhile.
+    let p = run(
+        vec![row(2, "E9", &[(FieldKey::Email, "ann@acme.com")])],
+        &ctx(vec![gone.clone()]),
+    );
+    assert_eq!(only(&p).action, Action::Created, "{p:#?}");
+
+    // The same person again, by external ID: the same account, reactivated.
+    let p = run(
+        vec![row(2, "E1", &[(FieldKey::Username, "ann")])],
+        &ctx(vec![gone.clone()]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Reactivated);
+    let w = r.write.as_ref().unwrap();
+    assert_eq!(w.user.id, gone.id);
+    assert!(!w.user.scim_deleted && w.user.active);
+    assert_eq!(w.expected_version, Some(gone.version));
+
+    // Another configuration's record does not bring it back.
+    let mut elsewhere = gone.clone();
+    elsewhere.managed_by = Some(ConfigId::new("cfg-b"));
+    let p = run(
+        vec![row(2, "E1", &[(FieldKey::Username, "ann")])],
+        &ctx(vec![elsewhere]),
+    );
+    let r = only(&p);
+    assert_eq!(r.action, Action::Created);
+    assert_ne!(r.write.as_ref().unwrap().user.id, gone.id);
+}
