@@ -45,6 +45,8 @@ pub struct RunFilter {
     pub sort: Sort,
     /// A configuration id.
     pub configuration: Option<String>,
+    /// A source connector's name, as runs record it (`SFTP Sync`, `Workday`, …).
+    pub connector: Option<String>,
     /// Empty: every status.
     pub statuses: Vec<RunStatus>,
 }
@@ -55,6 +57,7 @@ impl Default for RunFilter {
             range: Range::All,
             sort: Sort::NewestFirst,
             configuration: None,
+            connector: None,
             statuses: Vec::new(),
         }
     }
@@ -193,6 +196,7 @@ impl RunFilter {
             range,
             sort,
             configuration: nonempty(params.configuration).map(str::to_owned),
+            connector: None,
             statuses,
         })
     }

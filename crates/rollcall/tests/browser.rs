@@ -604,7 +604,7 @@ async fn run(panel: &Panel) {
             .unwrap();
     }
     panel.submit_filters().await;
-    assert_eq!(panel.pills().await, ["2000-01-01 – 2000-01-31"]);
+    assert_eq!(panel.pills().await, ["1 Jan 2000 – 31 Jan 2000"]);
     assert_eq!(panel.text("#run-count").await, "0 runs");
     assert!(panel.text(".empty h2").await.contains("No runs match"));
     panel.shot("provisioning-empty").await;
@@ -682,10 +682,7 @@ async fn run(panel: &Panel) {
     // A managed user's profile is read-only, except the contact fields the source leaves
     // empty (its mapping has no email and no mobile); such an edit is saved and audited.
     panel.goto("/admin/users").await;
-    assert_eq!(
-        panel.texts("table.users .badge-managed").await,
-        ["Managed by external source"]
-    );
+    assert_eq!(panel.texts("table.users .source").await, ["Payroll"]);
     panel.go_by("table.users tbody a", "#managed-banner").await;
     assert!(
         panel
@@ -694,16 +691,15 @@ async fn run(panel: &Panel) {
             .starts_with("This user is managed by an external source")
     );
     for id in ["username", "first_name", "job_title", "active"] {
-        let readonly = panel
-            .client
-            .find(Locator::Id(id))
-            .await
-            .unwrap()
-            .attr("readonly")
-            .await
-            .unwrap();
-        assert!(readonly.is_some(), "{id} is read-only");
+        let element = panel.client.find(Locator::Id(id)).await.unwrap();
+        assert_eq!(
+            element.tag_name().await.unwrap(),
+            "p",
+            "{id} is read-only text"
+        );
+        assert!(element.attr("data-readonly").await.unwrap().is_some());
     }
+    assert_eq!(panel.text("#active").await, "Yes");
     panel.shot("user-managed").await;
     let mobile = panel
         .client
@@ -733,7 +729,7 @@ async fn run(panel: &Panel) {
     let audit = panel.texts("table.audit tbody td").await;
     assert_eq!(
         audit[1..],
-        ["people@acme.example".to_owned(), "phone_mobile".to_owned()]
+        ["people@acme.example".to_owned(), "Phone Mobile".to_owned()]
     );
     panel.shot("user-edited").await;
     panel.sign_out().await;
@@ -832,4 +828,542 @@ async fn run(panel: &Panel) {
     panel.client.goto(&run_url).await.unwrap();
     assert_eq!(panel.text("h1").await, "Not found");
     panel.sign_out().await;
+}
+
+/// `ssh-keygen` and `sftp` options for an upload to the test server's drop folder.
+fn sftp_put(env: &Env, server: &Server, key: &std::path::Path, login: &str, file: &str) {
+    let mut command = Command::new("sftp");
+    command
+        .current_dir(env.dir.path())
+        .args(["-b", "-", "-i"])
+        .arg(key)
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .args(["-P", &server.sftp_port(), &format!("{login}@127.0.0.1")]);
+    let out = common::output_with_stdin(command, &format!("put {file}\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Panel {
+    /// Whether the page is no wider than the window (nothing scrolls sideways).
+    async fn fits(&self) -> (i64, i64) {
+        let v = self
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
+    }
+
+    async fn value(&self, id: &str) -> String {
+        self.client
+            .execute(
+                "return document.getElementById(arguments[0]).value;",
+                vec![json!(id)],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// The run page's chips and problems-first log, the list's Download menu and counts, the
+/// Custom range selected by a date, a queued run's page refreshing itself when the run is
+/// cancelled, and every page at a phone's width; screenshots at 1400 and 400 pixels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_log_chips_live_list_and_small_screens_in_chromium() {
+    let Some(driver) = chromedriver() else { return };
+    if !common::have("sftp") || !common::have("ssh-keygen") {
+        if std::env::var("ROLLCALL_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!("ROLLCALL_REQUIRE_ALL=1 but sftp or ssh-keygen is missing");
+        }
+        eprintln!("SKIPPED: sftp and ssh-keygen are needed to queue a run");
+        return;
+    }
+    let env = Env::new();
+    let mapping = env.write(
+        "mapping.toml",
+        "[fields]\nexternal_id = \"Id\"\nusername = \"Login\"\nactive = \"Active\"\n\
+         first_name = \"First\"\nsecond_name = \"Last\"\nmanager = \"Manager\"\n\
+         [custom_fields]\nCostCentre = \"CostCentre\"\n",
+    );
+    env.ok(&["org", "create", "--name", "Acme", "--provisioning"]);
+    let key = env.path("id_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = env.run_with_stdin(
+        &[
+            "config",
+            "create",
+            "--org",
+            "Acme",
+            "--name",
+            "Payroll",
+            "--kind",
+            "sftp",
+            "--mode",
+            "active",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--sftp-user",
+            "payroll",
+            "--sftp-password-stdin",
+            "--sftp-key",
+            &format!("{}.pub", key.display()),
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Rows 2..6: ann and dan are fine, bob's manager is unknown (a warning), cat's Active
+    // and eve's missing username fail.
+    let people = env.write(
+        "people.csv",
+        "Id,Login,Active,First,Last,Manager,CostCentre\n\
+         1,ann,true,Ann,Lee,,CC-1\n\
+         2,bob,true,Bob,Ray,99,CC-2\n\
+         3,cat,maybe,Cat,Fox,,CC-3\n\
+         4,dan,true,Dan,Orr,1,CC-4\n\
+         5,,true,Eve,Poe,,CC-5\n",
+    );
+    let clean = env.write(
+        "clean.csv",
+        "Id,Login,Active,First,Last,Manager,CostCentre\n1,ann,true,Annie,Lee,,CC-1\n",
+    );
+    let bad = env.write("bad.txt", "not a spreadsheet");
+    let sync = |file: &std::path::Path| -> String {
+        let out = env.run(&[
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            "Payroll",
+            file.to_str().unwrap(),
+            "--json",
+        ]);
+        let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+        run["run_id"].as_str().unwrap().to_owned()
+    };
+    let attention = sync(&people);
+    let success = sync(&clean);
+    let failed = sync(&bad);
+    let out = env.run_with_stdin(
+        &[
+            "admin",
+            "create",
+            "--org",
+            "Acme",
+            "--email",
+            "people@acme.example",
+            "--role",
+            "people_admin",
+            "--sync-access",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success());
+    // No workers: an upload stays queued until cancelled.
+    let server = env.serve_with(&[("ROLLCALL_RUN_WORKERS", "0")]);
+    sftp_put(&env, &server, &key, "payroll", "people.csv");
+
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let panel = Panel {
+        client: browser(&driver).await,
+        base: format!("http://{}", server.addr),
+        shots,
+    };
+    panel.sign_in("people@acme.example").await;
+
+    // The run page: chips with counts, problems first, readable names, warnings apart.
+    panel
+        .goto(&format!("/admin/provisioning/runs/{attention}"))
+        .await;
+    let chips: Vec<String> = panel
+        .texts(".chips .chip")
+        .await
+        .into_iter()
+        .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        chips,
+        [
+            "All rows 5",
+            "Failed 2",
+            "Warnings 1",
+            "Created 3",
+            "Updated 0",
+            "Deactivated 0",
+            "Reactivated 0",
+            "Unchanged 0"
+        ]
+    );
+    assert_eq!(
+        panel
+            .text(".chip[aria-current]")
+            .await
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["All", "rows", "5"]
+    );
+    assert_eq!(
+        panel.texts("table.log thead th").await,
+        [
+            "Row",
+            "External ID",
+            "Username",
+            "Action",
+            "Error type",
+            "Message",
+            "Additional data",
+            "Changed fields"
+        ]
+    );
+    assert_eq!(
+        panel.texts("table.log tbody td:nth-child(4)").await,
+        ["Failed", "Failed", "Created", "Created", "Created"],
+        "failed rows first"
+    );
+    assert_eq!(
+        panel.texts("table.log tbody td:nth-child(1)").await,
+        ["4", "6", "3", "2", "5"],
+        "failed, then warned, then the rest, each in file order"
+    );
+    let mut classes = Vec::new();
+    for row in panel
+        .client
+        .find_all(Locator::Css("table.log tbody tr"))
+        .await
+        .unwrap()
+    {
+        classes.push(row.attr("class").await.unwrap().unwrap_or_default());
+    }
+    assert_eq!(
+        classes,
+        [
+            "row-failed",
+            "row-failed",
+            "row-warning",
+            "row-ok",
+            "row-ok"
+        ]
+    );
+    assert_eq!(
+        panel.texts("table.log .code-warning").await,
+        ["MANAGER_NOT_FOUND"]
+    );
+    assert_eq!(panel.texts("table.log .code-error").await.len(), 2);
+    assert!(
+        panel
+            .texts("table.log tbody td:nth-child(7)")
+            .await
+            .iter()
+            .any(|c| c.contains("99")),
+        "AdditionalData is shown"
+    );
+    for cell in panel.texts("table.log tbody td:nth-child(8)").await {
+        assert!(!cell.contains('_'), "changed fields are labelled: {cell}");
+    }
+    panel.shot("run-needs-attention").await;
+
+    // A chip filters the log.
+    panel
+        .go_by(
+            ".chip[data-show=failed]",
+            ".chip[data-show=failed][aria-current]",
+        )
+        .await;
+    assert!(
+        panel
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("show=failed")
+    );
+    assert_eq!(
+        panel.texts("table.log tbody td:nth-child(4)").await,
+        ["Failed", "Failed"]
+    );
+    panel
+        .go_by(
+            ".chip[data-show=warnings]",
+            ".chip[data-show=warnings][aria-current]",
+        )
+        .await;
+    assert_eq!(
+        panel.texts("table.log tbody td:nth-child(3)").await,
+        ["bob"]
+    );
+    panel
+        .go_by(
+            ".chip[data-show=updated]",
+            ".chip[data-show=updated][aria-current]",
+        )
+        .await;
+    assert!(panel.texts("table.log tbody tr").await.is_empty());
+    assert!(panel.text("#log-empty").await.starts_with("No log rows"));
+
+    // The list: one Download menu per run with a log, counts, file and trigger, live while a
+    // run is queued.
+    panel.goto("/admin/provisioning").await;
+    let row = |id: &str, css: &str| format!("tr[data-run='{id}'] {css}");
+    assert_eq!(
+        panel.text(&row(&attention, "td.summary")).await,
+        "3 created · 2 failed · 1 warning"
+    );
+    assert_eq!(panel.text(&row(&attention, ".trigger")).await, "CLI");
+    assert_eq!(panel.text(&row(&attention, ".file")).await, "people.csv");
+    assert_eq!(
+        panel
+            .client
+            .find_all(Locator::Css(&row(&attention, "details.download")))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        panel.texts("table.runs .button").await.is_empty(),
+        "no solid buttons"
+    );
+    panel
+        .click(&row(&attention, "details.download summary"))
+        .await;
+    assert_eq!(
+        panel
+            .texts(&row(&attention, "details.download[open] a"))
+            .await,
+        ["CSV", "Excel (XLSX)"]
+    );
+    let xlsx = panel
+        .fetch(&panel.href(&row(&attention, "a[href*='format=xlsx']")).await)
+        .await;
+    assert_eq!(xlsx["status"], 200);
+    panel
+        .click(&row(&attention, "details.download summary"))
+        .await;
+    let started = panel.text(&row(&success, "td:first-child a")).await;
+    assert!(
+        started.matches(':').count() == 2,
+        "times to the second: {started}"
+    );
+    let queued = panel
+        .texts("table.runs tbody tr")
+        .await
+        .iter()
+        .position(|t| t.contains("Queued"))
+        .expect("the uploaded run is queued");
+    assert_eq!(queued, 0, "newest first");
+    let queued_id = panel
+        .client
+        .find(Locator::Css("table.runs tbody tr"))
+        .await
+        .unwrap()
+        .attr("data-run")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        panel.text(&row(&queued_id, ".trigger")).await,
+        "SFTP upload"
+    );
+    assert!(panel.client.find(Locator::Css("[data-live]")).await.is_ok());
+    panel.shot("provisioning-live").await;
+
+    // Entering a date selects Custom by itself; the pill shows dates as the table does.
+    assert_eq!(panel.value("range").await, "all");
+    panel
+        .client
+        .execute(
+            "const f = document.getElementById('from'); f.value = '2000-01-01'; \
+             f.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(panel.value("range").await, "custom");
+    panel.submit_filters().await;
+    assert_eq!(panel.pills().await, ["1 Jan 2000 – today"]);
+    assert_eq!(panel.text("#run-count").await, "4 runs");
+    // Without the script, a date alone is a Custom range too; a wrong filter shows no runs
+    // and says why, in the form's words.
+    panel.goto("/admin/provisioning?to=2000-01-31").await;
+    assert_eq!(panel.pills().await, ["any date – 31 Jan 2000"]);
+    assert_eq!(panel.value("range").await, "custom");
+    panel
+        .goto("/admin/provisioning?from=2000-02-01&to=2000-01-01")
+        .await;
+    assert_eq!(
+        panel.text("#filter-error").await,
+        "These filters cannot be applied: the From date is after the To date: swap them. Change them and apply again; no runs are shown until then."
+    );
+    assert_eq!(panel.text("#run-count").await, "0 runs");
+    // The source filter.
+    panel.goto("/admin/provisioning").await;
+    panel.choose("source", "SFTP Sync").await;
+    panel.submit_filters().await;
+    assert_eq!(panel.pills().await, ["SFTP Sync"]);
+    assert_eq!(panel.text("#run-count").await, "4 runs");
+
+    // The queued run's page and the list refresh themselves when the run is cancelled.
+    panel
+        .goto(&format!("/admin/provisioning/runs/{queued_id}"))
+        .await;
+    assert_eq!(panel.text(".page-head .badge").await, "Queued");
+    panel.shot("run-queued").await;
+    panel.goto("/admin/provisioning").await;
+    panel
+        .client
+        .execute("window.notReloaded = true;", vec![])
+        .await
+        .unwrap();
+    env.ok(&["runs", "cancel", &queued_id]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let badge = panel
+            .client
+            .find(Locator::Css(&row(&queued_id, ".badge")))
+            .await
+            .ok();
+        let text = match badge {
+            Some(b) => b.text().await.unwrap_or_default(),
+            None => String::new(),
+        };
+        if text == "Cancelled" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the list did not refresh itself");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let reloaded = panel
+        .client
+        .execute("return window.notReloaded === undefined;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(reloaded, json!(true), "the page reloaded itself");
+    assert!(
+        panel
+            .client
+            .find(Locator::Css("[data-live]"))
+            .await
+            .is_err()
+    );
+
+    // A managed user's profile: headed by the name, manager and custom fields shown, values
+    // as text, Active as Yes.
+    panel.goto("/admin/users?q=dan").await;
+    panel.go_by("table.users tbody a", "#managed-banner").await;
+    assert_eq!(panel.text("h1").await, "Dan Orr");
+    assert_eq!(panel.text("#manager").await, "Annie Lee");
+    assert_eq!(panel.text("#active").await, "Yes");
+    assert_eq!(
+        panel
+            .client
+            .find(Locator::Id("first_name"))
+            .await
+            .unwrap()
+            .tag_name()
+            .await
+            .unwrap(),
+        "p",
+        "read-only values are text"
+    );
+    assert!(panel.text("#custom-fields").await.contains("CC-4"));
+    let profile = panel.client.current_url().await.unwrap().path().to_owned();
+    panel.shot("user-profile").await;
+
+    // Bulk Update: the result notice has the run's status colour.
+    panel.goto("/admin/bulk-update").await;
+    let upload = env.write("bulk.csv", "Username,JobTitle\nann,Nurse\n");
+    panel
+        .client
+        .find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(upload.to_str().unwrap())
+        .await
+        .unwrap();
+    panel.go_by("form.upload button", "#bulk-result").await;
+    assert_eq!(
+        panel
+            .client
+            .find(Locator::Id("bulk-result"))
+            .await
+            .unwrap()
+            .attr("class")
+            .await
+            .unwrap()
+            .unwrap(),
+        "notice notice-needs_attention"
+    );
+    panel.shot("bulk-update-result").await;
+
+    // Every page at 1400 and at 400 pixels: nothing wider than the window.
+    let pages = [
+        ("provisioning", "/admin/provisioning".to_owned()),
+        (
+            "run-needs-attention",
+            format!("/admin/provisioning/runs/{attention}"),
+        ),
+        ("run-success", format!("/admin/provisioning/runs/{success}")),
+        (
+            "run-data-load-failed",
+            format!("/admin/provisioning/runs/{failed}"),
+        ),
+        (
+            "run-cancelled",
+            format!("/admin/provisioning/runs/{queued_id}"),
+        ),
+        ("users", "/admin/users".to_owned()),
+        ("user-profile", profile),
+        ("bulk-update", "/admin/bulk-update".to_owned()),
+    ];
+    for width in [1400, 400] {
+        panel.client.set_window_size(width, 1000).await.unwrap();
+        for (name, path) in &pages {
+            panel.goto(path).await;
+            panel
+                .client
+                .wait()
+                .for_element(Locator::Css("h1"))
+                .await
+                .unwrap();
+            let (scroll, inner) = panel.fits().await;
+            assert!(
+                scroll <= inner,
+                "{name} at {width}px: the page is {scroll}px wide in a {inner}px window"
+            );
+            panel.shot(&format!("{name}-{width}")).await;
+        }
+    }
+    panel.client.clone().close().await.ok();
 }

@@ -10,6 +10,7 @@ mod audit;
 pub mod credentials;
 mod db;
 mod initial;
+mod log_pages;
 mod operator;
 mod operator_changes;
 mod point_lookups;
@@ -35,6 +36,7 @@ use rollcall_domain::OrgId;
 
 pub use audit::{AuditAction, AuditEntry};
 pub use initial::InitialRun;
+pub use log_pages::{LogPage, LogSelection};
 pub use operator::{
     Admin, NewAdmin, NewConfig, Organisation, SftpCredentials, SftpLogin, SourceConfig, TokenInfo,
 };

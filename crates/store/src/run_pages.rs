@@ -78,6 +78,10 @@ impl OrgStore {
             let p = bind(&mut args, config.as_str().into());
             conditions.push(format!("r.config_id = {p}"));
         }
+        if let Some(connector) = &filter.connector {
+            let p = bind(&mut args, connector.as_str().into());
+            conditions.push(format!("r.connector = {p}"));
+        }
         if !filter.statuses.is_empty() {
             let list: Vec<String> = filter
                 .statuses
@@ -134,6 +138,23 @@ impl OrgStore {
 }
 
 impl OrgStore {
+    /// The source connectors of the organisation's User Provisioning runs, by name.
+    pub async fn run_connectors(&self) -> Result<Vec<String>> {
+        let rows = query(
+            self.store.db.backend,
+            format!(
+                "SELECT DISTINCT r.connector FROM sync_runs r \
+                 WHERE r.org_id = $1 AND r.trigger_kind <> '{BULK_UPDATE_TRIGGER}' ORDER BY r.connector"
+            ),
+            vec![self.org.as_str().into()],
+        )
+        .fetch_all(&self.store.db.read)
+        .await?;
+        rows.iter()
+            .map(|row| get::<String>(row, "connector"))
+            .collect()
+    }
+
     /// The organisation's Bulk Update runs, newest first.
     pub async fn bulk_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
         let rows = query(

@@ -532,22 +532,22 @@ impl OrgStore {
         )
         .fetch_all(&self.store.db.read)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let (action, error_types): (String, String) =
-                    (get(row, "action")?, get(row, "error_type")?);
-                Ok(LogRow {
-                    row: get::<Option<i64>>(row, "row_num")?.and_then(|r| u64::try_from(r).ok()),
-                    external_id: get(row, "external_id")?,
-                    username: get(row, "username")?,
-                    action: Action::from_label(&action).ok_or(StoreError::Database)?,
-                    error_types: LogRow::parse_error_types(&error_types)
-                        .ok_or(StoreError::Database)?,
-                    message: get(row, "message")?,
-                    additional_data: get(row, "additional_data")?,
-                    changed_fields: get(row, "changed_fields")?,
-                })
-            })
-            .collect()
+        rows.iter().map(log_row_from_row).collect()
     }
+}
+
+/// A log row as `SELECT row_num, external_id, username, action, error_type, message,
+/// additional_data, changed_fields` reads it.
+pub(crate) fn log_row_from_row(row: &AnyRow) -> Result<LogRow> {
+    let (action, error_types): (String, String) = (get(row, "action")?, get(row, "error_type")?);
+    Ok(LogRow {
+        row: get::<Option<i64>>(row, "row_num")?.and_then(|r| u64::try_from(r).ok()),
+        external_id: get(row, "external_id")?,
+        username: get(row, "username")?,
+        action: Action::from_label(&action).ok_or(StoreError::Database)?,
+        error_types: LogRow::parse_error_types(&error_types).ok_or(StoreError::Database)?,
+        message: get(row, "message")?,
+        additional_data: get(row, "additional_data")?,
+        changed_fields: get(row, "changed_fields")?,
+    })
 }

@@ -59,13 +59,60 @@ pub fn write_csv(rows: &[LogRow], out: impl Write) -> Result<(), csv::Error> {
     Ok(())
 }
 
-/// The XLSX workbook as bytes. Rows are written in constant memory.
+/// The longest text an XLSX cell holds, in UTF-16 code units (Excel's limit).
+const XLSX_CELL_MAX: usize = 32_767;
+
+/// `text` cut to fit an XLSX cell, with a marker saying how much was cut (the CSV download
+/// has it whole); text that fits is returned as it is.
+pub fn fit_xlsx_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    let units = text.encode_utf16().count();
+    if units <= XLSX_CELL_MAX {
+        return text.into();
+    }
+    // The marker is ASCII, so its length in bytes is its length in UTF-16 units; the cut
+    // count has at most as many digits as the text's length.
+    let marker = |cut: usize| format!(" … [{cut} more characters cut: see the CSV download]");
+    let budget = XLSX_CELL_MAX - marker(units).len();
+    let mut kept = 0;
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        if kept + c.len_utf16() > budget {
+            break;
+        }
+        kept += c.len_utf16();
+        end = i + c.len_utf8();
+    }
+    let cut = text[end..].chars().count();
+    format!("{}{}", &text[..end], marker(cut)).into()
+}
+
+/// Column widths, in characters, that fit the header and the widest cell of each column
+/// (within reason: a long message wraps on screen rather than making a column a page wide).
+fn column_widths(rows: &[LogRow]) -> [f64; 8] {
+    let mut widths = LogRow::HEADERS.map(|h| h.chars().count());
+    for row in rows {
+        for (col, value) in cells(row).iter().enumerate() {
+            widths[col] = widths[col].max(value.chars().count().min(80));
+        }
+    }
+    widths.map(|w| (w.clamp(6, 80) + 2) as f64)
+}
+
+/// The XLSX workbook as bytes, with columns sized to their contents, the header row frozen
+/// and an autofilter on it. Rows are written in constant memory.
 pub fn write_xlsx(rows: &[LogRow]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut workbook = Workbook::new();
     let bold = Format::new().set_bold();
     let sheet = workbook.add_worksheet_with_constant_memory()?;
     sheet.set_name("Sync Logs")?;
+    // In constant memory, widths must be known before the first row is written.
+    for (col, width) in column_widths(rows).into_iter().enumerate() {
+        sheet.set_column_width(col as u16, width)?;
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    let last_row = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+    sheet.autofilter(0, 0, last_row, (LogRow::HEADERS.len() - 1) as u16)?;
     for (col, header) in LogRow::HEADERS.iter().enumerate() {
         sheet.write_string_with_format(0, col as u16, *header, &bold)?;
     }
@@ -76,7 +123,7 @@ pub fn write_xlsx(rows: &[LogRow]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError
         }
         for (col, value) in cells(row).iter().enumerate().skip(1) {
             if !value.is_empty() {
-                sheet.write_string(r, col as u16, value)?;
+                sheet.write_string(r, col as u16, fit_xlsx_cell(value))?;
             }
         }
     }
@@ -137,5 +184,54 @@ mod tests {
         ));
         assert!(text.contains("2,'=cmd|' /C calc'!A0,,Failed"), "{text}");
         assert!(write_xlsx(&rows).unwrap().starts_with(b"PK"));
+    }
+
+    #[test]
+    fn an_overlong_cell_is_cut_with_a_marker() {
+        assert_eq!(fit_xlsx_cell("short"), "short");
+        let exact = "x".repeat(XLSX_CELL_MAX);
+        assert_eq!(fit_xlsx_cell(&exact), exact.as_str());
+        let long = "y".repeat(40_000);
+        let cut = fit_xlsx_cell(&long);
+        assert!(cut.encode_utf16().count() <= XLSX_CELL_MAX);
+        let kept = cut.chars().take_while(|c| *c == 'y').count();
+        assert!(
+            cut.ends_with(&format!(
+                " … [{} more characters cut: see the CSV download]",
+                40_000 - kept
+            )),
+            "{}",
+            &cut[cut.len() - 80..]
+        );
+        // Characters outside the BMP count twice and are never split.
+        let wide = "😀".repeat(20_000);
+        let cut = fit_xlsx_cell(&wide);
+        assert!(cut.encode_utf16().count() <= XLSX_CELL_MAX);
+        assert!(cut.starts_with("😀😀") && cut.contains("more characters cut"));
+
+        // The workbook is written, where the uncut cell failed before.
+        let rows = [LogRow {
+            row: Some(2),
+            message: long,
+            ..LogRow::new(rollcall_domain::Action::Failed)
+        }];
+        let xlsx = write_xlsx(&rows).unwrap();
+        assert!(xlsx.starts_with(b"PK"));
+        let mut uncut = rust_xlsxwriter::Workbook::new();
+        let sheet = uncut.add_worksheet();
+        assert!(sheet.write_string(0, 0, "z".repeat(40_000)).is_err());
+    }
+
+    #[test]
+    fn columns_fit_their_contents() {
+        let rows = [LogRow {
+            username: "a.very.long.username@example.com".into(),
+            message: "m".repeat(500),
+            ..LogRow::new(rollcall_domain::Action::Updated)
+        }];
+        let widths = column_widths(&rows);
+        assert_eq!(widths[0], 8.0, "Row: the header and a margin");
+        assert_eq!(widths[2], 34.0, "Username: the value and a margin");
+        assert_eq!(widths[5], 82.0, "Message: capped");
     }
 }

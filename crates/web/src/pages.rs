@@ -1,7 +1,9 @@
 //! The admin panel's server-rendered pages under `/admin` (SPEC §6): sign-in, the User
 //! Provisioning page with its filters as pills in the URL, and a run's detail with a
-//! searchable log. Every flow works without JavaScript; `app.js` only reports the viewer's
-//! UTC offset. Pages share the API's sessions, access rule and queries.
+//! log paged from the store, problems first. Every flow works without JavaScript; `app.js`
+//! reports the viewer's UTC offset, selects Custom when a date is entered, and reloads a page
+//! that shows a Queued or In Progress run. Pages share the API's sessions, access rule and
+//! queries.
 
 use askama::Template;
 use axum::Router;
@@ -14,7 +16,7 @@ use rollcall_domain::admin_edit::{PROFILE_FIELDS, apply_edit, editable_fields, s
 use rollcall_domain::field::FieldKey;
 use rollcall_domain::run_filter::{FilterParams, Range, RunFilter, Sort, parse_offset};
 use rollcall_domain::{Action, LogRow, RunId, RunStatus};
-use rollcall_store::{RunCursor, RunRecord, Session};
+use rollcall_store::{LogSelection, RunCursor, RunRecord, Session};
 use rollcall_sync::bulk_update::{
     BulkFile, BulkUpdate, ProfileEdit, run_bulk_update, save_profile_edit,
 };
@@ -24,8 +26,8 @@ use crate::AppState;
 use crate::api::{SESSION_COOKIE, constant_time_eq, cookie, may_see_provisioning};
 
 const PAGE_SIZE: u32 = 50;
-/// Log rows shown on a run's page; the download has them all.
-const LOG_ROWS_SHOWN: usize = 500;
+/// Log rows on a page of a run's log (the store reads a page at a time).
+const LOG_PAGE: usize = 100;
 const TZ_COOKIE: &str = "rollcall_tz";
 
 /// The header of every signed-in page.
@@ -33,6 +35,8 @@ pub struct Nav {
     email: String,
     csrf: String,
     provisioning: bool,
+    /// Why User Provisioning is not in the menu of an admin who has the Users pages.
+    provisioning_hint: Option<&'static str>,
     users: bool,
     current: &'static str,
 }
@@ -81,6 +85,11 @@ struct RunRow {
     /// What the deactivation threshold did, or would do to a real run.
     note: Option<String>,
     duration: String,
+    /// `3 created · 1 failed`, or nothing for a run that has not finished.
+    summary: String,
+    file_name: Option<String>,
+    /// What started the run, in words.
+    trigger: &'static str,
     has_logs: bool,
     detail_url: String,
     csv_url: String,
@@ -120,8 +129,12 @@ struct ProvisioningPage {
     from: String,
     to: String,
     configurations: Vec<Choice>,
+    /// The source connectors runs came from.
+    sources: Vec<Choice>,
     statuses: Vec<Choice>,
     sorts: Vec<Choice>,
+    /// A shown run is Queued or In Progress: the page reloads itself (app.js).
+    live: bool,
     error: Option<String>,
     pills: Vec<Pill>,
     total: u64,
@@ -140,9 +153,29 @@ struct LogLine {
     external_id: String,
     username: String,
     action: String,
-    error_type: String,
+    /// `failed`, `skipped`, `warning` or `ok`: how the row is styled.
+    kind: &'static str,
+    problems: Vec<Problem>,
     message: String,
+    additional_data: String,
     changed_fields: String,
+}
+
+/// An error or warning code of a log row.
+struct Problem {
+    code: &'static str,
+    warning: bool,
+}
+
+/// A filter chip over a run's log.
+struct Chip {
+    code: String,
+    label: &'static str,
+    count: u64,
+    /// `failed`, `warning`, `ok`, `all`, or `none` for an empty one.
+    tone: &'static str,
+    current: bool,
+    url: String,
 }
 
 #[derive(Template)]
@@ -172,9 +205,14 @@ struct RunPage {
     csv_url: String,
     xlsx_url: String,
     q: String,
-    matching: usize,
-    shown: usize,
+    /// The chip shown.
+    view: String,
+    /// Queued or In Progress: the page reloads itself (app.js).
+    live: bool,
+    chips: Vec<Chip>,
     log: Vec<LogLine>,
+    next_url: Option<String>,
+    first_url: Option<String>,
 }
 
 /// Why a page is not shown.
@@ -329,6 +367,9 @@ fn nav(session: &Session, current: &'static str) -> Nav {
         email: session.admin.email.clone(),
         csrf: session.csrf.clone(),
         provisioning: may_see_provisioning(session),
+        provisioning_hint: may_manage_users(session)
+            .then(|| provisioning_refusal(session))
+            .flatten(),
         users: may_manage_users(session),
         current,
     }
@@ -612,12 +653,60 @@ fn show_time(t: DateTime<Utc>, offset: FixedOffset) -> String {
     let t = t.with_timezone(&offset);
     let (pm, hour) = chrono::Timelike::hour12(&t);
     format!(
-        "{} {}:{:02} {}",
+        "{} {}:{:02}:{:02} {}",
         t.format("%-d %b %Y"),
         hour,
         chrono::Timelike::minute(&t),
+        chrono::Timelike::second(&t),
         if pm { "pm" } else { "am" }
     )
+}
+
+/// A date of the filters (`2024-01-31`) as the table shows dates (`31 Jan 2024`).
+fn show_date(value: &str) -> String {
+    date(value).map_or_else(|| value.to_owned(), |d| d.format("%-d %b %Y").to_string())
+}
+
+fn date(value: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()
+}
+
+/// What started a run, in words.
+fn trigger_label(run: &RunRecord) -> &'static str {
+    use rollcall_domain::Trigger;
+    if run.approval.is_some() {
+        return "Approval";
+    }
+    match run.trigger {
+        Trigger::Sftp => "SFTP upload",
+        Trigger::Cli => "CLI",
+        Trigger::Scim => "SCIM",
+        Trigger::Schedule => "Schedule",
+        Trigger::Bulk => "Bulk Update",
+    }
+}
+
+/// A finished run's counts in a line: `3 created · 2 updated · 1 failed`, the non-zero ones
+/// (`would create` for a dry or blocked run).
+fn counts_summary(run: &RunRecord) -> String {
+    match run.status {
+        RunStatus::Queued | RunStatus::InProgress | RunStatus::Cancelled => return String::new(),
+        RunStatus::DataLoadFailed => return "The data did not load".into(),
+        _ => {}
+    }
+    let parts: Vec<String> = count_tiles(run)
+        .iter()
+        .filter(|c| c.value > 0)
+        .map(|c| match (c.value, c.label) {
+            (1, "Warnings") => "1 warning".to_owned(),
+            (n, label) => format!("{n} {}", label.to_lowercase()),
+        })
+        .collect();
+    if parts.is_empty() {
+        "No records".into()
+    } else {
+        parts.join(" · ")
+    }
 }
 
 fn show_duration(run: &RunRecord) -> String {
@@ -723,22 +812,45 @@ async fn provisioning(
     let query = PageQuery::parse(raw.as_deref());
     let (tz, offset) = viewer_tz(query.get("tz"), &headers);
     let statuses = query.statuses();
-    let parsed = RunFilter::parse(&FilterParams {
-        range: query.get("range"),
-        from: query.get("from"),
-        to: query.get("to"),
-        tz: Some(&tz),
-        sort: query.get("sort"),
-        configuration: query.get("configuration"),
-        status: Some(&statuses),
-    });
-    let (filter, error) = match parsed {
+    // A From or To date selects Custom by itself.
+    let dated = query.get("from").is_some() || query.get("to").is_some();
+    let range = match query.get("range") {
+        None | Some("all") if dated => Some("custom"),
+        other => other,
+    };
+    let mixed = dated && matches!(range, Some("7d" | "30d"));
+    let backwards = matches!(
+        (query.get("from").and_then(date), query.get("to").and_then(date)),
+        (Some(f), Some(t)) if f > t
+    );
+    let parsed = if backwards {
+        Err("the From date is after the To date: swap them".to_owned())
+    } else if mixed {
+        Err("a date range of the last days and From/To dates do not go together: choose Custom for the dates, or clear them".to_owned())
+    } else {
+        RunFilter::parse(&FilterParams {
+            range,
+            from: query.get("from"),
+            to: query.get("to"),
+            tz: Some(&tz),
+            sort: query.get("sort"),
+            configuration: query.get("configuration"),
+            status: Some(&statuses),
+        })
+    };
+    // A filter that cannot be read shows no runs rather than every run: the form keeps what
+    // was asked, and the message says what to change.
+    let (mut filter, error) = match parsed {
         Ok(f) => (f, None),
         Err(e) => (
             RunFilter::default(),
-            Some(format!("{e}. Showing every run instead.")),
+            Some(format!(
+                "These filters cannot be applied: {e}. Change them and apply again; no runs are shown until then."
+            )),
         ),
     };
+    filter.connector = query.get("source").map(str::to_owned);
+    let connectors = org.run_connectors().await?;
     // Bulk Update runs have their own page, and so has their configuration.
     let configs: Vec<_> = org
         .configs()
@@ -747,14 +859,21 @@ async fn provisioning(
         .filter(|c| c.kind != rollcall_domain::config::ConfigKind::BulkUpdate)
         .collect();
     let after = query.get("after").and_then(RunCursor::decode);
-    let page = org
-        .run_page(
+    let page = if error.is_some() {
+        rollcall_store::RunPage {
+            runs: Vec::new(),
+            total: 0,
+            next: None,
+        }
+    } else {
+        org.run_page(
             &filter,
             filter.bounds(state.store.now()),
             after.as_ref(),
             PAGE_SIZE,
         )
-        .await?;
+        .await?
+    };
 
     let mut pills = Vec::new();
     let range_label = match filter.range {
@@ -763,8 +882,8 @@ async fn provisioning(
         Range::Last30Days => Some("Last 30 Days".to_owned()),
         Range::Custom { .. } => Some(format!(
             "{} – {}",
-            query.get("from").unwrap_or("any date"),
-            query.get("to").unwrap_or("today")
+            query.get("from").map_or("any date".into(), show_date),
+            query.get("to").map_or("today".into(), show_date)
         )),
     };
     if let Some(label) = range_label {
@@ -782,6 +901,12 @@ async fn provisioning(
         pills.push(Pill {
             label: name,
             remove_url: query.url_without(|k, _| k == "configuration"),
+        });
+    }
+    if let Some(source) = &filter.connector {
+        pills.push(Pill {
+            label: source.clone(),
+            remove_url: query.url_without(|k, _| k == "source"),
         });
     }
     for status in &filter.statuses {
@@ -814,6 +939,9 @@ async fn provisioning(
             dry_run: r.dry_run,
             note: note(r),
             duration: show_duration(r),
+            summary: counts_summary(r),
+            file_name: r.file_name.clone(),
+            trigger: trigger_label(r),
             has_logs: r.status.has_logs(),
             detail_url: format!("/admin/provisioning/runs/{}", r.id),
             csv_url: logs_url(r.id.as_str(), "csv", &tz),
@@ -826,6 +954,10 @@ async fn provisioning(
         .next
         .map(|c| format!("{base}{joiner}after={}", c.encode()));
     let first_url = after.is_some().then(|| base.clone());
+    let live = page
+        .runs
+        .iter()
+        .any(|r| matches!(r.status, RunStatus::Queued | RunStatus::InProgress));
     let range_value = match filter.range {
         Range::All => "all",
         Range::Last7Days => "7d",
@@ -846,6 +978,11 @@ async fn provisioning(
         .into_iter()
         .map(|(v, l)| choice(v, l, v == range_value))
         .collect(),
+        sources: connectors
+            .iter()
+            .map(|c| choice(c, c, filter.connector.as_deref() == Some(c.as_str())))
+            .collect(),
+        live,
         from: query.get("from").unwrap_or_default().to_owned(),
         to: query.get("to").unwrap_or_default().to_owned(),
         configurations: configs
@@ -875,19 +1012,180 @@ async fn provisioning(
     }))
 }
 
-fn matches(row: &LogRow, needle: &str) -> bool {
-    [
-        row.external_id.as_str(),
-        row.username.as_str(),
-        row.action.label(),
-        &row.error_type_codes(),
-        row.message.as_str(),
-        row.additional_data.as_str(),
-        row.changed_fields.as_str(),
-    ]
-    .iter()
-    .any(|cell| cell.to_lowercase().contains(needle))
-        || row.row.is_some_and(|n| n.to_string() == needle)
+/// What a run's page lists: one chip of the log's filter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LogView {
+    /// Every row, problems first: failed, skipped, warned, then the rest.
+    All,
+    Warnings,
+    Action(Action),
+}
+
+impl LogView {
+    fn parse(code: Option<&str>) -> LogView {
+        match code {
+            Some("warnings") => LogView::Warnings,
+            Some(other) => Action::ALL
+                .into_iter()
+                .find(|a| a.label().eq_ignore_ascii_case(other))
+                .map_or(LogView::All, LogView::Action),
+            None => LogView::All,
+        }
+    }
+
+    fn code(self) -> String {
+        match self {
+            LogView::All => "all".into(),
+            LogView::Warnings => "warnings".into(),
+            LogView::Action(a) => a.label().to_lowercase(),
+        }
+    }
+
+    /// The store's selections this view reads, one after the other.
+    fn phases(self) -> Vec<LogSelection> {
+        match self {
+            LogView::All => vec![
+                LogSelection::Action(Action::Failed),
+                LogSelection::Action(Action::Skipped),
+                LogSelection::WarningsOnly,
+                LogSelection::Rest,
+            ],
+            LogView::Warnings => vec![LogSelection::Warnings],
+            LogView::Action(a) => vec![LogSelection::Action(a)],
+        }
+    }
+}
+
+/// A page of the log: `phase.position` cursors walk through the view's phases in turn.
+async fn log_lines(
+    org: &rollcall_store::OrgStore,
+    run: &RunRecord,
+    view: LogView,
+    search: Option<&str>,
+    after: Option<(usize, i64)>,
+) -> Result<(Vec<LogLine>, Option<String>), PageError> {
+    let phases = view.phases();
+    let (mut phase, mut position) = match after {
+        Some((phase, position)) if phase < phases.len() => (phase, Some(position)),
+        _ => (0, None),
+    };
+    let mut lines = Vec::new();
+    let mut next = None;
+    while phase < phases.len() && lines.len() < LOG_PAGE {
+        let want = (LOG_PAGE - lines.len()) as u32;
+        let page = org
+            .log_page(&run.id, &phases[phase], search, position, want)
+            .await?;
+        lines.extend(page.rows.iter().map(|(_, r)| log_line(run, r)));
+        match page.next {
+            Some(seq) => {
+                next = Some(format!("{phase}.{seq}"));
+                break;
+            }
+            None => {
+                phase += 1;
+                position = None;
+                // A full page ending a phase: the next page starts with the next phase.
+                if lines.len() == LOG_PAGE && phase < phases.len() {
+                    next = Some(format!("{phase}.-1"));
+                }
+            }
+        }
+    }
+    Ok((lines, next))
+}
+
+/// `first_name, email` as `First Name, Email` (custom fields keep their names).
+fn field_labels(keys: &str) -> String {
+    keys.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| FieldKey::from_key(k).map_or(k, |f| f.label()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn log_line(run: &RunRecord, r: &LogRow) -> LogLine {
+    let warning = r.error_types.iter().any(|e| e.is_warning());
+    let kind = match r.action {
+        Action::Failed => "failed",
+        Action::Skipped => "skipped",
+        _ if warning => "warning",
+        _ => "ok",
+    };
+    LogLine {
+        row: r.row.map(|n| n.to_string()).unwrap_or_default(),
+        external_id: r.external_id.clone(),
+        username: r.username.clone(),
+        action: if run.dry_run {
+            r.action.planned_label().to_owned()
+        } else {
+            r.action.label().to_owned()
+        },
+        kind,
+        problems: r
+            .error_types
+            .iter()
+            .map(|e| Problem {
+                code: e.code(),
+                warning: e.is_warning(),
+            })
+            .collect(),
+        message: r.message.clone(),
+        additional_data: r.additional_data.clone(),
+        changed_fields: field_labels(&r.changed_fields),
+    }
+}
+
+/// The chips over a run's log: every row, then each action and the warnings, with counts.
+fn log_chips(run: &RunRecord, view: LogView, base: &str) -> Vec<Chip> {
+    let c = run.counts;
+    let planned = run.dry_run || run.status == RunStatus::AboveDeactivationThreshold;
+    let label = |a: Action| {
+        if planned {
+            a.planned_label()
+        } else {
+            a.label()
+        }
+    };
+    let total =
+        c.created + c.updated + c.deactivated + c.reactivated + c.unchanged + c.skipped + c.failed;
+    let mut chips = vec![(LogView::All, "All rows", total, "all")];
+    chips.push((
+        LogView::Action(Action::Failed),
+        label(Action::Failed),
+        c.failed,
+        "failed",
+    ));
+    if c.skipped > 0 {
+        chips.push((
+            LogView::Action(Action::Skipped),
+            label(Action::Skipped),
+            c.skipped,
+            "failed",
+        ));
+    }
+    chips.push((LogView::Warnings, "Warnings", c.warnings, "warning"));
+    for (a, n) in [
+        (Action::Created, c.created),
+        (Action::Updated, c.updated),
+        (Action::Deactivated, c.deactivated),
+        (Action::Reactivated, c.reactivated),
+        (Action::Unchanged, c.unchanged),
+    ] {
+        chips.push((LogView::Action(a), label(a), n, "ok"));
+    }
+    chips
+        .into_iter()
+        .map(|(v, label, count, tone)| Chip {
+            code: v.code(),
+            label,
+            count,
+            tone: if count == 0 { "none" } else { tone },
+            current: v == view,
+            url: format!("{base}show={}", v.code()),
+        })
+        .collect()
 }
 
 async fn run_detail(
@@ -907,33 +1205,43 @@ async fn run_detail(
     let query = PageQuery::parse(raw.as_deref());
     let (tz, offset) = viewer_tz(query.get("tz"), &headers);
     let q = query.get("q").unwrap_or_default().trim().to_owned();
-    let needle = q.to_lowercase();
-    let rows = if run.status.has_logs() {
-        org.run_logs(&run.id).await?
+    let view = LogView::parse(query.get("show"));
+    let after = query
+        .get("after")
+        .and_then(|a| a.split_once('.'))
+        .and_then(|(p, s)| Some((p.parse().ok()?, s.parse().ok()?)));
+    let (log, next) = if run.status.has_logs() {
+        log_lines(&org, &run, view, Some(q.as_str()), after).await?
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
-    let matching: Vec<&LogRow> = rows
-        .iter()
-        .filter(|r| needle.is_empty() || matches(r, &needle))
-        .collect();
-    let log: Vec<LogLine> = matching
-        .iter()
-        .take(LOG_ROWS_SHOWN)
-        .map(|r| LogLine {
-            row: r.row.map(|n| n.to_string()).unwrap_or_default(),
-            external_id: r.external_id.clone(),
-            username: r.username.clone(),
-            action: if run.dry_run {
-                r.action.planned_label().to_owned()
-            } else {
-                r.action.label().to_owned()
-            },
-            error_type: r.error_type_codes().into_owned(),
-            message: r.message.clone(),
-            changed_fields: r.changed_fields.clone(),
-        })
-        .collect();
+    // This page's URL with its time zone and search kept (chips, paging).
+    let base = {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        if let Some(tz) = query.get("tz") {
+            out.append_pair("tz", tz);
+        }
+        if !q.is_empty() {
+            out.append_pair("q", &q);
+        }
+        let kept = out.finish();
+        let path = format!("/admin/provisioning/runs/{}", run.id);
+        if kept.is_empty() {
+            format!("{path}?")
+        } else {
+            format!("{path}?{kept}&")
+        }
+    };
+    // A run whose data did not load has only its load errors to show: no chips.
+    let chips = if run.status == RunStatus::DataLoadFailed {
+        Vec::new()
+    } else {
+        log_chips(&run, view, &base)
+    };
+    let next_url = next.map(|n| format!("{base}show={}&after={n}", view.code()));
+    let first_url = after
+        .is_some()
+        .then(|| format!("{base}show={}", view.code()));
     Ok(render(&RunPage {
         nav: Some(nav(&session, "provisioning")),
         legend: legend(),
@@ -961,9 +1269,12 @@ async fn run_detail(
         xlsx_url: logs_url(run.id.as_str(), "xlsx", &tz),
         tz_param: query.get("tz").map(str::to_owned),
         q,
-        matching: matching.len(),
-        shown: log.len(),
+        view: view.code(),
+        live: matches!(run.status, RunStatus::Queued | RunStatus::InProgress),
+        chips,
         log,
+        next_url,
+        first_url,
     }))
 }
 
@@ -1008,7 +1319,10 @@ struct UsersPage {
 struct FieldView {
     key: &'static str,
     label: &'static str,
+    /// The form's value (`true`/`false` for Active).
     value: String,
+    /// The value in words, for reading: Yes/No, or — when empty.
+    shown: String,
     editable: bool,
 }
 
@@ -1025,8 +1339,13 @@ struct UserPageView {
     id: String,
     csrf: String,
     username: String,
+    /// The person's name, or their username when the profile has none.
+    name: String,
     active: bool,
     managed_by: Option<String>,
+    /// The manager's name and page, when the user has one.
+    manager: Option<(String, String)>,
+    custom_fields: Vec<(String, String)>,
     any_editable: bool,
     saved: bool,
     problems: Vec<String>,
@@ -1117,7 +1436,7 @@ async fn user_view(
                 .map(|t| t.format("%-d %b %Y %H:%M").to_string())
                 .unwrap_or_default(),
             by: a.admin_email,
-            fields: a.changed_fields.replace(',', ", "),
+            fields: field_labels(&a.changed_fields),
         })
         .collect();
     let status = if problems.is_empty() {
@@ -1125,29 +1444,67 @@ async fn user_view(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
+    let manager = match &user.manager_id {
+        Some(id) => Some(match org.user(id).await? {
+            Some(m) => (
+                person_name(&m).unwrap_or_else(|| shown_value(&m, FieldKey::Username)),
+                format!("/admin/users/{}", m.id),
+            ),
+            None => (id.to_string(), String::new()),
+        }),
+        None => None,
+    };
+    let username = shown_value(user, FieldKey::Username);
     let mut response = render(&UserPageView {
         nav: Some(nav(session, "users")),
         id: user.id.to_string(),
         csrf: session.csrf.clone(),
-        username: shown_value(user, FieldKey::Username),
+        name: person_name(user).unwrap_or_else(|| username.clone()),
+        username,
         active: user.active,
         managed_by,
+        manager,
+        custom_fields: user
+            .profile
+            .custom_fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         any_editable: !editable.is_empty(),
         saved,
         problems,
         fields: PROFILE_FIELDS
             .iter()
-            .map(|f| FieldView {
-                key: f.key(),
-                label: f.label(),
-                value: shown_value(shown, *f),
-                editable: editable.contains(f),
+            .map(|f| {
+                let value = shown_value(shown, *f);
+                FieldView {
+                    key: f.key(),
+                    label: f.label(),
+                    shown: match (*f, value.as_str()) {
+                        (FieldKey::Active, "true") => "Yes".into(),
+                        (FieldKey::Active, "false") => "No".into(),
+                        (_, "") => "—".into(),
+                        _ => value.clone(),
+                    },
+                    value,
+                    editable: editable.contains(f),
+                }
             })
             .collect(),
         audit,
     });
     *response.status_mut() = status;
     Ok(response)
+}
+
+/// `First Second`, when the profile has either.
+fn person_name(user: &rollcall_domain::StoredUser) -> Option<String> {
+    let name = [&user.profile.first_name, &user.profile.second_name]
+        .iter()
+        .filter_map(|n| n.as_deref())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!name.trim().is_empty()).then_some(name)
 }
 
 async fn find_user(
@@ -1299,7 +1656,8 @@ struct BulkPage {
     csrf: String,
     columns: String,
     problems: Vec<String>,
-    result: Option<String>,
+    /// The uploaded file's outcome, and its run's status code (the notice's colour).
+    result: Option<(String, &'static str)>,
     runs: Vec<BulkRunRow>,
 }
 
@@ -1321,14 +1679,15 @@ async fn bulk_page(
         .and_then(|id| runs.iter().find(|r| r.id.as_str() == id))
         .map(|r| {
             let c = &r.counts;
-            format!(
+            let text = format!(
                 "{}: {} updated, {} unchanged, {} skipped, {} failed — see the log for each row.",
                 r.file_name.as_deref().unwrap_or("The file"),
                 c.updated + c.deactivated + c.reactivated,
                 c.unchanged,
                 c.skipped,
                 c.failed
-            )
+            );
+            (text, r.status.code())
         });
     let status = if problems.is_empty() {
         StatusCode::OK

@@ -14,3 +14,35 @@
     window.location.reload();
   }
 })();
+
+// Entering a From or To date selects the Custom range; choosing another range clears them.
+(function () {
+  var range = document.getElementById("range");
+  if (!range) { return; }
+  ["from", "to"].forEach(function (id) {
+    var input = document.getElementById(id);
+    if (!input) { return; }
+    input.addEventListener("input", function () { if (input.value) { range.value = "custom"; } });
+    input.addEventListener("change", function () { if (input.value) { range.value = "custom"; } });
+  });
+  range.addEventListener("change", function () {
+    if (range.value !== "custom") {
+      ["from", "to"].forEach(function (id) {
+        var input = document.getElementById(id);
+        if (input) { input.value = ""; }
+      });
+    }
+  });
+})();
+
+// A page showing a Queued or In Progress run reloads itself every 5 seconds, unless the
+// viewer is busy with a form or an open menu (then it waits for the next turn).
+(function () {
+  if (!document.querySelector("[data-live]")) { return; }
+  var tick = function () {
+    var busy = document.querySelector("details[open]") ||
+      (document.activeElement && /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName));
+    if (busy) { window.setTimeout(tick, 5000); } else { window.location.reload(); }
+  };
+  window.setTimeout(tick, 5000);
+})();
