@@ -500,6 +500,40 @@ fn okta_deleted_user_returns_and_releases_its_email_meanwhile() {
     assert_eq!(back["id"], id.as_str());
 }
 
+/// Entra ID verifies a manager reference with `id eq … and manager eq …&attributes=id`.
+#[test]
+fn entra_id_verifies_a_manager_with_a_filter() {
+    let scim = Scim::start();
+    let boss = scim.create(&entra_user("b"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = scim.create(&entra_user("r"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = scim.patch(
+        &report,
+        json!([{"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": boss}]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let check = |manager: &str| {
+        let filter = format!("id eq \"{report}\" and manager eq \"{manager}\"");
+        let encoded: String = filter
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' => (b as char).to_string(),
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        scim.get(&format!("/scim/v2/Users?filter={encoded}&attributes=id"))
+    };
+    let found = check(&boss);
+    assert_eq!(total(&found), 1, "{found}");
+    assert_eq!(found["Resources"][0]["id"], report.as_str());
+    assert_eq!(total(&check("someone-else")), 0);
+}
+
 /// Okta's PUT without the mobile number it sent before clears it (a company phone moves to the
 /// next person, who can then be given it).
 #[test]

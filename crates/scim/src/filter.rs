@@ -662,12 +662,19 @@ fn def_semantics(def: &AttrDef) -> Semantics {
     }
 }
 
+/// Whether a comparison of the attribute itself compares its `value`: the elements of a
+/// multi-valued one (`emails eq "x"`), and a complex one that has a value (`manager eq "id"`,
+/// which Entra ID sends to check a manager: RFC 7643 §4.3's `manager.value`).
+fn compares_value(attr: &AttrDef) -> bool {
+    attr.kind == Kind::Complex && (is_multi(attr) || attr.sub_attr("value").is_some())
+}
+
 /// `emails eq "x"` compares the elements' `value`, so it takes the `value` semantics.
 fn semantics(attr: &'static AttrDef, sub: Sub) -> Semantics {
     match sub {
         Sub::Known(def) => def_semantics(def),
         Sub::Open(_) => OPEN_STRING,
-        Sub::None if attr.kind == Kind::Complex && is_multi(attr) => {
+        Sub::None if compares_value(attr) => {
             attr.sub_attr("value").map_or(OPEN_STRING, def_semantics)
         }
         Sub::None => def_semantics(attr),
@@ -871,9 +878,7 @@ fn operand_values<'v>(
                     Sub::Known(def) => get_ci(element, def.name),
                     Sub::Open(name) => get_ci(element, name),
                     // `emails eq "x"` compares each element's value; `emails pr` the elements.
-                    Sub::None if comparing && t.attr.kind == Kind::Complex && is_multi(t.attr) => {
-                        get_ci(element, "value")
-                    }
+                    Sub::None if comparing && compares_value(t.attr) => get_ci(element, "value"),
                     Sub::None => Some(element),
                 };
                 out.extend(picked);
@@ -1766,6 +1771,10 @@ mod tests {
         assert!(on_ann(r#"id eq "0190aBc""#));
         assert!(!on_ann(r#"id eq "0190abc""#));
         assert!(!on_ann(r#"manager.value eq "0190boss""#));
+        // Entra ID checks a manager with `manager eq`: the manager's value (its id).
+        assert!(on_ann(r#"manager eq "0190Boss""#));
+        assert!(on_ann(r#"id eq "0190aBc" and manager eq "0190Boss""#));
+        assert!(!on_ann(r#"manager eq "0190Other""#));
         assert!(on_ann(r#"emails.value eq "ANN@example.COM""#));
     }
 

@@ -778,6 +778,13 @@ fn count_tiles(run: &RunRecord) -> Vec<Count> {
             value: c.warnings,
         },
     ]
+    .into_iter()
+    .chain((c.ignored_inactive > 0).then_some(Count {
+        // Inactive rows of people never provisioned: no problem, so shown only when there.
+        label: "Ignored (inactive, unknown)",
+        value: c.ignored_inactive,
+    }))
+    .collect()
 }
 
 fn viewer_tz(query: Option<&str>, headers: &HeaderMap) -> (String, FixedOffset) {
@@ -1148,8 +1155,14 @@ fn log_chips(run: &RunRecord, view: LogView, base: &str) -> Vec<Chip> {
             a.label()
         }
     };
-    let total =
-        c.created + c.updated + c.deactivated + c.reactivated + c.unchanged + c.skipped + c.failed;
+    let total = c.created
+        + c.updated
+        + c.deactivated
+        + c.reactivated
+        + c.unchanged
+        + c.skipped
+        + c.failed
+        + c.ignored_inactive;
     let mut chips = vec![(LogView::All, "All rows", total, "all")];
     chips.push((
         LogView::Action(Action::Failed),
@@ -1174,6 +1187,14 @@ fn log_chips(run: &RunRecord, view: LogView, base: &str) -> Vec<Chip> {
         (Action::Unchanged, c.unchanged),
     ] {
         chips.push((LogView::Action(a), label(a), n, "ok"));
+    }
+    if c.ignored_inactive > 0 {
+        chips.push((
+            LogView::Action(Action::Ignored),
+            label(Action::Ignored),
+            c.ignored_inactive,
+            "ok",
+        ));
     }
     chips
         .into_iter()
