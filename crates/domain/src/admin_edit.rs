@@ -11,12 +11,14 @@ use crate::user::StoredUser;
 use crate::values::{Email, EmployeeId, Phone, UserName, parse_bool, parse_date};
 
 /// The profile fields the admin panel shows, in the order of SPEC §2.
-pub const PROFILE_FIELDS: [FieldKey; 16] = [
+pub const PROFILE_FIELDS: [FieldKey; 18] = [
     FieldKey::ExternalId,
     FieldKey::Username,
     FieldKey::EmployeeId,
     FieldKey::FirstName,
+    FieldKey::MiddleName,
     FieldKey::SecondName,
+    FieldKey::DisplayName,
     FieldKey::Email,
     FieldKey::PhoneMobile,
     FieldKey::PhoneWork,
@@ -71,6 +73,8 @@ pub fn shown_value(user: &StoredUser, field: FieldKey) -> String {
             .unwrap_or_default(),
         FieldKey::FirstName => text(&p.first_name),
         FieldKey::SecondName => text(&p.second_name),
+        FieldKey::MiddleName => text(&p.middle_name),
+        FieldKey::DisplayName => text(&p.display_name),
         FieldKey::Email => p
             .email
             .as_ref()
@@ -139,6 +143,8 @@ pub fn apply_edit(user: &StoredUser, form: &[(FieldKey, String)]) -> Result<Edit
         let text = match field {
             FieldKey::FirstName => Some(&mut p.first_name),
             FieldKey::SecondName => Some(&mut p.second_name),
+            FieldKey::MiddleName => Some(&mut p.middle_name),
+            FieldKey::DisplayName => Some(&mut p.display_name),
             FieldKey::JobTitle => Some(&mut p.job_title),
             FieldKey::Location => Some(&mut p.location),
             FieldKey::Department => Some(&mut p.department),

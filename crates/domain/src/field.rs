@@ -23,15 +23,20 @@ pub enum FieldKey {
     Active,
     StartEmploymentDate,
     EndEmploymentDate,
+    // Added later: a variant's position is its bit in a `FieldSet`, so new ones go last.
+    MiddleName,
+    DisplayName,
 }
 
 impl FieldKey {
-    pub const ALL: [FieldKey; 17] = [
+    pub const ALL: [FieldKey; 19] = [
         FieldKey::ExternalId,
         FieldKey::Username,
         FieldKey::EmployeeId,
         FieldKey::FirstName,
+        FieldKey::MiddleName,
         FieldKey::SecondName,
+        FieldKey::DisplayName,
         FieldKey::Email,
         FieldKey::PhoneMobile,
         FieldKey::PhoneWork,
@@ -58,6 +63,8 @@ impl FieldKey {
             FieldKey::EmployeeId => "employee_id",
             FieldKey::FirstName => "first_name",
             FieldKey::SecondName => "second_name",
+            FieldKey::MiddleName => "middle_name",
+            FieldKey::DisplayName => "display_name",
             FieldKey::Email => "email",
             FieldKey::PhoneMobile => "phone_mobile",
             FieldKey::PhoneWork => "phone_work",
@@ -81,6 +88,8 @@ impl FieldKey {
             FieldKey::EmployeeId => "Employee ID",
             FieldKey::FirstName => "First Name",
             FieldKey::SecondName => "Second Name",
+            FieldKey::MiddleName => "Middle Name",
+            FieldKey::DisplayName => "Display Name",
             FieldKey::Email => "Email",
             FieldKey::PhoneMobile => "Phone Mobile",
             FieldKey::PhoneWork => "Phone Work",

@@ -1119,6 +1119,8 @@ fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> Stor
             FieldKey::EmployeeId => p.employee_id = r.employee_id.clone(),
             FieldKey::FirstName => p.first_name = r.first_name.clone(),
             FieldKey::SecondName => p.second_name = r.second_name.clone(),
+            FieldKey::MiddleName => p.middle_name = r.middle_name.clone(),
+            FieldKey::DisplayName => p.display_name = r.display_name.clone(),
             // The contact exception of SPEC §2: an empty email or mobile from the source clears
             // a value the source provided (company phones move to the next person) and never
             // one an admin entered; either way the field is then editable by admins. An
@@ -1444,6 +1446,8 @@ fn changed_fields(base: Option<&StoredUser>, user: &StoredUser) -> Vec<Cow<'stat
     check(FieldKey::EmployeeId, p.employee_id != q.employee_id);
     check(FieldKey::FirstName, p.first_name != q.first_name);
     check(FieldKey::SecondName, p.second_name != q.second_name);
+    check(FieldKey::MiddleName, p.middle_name != q.middle_name);
+    check(FieldKey::DisplayName, p.display_name != q.display_name);
     check(
         FieldKey::Email,
         p.email.as_ref().map(|e| e.as_str()) != q.email.as_ref().map(|e| e.as_str()),

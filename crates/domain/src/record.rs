@@ -304,6 +304,8 @@ pub(crate) fn set_field(
         FieldKey::EmployeeId => p.employee_id = Some(EmployeeId::parse(value).map_err(ident)?),
         FieldKey::FirstName => p.first_name = Some(text(false)?),
         FieldKey::SecondName => p.second_name = Some(text(false)?),
+        FieldKey::MiddleName => p.middle_name = Some(text(false)?),
+        FieldKey::DisplayName => p.display_name = Some(text(false)?),
         FieldKey::Email => {
             p.email = Some(
                 Email::parse(value).map_err(|e| invalid(ErrorType::InvalidEmail, key, value, e))?,

@@ -119,6 +119,8 @@ pub struct StoredView<'a> {
     pub employee_id: Option<&'a str>,
     pub first_name: Option<&'a str>,
     pub second_name: Option<&'a str>,
+    pub middle_name: Option<&'a str>,
+    pub display_name: Option<&'a str>,
     pub email: Option<&'a str>,
     pub email_from_source: bool,
     pub phone_mobile: Option<&'a str>,
@@ -502,6 +504,8 @@ impl Sieve {
                 FieldKey::EmployeeId => put_text(buf, u.employee_id),
                 FieldKey::FirstName => put_text(buf, u.first_name),
                 FieldKey::SecondName => put_text(buf, u.second_name),
+                FieldKey::MiddleName => put_text(buf, u.middle_name),
+                FieldKey::DisplayName => put_text(buf, u.display_name),
                 FieldKey::Email => match (u.email_from_source, u.email) {
                     (false, _) => buf.push(KEPT),
                     (true, Some(email)) => put_value(buf, email),

@@ -16,6 +16,9 @@ pub struct Profile {
     pub employee_id: Option<EmployeeId>,
     pub first_name: Option<String>,
     pub second_name: Option<String>,
+    pub middle_name: Option<String>,
+    /// As the source gives it; shown as "First Second" when it gives none ([`Profile::shown_display_name`]).
+    pub display_name: Option<String>,
     pub email: Option<Email>,
     pub phone_mobile: Option<Phone>,
     pub phone_work: Option<Phone>,
@@ -27,6 +30,21 @@ pub struct Profile {
     pub start_employment_date: Option<NaiveDate>,
     pub end_employment_date: Option<NaiveDate>,
     pub custom_fields: BTreeMap<String, String>,
+}
+
+impl Profile {
+    /// The display name: the source's, else "First Second" from what there is (SPEC §2).
+    pub fn shown_display_name(&self) -> Option<String> {
+        if let Some(name) = &self.display_name {
+            return Some(name.clone());
+        }
+        let parts: Vec<&str> = [&self.first_name, &self.second_name]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
 }
 
 /// A user as storage holds it.

@@ -102,6 +102,22 @@ impl Panel {
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// A screenshot at a phone's width too (`{name}-400`), checking that the page fits it.
+    async fn shot_narrow(&self, name: &str) {
+        let (width, height) = self.client.get_window_size().await.unwrap();
+        self.client.set_window_size(400, 1000).await.unwrap();
+        let (scroll, inner) = self.fits().await;
+        assert!(
+            scroll <= inner,
+            "{name} at 400px: {scroll}px wide in {inner}px"
+        );
+        self.shot(&format!("{name}-400")).await;
+        self.client
+            .set_window_size(width as u32, height as u32)
+            .await
+            .unwrap();
+    }
+
     async fn text(&self, css: &str) -> String {
         self.client
             .find(Locator::Css(css))
@@ -430,6 +446,7 @@ async fn threshold_dry_and_approved_runs_in_chromium() {
         "the run page has the legend too"
     );
     panel.shot("run-blocked").await;
+    panel.shot_narrow("run-blocked").await;
 
     // The dry run: marked, in the conditional, with the block a real run would hit.
     panel.goto(&format!("/admin/provisioning/runs/{dry}")).await;
@@ -1240,6 +1257,7 @@ async fn run_log_chips_live_list_and_small_screens_in_chromium() {
         .await;
     assert_eq!(panel.text(".page-head .badge").await, "Queued");
     panel.shot("run-queued").await;
+    panel.shot_narrow("run-queued").await;
     panel.goto("/admin/provisioning").await;
     panel
         .client

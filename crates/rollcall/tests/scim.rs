@@ -500,6 +500,37 @@ fn okta_deleted_user_returns_and_releases_its_email_meanwhile() {
     assert_eq!(back["id"], id.as_str());
 }
 
+/// What Okta's and Entra ID's default mappings send of a name is kept and returned: the
+/// display name and the middle name; a user sent without a display name shows "First Second".
+#[test]
+fn okta_display_and_middle_names_are_kept() {
+    let scim = Scim::start();
+    let user = scim.create(&json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "jmd@acme.com",
+        "name": {"givenName": "John", "middleName": "Michael", "familyName": "Doe"},
+        "displayName": "Johnny Doe",
+        "emails": [{"primary": true, "value": "jmd@acme.com", "type": "work"}],
+        "active": true
+    }));
+    let id = user["id"].as_str().unwrap();
+    let got = scim.get(&format!("/scim/v2/Users/{id}"));
+    assert_eq!(got["displayName"], "Johnny Doe");
+    assert_eq!(got["name"]["middleName"], "Michael");
+    let found = scim.filter("displayName eq \"Johnny Doe\"");
+    assert_eq!(total(&found), 1, "{found}");
+
+    let entra = scim.create(&entra_user("n"));
+    assert_eq!(
+        entra["displayName"], "Given Family",
+        "First Second when none is sent"
+    );
+    assert!(entra["name"].get("middleName").is_none());
+    let users = scim.env.ok(&["user", "list", "--org", "Acme", "--json"]);
+    assert!(users.contains("\"display_name\":\"Johnny Doe\""), "{users}");
+    assert!(users.contains("\"middle_name\":\"Michael\""), "{users}");
+}
+
 /// Entra ID verifies a manager reference with `id eq … and manager eq …&attributes=id`.
 #[test]
 fn entra_id_verifies_a_manager_with_a_filter() {

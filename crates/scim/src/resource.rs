@@ -59,10 +59,12 @@ pub fn user_resource(user: &StoredUser, meta: &ResourceMeta, schema: &UserSchema
     );
     let mut name = Map::new();
     put(&mut name, "givenName", p.first_name.as_deref());
+    put(&mut name, "middleName", p.middle_name.as_deref());
     put(&mut name, "familyName", p.second_name.as_deref());
     if !name.is_empty() {
         r.insert("name".into(), Value::Object(name));
     }
+    put(&mut r, "displayName", p.shown_display_name().as_deref());
     put(&mut r, "title", p.job_title.as_deref());
     r.insert("active".into(), json!(user.active));
     if let Some(email) = &p.email {
@@ -306,7 +308,9 @@ pub fn incoming_from_resource(
     if let Some(name) = object(get_ci(body, "name"), "name")? {
         p.first_name = text(get_ci(name, "givenName"), "name.givenName", false)?;
         p.second_name = text(get_ci(name, "familyName"), "name.familyName", false)?;
+        p.middle_name = text(get_ci(name, "middleName"), "name.middleName", false)?;
     }
+    p.display_name = text(get_ci(body, "displayName"), "displayName", false)?;
     p.job_title = text(get_ci(body, "title"), "title", false)?;
     record.active = boolean(get_ci(body, "active"), "active")?.unwrap_or(true);
 
@@ -560,7 +564,10 @@ mod tests {
             json!({"value": "m-1", "$ref": "http://h/scim/v2/Users/m-1"})
         );
         let again = read(resource).unwrap();
-        assert_eq!(again.profile, incoming.profile);
+        // A display name is shown as "First Second" when none was sent, and reads back so.
+        let mut expected = incoming.profile.clone();
+        expected.display_name = incoming.profile.shown_display_name();
+        assert_eq!(again.profile, expected);
         assert_eq!(again.manager, incoming.manager);
         assert_eq!(again.active, incoming.active);
     }

@@ -186,7 +186,7 @@ const CORE: &[AttrDef] = &[
             AttrDef::string("givenName", "First name."),
             AttrDef::string("familyName", "Surname."),
             AttrDef::ignored("formatted", Kind::String),
-            AttrDef::ignored("middleName", Kind::String),
+            AttrDef::string("middleName", "Middle name."),
             AttrDef::ignored("honorificPrefix", Kind::String),
             AttrDef::ignored("honorificSuffix", Kind::String),
         ],
@@ -212,7 +212,10 @@ const CORE: &[AttrDef] = &[
             "Phone numbers; rollcall stores the mobile and work numbers.",
         )
     },
-    AttrDef::ignored("displayName", Kind::String),
+    AttrDef::string(
+        "displayName",
+        "The name shown for the user; \"First Second\" when none was sent.",
+    ),
     AttrDef::ignored("nickName", Kind::String),
     AttrDef::ignored("profileUrl", Kind::Reference),
     AttrDef::ignored("userType", Kind::String),
@@ -515,7 +518,8 @@ mod tests {
             .map(|a| a["name"].as_str().unwrap())
             .collect();
         assert!(names.contains(&"userName"));
-        assert!(!names.contains(&"displayName"));
+        assert!(names.contains(&"displayName"));
+        assert!(!names.contains(&"nickName"));
         assert_eq!(docs[2]["id"], DEFAULT_CUSTOM_URN);
     }
 }

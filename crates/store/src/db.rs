@@ -89,6 +89,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "deleted_users_release",
         include_str!("../migrations/0016_deleted_users_release.sql"),
     ),
+    (17, "names", include_str!("../migrations/0017_names.sql")),
 ];
 
 /// A migration's text for PostgreSQL: binary columns are BYTEA, and the lines between

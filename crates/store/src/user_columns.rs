@@ -20,8 +20,9 @@ use crate::{Result, StoreError};
 pub(crate) const USER_COLUMNS: &str = "id, org_id, external_id, username, username_norm, employee_id, first_name, \
     second_name, email, email_norm, email_from_source, phone_mobile, phone_mobile_e164, phone_mobile_from_source, \
     phone_work, phone_work_e164, manager_id, job_title, location, department, company, description, active, \
-    start_employment_date, end_employment_date, custom_fields, managed_by, scim_deleted, version, created_at, updated_at";
-pub(crate) const USER_COLUMN_COUNT: usize = 31;
+    start_employment_date, end_employment_date, custom_fields, middle_name, display_name, managed_by, scim_deleted, \
+    version, created_at, updated_at";
+pub(crate) const USER_COLUMN_COUNT: usize = 33;
 
 pub(crate) fn corrupt(what: &str) -> StoreError {
     tracing::error!(what, "unreadable user row");
@@ -91,11 +92,13 @@ fn user_column_index(column: &str) -> Result<usize> {
         "start_employment_date" => 23,
         "end_employment_date" => 24,
         "custom_fields" => 25,
-        "managed_by" => 26,
-        "scim_deleted" => 27,
-        "version" => 28,
-        "created_at" => 29,
-        "updated_at" => 30,
+        "middle_name" => 26,
+        "display_name" => 27,
+        "managed_by" => 28,
+        "scim_deleted" => 29,
+        "version" => 30,
+        "created_at" => 31,
+        "updated_at" => 32,
         _ => return Err(corrupt(column)),
     })
 }
@@ -125,6 +128,8 @@ pub(crate) fn user_from_row(row: &impl UserColumns) -> Result<StoredUser> {
         employee_id: row.text("employee_id")?.map(EmployeeId::from_stored),
         first_name: row.text("first_name")?,
         second_name: row.text("second_name")?,
+        middle_name: row.text("middle_name")?,
+        display_name: row.text("display_name")?,
         email: row.text("email")?.map(Email::from_stored),
         phone_mobile: phone("phone_mobile", "phone_mobile_e164")?,
         phone_work: phone("phone_work", "phone_work_e164")?,
@@ -229,13 +234,15 @@ pub(crate) fn user_args(org: &OrgId, u: &StoredUser) -> Vec<Arg> {
         serde_json::to_string(&p.custom_fields)
             .unwrap_or_else(|_| "{}".into())
             .into(),
+        p.middle_name.clone().into(),
+        p.display_name.clone().into(),
         u.managed_by.as_ref().map(|v| v.as_str()).into(),
         u.scim_deleted.into(),
         u.version.into(),
     ]
 }
 
-/// A user's stored columns in [`USER_COLUMNS`] order, up to `version` (29 values).
+/// A user's stored columns in [`USER_COLUMNS`] order, up to `version` (31 values).
 fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VALUES] {
     let p = &u.profile;
     let username = p.username.as_ref();
@@ -278,6 +285,8 @@ fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VA
         date(p.start_employment_date),
         date(p.end_employment_date),
         ToSqlOutput::Owned(Value::Text(custom)),
+        text(p.middle_name.as_deref()),
+        text(p.display_name.as_deref()),
         text(u.managed_by.as_ref().map(|v| v.as_str())),
         int(i64::from(u.scim_deleted)),
         int(u.version),
@@ -285,10 +294,10 @@ fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VA
 }
 
 /// How many of [`USER_COLUMNS`] [`user_values`] gives (all but the two timestamps).
-const USER_VALUES: usize = 29;
+const USER_VALUES: usize = 31;
 
-/// Bind a user's columns in [`USER_COLUMNS`] order (`?1`…`?29`), then `?30` = `now` and
-/// `?31` = `last` (the creation time of an insert, the expected version of an update), and
+/// Bind a user's columns in [`USER_COLUMNS`] order (`?1`…`?31`), then `?32` = `now` and
+/// `?33` = `last` (the creation time of an insert, the expected version of an update), and
 /// run the statement.
 pub(crate) fn execute_user(
     statement: &mut Statement<'_>,
@@ -350,7 +359,7 @@ pub(crate) fn insert_user_sql() -> &'static str {
     SQL.get_or_init(|| {
         format!(
             "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
-            (1..=31)
+            (1..=33)
                 .map(|i| format!("?{i}"))
                 .collect::<Vec<_>>()
                 .join(", ")

@@ -14,7 +14,7 @@ use crate::{Backend, OrgStore, Result, StoreError};
 
 /// Values per `IN (…)` list: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 const LOOKUP_CHUNK: usize = 500;
-/// Rows per multi-row INSERT (31 columns each).
+/// Rows per multi-row INSERT (33 columns each).
 const INSERT_CHUNK: usize = 200;
 
 /// Insert new users in multi-row statements.
@@ -150,14 +150,14 @@ async fn update_user(
         second_name = $8, email = $9, email_norm = $10, email_from_source = $11, phone_mobile = $12, \
         phone_mobile_e164 = $13, phone_mobile_from_source = $14, phone_work = $15, phone_work_e164 = $16, \
         manager_id = $17, job_title = $18, location = $19, department = $20, company = $21, description = $22, \
-        active = $23, start_employment_date = $24, end_employment_date = $25, custom_fields = $26, managed_by = $27, \
-        scim_deleted = $28, version = $29, updated_at = $30";
+        active = $23, start_employment_date = $24, end_employment_date = $25, custom_fields = $26, \
+        middle_name = $27, display_name = $28, managed_by = $29, scim_deleted = $30, version = $31, updated_at = $32";
     let mut args = user_args(org, user);
     args.push(now.into());
     args.push(expected_version.into());
     let done = query(
         backend,
-        format!("UPDATE users SET {SET} WHERE id = $1 AND org_id = $2 AND version = $31"),
+        format!("UPDATE users SET {SET} WHERE id = $1 AND org_id = $2 AND version = $33"),
         args,
     )
     .execute(&mut **tx)
@@ -656,7 +656,8 @@ impl OrgStore {
 pub(crate) const SIEVE_SQL: &str = "SELECT u.managed_by, u.external_id, u.username, u.employee_id, u.first_name, \
     u.second_name, u.email, u.email_from_source, u.phone_mobile, u.phone_mobile_e164, u.phone_mobile_from_source, \
     u.phone_work, u.phone_work_e164, u.manager_id, m.external_id, u.job_title, u.location, u.department, \
-    u.company, u.description, u.active, u.start_employment_date, u.end_employment_date, u.custom_fields \
+    u.company, u.description, u.active, u.start_employment_date, u.end_employment_date, u.custom_fields, \
+    u.middle_name, u.display_name \
     FROM users u LEFT JOIN users m ON m.id = u.manager_id AND m.org_id = u.org_id \
     WHERE u.org_id = $1 AND u.managed_by = $2 AND u.external_id IS NOT NULL";
 
@@ -765,6 +766,8 @@ fn sieve_view(sieve: &mut Sieve, row: &impl SieveRow) -> Result<()> {
         employee_id: text(3)?,
         first_name: text(4)?,
         second_name: text(5)?,
+        middle_name: text(24)?,
+        display_name: text(25)?,
         email: text(6)?,
         email_from_source: int(7)? != 0,
         phone_mobile: text(8)?,

@@ -129,6 +129,8 @@ fn view<'a>(
         employee_id: p.employee_id.as_ref().map(|v| v.as_str()),
         first_name: p.first_name.as_deref(),
         second_name: p.second_name.as_deref(),
+        middle_name: p.middle_name.as_deref(),
+        display_name: p.display_name.as_deref(),
         email: p.email.as_ref().map(|v| v.as_str()),
         email_from_source: u.email_from_source,
         phone_mobile: p.phone_mobile.as_ref().map(|v| v.as_str()),

@@ -758,6 +758,9 @@ pub struct NewUserBody {
     pub employee_id: Option<String>,
     pub first_name: Option<String>,
     pub second_name: Option<String>,
+    pub middle_name: Option<String>,
+    /// Shown as "First Second" when left out.
+    pub display_name: Option<String>,
     pub email: Option<String>,
     /// International form (`+447700900123`).
     pub phone_mobile: Option<String>,
@@ -784,6 +787,8 @@ impl NewUserBody {
             (FieldKey::EmployeeId, self.employee_id),
             (FieldKey::FirstName, self.first_name),
             (FieldKey::SecondName, self.second_name),
+            (FieldKey::MiddleName, self.middle_name),
+            (FieldKey::DisplayName, self.display_name),
             (FieldKey::Email, self.email),
             (FieldKey::PhoneMobile, self.phone_mobile),
             (FieldKey::PhoneWork, self.phone_work),
