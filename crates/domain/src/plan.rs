@@ -619,6 +619,7 @@ fn plan_records(
             Some(b) if !b.active && a_user.active => Action::Reactivated,
             Some(b)
                 if changed.is_empty()
+                    && b.profile.contact_meta == a_user.profile.contact_meta
                     && b.scim_deleted == a_user.scim_deleted
                     && b.managed_by == a_user.managed_by
                     && b.email_from_source == a_user.email_from_source
@@ -1110,6 +1111,10 @@ fn match_record(
 fn apply_record(base: &StoredUser, record: &Incoming, options: &Options) -> StoredUser {
     let mut user = base.clone();
     let from_source = record.link.from_source();
+    if from_source && record.provided.contains(FieldKey::Email) {
+        // What the source sent beside its contact values comes with them.
+        user.profile.contact_meta = record.profile.contact_meta.clone();
+    }
     let p = &mut user.profile;
     let r = &record.profile;
     for field in record.provided.iter() {

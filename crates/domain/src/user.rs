@@ -19,6 +19,8 @@ pub struct Profile {
     pub middle_name: Option<String>,
     /// As the source gives it; shown as "First Second" when it gives none ([`Profile::shown_display_name`]).
     pub display_name: Option<String>,
+    /// What an identity provider sent beside the email and phone numbers, returned as sent.
+    pub contact_meta: ContactMeta,
     pub email: Option<Email>,
     pub phone_mobile: Option<Phone>,
     pub phone_work: Option<Phone>,
@@ -30,6 +32,26 @@ pub struct Profile {
     pub start_employment_date: Option<NaiveDate>,
     pub end_employment_date: Option<NaiveDate>,
     pub custom_fields: BTreeMap<String, String>,
+}
+
+/// SCIM's `primary` and `display` of the stored email, and `primary` of the stored phone
+/// numbers, as the identity provider sent them (`None`: not sent). Other sources send none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ContactMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_primary: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_display: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile_primary: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_primary: Option<bool>,
+}
+
+impl ContactMeta {
+    pub fn is_empty(&self) -> bool {
+        *self == ContactMeta::default()
+    }
 }
 
 impl Profile {

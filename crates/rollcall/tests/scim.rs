@@ -531,6 +531,33 @@ fn okta_display_and_middle_names_are_kept() {
     assert!(users.contains("\"middle_name\":\"Michael\""), "{users}");
 }
 
+/// `primary` and `display` come back as Entra ID and Okta sent them.
+#[test]
+fn entra_id_primary_and_display_are_returned_as_sent() {
+    let scim = Scim::start();
+    let mut body = entra_user("p");
+    body["emails"] = json!([{"primary": "True", "type": "work", "value": "p@contoso.com", "display": "P at Contoso"}]);
+    body["phoneNumbers"] = json!([
+        {"type": "mobile", "value": "+447495944374", "primary": true},
+        {"type": "work", "value": "+44 20 7946 0000"}
+    ]);
+    let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
+    let got = scim.get(&format!("/scim/v2/Users/{id}"));
+    assert_eq!(
+        got["emails"],
+        json!([{"value": "p@contoso.com", "type": "work", "primary": true, "display": "P at Contoso"}])
+    );
+    assert_eq!(got["phoneNumbers"][0]["primary"], true);
+    assert!(got["phoneNumbers"][1].get("primary").is_none(), "{got}");
+    // A PATCH that makes the email not primary is kept too.
+    let r = scim.patch(
+        &id,
+        json!([{"op": "Replace", "path": "emails[type eq \"work\"].primary", "value": false}]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["emails"][0]["primary"], false);
+}
+
 /// Entra ID verifies a manager reference with `id eq … and manager eq …&attributes=id`.
 #[test]
 fn entra_id_verifies_a_manager_with_a_filter() {

@@ -67,20 +67,33 @@ pub fn user_resource(user: &StoredUser, meta: &ResourceMeta, schema: &UserSchema
     put(&mut r, "displayName", p.shown_display_name().as_deref());
     put(&mut r, "title", p.job_title.as_deref());
     r.insert("active".into(), json!(user.active));
+    // `primary` and `display` as the identity provider sent them.
+    let sent = &p.contact_meta;
     if let Some(email) = &p.email {
-        r.insert(
-            "emails".into(),
-            json!([{"value": email.as_str(), "type": "work"}]),
-        );
+        let mut element = json!({"value": email.as_str(), "type": "work"});
+        if let Some(primary) = sent.email_primary {
+            element["primary"] = json!(primary);
+        }
+        if let Some(display) = &sent.email_display {
+            element["display"] = json!(display);
+        }
+        r.insert("emails".into(), json!([element]));
     }
-    let phones: Vec<Value> = [("mobile", &p.phone_mobile), ("work", &p.phone_work)]
-        .into_iter()
-        .filter_map(|(kind, phone)| {
-            phone
-                .as_ref()
-                .map(|ph| json!({"value": ph.as_str(), "type": kind}))
+    let phones: Vec<Value> = [
+        ("mobile", &p.phone_mobile, sent.mobile_primary),
+        ("work", &p.phone_work, sent.work_primary),
+    ]
+    .into_iter()
+    .filter_map(|(kind, phone, primary)| {
+        phone.as_ref().map(|ph| {
+            let mut element = json!({"value": ph.as_str(), "type": kind});
+            if let Some(primary) = primary {
+                element["primary"] = json!(primary);
+            }
+            element
         })
-        .collect();
+    })
+    .collect();
     if !phones.is_empty() {
         r.insert("phoneNumbers".into(), Value::Array(phones));
     }
@@ -222,6 +235,11 @@ fn element_type(element: &Map<String, Value>) -> Option<&str> {
         .map(str::trim)
 }
 
+/// An element's `primary` as sent (Entra ID sends `"True"`), `None` when left out.
+fn primary(element: &Map<String, Value>, attribute: &str) -> Result<Option<bool>, ScimError> {
+    boolean(get_ci(element, "primary"), attribute)
+}
+
 fn is_primary(element: &Map<String, Value>) -> bool {
     match get_ci(element, "primary") {
         Some(Value::Bool(b)) => *b,
@@ -324,6 +342,8 @@ pub fn incoming_from_resource(
         .or_else(|| emails.iter().find(|e| element_type(e).is_none()))
         .or_else(|| emails.first());
     if let Some(email) = email {
+        p.contact_meta.email_primary = primary(email, "emails.primary")?;
+        p.contact_meta.email_display = text(get_ci(email, "display"), "emails.display", false)?;
         p.email = string_value(get_ci(email, "value"), "emails.value")?
             .map(|v| {
                 Email::parse(&v).map_err(|e| {
@@ -335,12 +355,17 @@ pub fn incoming_from_resource(
     }
 
     for phone in elements(get_ci(body, "phoneNumbers"), "phoneNumbers")? {
-        let slot = match element_type(phone) {
-            Some(t) if t.eq_ignore_ascii_case("mobile") => &mut p.phone_mobile,
-            Some(t) if t.eq_ignore_ascii_case("work") => &mut p.phone_work,
+        let (slot, sent_primary) = match element_type(phone) {
+            Some(t) if t.eq_ignore_ascii_case("mobile") => {
+                (&mut p.phone_mobile, &mut p.contact_meta.mobile_primary)
+            }
+            Some(t) if t.eq_ignore_ascii_case("work") => {
+                (&mut p.phone_work, &mut p.contact_meta.work_primary)
+            }
             // Fax, pager and untyped numbers are not stored (SPEC §2).
             _ => continue,
         };
+        *sent_primary = primary(phone, "phoneNumbers.primary")?;
         let kind = element_type(phone).unwrap_or_default().to_ascii_lowercase();
         let attribute = format!("phoneNumbers[type eq \"{kind}\"].value");
         *slot = string_value(get_ci(phone, "value"), &attribute)?

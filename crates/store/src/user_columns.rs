@@ -20,9 +20,9 @@ use crate::{Result, StoreError};
 pub(crate) const USER_COLUMNS: &str = "id, org_id, external_id, username, username_norm, employee_id, first_name, \
     second_name, email, email_norm, email_from_source, phone_mobile, phone_mobile_e164, phone_mobile_from_source, \
     phone_work, phone_work_e164, manager_id, job_title, location, department, company, description, active, \
-    start_employment_date, end_employment_date, custom_fields, middle_name, display_name, managed_by, scim_deleted, \
-    version, created_at, updated_at";
-pub(crate) const USER_COLUMN_COUNT: usize = 33;
+    start_employment_date, end_employment_date, custom_fields, middle_name, display_name, contact_meta, managed_by, \
+    scim_deleted, version, created_at, updated_at";
+pub(crate) const USER_COLUMN_COUNT: usize = 34;
 
 pub(crate) fn corrupt(what: &str) -> StoreError {
     tracing::error!(what, "unreadable user row");
@@ -94,11 +94,12 @@ fn user_column_index(column: &str) -> Result<usize> {
         "custom_fields" => 25,
         "middle_name" => 26,
         "display_name" => 27,
-        "managed_by" => 28,
-        "scim_deleted" => 29,
-        "version" => 30,
-        "created_at" => 31,
-        "updated_at" => 32,
+        "contact_meta" => 28,
+        "managed_by" => 29,
+        "scim_deleted" => 30,
+        "version" => 31,
+        "created_at" => 32,
+        "updated_at" => 33,
         _ => return Err(corrupt(column)),
     })
 }
@@ -130,6 +131,10 @@ pub(crate) fn user_from_row(row: &impl UserColumns) -> Result<StoredUser> {
         second_name: row.text("second_name")?,
         middle_name: row.text("middle_name")?,
         display_name: row.text("display_name")?,
+        contact_meta: match row.text("contact_meta")? {
+            Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("contact_meta"))?,
+            None => Default::default(),
+        },
         email: row.text("email")?.map(Email::from_stored),
         phone_mobile: phone("phone_mobile", "phone_mobile_e164")?,
         phone_work: phone("phone_work", "phone_work_e164")?,
@@ -236,13 +241,14 @@ pub(crate) fn user_args(org: &OrgId, u: &StoredUser) -> Vec<Arg> {
             .into(),
         p.middle_name.clone().into(),
         p.display_name.clone().into(),
+        contact_meta(p).into(),
         u.managed_by.as_ref().map(|v| v.as_str()).into(),
         u.scim_deleted.into(),
         u.version.into(),
     ]
 }
 
-/// A user's stored columns in [`USER_COLUMNS`] order, up to `version` (31 values).
+/// A user's stored columns in [`USER_COLUMNS`] order, up to `version` (32 values).
 fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VALUES] {
     let p = &u.profile;
     let username = p.username.as_ref();
@@ -287,6 +293,10 @@ fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VA
         ToSqlOutput::Owned(Value::Text(custom)),
         text(p.middle_name.as_deref()),
         text(p.display_name.as_deref()),
+        match contact_meta(p) {
+            Some(json) => ToSqlOutput::Owned(Value::Text(json)),
+            None => ToSqlOutput::Owned(Value::Null),
+        },
         text(u.managed_by.as_ref().map(|v| v.as_str())),
         int(i64::from(u.scim_deleted)),
         int(u.version),
@@ -294,10 +304,15 @@ fn user_values<'u>(org: &'u str, u: &'u StoredUser) -> [ToSqlOutput<'u>; USER_VA
 }
 
 /// How many of [`USER_COLUMNS`] [`user_values`] gives (all but the two timestamps).
-const USER_VALUES: usize = 31;
+const USER_VALUES: usize = 32;
 
-/// Bind a user's columns in [`USER_COLUMNS`] order (`?1`…`?31`), then `?32` = `now` and
-/// `?33` = `last` (the creation time of an insert, the expected version of an update), and
+/// The `contact_meta` column: JSON, or NULL when nothing was sent.
+fn contact_meta(p: &Profile) -> Option<String> {
+    (!p.contact_meta.is_empty()).then(|| serde_json::to_string(&p.contact_meta).unwrap_or_default())
+}
+
+/// Bind a user's columns in [`USER_COLUMNS`] order (`?1`…`?32`), then `?33` = `now` and
+/// `?34` = `last` (the creation time of an insert, the expected version of an update), and
 /// run the statement.
 pub(crate) fn execute_user(
     statement: &mut Statement<'_>,
@@ -359,7 +374,7 @@ pub(crate) fn insert_user_sql() -> &'static str {
     SQL.get_or_init(|| {
         format!(
             "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
-            (1..=33)
+            (1..=34)
                 .map(|i| format!("?{i}"))
                 .collect::<Vec<_>>()
                 .join(", ")

@@ -14,7 +14,7 @@ use crate::{Backend, OrgStore, Result, StoreError};
 
 /// Values per `IN (…)` list: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 const LOOKUP_CHUNK: usize = 500;
-/// Rows per multi-row INSERT (33 columns each).
+/// Rows per multi-row INSERT (34 columns each).
 const INSERT_CHUNK: usize = 200;
 
 /// Insert new users in multi-row statements.
@@ -151,13 +151,14 @@ async fn update_user(
         phone_mobile_e164 = $13, phone_mobile_from_source = $14, phone_work = $15, phone_work_e164 = $16, \
         manager_id = $17, job_title = $18, location = $19, department = $20, company = $21, description = $22, \
         active = $23, start_employment_date = $24, end_employment_date = $25, custom_fields = $26, \
-        middle_name = $27, display_name = $28, managed_by = $29, scim_deleted = $30, version = $31, updated_at = $32";
+        middle_name = $27, display_name = $28, contact_meta = $29, managed_by = $30, scim_deleted = $31, \
+        version = $32, updated_at = $33";
     let mut args = user_args(org, user);
     args.push(now.into());
     args.push(expected_version.into());
     let done = query(
         backend,
-        format!("UPDATE users SET {SET} WHERE id = $1 AND org_id = $2 AND version = $33"),
+        format!("UPDATE users SET {SET} WHERE id = $1 AND org_id = $2 AND version = $34"),
         args,
     )
     .execute(&mut **tx)
