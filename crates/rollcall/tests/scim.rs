@@ -99,6 +99,17 @@ impl Scim {
     }
 }
 
+/// Run a client's sequence against `serve` on SQLite, then on PostgreSQL (skipped, loudly,
+/// without one).
+fn on_both(tag: &str, test: fn(&Scim)) {
+    test(&Scim::start());
+    if let Some(url) = common::postgres_database(tag) {
+        let mut env = Env::new();
+        env.database_url = Some(url);
+        test(&Scim::start_in(env));
+    }
+}
+
 fn entra_user(n: &str) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
@@ -426,38 +437,39 @@ fn tokens_are_listed_and_revoked_by_id() {
 /// filter finds nothing, and the POST brings the same account back (201).
 #[test]
 fn entra_id_deleted_user_returns_as_the_same_account() {
-    let scim = Scim::start();
-    let body = entra_user("7");
-    let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
-    let r = scim.call("DELETE", &format!("/scim/v2/Users/{id}"), None);
-    assert_eq!(r.status, 204, "{}", r.body);
-    assert_eq!(
-        total(&scim.filter("userName eq \"Test_User_7@contoso.com\"")),
-        0
-    );
-    let back = scim.create(&body);
-    assert_eq!(back["id"], id.as_str(), "the same account");
-    assert_eq!(back["active"], true);
-    assert_eq!(
-        total(&scim.filter("userName eq \"Test_User_7@contoso.com\"")),
-        1
-    );
-    let got = scim.get(&format!("/scim/v2/Users/{id}"));
-    assert_eq!(got["externalId"], "ext-7");
-    assert_eq!(
-        got[ENTERPRISE]["employeeNumber"], "E7",
-        "its fields are the request's"
-    );
-    // Its log says it came back.
-    let runs = scim.env.ok(&["runs", "list", "--org", "Acme", "--json"]);
-    let runs: Value = serde_json::from_str(&runs).unwrap();
-    assert!(
-        runs.as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["reactivated"].as_u64() >= Some(1)),
-        "{runs}"
-    );
+    on_both("entra_return", |scim| {
+        let body = entra_user("7");
+        let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
+        let r = scim.call("DELETE", &format!("/scim/v2/Users/{id}"), None);
+        assert_eq!(r.status, 204, "{}", r.body);
+        assert_eq!(
+            total(&scim.filter("userName eq \"Test_User_7@contoso.com\"")),
+            0
+        );
+        let back = scim.create(&body);
+        assert_eq!(back["id"], id.as_str(), "the same account");
+        assert_eq!(back["active"], true);
+        assert_eq!(
+            total(&scim.filter("userName eq \"Test_User_7@contoso.com\"")),
+            1
+        );
+        let got = scim.get(&format!("/scim/v2/Users/{id}"));
+        assert_eq!(got["externalId"], "ext-7");
+        assert_eq!(
+            got[ENTERPRISE]["employeeNumber"], "E7",
+            "its fields are the request's"
+        );
+        // Its log says it came back.
+        let runs = scim.env.ok(&["runs", "list", "--org", "Acme", "--json"]);
+        let runs: Value = serde_json::from_str(&runs).unwrap();
+        assert!(
+            runs.as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["reactivated"].as_u64() >= Some(1)),
+            "{runs}"
+        );
+    });
 }
 
 /// Okta's form: the user is deleted, then created again by its userName (Okta sends no
@@ -465,177 +477,183 @@ fn entra_id_deleted_user_returns_as_the_same_account() {
 /// other organisations.
 #[test]
 fn okta_deleted_user_returns_and_releases_its_email_meanwhile() {
-    let scim = Scim::start();
-    let body = json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": "back@acme.com",
-        "name": {"givenName": "Bea", "familyName": "Back"},
-        "emails": [{"primary": true, "value": "back@acme.com", "type": "work"}],
-        "phoneNumbers": [{"value": "+44 7495 944373", "type": "mobile"}],
-        "active": true
+    on_both("okta_return", |scim| {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "back@acme.com",
+            "name": {"givenName": "Bea", "familyName": "Back"},
+            "emails": [{"primary": true, "value": "back@acme.com", "type": "work"}],
+            "phoneNumbers": [{"value": "+44 7495 944373", "type": "mobile"}],
+            "active": true
+        });
+        let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            scim.call("DELETE", &format!("/scim/v2/Users/{id}"), None)
+                .status,
+            204
+        );
+        // Another organisation may now have that email and mobile.
+        let other = scim.token_for("Other");
+        let mut elsewhere = body.clone();
+        elsewhere["userName"] = json!("bea@other.com");
+        let r = scim.call_as(&other, "POST", "/scim/v2/Users", Some(&elsewhere));
+        assert_eq!(r.status, 201, "a deleted user holds nothing: {}", r.body);
+        // Back in Acme: same account; its email is now taken elsewhere, so the usual conflict.
+        let r = scim.call("POST", "/scim/v2/Users", Some(&body));
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert!(r.body.contains("GLOBAL_CONFLICT"), "{}", r.body);
+        let mut without_contacts = body.clone();
+        without_contacts.as_object_mut().unwrap().remove("emails");
+        without_contacts
+            .as_object_mut()
+            .unwrap()
+            .remove("phoneNumbers");
+        let back = scim.create(&without_contacts);
+        assert_eq!(back["id"], id.as_str());
     });
-    let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        scim.call("DELETE", &format!("/scim/v2/Users/{id}"), None)
-            .status,
-        204
-    );
-    // Another organisation may now have that email and mobile.
-    let other = scim.token_for("Other");
-    let mut elsewhere = body.clone();
-    elsewhere["userName"] = json!("bea@other.com");
-    let r = scim.call_as(&other, "POST", "/scim/v2/Users", Some(&elsewhere));
-    assert_eq!(r.status, 201, "a deleted user holds nothing: {}", r.body);
-    // Back in Acme: same account; its email is now taken elsewhere, so the usual conflict.
-    let r = scim.call("POST", "/scim/v2/Users", Some(&body));
-    assert_eq!(r.status, 409, "{}", r.body);
-    assert!(r.body.contains("GLOBAL_CONFLICT"), "{}", r.body);
-    let mut without_contacts = body.clone();
-    without_contacts.as_object_mut().unwrap().remove("emails");
-    without_contacts
-        .as_object_mut()
-        .unwrap()
-        .remove("phoneNumbers");
-    let back = scim.create(&without_contacts);
-    assert_eq!(back["id"], id.as_str());
 }
 
 /// What Okta's and Entra ID's default mappings send of a name is kept and returned: the
 /// display name and the middle name; a user sent without a display name shows "First Second".
 #[test]
 fn okta_display_and_middle_names_are_kept() {
-    let scim = Scim::start();
-    let user = scim.create(&json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": "jmd@acme.com",
-        "name": {"givenName": "John", "middleName": "Michael", "familyName": "Doe"},
-        "displayName": "Johnny Doe",
-        "emails": [{"primary": true, "value": "jmd@acme.com", "type": "work"}],
-        "active": true
-    }));
-    let id = user["id"].as_str().unwrap();
-    let got = scim.get(&format!("/scim/v2/Users/{id}"));
-    assert_eq!(got["displayName"], "Johnny Doe");
-    assert_eq!(got["name"]["middleName"], "Michael");
-    let found = scim.filter("displayName eq \"Johnny Doe\"");
-    assert_eq!(total(&found), 1, "{found}");
+    on_both("okta_names", |scim| {
+        let user = scim.create(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "jmd@acme.com",
+            "name": {"givenName": "John", "middleName": "Michael", "familyName": "Doe"},
+            "displayName": "Johnny Doe",
+            "emails": [{"primary": true, "value": "jmd@acme.com", "type": "work"}],
+            "active": true
+        }));
+        let id = user["id"].as_str().unwrap();
+        let got = scim.get(&format!("/scim/v2/Users/{id}"));
+        assert_eq!(got["displayName"], "Johnny Doe");
+        assert_eq!(got["name"]["middleName"], "Michael");
+        let found = scim.filter("displayName eq \"Johnny Doe\"");
+        assert_eq!(total(&found), 1, "{found}");
 
-    let entra = scim.create(&entra_user("n"));
-    assert_eq!(
-        entra["displayName"], "Given Family",
-        "First Second when none is sent"
-    );
-    assert!(entra["name"].get("middleName").is_none());
-    let users = scim.env.ok(&["user", "list", "--org", "Acme", "--json"]);
-    assert!(users.contains("\"display_name\":\"Johnny Doe\""), "{users}");
-    assert!(users.contains("\"middle_name\":\"Michael\""), "{users}");
+        let entra = scim.create(&entra_user("n"));
+        assert_eq!(
+            entra["displayName"], "Given Family",
+            "First Second when none is sent"
+        );
+        assert!(entra["name"].get("middleName").is_none());
+        let users = scim.env.ok(&["user", "list", "--org", "Acme", "--json"]);
+        assert!(users.contains("\"display_name\":\"Johnny Doe\""), "{users}");
+        assert!(users.contains("\"middle_name\":\"Michael\""), "{users}");
+    });
 }
 
 /// `primary` and `display` come back as Entra ID and Okta sent them.
 #[test]
 fn entra_id_primary_and_display_are_returned_as_sent() {
-    let scim = Scim::start();
-    let mut body = entra_user("p");
-    body["emails"] = json!([{"primary": "True", "type": "work", "value": "p@contoso.com", "display": "P at Contoso"}]);
-    body["phoneNumbers"] = json!([
-        {"type": "mobile", "value": "+447495944374", "primary": true},
-        {"type": "work", "value": "+44 20 7946 0000"}
-    ]);
-    let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
-    let got = scim.get(&format!("/scim/v2/Users/{id}"));
-    assert_eq!(
-        got["emails"],
-        json!([{"value": "p@contoso.com", "type": "work", "primary": true, "display": "P at Contoso"}])
-    );
-    assert_eq!(got["phoneNumbers"][0]["primary"], true);
-    assert!(got["phoneNumbers"][1].get("primary").is_none(), "{got}");
-    // A PATCH that makes the email not primary is kept too.
-    let r = scim.patch(
-        &id,
-        json!([{"op": "Replace", "path": "emails[type eq \"work\"].primary", "value": false}]),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["emails"][0]["primary"], false);
+    on_both("entra_primary", |scim| {
+        let mut body = entra_user("p");
+        body["emails"] = json!([{"primary": "True", "type": "work", "value": "p@contoso.com", "display": "P at Contoso"}]);
+        body["phoneNumbers"] = json!([
+            {"type": "mobile", "value": "+447495944374", "primary": true},
+            {"type": "work", "value": "+44 20 7946 0000"}
+        ]);
+        let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
+        let got = scim.get(&format!("/scim/v2/Users/{id}"));
+        assert_eq!(
+            got["emails"],
+            json!([{"value": "p@contoso.com", "type": "work", "primary": true, "display": "P at Contoso"}])
+        );
+        assert_eq!(got["phoneNumbers"][0]["primary"], true);
+        assert!(got["phoneNumbers"][1].get("primary").is_none(), "{got}");
+        // A PATCH that makes the email not primary is kept too.
+        let r = scim.patch(
+            &id,
+            json!([{"op": "Replace", "path": "emails[type eq \"work\"].primary", "value": false}]),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["emails"][0]["primary"], false);
+    });
 }
 
 /// Entra ID verifies a manager reference with `id eq … and manager eq …&attributes=id`.
 #[test]
 fn entra_id_verifies_a_manager_with_a_filter() {
-    let scim = Scim::start();
-    let boss = scim.create(&entra_user("b"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let report = scim.create(&entra_user("r"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = scim.patch(
-        &report,
-        json!([{"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": boss}]),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let check = |manager: &str| {
-        let filter = format!("id eq \"{report}\" and manager eq \"{manager}\"");
-        let encoded: String = filter
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' => (b as char).to_string(),
-                other => format!("%{other:02X}"),
-            })
-            .collect();
-        scim.get(&format!("/scim/v2/Users?filter={encoded}&attributes=id"))
-    };
-    let found = check(&boss);
-    assert_eq!(total(&found), 1, "{found}");
-    assert_eq!(found["Resources"][0]["id"], report.as_str());
-    assert_eq!(total(&check("someone-else")), 0);
+    on_both("entra_manager", |scim| {
+        let boss = scim.create(&entra_user("b"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let report = scim.create(&entra_user("r"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = scim.patch(
+            &report,
+            json!([{"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": boss}]),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let check = |manager: &str| {
+            let filter = format!("id eq \"{report}\" and manager eq \"{manager}\"");
+            let encoded: String = filter
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' => (b as char).to_string(),
+                    other => format!("%{other:02X}"),
+                })
+                .collect();
+            scim.get(&format!("/scim/v2/Users?filter={encoded}&attributes=id"))
+        };
+        let found = check(&boss);
+        assert_eq!(total(&found), 1, "{found}");
+        assert_eq!(found["Resources"][0]["id"], report.as_str());
+        assert_eq!(total(&check("someone-else")), 0);
+    });
 }
 
 /// Okta's PUT without the mobile number it sent before clears it (a company phone moves to the
 /// next person, who can then be given it).
 #[test]
 fn okta_put_without_the_mobile_clears_the_one_it_sent() {
-    let scim = Scim::start();
-    let body = json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": "leaver@acme.com",
-        "name": {"givenName": "Lee", "familyName": "Ver"},
-        "emails": [{"primary": true, "value": "leaver@acme.com", "type": "work"}],
-        "phoneNumbers": [{"value": "+44 7495 944371", "type": "mobile"}],
-        "active": true
+    on_both("okta_put_mobile", |scim| {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "leaver@acme.com",
+            "name": {"givenName": "Lee", "familyName": "Ver"},
+            "emails": [{"primary": true, "value": "leaver@acme.com", "type": "work"}],
+            "phoneNumbers": [{"value": "+44 7495 944371", "type": "mobile"}],
+            "active": true
+        });
+        let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
+        let mut put = body.clone();
+        put.as_object_mut().unwrap().remove("phoneNumbers");
+        let r = scim.call("PUT", &format!("/scim/v2/Users/{id}"), Some(&put));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.json().get("phoneNumbers").is_none(), "{}", r.body);
+        let mut next = body.clone();
+        next["userName"] = json!("joiner@acme.com");
+        next["emails"] = json!([{"value": "joiner@acme.com", "type": "work"}]);
+        let joiner = scim.create(&next);
+        assert_eq!(joiner["phoneNumbers"][0]["value"], "+44 7495 944371");
     });
-    let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
-    let mut put = body.clone();
-    put.as_object_mut().unwrap().remove("phoneNumbers");
-    let r = scim.call("PUT", &format!("/scim/v2/Users/{id}"), Some(&put));
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.json().get("phoneNumbers").is_none(), "{}", r.body);
-    let mut next = body.clone();
-    next["userName"] = json!("joiner@acme.com");
-    next["emails"] = json!([{"value": "joiner@acme.com", "type": "work"}]);
-    let joiner = scim.create(&next);
-    assert_eq!(joiner["phoneNumbers"][0]["value"], "+44 7495 944371");
 }
 
 /// Entra ID's PATCH removing the email and mobile clears both.
 #[test]
 fn entra_id_patch_remove_clears_contact_values_it_sent() {
-    let scim = Scim::start();
-    let mut body = entra_user("9");
-    body["phoneNumbers"] = json!([{"type": "mobile", "value": "+447495944372"}]);
-    let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
-    let r = scim.patch(
-        &id,
-        json!([
-            {"op": "Remove", "path": "phoneNumbers[type eq \"mobile\"].value"},
-            {"op": "Remove", "path": "emails[type eq \"work\"].value"}
-        ]),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let got = scim.get(&format!("/scim/v2/Users/{id}"));
-    assert!(got.get("phoneNumbers").is_none(), "{got}");
-    assert!(got.get("emails").is_none(), "{got}");
+    on_both("entra_patch_contacts", |scim| {
+        let mut body = entra_user("9");
+        body["phoneNumbers"] = json!([{"type": "mobile", "value": "+447495944372"}]);
+        let id = scim.create(&body)["id"].as_str().unwrap().to_owned();
+        let r = scim.patch(
+            &id,
+            json!([
+                {"op": "Remove", "path": "phoneNumbers[type eq \"mobile\"].value"},
+                {"op": "Remove", "path": "emails[type eq \"work\"].value"}
+            ]),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let got = scim.get(&format!("/scim/v2/Users/{id}"));
+        assert!(got.get("phoneNumbers").is_none(), "{got}");
+        assert!(got.get("emails").is_none(), "{got}");
+    });
 }
 
 #[test]
