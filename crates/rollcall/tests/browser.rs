@@ -1385,3 +1385,88 @@ async fn run_log_chips_live_list_and_small_screens_in_chromium() {
     }
     panel.client.clone().close().await.ok();
 }
+
+/// A run In Progress as a People admin sees it: a large file synced from the command line is
+/// recorded once it is read, the page says the run is working, and it shows the outcome by
+/// itself when the run ends (it reloads while a run is Queued or In Progress).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_progress_run_in_chromium() {
+    let Some(driver) = chromedriver() else { return };
+    let env = Env::new();
+    common::seed_admin_fixture(&env, PASSWORD);
+    let server: Server = env.serve();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let panel = Panel {
+        client: browser(&driver).await,
+        base: format!("http://{}", server.addr),
+        shots,
+    };
+    panel.sign_in("people@acme.example").await;
+    // Large enough that planning and applying take seconds after the run is recorded.
+    let mut csv = String::from("EmployeeNumber,Username,Active\n");
+    for n in 1_000..301_000 {
+        csv.push_str(&format!("{n},user{n},true\n"));
+    }
+    let big = env.write("big.csv", &csv);
+    let mut sync = env
+        .command(&[
+            "sync",
+            "--org",
+            "Acme",
+            "--config",
+            "Contractors",
+            big.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let working = loop {
+        let out = env.ok(&[
+            "runs",
+            "list",
+            "--org",
+            "Acme",
+            "--status",
+            "in_progress",
+            "--json",
+        ]);
+        let runs: Value = serde_json::from_str(&out).unwrap();
+        if let Some(id) = runs[0]["run_id"].as_str() {
+            break Some(id.to_owned());
+        }
+        if sync.try_wait().unwrap().is_some() {
+            break None;
+        }
+        assert!(Instant::now() < deadline, "the sync neither ran nor ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let Some(id) = working else {
+        // The machine was fast enough to end the run between two looks: nothing to show.
+        eprintln!("SKIPPED: the run ended before it could be seen In Progress");
+        panel.client.clone().close().await.ok();
+        return;
+    };
+    panel.goto(&format!("/admin/provisioning/runs/{id}")).await;
+    if panel.text(".page-head .badge").await == "In Progress" {
+        panel.shot("run-in-progress").await;
+        panel.shot_narrow("run-in-progress").await;
+    }
+    assert!(sync.wait().unwrap().success());
+    // The page shows the outcome by itself.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let badge = panel.text(".page-head .badge").await;
+        if badge == "Success" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page still says {badge:?} after the run ended"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panel.client.clone().close().await.ok();
+}
