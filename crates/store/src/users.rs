@@ -277,17 +277,6 @@ impl OrgStore {
         let backend = self.store.db.backend;
         let read = &self.store.db.read;
         let org = self.org.as_str();
-        // Most organisations have none, and a file's million keys need not be asked about.
-        let any = query(
-            backend,
-            "SELECT 1 AS one FROM deleted_user_keys WHERE org_id = $1 LIMIT 1",
-            vec![org.into()],
-        )
-        .fetch_optional(read)
-        .await?;
-        if any.is_none() {
-            return Ok(());
-        }
         let wanted: [(&str, HashSet<&str>); 3] = [
             (
                 "external_id",
@@ -305,22 +294,52 @@ impl OrgStore {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
+        if values.is_empty() {
+            return Ok(());
+        }
         let mut matched: HashSet<String> = HashSet::new();
-        for chunk in values.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
+        let mut keep = |user: String, kind: &str, value: &str| {
+            if wanted.iter().any(|(k, v)| *k == kind && v.contains(value)) {
+                matched.insert(user);
+            }
+        };
+        let lookup = |n: usize| {
+            format!(
                 "SELECT user_id, kind, value FROM deleted_user_keys WHERE org_id = $1 AND value IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut args: Vec<Arg> = vec![org.into()];
-            args.extend(chunk.iter().map(|v| Arg::from(*v)));
-            for row in query(backend, sql, args).fetch_all(read).await? {
-                let kind: String = get(&row, "kind")?;
-                let value: String = get(&row, "value")?;
-                if wanted
-                    .iter()
-                    .any(|(k, v)| *k == kind && v.contains(value.as_str()))
+                placeholders(2, n)
+            )
+        };
+        if let Some(fast) = self.fast_for(values.len()) {
+            // A SCIM write's few keys: index probes on the calling thread, as its context's.
+            let sql = crate::sqlite_reads::numbered(&lookup(values.len()));
+            let params = std::iter::once(org).chain(values.iter().copied());
+            fast.for_each_row(&sql, params, |row| {
+                let get = |i: usize| row.get::<_, String>(i).map_err(failed);
+                keep(get(0)?, &get(1)?, &get(2)?);
+                Ok(())
+            })?;
+        } else {
+            // Most organisations have none, and a file's million keys need not be asked about.
+            let any = query(
+                backend,
+                "SELECT 1 AS one FROM deleted_user_keys WHERE org_id = $1 LIMIT 1",
+                vec![org.into()],
+            )
+            .fetch_optional(read)
+            .await?;
+            if any.is_none() {
+                return Ok(());
+            }
+            for chunk in values.chunks(LOOKUP_CHUNK) {
+                let mut args: Vec<Arg> = vec![org.into()];
+                args.extend(chunk.iter().map(|v| Arg::from(*v)));
+                for row in query(backend, lookup(chunk.len()), args)
+                    .fetch_all(read)
+                    .await?
                 {
-                    matched.insert(get(&row, "user_id")?);
+                    let kind: String = get(&row, "kind")?;
+                    let value: String = get(&row, "value")?;
+                    keep(get(&row, "user_id")?, &kind, &value);
                 }
             }
         }
