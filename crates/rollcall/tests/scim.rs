@@ -453,6 +453,10 @@ fn entra_id_deleted_user_returns_as_the_same_account() {
             total(&scim.filter("userName eq \"Test_User_7@contoso.com\"")),
             1
         );
+        // Back, it holds its values again: the keys kept from its deletion name nobody else.
+        let again = scim.call("POST", "/scim/v2/Users", Some(&body));
+        assert_eq!(again.status, 409, "{}", again.body);
+        assert!(again.body.contains("uniqueness"), "{}", again.body);
         let got = scim.get(&format!("/scim/v2/Users/{id}"));
         assert_eq!(got["externalId"], "ext-7");
         assert_eq!(

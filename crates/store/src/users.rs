@@ -360,12 +360,11 @@ impl OrgStore {
         }
         let mut found: HashMap<String, StoredUser> = HashMap::new();
         self.load_users_by("id", &ids, &mut found).await?;
+        // A key kept from an earlier deletion of a user that has since returned names a live
+        // user, which the context holds as it is.
+        found.retain(|_, user| user.scim_deleted);
         ctx.users.retain(|u| !found.contains_key(u.id.as_str()));
         for (id, mut user) in found {
-            // A key kept from an earlier deletion of a user that has since returned.
-            if !user.scim_deleted {
-                continue;
-            }
             user.profile.external_id = external
                 .remove(&id)
                 .map(rollcall_domain::values::ExternalId::from_stored);

@@ -132,6 +132,30 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Segments<T> {
     }
 }
 
+/// The query string, refused with what was wrong (unknown parameters included).
+struct Params<T>(T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Params<T>> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| Params(t))
+            .map_err(|e| bad(format!("the query: {}", e.body_text())))
+    }
+}
+
+/// A list's `limit`: `most` when left out, refused outside 1 to `most`.
+fn limit(given: Option<u32>, most: u32) -> ApiResult<u32> {
+    let limit = given.unwrap_or(most);
+    if (1..=most).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(bad(format!("limit must be between 1 and {most}")))
+    }
+}
+
 /// A JSON body, read whole; an empty body reads as `{}`. The body types refuse unknown
 /// fields, and serde's message names the field and the ones expected.
 struct Body<T>(T);
@@ -528,9 +552,8 @@ async fn delete_config(
     State(state): State<AppState>,
     Acting(op): Acting,
     Segments((org, name)): Segments<(String, String)>,
-    query: Result<Query<DeleteConfigQuery>, axum::extract::rejection::QueryRejection>,
+    Params(query): Params<DeleteConfigQuery>,
 ) -> ApiResult<Json<Value>> {
-    let Query(query) = query.map_err(|e| bad(format!("the query: {}", e.body_text())))?;
     let org_id = op.org(&org).await?.org_id().clone();
     let released = op
         .delete_config(&org, &name, query.release_users == Some(true))
@@ -845,13 +868,9 @@ pub struct UsersQuery {
 async fn list_users(
     Acting(op): Acting,
     Segments(org): Segments<String>,
-    query: Result<Query<UsersQuery>, axum::extract::rejection::QueryRejection>,
+    Params(query): Params<UsersQuery>,
 ) -> ApiResult<Json<Value>> {
-    let Query(query) = query.map_err(|e| bad(format!("the query: {}", e.body_text())))?;
-    let limit = query.limit.unwrap_or(USERS_LISTED);
-    if !(1..=USERS_LISTED).contains(&limit) {
-        return Err(bad(format!("limit must be between 1 and {USERS_LISTED}")));
-    }
+    let limit = limit(query.limit, USERS_LISTED)?;
     let users = op
         .users(
             &org,
@@ -896,13 +915,9 @@ pub struct OperatorRunsQuery {
 async fn list_runs(
     Acting(op): Acting,
     Segments(org): Segments<String>,
-    query: Result<Query<OperatorRunsQuery>, axum::extract::rejection::QueryRejection>,
+    Params(query): Params<OperatorRunsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let Query(query) = query.map_err(|e| bad(format!("the query: {}", e.body_text())))?;
-    let limit = query.limit.unwrap_or(RUNS_LISTED);
-    if !(1..=RUNS_LISTED).contains(&limit) {
-        return Err(bad(format!("limit must be between 1 and {RUNS_LISTED}")));
-    }
+    let limit = limit(query.limit, RUNS_LISTED)?;
     let runs = if query.bulk_update == Some(true) {
         if query.status.is_some() || query.config.is_some() || query.since.is_some() {
             return Err(bad(
